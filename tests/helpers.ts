@@ -1,0 +1,68 @@
+/**
+ * Shared test helpers: one GPU device per test file, seeded random inputs, and tolerance checks.
+ *
+ * @module
+ */
+import { Kernels, openGpu } from "../src/gpu/mod.ts";
+import type { GpuDevice } from "../src/gpu/mod.ts";
+import { Random } from "../src/util/random.ts";
+
+export { Random };
+
+let shared: Promise<{ gpu: GpuDevice; kernels: Kernels }> | null = null;
+
+/** The test file's GPU device and kernel cache, opened on first use and destroyed at exit. */
+export function testGpu(): Promise<{ gpu: GpuDevice; kernels: Kernels }> {
+  if (!shared) {
+    shared = openGpu().then((gpu) => {
+      globalThis.addEventListener("unload", () => gpu.destroy());
+      return { gpu, kernels: new Kernels(gpu) };
+    });
+  }
+  return shared;
+}
+
+/** Options for GPU tests: Dawn's pending callbacks are not leaks. */
+export const GPU_TEST = { sanitizeOps: false, sanitizeResources: false } as const;
+
+/** Largest absolute difference divided by the largest absolute expected value. */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) {
+    throw new Error(`length mismatch: ${actual.length} vs ${expected.length}`);
+  }
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const diff = Math.abs(actual[i] - expected[i]);
+    if (!(diff <= maxDiff)) maxDiff = Number.isNaN(diff) ? Infinity : diff;
+    maxRef = Math.max(maxRef, Math.abs(expected[i]));
+  }
+  return maxDiff / Math.max(maxRef, 1e-30);
+}
+
+/** Asserts `relativeError(actual, expected) <= tolerance`, naming the worst element. */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: number,
+  label: string,
+): void {
+  const error = relativeError(actual, expected);
+  if (!(error <= tolerance)) {
+    let worst = 0;
+    for (let i = 0; i < expected.length; i++) {
+      if (!(Math.abs(actual[i] - expected[i]) <= Math.abs(actual[worst] - expected[worst]))) worst = i;
+    }
+    throw new Error(
+      `${label}: relative error ${error.toExponential(3)} > ${tolerance} ` +
+        `(worst at ${worst}: got ${actual[worst]}, expected ${expected[worst]})`,
+    );
+  }
+}
+
+/** Random float32 values in [-scale, scale) with their float64 copy. */
+export function randomInputs(random: Random, n: number, scale = 1): { f32: Float32Array; f64: Float64Array } {
+  const f32 = new Float32Array(n);
+  for (let i = 0; i < n; i++) f32[i] = (random.uniform() * 2 - 1) * scale;
+  return { f32, f64: Float64Array.from(f32) };
+}
