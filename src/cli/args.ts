@@ -54,7 +54,11 @@ export function parseArgs(
     help: { type: "boolean" },
   };
   for (const [name, spec] of Object.entries(options)) {
-    config[name] = { type: spec.type, multiple: spec.multiple, short: spec.short };
+    config[name] = {
+      type: spec.type,
+      ...(spec.multiple ? { multiple: true } : {}),
+      ...(spec.short ? { short: spec.short } : {}),
+    };
   }
   let parsed;
   try {

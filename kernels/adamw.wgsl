@@ -1,0 +1,52 @@
+// AdamW exactly as torch.optim.AdamW (decoupled weight decay, bias corrections, eps added to the
+// bias-corrected sqrt(v)), fused with global-norm gradient clipping: the clip coefficient is read
+// from the gradient-norm buffer on the GPU, so no readback sits between the backward and the step.
+
+override N: u32;              // elements of this tensor
+override DECAY: bool;         // decoupled weight decay applies (Linear weights, not the embedding)
+override WG: u32 = 256u;
+
+struct Hyper {
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  weight_decay: f32,
+  bias_correction1: f32,      // 1 − β1^t
+  bias_correction2_sqrt: f32, // sqrt(1 − β2^t)
+  max_norm: f32,              // clip threshold; ≤ 0 disables clipping
+}
+
+// adamw_step bindings: 0 param (rw), 1 grad (read), 2 exp_avg (rw), 3 exp_avg_sq (rw),
+// 4 hyper (uniform), 5 grad_norm (read, one f32: the global L2 norm before clipping)
+@group(0) @binding(0) var<storage, read_write> param: array<f32>;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read_write> exp_avg: array<f32>;
+@group(0) @binding(3) var<storage, read_write> exp_avg_sq: array<f32>;
+@group(0) @binding(4) var<uniform> hyper: Hyper;
+@group(0) @binding(5) var<storage, read> grad_norm: array<f32>;
+
+@compute @workgroup_size(WG)
+fn adamw_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= N) {
+    return;
+  }
+  // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped to at most 1.
+  var clip = 1.0;
+  if (hyper.max_norm > 0.0) {
+    clip = min(hyper.max_norm / (grad_norm[0] + 1e-6), 1.0);
+  }
+  let g = grad[i] * clip;
+  var p = param[i];
+  if (DECAY) {
+    p = p * (1.0 - hyper.lr * hyper.weight_decay);
+  }
+  let m = hyper.beta1 * exp_avg[i] + (1.0 - hyper.beta1) * g;
+  let v = hyper.beta2 * exp_avg_sq[i] + (1.0 - hyper.beta2) * g * g;
+  exp_avg[i] = m;
+  exp_avg_sq[i] = v;
+  let step_size = hyper.lr / hyper.bias_correction1;
+  let denom = sqrt(v) / hyper.bias_correction2_sqrt + hyper.eps;
+  param[i] = p - step_size * (m / denom);
+}

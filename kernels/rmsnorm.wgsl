@@ -1,0 +1,159 @@
+// RMSNorm without affine weights (OLMo's parameter-free norm), per row of width D:
+//   y = x · rstd,  rstd = 1 / sqrt(mean(x²) + EPS).
+// The forward saves rstd per row. Backward, with y = x·r and ∂r/∂x_j = −r³·x_j/D:
+//   dx_j = r·dy_j − (r³/D)·x_j·Σ_i dy_i·x_i = r·(dy_j − y_j·mean(dy·y)).
+// With ACCUMULATE the backward adds onto dx (in a pre-norm block the norm's input also feeds the
+// residual, whose gradient dx already holds).
+//
+// Two variants of each entry point, same bindings:
+// - *_serial: one invocation per row, serial loops (software adapters: no workgroup memory or
+//   barriers), rows laid out on a 2-D grid of workgroups of WG invocations;
+// - *_wg: one workgroup of WG invocations (a power of two) per row, strided loads, fixed-order tree
+//   reduction in workgroup memory (GPUs).
+// Both sum in a fixed order, so results are bit-identical run to run.
+
+override ROWS: u32;
+override D: u32;
+override EPS: f32 = 1e-5;
+override ACCUMULATE: bool = false;
+override WG: u32 = 64u;
+
+// Serial sums add BLOCK terms into a block sum before adding it to the total, which keeps the
+// rounding error of long rows at O((BLOCK + D/BLOCK)·ε) instead of O(D·ε).
+const BLOCK: u32 = 32u;
+
+var<workgroup> partial: array<f32, WG>;
+
+// Sums partial[0..WG) in a fixed tree order; every invocation of the workgroup gets the total.
+// Callers write partial[lid] first; the function begins and ends with a barrier.
+fn tree_sum(lid: u32) -> f32 {
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      partial[lid] = partial[lid] + partial[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();
+  return total;
+}
+
+// rmsnorm_forward_* bindings: 0 x [ROWS, D] (read), 1 y [ROWS, D] (write), 2 rstd [ROWS] (write)
+@group(0) @binding(0) var<storage, read> fw_x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> fw_y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> fw_rstd: array<f32>;
+
+@compute @workgroup_size(WG)
+fn rmsnorm_forward_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= ROWS) {
+    return;
+  }
+  let base = row * D;
+  var total = 0.0;
+  var i = 0u;
+  while (i < D) {
+    let end = min(i + BLOCK, D);
+    var block = 0.0;
+    for (; i < end; i++) {
+      let v = fw_x[base + i];
+      block += v * v;
+    }
+    total += block;
+  }
+  let r = 1.0 / sqrt(total / f32(D) + EPS);
+  for (var j = 0u; j < D; j++) {
+    fw_y[base + j] = fw_x[base + j] * r;
+  }
+  fw_rstd[row] = r;
+}
+
+@compute @workgroup_size(WG)
+fn rmsnorm_forward_wg(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= ROWS) {
+    return;
+  }
+  let base = row * D;
+  var sum = 0.0;
+  for (var i = lid; i < D; i += WG) {
+    let v = fw_x[base + i];
+    sum += v * v;
+  }
+  partial[lid] = sum;
+  let total = tree_sum(lid);
+  let r = 1.0 / sqrt(total / f32(D) + EPS);
+  for (var i = lid; i < D; i += WG) {
+    fw_y[base + i] = fw_x[base + i] * r;
+  }
+  if (lid == 0u) {
+    fw_rstd[row] = r;
+  }
+}
+
+// rmsnorm_backward_* bindings: 0 dy [ROWS, D] (read), 1 y [ROWS, D] (read), 2 rstd [ROWS] (read),
+// 3 dx [ROWS, D] (write, or read_write with ACCUMULATE)
+@group(0) @binding(0) var<storage, read> bw_dy: array<f32>;
+@group(0) @binding(1) var<storage, read> bw_y: array<f32>;
+@group(0) @binding(2) var<storage, read> bw_rstd: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bw_dx: array<f32>;
+
+fn store_dx(index: u32, value: f32) {
+  if (ACCUMULATE) {
+    bw_dx[index] = bw_dx[index] + value;
+  } else {
+    bw_dx[index] = value;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn rmsnorm_backward_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= ROWS) {
+    return;
+  }
+  let base = row * D;
+  var total = 0.0;
+  var i = 0u;
+  while (i < D) {
+    let end = min(i + BLOCK, D);
+    var block = 0.0;
+    for (; i < end; i++) {
+      block += bw_dy[base + i] * bw_y[base + i];
+    }
+    total += block;
+  }
+  let mean_dy_y = total / f32(D);
+  let r = bw_rstd[row];
+  for (var j = 0u; j < D; j++) {
+    store_dx(base + j, r * (bw_dy[base + j] - bw_y[base + j] * mean_dy_y));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn rmsnorm_backward_wg(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= ROWS) {
+    return;
+  }
+  let base = row * D;
+  var sum = 0.0;
+  for (var i = lid; i < D; i += WG) {
+    sum += bw_dy[base + i] * bw_y[base + i];
+  }
+  partial[lid] = sum;
+  let mean_dy_y = tree_sum(lid) / f32(D);
+  let r = bw_rstd[row];
+  for (var i = lid; i < D; i += WG) {
+    store_dx(base + i, r * (bw_dy[base + i] - bw_y[base + i] * mean_dy_y));
+  }
+}

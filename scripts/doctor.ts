@@ -1,0 +1,54 @@
+/**
+ * `deno task doctor [--install] [--quiet]`: which WebGPU adapter zsl uses, its limits and features,
+ * and a kernel self-test. With `--install`, installs lavapipe when no adapter exists (root on
+ * Debian/Ubuntu).
+ */
+import { parseArgs, runMain } from "../src/cli/args.ts";
+import { openGpuOrInstall } from "../src/gpu/doctor.ts";
+import { kernelSelfTest } from "../src/model/selftest.ts";
+
+const LIMITS = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
+] as const;
+
+await runMain(async () => {
+  const { values } = parseArgs(
+    Deno.args,
+    "deno task doctor",
+    "Finds the WebGPU adapter zsl will use, prints what it is, and runs a kernel self-test.",
+    {
+      install: { type: "boolean", description: "install lavapipe (root, Debian/Ubuntu) if no adapter exists" },
+      quiet: { type: "boolean", description: "print one line" },
+    },
+  );
+  const gpu = await openGpuOrInstall({ install: values.install as boolean, quiet: values.quiet as boolean });
+  try {
+    const a = gpu.adapter;
+    const name = `${a.description || a.device} (${a.vendor}, ${a.architecture}, ${a.backend}${a.isSoftware ? ", software" : ""})`;
+    if (!values.quiet) {
+      console.log(`adapter:  ${name}`);
+      console.log(`device:   ${a.device}`);
+      console.log(`software: ${a.isSoftware ? "yes (CPU; slow but complete)" : "no"}`);
+      if (a.subgroupMinSize) console.log(`subgroup: ${a.subgroupMinSize}–${a.subgroupMaxSize}`);
+      console.log("limits:");
+      for (const limit of LIMITS) console.log(`  ${limit.padEnd(36)} ${gpu.limits[limit]}`);
+      console.log(`features: ${gpu.features.join(", ") || "none"}`);
+    }
+    const result = await kernelSelfTest(gpu);
+    const summary = `loss rel. error ${result.lossError.toExponential(1)}, token losses ` +
+      `${result.tokenLossError.toExponential(1)}, gradients ${result.gradientError.toExponential(1)} ` +
+      `(worst ${result.worstGradient}), ${result.seconds.toFixed(1)} s`;
+    if (values.quiet) console.log(`zsl doctor: ${name}; self-test ${result.ok ? "passed" : "FAILED"}: ${summary}`);
+    else console.log(`self-test: ${result.ok ? "passed" : "FAILED"}: ${summary}`);
+    if (!result.ok) {
+      throw new Error("zsl: the kernel self-test failed on this adapter; please report it with the output above");
+    }
+  } finally {
+    gpu.destroy();
+  }
+});

@@ -1,0 +1,75 @@
+/**
+ * `deno run … scripts/setup.ts [--tests]`: makes sure what zsl needs is installed, and says what it
+ * installs. A WebGPU adapter (lavapipe when there is no GPU); with `--tests`, also the references
+ * and services the test suite uses: PyTorch CPU and numpy (`/usr/bin/python3`), Jupyter with the Deno
+ * kernel, and SLURM with munge. Installs with apt-get as root on Debian/Ubuntu; elsewhere prints the
+ * exact commands to run.
+ */
+import { parseArgs, runMain } from "../src/cli/args.ts";
+import { aptInstall, installLavapipe, isRoot, osRelease } from "../src/gpu/doctor.ts";
+import { NoAdapterError, openGpu } from "../src/gpu/device.ts";
+
+interface Requirement {
+  what: string;
+  packages: string[];
+  present: () => Promise<boolean>;
+}
+
+async function succeeds(command: string, args: string[]): Promise<boolean> {
+  try {
+    return (await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output()).success;
+  } catch {
+    return false;
+  }
+}
+
+const TEST_REQUIREMENTS: Requirement[] = [
+  {
+    what: "PyTorch CPU and numpy under /usr/bin/python3 (the reference implementation)",
+    packages: ["python3-torch", "python3-numpy"],
+    present: () => succeeds("/usr/bin/python3", ["-c", "import torch, numpy"]),
+  },
+];
+
+await runMain(async () => {
+  const { values } = parseArgs(
+    Deno.args,
+    "scripts/setup.ts",
+    "Installs what zsl needs when it is missing (root on Debian/Ubuntu), or prints the commands to run.",
+    { tests: { type: "boolean", description: "also what the test suite needs" } },
+  );
+  let adapterOk = false;
+  try {
+    const gpu = await openGpu();
+    gpu.destroy();
+    adapterOk = true;
+  } catch (error) {
+    if (!(error instanceof NoAdapterError)) throw error;
+  }
+  if (!adapterOk) {
+    console.error("zsl setup: no WebGPU adapter; installing lavapipe (Mesa's software Vulkan driver)");
+    if (!(await installLavapipe(true))) Deno.exit(1);
+  }
+  if (!values.tests) return;
+  const missing: Requirement[] = [];
+  for (const requirement of TEST_REQUIREMENTS) {
+    if (!(await requirement.present())) missing.push(requirement);
+  }
+  if (missing.length === 0) return;
+  const packages = missing.flatMap((requirement) => requirement.packages);
+  const os = await osRelease();
+  const canInstall = os !== null && ["debian", "ubuntu"].includes(os.id) && (await isRoot());
+  if (!canInstall) {
+    console.error(
+      `zsl setup: the tests need ${missing.map((r) => r.what).join("; ")}.\n` +
+        `  On Debian/Ubuntu, as root: apt-get install -y ${packages.join(" ")}`,
+    );
+    Deno.exit(1);
+  }
+  console.error(`zsl setup: installing ${missing.map((r) => r.what).join("; ")}: apt-get install ${packages.join(" ")}`);
+  if (!(await aptInstall(packages, { quiet: true }))) {
+    console.error("zsl setup: apt-get failed; retrying after apt-get update");
+    await new Deno.Command("apt-get", { args: ["update", "-q"], stdout: "null" }).output();
+    if (!(await aptInstall(packages, { quiet: true }))) Deno.exit(1);
+  }
+});

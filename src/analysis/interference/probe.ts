@@ -1,0 +1,122 @@
+/**
+ * A live loss-interference probe for training (beyond the paper): every `every` steps it measures
+ * the per-token losses of a small fixed probe set (default: the first 8 eval sequences) with the
+ * training model itself, and reports D, M and ΔL of the change since the previous probe as the
+ * metric columns `probe_D`, `probe_M`, `probe_deltaL` (NaN on other steps).
+ *
+ * It runs forward passes on the training model between steps (no extra parameter or activation
+ * memory: it reuses the model's buffers, which the next step overwrites anyway), so its cost is
+ * ⌈probe sequences / microbatch⌉ forwards every `every` steps. {@linkcode LossProbe.seconds} holds
+ * the time it took, so the cost can be stated against the training time.
+ *
+ * The trainer calls it through {@linkcode TrainingProbe}: `setup` once when the model holds its
+ * initial (or resumed) parameters, `afterStep` after every update.
+ *
+ * @module
+ */
+import type { Transformer } from "../../model/transformer.ts";
+import { lossInterference } from "./loss.ts";
+import { modelTokenLosses } from "./token_losses.ts";
+
+/** Something the trainer calls around its steps to measure the model; its values become metric columns. */
+export interface TrainingProbe {
+  /** The metric columns it fills (NaN on rows it does not measure). */
+  readonly columns: readonly string[];
+  /**
+   * Called once before the first step of this session, when `model` holds the parameters of step
+   * `firstStep − 1` (the initialisation, or the checkpoint resumed from). `evalTokens` gives the
+   * run's eval split (whole sequences), for probes that measure on it.
+   */
+  setup(model: Transformer, context: { firstStep: number; evalTokens: () => Uint32Array }): Promise<void>;
+  /**
+   * Called after step `step`'s update (and evaluation, if any), with the updated model. Returns
+   * values for its columns at this step's row, or null when it measured nothing.
+   */
+  afterStep(step: number, model: Transformer): Promise<Record<string, number> | null>;
+}
+
+/** Options of {@linkcode LossProbe}. */
+export interface LossProbeOptions {
+  /** Probe every this many steps. */
+  every: number;
+  /** Probe sequences: the first this many eval sequences (default 8). */
+  sequences?: number;
+  /** Probe tokens (whole sequences) instead of the eval sequences. */
+  tokens?: Uint32Array;
+}
+
+/** Column names of the probe. */
+export const PROBE_COLUMNS = ["probe_D", "probe_M", "probe_deltaL"] as const;
+
+/** The default probe set: the first 8 eval sequences. */
+export const DEFAULT_PROBE_SEQUENCES = 8;
+
+/** D, M, ΔL between consecutive probes on a fixed token set, during training. */
+export class LossProbe implements TrainingProbe {
+  readonly columns: readonly string[] = PROBE_COLUMNS;
+  readonly every: number;
+  readonly sequences: number;
+  /** Seconds spent probing (setup included). */
+  seconds = 0;
+  /** Probes taken (setup included). */
+  measurements = 0;
+  #tokens: Uint32Array | null;
+  #previous: Float32Array | null = null;
+  #previousStep = 0;
+
+  constructor(options: LossProbeOptions) {
+    if (!Number.isInteger(options.every) || options.every < 1) {
+      throw new Error(`zsl: --probe-every must be a positive number of steps, got ${options.every}`);
+    }
+    const sequences = options.sequences ?? DEFAULT_PROBE_SEQUENCES;
+    if (!Number.isInteger(sequences) || sequences < 1) {
+      throw new Error(`zsl: --probe-sequences must be a positive integer, got ${sequences}`);
+    }
+    this.every = options.every;
+    this.sequences = sequences;
+    this.#tokens = options.tokens ?? null;
+  }
+
+  /** The step of the last probe (the start of the next window). */
+  get previousStep(): number {
+    return this.#previousStep;
+  }
+
+  async setup(
+    model: Transformer,
+    context: { firstStep: number; evalTokens: () => Uint32Array },
+  ): Promise<void> {
+    const T = model.config.seq_len;
+    if (!this.#tokens) {
+      const all = context.evalTokens();
+      const available = Math.floor(all.length / T);
+      if (available < 1) throw new Error("zsl: the loss probe needs an eval split: set --eval-sequences");
+      this.#tokens = all.slice(0, Math.min(available, this.sequences) * T);
+    }
+    const start = performance.now();
+    this.#previous = await modelTokenLosses(model, this.#tokens);
+    this.#previousStep = context.firstStep - 1;
+    this.seconds += (performance.now() - start) / 1000;
+    this.measurements++;
+  }
+
+  async afterStep(step: number, model: Transformer): Promise<Record<string, number> | null> {
+    if (step % this.every !== 0) return null;
+    if (!this.#tokens) throw new Error("zsl: LossProbe.afterStep before setup");
+    const start = performance.now();
+    const losses = await modelTokenLosses(model, this.#tokens);
+    this.seconds += (performance.now() - start) / 1000;
+    this.measurements++;
+    const previous = this.#previous;
+    this.#previous = losses;
+    this.#previousStep = step;
+    if (!previous) return null;
+    const result = lossInterference(previous, losses);
+    return { probe_D: result.D, probe_M: result.M, probe_deltaL: result.deltaL };
+  }
+}
+
+/** A {@linkcode LossProbe}: `deno task train --probe-every N [--probe-sequences S]`. */
+export function createLossProbe(options: LossProbeOptions): LossProbe {
+  return new LossProbe(options);
+}

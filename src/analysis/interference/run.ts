@@ -1,0 +1,502 @@
+/**
+ * Loss interference of a whole training run (METHOD.md §5): Δ_t^{2t} between consecutive
+ * power-of-two checkpoints on the run's eval split, and Δ_t^{t+1}, one AdamW step from every
+ * power-of-two checkpoint on K batches training never saw, measured on that batch ("train") and on
+ * the eval split ("eval").
+ *
+ * Work is cached in `RUN/interference/`: `losses_step-NNNNNNN.arrow` (the eval split's per-token
+ * losses of each checkpoint), `one_step_step-NNNNNNN.json` (the per-batch one-step results with the
+ * settings they were made with) and `eval_set.json` (which tokens the loss files are of). A cached
+ * file is reused when it is newer than its checkpoint and was made with the same eval set and
+ * settings.
+ *
+ * @module
+ */
+import type { GpuDevice } from "../../gpu/device.ts";
+import { Kernels } from "../../gpu/kernels.ts";
+import { Transformer } from "../../model/transformer.ts";
+import { parameterLayout } from "../../model/parameters.ts";
+import { fingerprint } from "../../data/batches.ts";
+import { checkpointPath, listCheckpoints, loadCheckpoint } from "../../train/checkpoint.ts";
+import type { LoadedRun } from "../../train/run.ts";
+import type { AdamWOptions } from "../../train/adamw.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../../io/atomic.ts";
+import { join } from "../../util/path.ts";
+import { lossInterference, meanStd } from "./loss.ts";
+import type { Interference, InterferenceResult } from "./loss.ts";
+import { OneStep, oneStepLearningRate } from "./one_step.ts";
+import type { OneStepLr } from "./one_step.ts";
+import { modelTokenLosses, readTokenLosses, tokenSetOf, writeTokenLosses } from "./token_losses.ts";
+import type { TokenSet } from "./token_losses.ts";
+
+/** Default number of unseen batches of the one-step analysis (the paper's). */
+export const DEFAULT_ONE_STEP_BATCHES = 5;
+
+/** Options of {@linkcode analyseRun}. */
+export interface RunInterferenceOptions {
+  /** Cache directory (default `RUN/interference`). */
+  cacheDir?: string;
+  /** Use only the first this many eval sequences (default: all). */
+  evalSequences?: number;
+  /** Run Δ_t^{t+1} (default true). */
+  oneStep?: boolean;
+  /** Unseen batches K of the one-step analysis (default 5). */
+  batches?: number;
+  /** Learning rate of the one step (default "checkpoint": lr(t), the peak LR where that is 0). */
+  lr?: OneStepLr;
+  /** Gradient clipping of the one step (default 0: none, as the paper). */
+  clip?: number;
+  /** Recompute everything, ignoring the caches. */
+  force?: boolean;
+  /** Only checkpoints up to this step. */
+  maxStep?: number;
+  kernels?: Kernels;
+  /** Progress text as the work goes (what is being done, done/total). */
+  onProgress?: (text: string, done: number, total: number) => void;
+}
+
+/** One Δ_t^{2t} row. */
+export interface Dt2tRow {
+  t: number;
+  /** The later checkpoint (2t). */
+  t2: number;
+  D: number;
+  M: number;
+  deltaL: number;
+  n: number;
+  /** Mean eval loss at t and at 2t. */
+  lossT: number;
+  lossT2: number;
+  reason: string;
+}
+
+/** One per-group row of Δ_t^{2t}. */
+export interface Dt2tGroupRow extends Interference {
+  t: number;
+  /** "genre" or "document". */
+  grouping: string;
+  /** The group's name (genre id, document name). */
+  group: string;
+}
+
+/** One batch of the one-step analysis at checkpoint t. */
+export interface Dt1BatchRow {
+  t: number;
+  /** "train" (the batch stepped on) or "eval" (the eval split). */
+  set: "train" | "eval";
+  /** Index k of the unseen batch, and the training step it would have been. */
+  batch: number;
+  batchStep: number;
+  lr: number;
+  D: number;
+  M: number;
+  deltaL: number;
+  n: number;
+  /** Mean loss of the set before the step. */
+  lossBefore: number;
+  /** Gradient norm of the batch before clipping. */
+  gradNorm: number;
+}
+
+/** Mean ± std (sample) over the batches of the one-step analysis. */
+export interface Dt1Row {
+  t: number;
+  set: "train" | "eval";
+  lr: number;
+  batches: number;
+  D: number;
+  DStd: number;
+  M: number;
+  MStd: number;
+  /** Mean of the signed ΔL over batches. */
+  deltaL: number;
+  deltaLStd: number;
+  /** Mean of |ΔL| over batches (not |mean ΔL|). */
+  absDeltaL: number;
+  absDeltaLStd: number;
+}
+
+/** Everything the analysis of one run produced. */
+export interface RunInterference {
+  name: string;
+  runDir: string;
+  checkpoints: number[];
+  dt2t: Dt2tRow[];
+  dt2tGroups: Dt2tGroupRow[];
+  dt1: Dt1Row[];
+  dt1Batches: Dt1BatchRow[];
+  /** Token losses computed (not from the cache), and one-step checkpoints computed. */
+  computed: { losses: number; oneStep: number };
+  seconds: number;
+}
+
+/** Whether `n` is a power of two (1, 2, 4, …). */
+export function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0 && n <= 2 ** 30;
+}
+
+/** Consecutive power-of-two pairs (t, 2t) among `steps`. */
+export function powerOfTwoPairs(steps: number[]): [number, number][] {
+  const set = new Set(steps);
+  return steps.filter((t) => isPowerOfTwo(t) && set.has(2 * t)).map((t) => [t, 2 * t]);
+}
+
+/** File name of step `step`'s eval losses. */
+export function lossFileName(step: number): string {
+  return `losses_step-${String(step).padStart(7, "0")}.arrow`;
+}
+
+async function mtime(path: string): Promise<number | null> {
+  try {
+    return (await Deno.stat(path)).mtime?.getTime() ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `output` exists and is newer than the checkpoint of `step` (its model.safetensors). */
+async function fresh(output: string, runDir: string, step: number): Promise<boolean> {
+  const made = await mtime(output);
+  const source = await mtime(join(checkpointPath(runDir, step), "model.safetensors"));
+  return made !== null && source !== null && made >= source;
+}
+
+async function readJson(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return null;
+  }
+}
+
+function mean(values: Float32Array): number {
+  let sum = 0;
+  for (const value of values) sum += value;
+  return sum / values.length;
+}
+
+/** The eval token set of a run (its first `maxSequences` eval sequences when given). */
+export function evalTokenSet(run: LoadedRun, maxSequences?: number): TokenSet {
+  const corpus = run.plan.corpus;
+  return tokenSetOf(
+    run.plan.evalSet(),
+    corpus.genres.map((genre) => genre.id),
+    maxSequences,
+    corpus.documents.map((document) => document.name),
+  );
+}
+
+/** Per-group rows of one interference result, labelled by `names` (by id; "none" for −1). */
+function groupRows(
+  t: number,
+  grouping: string,
+  result: InterferenceResult,
+  names?: string[],
+): Dt2tGroupRow[] {
+  const rows: Dt2tGroupRow[] = [];
+  const entries = [...(result.groups ?? new Map())].sort((a, b) => Number(a[0]) - Number(b[0]));
+  for (const [label, value] of entries) {
+    const id = Number(label);
+    const group = id < 0 ? "none" : names?.[id] ?? String(label);
+    rows.push({ t, grouping, group, ...value });
+  }
+  return rows;
+}
+
+/**
+ * Runs (or reads from the cache) the interference analyses of one run. `device` is the GPU, or a
+ * function that opens it, called only when something has to be computed.
+ *
+ * @example
+ * ```ts
+ * import { analyseRun, loadRun, openGpu } from "./mod.ts";
+ * // const result = await analyseRun(gpu, await loadRun("runs/cpu-s"), { batches: 5 });
+ * // result.dt2t: [{ t, D, M, deltaL, … }]
+ * ```
+ */
+export async function analyseRun(
+  device: GpuDevice | (() => Promise<GpuDevice>),
+  run: LoadedRun,
+  options: RunInterferenceOptions = {},
+): Promise<RunInterference> {
+  const start = performance.now();
+  const cacheDir = options.cacheDir ?? join(run.runDir, "interference");
+  const layout = parameterLayout(run.config);
+  const all = await listCheckpoints(run.runDir);
+  const checkpoints = all.filter((step) => isPowerOfTwo(step) && step <= (options.maxStep ?? Infinity));
+  if (checkpoints.length === 0) {
+    throw new Error(`zsl: ${run.runDir} has no power-of-two checkpoints: train it first (deno task train)`);
+  }
+  const set = evalTokenSet(run, options.evalSequences);
+  const T = run.config.seq_len;
+  const predicted = set.documents.length;
+  const evalKey = {
+    sequences: set.tokens.length / T,
+    fingerprint: fingerprint([set.tokens]),
+  };
+  await Deno.mkdir(cacheDir, { recursive: true });
+  const keyPath = join(cacheDir, "eval_set.json");
+  const sameEvalSet = JSON.stringify(await readJson(keyPath)) === JSON.stringify(evalKey);
+  const doOneStep = options.oneStep ?? true;
+  const K = options.batches ?? DEFAULT_ONE_STEP_BATCHES;
+  if (doOneStep && (!Number.isInteger(K) || K < 1)) throw new Error(`zsl: --batches must be ≥ 1, got ${K}`);
+  const lrChoice = options.lr ?? "checkpoint";
+  const clip = options.clip ?? 0;
+  const adamw: AdamWOptions = { ...(run.info.adamw as AdamWOptions | undefined), maxNorm: clip };
+
+  // What must be computed.
+  const needLosses: number[] = [];
+  for (const step of checkpoints) {
+    const path = join(cacheDir, lossFileName(step));
+    if (options.force || !sameEvalSet || !(await fresh(path, run.runDir, step))) needLosses.push(step);
+  }
+  const oneStepSettings = (step: number) => ({
+    batches: K,
+    lr: oneStepLearningRate(run.schedule, step, lrChoice),
+    lrChoice,
+    clip,
+    afterStep: run.steps,
+    adamw,
+    eval: evalKey,
+  });
+  const needOneStep: number[] = [];
+  if (doOneStep) {
+    for (const step of checkpoints) {
+      const path = join(cacheDir, oneStepFileName(step));
+      const cached = await readJson(path) as { settings?: unknown } | null;
+      if (
+        options.force || !cached ||
+        JSON.stringify(cached.settings) !== JSON.stringify(oneStepSettings(step)) ||
+        !(await fresh(path, run.runDir, step))
+      ) needOneStep.push(step);
+    }
+  }
+  const unseen: Uint32Array[] = [];
+  if (needOneStep.length > 0) {
+    for (let k = 0; k < K; k++) unseen.push(run.plan.unseenBatch(run.steps, k).tokens);
+  }
+
+  const total = needLosses.length + needOneStep.length * K;
+  let done = 0;
+  const report = (text: string) => options.onProgress?.(`${run.info.name}: ${text}`, done, total);
+  if (needLosses.length > 0 || needOneStep.length > 0) {
+    // The GPU is opened only when something is not cached.
+    const gpu = typeof device === "function" ? await device() : device;
+    const kernels = options.kernels ?? new Kernels(gpu);
+    const stepper = needOneStep.length > 0
+      ? await OneStep.create(gpu, run.config, {
+        batch: run.batch,
+        microbatch: run.microbatch,
+        adamw,
+        kernels,
+      })
+      : null;
+    // Eval losses always come from a model with the run's microbatch, so that cached files and the
+    // one-step "before" losses are the same numbers (bit for bit) whichever model computed them.
+    const evaluator = stepper?.model ??
+      await Transformer.create(gpu, run.config, { batch: run.microbatch, training: false }, kernels);
+    try {
+      for (const step of checkpoints) {
+        const lossesNeeded = needLosses.includes(step);
+        const oneStepNeeded = needOneStep.includes(step);
+        if (!lossesNeeded && !oneStepNeeded) continue;
+        const checkpoint = await loadCheckpoint(checkpointPath(run.runDir, step), layout);
+        let evalBefore: Float32Array;
+        if (lossesNeeded || !stepper) {
+          report(`eval losses of step ${step}`);
+          evaluator.setParameters(checkpoint.parameters);
+          evalBefore = await modelTokenLosses(evaluator, set.tokens);
+          await writeTokenLosses(join(cacheDir, lossFileName(step)), evalBefore, set);
+          done++;
+        } else {
+          evalBefore = await readTokenLosses(join(cacheDir, lossFileName(step)), predicted);
+        }
+        if (oneStepNeeded && stepper) {
+          if (!checkpoint.expAvg || !checkpoint.expAvgSq) {
+            throw new Error(
+              `zsl: ${checkpoint.directory} has no optimizer.safetensors: the one-step analysis needs the ` +
+                `optimizer state (or pass --no-one-step)`,
+            );
+          }
+          await oneStepAtCheckpoint(stepper, {
+            step,
+            parameters: checkpoint.parameters,
+            expAvg: checkpoint.expAvg,
+            expAvgSq: checkpoint.expAvgSq,
+            unseen,
+            afterStep: run.steps,
+            set,
+            evalBefore,
+            settings: oneStepSettings(step),
+            path: join(cacheDir, oneStepFileName(step)),
+            onBatch: (k) => {
+              done++;
+              report(`one step from step ${step}, batch ${k + 1}/${K}`);
+            },
+          });
+        }
+      }
+    } finally {
+      if (stepper) stepper.destroy();
+      else evaluator.destroy();
+    }
+    await writeJsonAtomic(keyPath, evalKey);
+  }
+
+  // Assemble the tables from the cache.
+  const lossesOf = new Map<number, Float32Array>();
+  for (const step of checkpoints) {
+    lossesOf.set(step, await readTokenLosses(join(cacheDir, lossFileName(step)), predicted));
+  }
+  const dt2t: Dt2tRow[] = [];
+  const dt2tGroups: Dt2tGroupRow[] = [];
+  for (const [t, t2] of powerOfTwoPairs(checkpoints)) {
+    const before = lossesOf.get(t)!;
+    const after = lossesOf.get(t2)!;
+    const result = lossInterference(before, after);
+    dt2t.push({
+      t,
+      t2,
+      D: result.D,
+      M: result.M,
+      deltaL: result.deltaL,
+      n: result.n,
+      lossT: mean(before),
+      lossT2: mean(after),
+      reason: result.reason ?? "",
+    });
+    dt2tGroups.push(...groupRows(t, "genre", lossInterference(before, after, set.genres), set.genreNames));
+    dt2tGroups.push(
+      ...groupRows(t, "document", lossInterference(before, after, set.documents), set.documentNames),
+    );
+  }
+  const dt1Batches: Dt1BatchRow[] = [];
+  if (doOneStep) {
+    for (const step of checkpoints) {
+      const cached = await readJson(join(cacheDir, oneStepFileName(step))) as OneStepFile | null;
+      // NaN was written as null.
+      for (const row of cached?.rows ?? []) {
+        const record = row as unknown as Record<string, unknown>;
+        for (const key of Object.keys(record)) if (record[key] === null) record[key] = NaN;
+        dt1Batches.push(row);
+      }
+    }
+  }
+  return {
+    name: run.info.name,
+    runDir: run.runDir,
+    checkpoints,
+    dt2t,
+    dt2tGroups,
+    dt1: summariseOneStep(dt1Batches),
+    dt1Batches,
+    computed: { losses: needLosses.length, oneStep: needOneStep.length },
+    seconds: (performance.now() - start) / 1000,
+  };
+}
+
+/** File name of step `step`'s one-step results. */
+export function oneStepFileName(step: number): string {
+  return `one_step_step-${String(step).padStart(7, "0")}.json`;
+}
+
+interface OneStepFile {
+  settings: unknown;
+  rows: Dt1BatchRow[];
+}
+
+interface OneStepWork {
+  step: number;
+  parameters: Float32Array;
+  expAvg: Float32Array;
+  expAvgSq: Float32Array;
+  unseen: Uint32Array[];
+  afterStep: number;
+  set: TokenSet;
+  evalBefore: Float32Array;
+  settings: { lr: number };
+  path: string;
+  onBatch: (k: number) => void;
+}
+
+/** The K one-step measurements of one checkpoint, written to its cache file. */
+async function oneStepAtCheckpoint(stepper: OneStep, work: OneStepWork): Promise<void> {
+  stepper.load({ parameters: work.parameters, expAvg: work.expAvg, expAvgSq: work.expAvgSq });
+  const rows: Dt1BatchRow[] = [];
+  const lr = work.settings.lr;
+  const evalMean = mean(work.evalBefore);
+  for (let k = 0; k < work.unseen.length; k++) {
+    const tokens = work.unseen[k];
+    // The checkpoint holds `step` updates: this is update step + 1 (bias corrections).
+    const { before, meanLoss, gradNorm } = await stepper.step(tokens, work.step + 1, lr);
+    const trainAfter = await stepper.losses(tokens);
+    const evalAfter = await stepper.losses(work.set.tokens);
+    const common = { t: work.step, batch: k, batchStep: work.afterStep + 1 + k, lr, gradNorm };
+    const train = lossInterference(before, trainAfter);
+    const evaluation = lossInterference(work.evalBefore, evalAfter);
+    rows.push(
+      {
+        ...common,
+        set: "train",
+        D: train.D,
+        M: train.M,
+        deltaL: train.deltaL,
+        n: train.n,
+        lossBefore: meanLoss,
+      },
+      {
+        ...common,
+        set: "eval",
+        D: evaluation.D,
+        M: evaluation.M,
+        deltaL: evaluation.deltaL,
+        n: evaluation.n,
+        lossBefore: evalMean,
+      },
+    );
+    work.onBatch(k);
+  }
+  // NaN is not JSON: write it as null and read it back as NaN.
+  const file: OneStepFile = { settings: work.settings, rows };
+  await writeFileAtomic(
+    work.path,
+    JSON.stringify(
+      file,
+      (_key, value) => (typeof value === "number" && !Number.isFinite(value) ? null : value),
+      2,
+    ),
+  );
+}
+
+/** Mean ± std over batches, one row per (t, set). */
+export function summariseOneStep(rows: Dt1BatchRow[]): Dt1Row[] {
+  const keys = new Map<string, Dt1BatchRow[]>();
+  for (const row of rows) {
+    const key = `${row.t}|${row.set}`;
+    if (!keys.has(key)) keys.set(key, []);
+    keys.get(key)!.push(row);
+  }
+  const out: Dt1Row[] = [];
+  for (const group of keys.values()) {
+    const pick = (get: (row: Dt1BatchRow) => number | null) => meanStd(group.map((row) => get(row) ?? NaN));
+    const D = pick((r) => r.D);
+    const M = pick((r) => r.M);
+    const deltaL = pick((r) => r.deltaL);
+    const abs = pick((r) => (r.deltaL === null ? NaN : Math.abs(r.deltaL)));
+    out.push({
+      t: group[0].t,
+      set: group[0].set,
+      lr: group[0].lr,
+      batches: group.length,
+      D: D.mean,
+      DStd: D.std,
+      M: M.mean,
+      MStd: M.std,
+      deltaL: deltaL.mean,
+      deltaLStd: deltaL.std,
+      absDeltaL: abs.mean,
+      absDeltaLStd: abs.std,
+    });
+  }
+  return out.sort((a, b) => a.t - b.t || a.set.localeCompare(b.set));
+}

@@ -1,0 +1,181 @@
+/**
+ * Per-token losses on the GPU for the interference analyses, and their Arrow files.
+ *
+ * {@linkcode modelTokenLosses} runs forward passes of a {@linkcode Transformer} (with its current
+ * parameters) over whole sequences and copies each pass's token losses into one GPU buffer, so the
+ * host reads back once per 64 MiB of losses instead of once per pass: the readback never waits on
+ * more than the forwards themselves.
+ *
+ * A loss file `losses_step-NNNNNNN.arrow` has one row per predicted token: `seq` (row of the token
+ * set), `pos` (position s, predicting token s+1), `loss` (nats, float32), and the `document` and
+ * `genre` ids of the predicted token (s+1; genre −1 for none, an index into the corpus's genres).
+ *
+ * @module
+ */
+import type { GpuDevice } from "../../gpu/device.ts";
+import { createBuffer, readFloats } from "../../gpu/buffers.ts";
+import type { Transformer } from "../../model/transformer.ts";
+import { decodeArrow, encodeArrow } from "../../io/arrow.ts";
+import type { Columns } from "../../io/arrow.ts";
+import { writeFileAtomic } from "../../io/atomic.ts";
+import type { Batch } from "../../data/batches.ts";
+
+/** Bytes of losses gathered on the GPU before one readback. */
+const GATHER_BYTES = 64 * 2 ** 20;
+
+/** Options of {@linkcode modelTokenLosses}. */
+export interface TokenLossOptions {
+  /** Called after each forward with the sequences done and the total. */
+  onProgress?: (done: number, total: number) => void;
+  /** Bytes of losses gathered on the GPU per readback (default 64 MiB; at least one forward's). */
+  gatherBytes?: number;
+}
+
+/**
+ * Per-token losses of `model` (its current parameters) on `tokens`, whole sequences of
+ * `config.seq_len` tokens row-major: [sequences, seq_len − 1] flattened, position s predicting
+ * token s+1. The last forward is padded with token 0 when the sequences do not fill it.
+ * Overwrites the model's activations, token losses and loss slot 0.
+ */
+export async function modelTokenLosses(
+  model: Transformer,
+  tokens: Uint32Array,
+  options: TokenLossOptions = {},
+): Promise<Float32Array> {
+  const T = model.config.seq_len;
+  if (tokens.length === 0 || tokens.length % T !== 0) {
+    throw new Error(
+      `zsl: ${tokens.length} tokens are not whole sequences of seq_len ${T}: give sequences × ${T} tokens`,
+    );
+  }
+  const gpu: GpuDevice = model.gpu;
+  const sequences = tokens.length / T;
+  const B = model.batch;
+  // The gather buffer holds whole forwards: a multiple of the batch, at least one, at most all.
+  const perGather = Math.min(
+    Math.ceil(sequences / B) * B,
+    Math.max(B, Math.floor((options.gatherBytes ?? GATHER_BYTES) / (T * 4 * B)) * B),
+  );
+  const gather = createBuffer(gpu, perGather * T * 4, "gathered token losses");
+  const out = new Float32Array(sequences * (T - 1));
+  const input = new Uint32Array(B * T);
+  try {
+    let segmentStart = 0;
+    let gathered = 0;
+    const flush = async () => {
+      if (gathered === 0) return;
+      const rows = await readFloats(gpu, gather, 0, gathered * T);
+      for (let k = 0; k < gathered; k++) {
+        out.set(rows.subarray(k * T, k * T + T - 1), (segmentStart + k) * (T - 1));
+      }
+      segmentStart += gathered;
+      gathered = 0;
+    };
+    for (let first = 0; first < sequences; first += B) {
+      const count = Math.min(B, sequences - first);
+      if (gathered + count > perGather) await flush();
+      if (count === B) {
+        model.setTokens(tokens.subarray(first * T, (first + B) * T));
+      } else {
+        input.fill(0);
+        input.set(tokens.subarray(first * T, (first + count) * T));
+        model.setTokens(input);
+      }
+      const encoder = gpu.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      model.record(pass, { backward: false, slot: 0 });
+      pass.end();
+      encoder.copyBufferToBuffer(model.losses, 0, gather, gathered * T * 4, count * T * 4);
+      gpu.device.queue.submit([encoder.finish()]);
+      gathered += count;
+      options.onProgress?.(first + count, sequences);
+    }
+    await flush();
+  } finally {
+    gather.destroy();
+  }
+  return out;
+}
+
+/**
+ * The label of each predicted token from per-token labels of the input ([sequences·T], e.g.
+ * `Batch.documentIds()`): the label of token s+1 for position s, [sequences·(T − 1)].
+ */
+export function targetLabels<A extends Uint32Array | Int32Array>(labels: A, seqLen: number): A {
+  const sequences = labels.length / seqLen;
+  if (!Number.isInteger(sequences)) {
+    throw new Error(`zsl: ${labels.length} labels are not whole sequences of ${seqLen}`);
+  }
+  const out = new (labels.constructor as { new (n: number): A })(sequences * (seqLen - 1));
+  for (let k = 0; k < sequences; k++) {
+    out.set(labels.subarray(k * seqLen + 1, (k + 1) * seqLen), k * (seqLen - 1));
+  }
+  return out;
+}
+
+/** A fixed token set with the document and genre of every predicted token. */
+export interface TokenSet {
+  /** Input tokens, whole sequences row-major. */
+  tokens: Uint32Array;
+  seqLen: number;
+  /** Document id of each predicted token, [sequences·(T − 1)]. */
+  documents: Uint32Array;
+  /** Genre id of each predicted token (−1: none), [sequences·(T − 1)]. */
+  genres: Int32Array;
+  /** Genre names by id (the corpus's genres). */
+  genreNames: string[];
+  /** Document names by id (the corpus's documents), when known. */
+  documentNames?: string[];
+}
+
+/** The token set of `batch` (its first `maxSequences` sequences when given). */
+export function tokenSetOf(
+  batch: Batch,
+  genreNames: string[],
+  maxSequences?: number,
+  documentNames?: string[],
+): TokenSet {
+  const T = batch.seqLen;
+  const used = maxSequences !== undefined && maxSequences < batch.size ? batch.slice(0, maxSequences) : batch;
+  return {
+    tokens: used.tokens,
+    seqLen: T,
+    documents: targetLabels(used.documentIds(), T),
+    genres: targetLabels(used.genreIds(), T),
+    genreNames,
+    documentNames,
+  };
+}
+
+/** The columns of a loss file: seq, pos, loss, document, genre. */
+export function tokenLossColumns(losses: Float32Array, set: TokenSet): Columns {
+  const perSequence = set.seqLen - 1;
+  if (losses.length !== set.documents.length) {
+    throw new Error(
+      `zsl: ${losses.length} losses for a token set of ${set.documents.length} predicted tokens`,
+    );
+  }
+  const seq = new Uint32Array(losses.length);
+  const pos = new Uint32Array(losses.length);
+  for (let i = 0; i < losses.length; i++) {
+    seq[i] = Math.floor(i / perSequence);
+    pos[i] = i % perSequence;
+  }
+  return { seq, pos, loss: losses, document: set.documents, genre: set.genres };
+}
+
+/** Writes a loss file atomically. */
+export async function writeTokenLosses(path: string, losses: Float32Array, set: TokenSet): Promise<void> {
+  await writeFileAtomic(path, encodeArrow(tokenLossColumns(losses, set)));
+}
+
+/** Reads the `loss` column of a loss file, checking it has `expected` rows (when given). */
+export async function readTokenLosses(path: string, expected?: number): Promise<Float32Array> {
+  const table = decodeArrow(await Deno.readFile(path), path);
+  const column = table.columns.loss;
+  if (!column) throw new Error(`zsl: ${path} has no "loss" column: it is not a token-loss file`);
+  if (expected !== undefined && table.numRows !== expected) {
+    throw new Error(`zsl: ${path} has ${table.numRows} tokens, expected ${expected}`);
+  }
+  return Float32Array.from(column as ArrayLike<number>);
+}

@@ -1,0 +1,75 @@
+/**
+ * A quick end-to-end check of the kernels on the current adapter: the loss and every parameter's
+ * gradient of a tiny model against the float64 reference. `deno task doctor` runs it.
+ *
+ * @module
+ */
+import type { GpuDevice } from "../gpu/device.ts";
+import { Kernels } from "../gpu/kernels.ts";
+import { Random } from "../util/random.ts";
+import type { ModelConfig } from "./config.ts";
+import { initParameters, parameterLayout } from "./parameters.ts";
+import { Transformer } from "./transformer.ts";
+import { referenceGradients } from "../reference/model.ts";
+
+/** The self-test's outcome: worst relative errors and whether they are within bounds. */
+export interface SelfTestResult {
+  ok: boolean;
+  lossError: number;
+  tokenLossError: number;
+  gradientError: number;
+  worstGradient: string;
+  seconds: number;
+}
+
+/** Relative error: largest absolute difference over largest absolute reference value. */
+export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return diff / Math.max(scale, 1e-30);
+}
+
+/** Runs the self-test on `gpu` with a tiny model (odd sizes on purpose). */
+export async function kernelSelfTest(gpu: GpuDevice, kernels = new Kernels(gpu)): Promise<SelfTestResult> {
+  const start = performance.now();
+  const config: ModelConfig = { d_model: 24, n_layers: 2, n_heads: 3, vocab_size: 37, seq_len: 13, mlp_ratio: 1 };
+  const batch = 3;
+  const layout = parameterLayout(config);
+  const flat = initParameters(layout, 7);
+  const random = new Random(11);
+  const tokens = new Uint32Array(batch * config.seq_len).map(() => random.int(config.vocab_size));
+  const model = await Transformer.create(gpu, config, { batch }, kernels);
+  try {
+    model.setParameters(flat);
+    const { meanLoss, losses } = await model.lossAndGradients(tokens);
+    const gradients = await model.getGradients();
+    const params = new Map(layout.specs.map((s) => [s.name, Float64Array.from(flat.subarray(s.offset, s.offset + s.length))]));
+    const reference = referenceGradients(config, params, tokens, batch);
+    let gradientError = 0;
+    let worstGradient = "";
+    for (const spec of layout.specs) {
+      const error = maxRelativeError(gradients.subarray(spec.offset, spec.offset + spec.length), reference.gradients.get(spec.name)!);
+      if (!(error <= gradientError)) {
+        gradientError = error;
+        worstGradient = spec.name;
+      }
+    }
+    const lossError = Math.abs(meanLoss - reference.meanLoss) / reference.meanLoss;
+    const tokenLossError = maxRelativeError(losses, reference.losses);
+    return {
+      ok: lossError <= 1e-5 && tokenLossError <= 1e-4 && gradientError <= 1e-3,
+      lossError,
+      tokenLossError,
+      gradientError,
+      worstGradient,
+      seconds: (performance.now() - start) / 1000,
+    };
+  } finally {
+    model.destroy();
+  }
+}

@@ -1,0 +1,513 @@
+/**
+ * The OLMo-style decoder of METHOD.md §2 on the GPU: every layer's forward and backward written out
+ * as kernel dispatches, top to bottom, in the spirit of llm.c. No autograd.
+ *
+ * One {@linkcode Transformer} holds the parameters (one flat buffer), their gradients, and the
+ * activations of one microbatch of `batch` sequences. A forward (and backward) of a microbatch is
+ * recorded into one compute pass and submitted once.
+ *
+ * @module
+ */
+import type { GpuDevice } from "../gpu/device.ts";
+import { GpuError } from "../gpu/device.ts";
+import { createBuffer, readFloats, writeBuffer } from "../gpu/buffers.ts";
+import type { Binding } from "../gpu/kernels.ts";
+import { grid, Kernels } from "../gpu/kernels.ts";
+import type { ModelConfig } from "./config.ts";
+import { headDim, mlpHidden, validateConfig } from "./config.ts";
+import type { ParameterLayout, ParameterSpec } from "./parameters.ts";
+import { parameterLayout } from "./parameters.ts";
+import { Matmul } from "../ops/matmul.ts";
+import { RmsNorm } from "../ops/rmsnorm.ts";
+import { Rope } from "../ops/rope.ts";
+import { Attention } from "../ops/attention.ts";
+import { SwiGlu } from "../ops/swiglu.ts";
+import { CrossEntropy, SumReduce } from "../ops/cross_entropy.ts";
+import { Embedding } from "../ops/embedding.ts";
+
+/** Marks a row without a prediction target (the last position of each sequence). */
+export const NO_TARGET = 0xffffffff;
+
+/** Byte stride between loss-sum slots (a binding offset must be aligned on every adapter). */
+const SLOT_STRIDE = 256;
+
+/** Options for {@linkcode Transformer.create}. */
+export interface TransformerOptions {
+  /** Sequences per forward pass (the microbatch). */
+  batch: number;
+  /** Allocate gradients and keep every layer's activations for the backward (default true). */
+  training?: boolean;
+  /**
+   * Sequences in the global batch whose mean loss the gradient is of (default `batch`): the
+   * gradient of each microbatch is scaled by 1 / (globalBatch·(seq_len − 1)) so that accumulating
+   * the microbatches gives the gradient of the global-batch mean.
+   */
+  globalBatch?: number;
+  /** Loss-sum slots (one per microbatch of a step; default 64). */
+  lossSlots?: number;
+  /** Upper bound on the bytes of one logits chunk (default 256 MiB, capped by the binding limit). */
+  logitsChunkBytes?: number;
+}
+
+interface LayerActivations {
+  norm1: GPUBuffer;
+  rstd1: GPUBuffer;
+  qkv: GPUBuffer;
+  attention: GPUBuffer;
+  lse: GPUBuffer;
+  norm2: GPUBuffer;
+  rstd2: GPUBuffer;
+  up: GPUBuffer;
+  gated: GPUBuffer;
+}
+
+interface LinearOps {
+  forward: Matmul;
+  inputGrad?: Matmul;
+  weightGrad?: Matmul;
+}
+
+interface HeadChunk {
+  rowStart: number;
+  rows: number;
+  ops: LinearOps;
+  crossEntropy: CrossEntropy;
+}
+
+/**
+ * The transformer on the GPU.
+ *
+ * @example
+ * ```ts
+ * import { openGpu, presetByName, Transformer, parameterLayout, initParameters } from "./mod.ts";
+ * const gpu = await openGpu();
+ * const config = presetByName("tiny").config;
+ * const model = await Transformer.create(gpu, config, { batch: 2, training: false });
+ * model.setParameters(initParameters(parameterLayout(config), 0));
+ * const losses = await model.forwardLosses(new Uint32Array(2 * config.seq_len));
+ * model.destroy();
+ * gpu.destroy();
+ * ```
+ */
+export class Transformer {
+  readonly gpu: GpuDevice;
+  readonly kernels: Kernels;
+  readonly config: Required<ModelConfig>;
+  readonly layout: ParameterLayout;
+  readonly batch: number;
+  readonly training: boolean;
+  /** All parameters, one flat float32 buffer in {@linkcode ParameterLayout} order. */
+  readonly parameters: GPUBuffer;
+  /** Gradients in the same layout (training only); kernels accumulate into it. */
+  readonly gradients: GPUBuffer | null;
+  /** Per-row token losses [batch·seq_len] of the last forward (0 at rows without a target). */
+  readonly losses: GPUBuffer;
+  /** Sums of the token losses, one slot per microbatch ({@linkcode Transformer.lossSlotBinding}). */
+  readonly lossSums: GPUBuffer;
+  readonly lossSlots: number;
+
+  #ids: GPUBuffer;
+  #targets: GPUBuffer;
+  #stream: GPUBuffer;
+  #middle: GPUBuffer;
+  #branch: GPUBuffer;
+  #final: GPUBuffer;
+  #rstdFinal: GPUBuffer;
+  #logits: GPUBuffer;
+  #layers: LayerActivations[];
+  #grads: { dStream: GPUBuffer; dFinal: GPUBuffer; dNorm: GPUBuffer; dQkv: GPUBuffer; dAttention: GPUBuffer; dUp: GPUBuffer; dGated: GPUBuffer } | null;
+  #ops!: {
+    embedding: Embedding;
+    norm: RmsNorm;
+    normAccumulate: RmsNorm | null;
+    rope: Rope;
+    attention: Attention;
+    swiglu: SwiGlu;
+    residual: GPUComputePipeline;
+    attProj: LinearOps;
+    attnOut: LinearOps;
+    ffProj: LinearOps;
+    ffOut: LinearOps;
+    head: HeadChunk[];
+    lossSum: SumReduce;
+  };
+  #owned: GPUBuffer[] = [];
+
+  private constructor(gpu: GpuDevice, kernels: Kernels, config: Required<ModelConfig>, options: TransformerOptions) {
+    this.gpu = gpu;
+    this.kernels = kernels;
+    this.config = config;
+    this.layout = parameterLayout(config);
+    this.batch = options.batch;
+    this.training = options.training ?? true;
+    this.lossSlots = options.lossSlots ?? 64;
+    checkLimits(gpu, config, options.batch, this.layout);
+    const N = this.rows;
+    const d = config.d_model;
+    const up = config.mlp_ratio * d;
+    const hidden = mlpHidden(config);
+    const buffer = (floats: number, label: string) => {
+      const created = createBuffer(gpu, floats * 4, label);
+      this.#owned.push(created);
+      return created;
+    };
+    this.parameters = buffer(this.layout.totalLength, "parameters");
+    this.gradients = this.training ? buffer(this.layout.totalLength, "gradients") : null;
+    this.losses = buffer(N, "token losses");
+    this.lossSums = buffer((this.lossSlots * SLOT_STRIDE) / 4, "loss sums");
+    this.#ids = buffer(N, "token ids");
+    this.#targets = buffer(N, "targets");
+    this.#stream = buffer(N * d, "residual stream");
+    this.#middle = buffer(N * d, "residual stream (after attention)");
+    this.#branch = buffer(N * d, "branch output");
+    this.#final = buffer(N * d, "final norm");
+    this.#rstdFinal = buffer(N, "final norm rstd");
+    const chunkRows = headChunkRows(gpu, config, N, options.logitsChunkBytes);
+    this.#logits = buffer(chunkRows * config.vocab_size, "logits chunk");
+    const layerCount = this.training ? config.n_layers : 1;
+    this.#layers = [];
+    for (let l = 0; l < layerCount; l++) {
+      this.#layers.push({
+        norm1: buffer(N * d, `block ${l} norm1`),
+        rstd1: buffer(N, `block ${l} rstd1`),
+        qkv: buffer(N * 3 * d, `block ${l} qkv`),
+        attention: buffer(N * d, `block ${l} attention`),
+        lse: buffer(options.batch * config.n_heads * config.seq_len, `block ${l} lse`),
+        norm2: buffer(N * d, `block ${l} norm2`),
+        rstd2: buffer(N, `block ${l} rstd2`),
+        up: buffer(N * up, `block ${l} ff_proj out`),
+        gated: buffer(N * hidden, `block ${l} swiglu out`),
+      });
+    }
+    this.#grads = this.training
+      ? {
+        dStream: buffer(N * d, "d residual stream"),
+        dFinal: buffer(N * d, "d final norm"),
+        dNorm: buffer(N * d, "d norm"),
+        dQkv: buffer(N * 3 * d, "d qkv"),
+        dAttention: buffer(N * d, "d attention"),
+        dUp: buffer(N * up, "d ff_proj out"),
+        dGated: buffer(N * hidden, "d swiglu out"),
+      }
+      : null;
+  }
+
+  /** Builds the model's buffers and pipelines for `options.batch` sequences per forward. */
+  static async create(
+    gpu: GpuDevice,
+    config: ModelConfig,
+    options: TransformerOptions,
+    kernels: Kernels = new Kernels(gpu),
+  ): Promise<Transformer> {
+    const valid = validateConfig(config);
+    if (!Number.isInteger(options.batch) || options.batch < 1) {
+      throw new GpuError(`zsl: batch must be a positive integer, got ${options.batch}`);
+    }
+    const model = new Transformer(gpu, kernels, valid, options);
+    await model.#createOps(options);
+    return model;
+  }
+
+  /** Token rows per forward: batch·seq_len. */
+  get rows(): number {
+    return this.batch * this.config.seq_len;
+  }
+
+  async #createOps(options: TransformerOptions): Promise<void> {
+    const k = this.kernels;
+    const c = this.config;
+    const N = this.rows;
+    const d = c.d_model;
+    const up = c.mlp_ratio * d;
+    const hidden = mlpHidden(c);
+    const training = this.training;
+    const linear = async (m: number, inner: number, rows = N): Promise<LinearOps> => ({
+      forward: await Matmul.create(k, { layout: "xwT", n: rows, m, k: inner }),
+      inputGrad: training ? await Matmul.create(k, { layout: "dyW", n: rows, m, k: inner }) : undefined,
+      weightGrad: training
+        ? await Matmul.create(k, { layout: "dyTx", n: rows, m, k: inner, accumulate: true })
+        : undefined,
+    });
+    const scale = 1 / ((options.globalBatch ?? this.batch) * (c.seq_len - 1));
+    const chunkRows = this.#logits.size / 4 / c.vocab_size;
+    const head: HeadChunk[] = [];
+    for (let rowStart = 0; rowStart < N; rowStart += chunkRows) {
+      const rows = Math.min(chunkRows, N - rowStart);
+      const same = head.find((chunk) => chunk.rows === rows);
+      head.push({
+        rowStart,
+        rows,
+        ops: same?.ops ?? await linear(c.vocab_size, d, rows),
+        crossEntropy: same?.crossEntropy ??
+          await CrossEntropy.create(k, { rows, vocab: c.vocab_size, scale }),
+      });
+    }
+    this.#ops = {
+      embedding: await Embedding.create(k, { rows: N, vocab: c.vocab_size, d }),
+      norm: await RmsNorm.create(k, { rows: N, d, eps: c.norm_eps }),
+      normAccumulate: training ? await RmsNorm.create(k, { rows: N, d, eps: c.norm_eps, accumulate: true }) : null,
+      rope: await Rope.create(k, {
+        batch: this.batch,
+        seqLen: c.seq_len,
+        dModel: d,
+        headDim: headDim(c),
+        theta: c.rope_theta,
+      }),
+      attention: await Attention.create(k, { batch: this.batch, seqLen: c.seq_len, dModel: d, nHeads: c.n_heads }),
+      swiglu: await SwiGlu.create(k, { rows: N, width: up }),
+      residual: await k.pipeline("residual", "residual_forward", { N: N * d }),
+      attProj: await linear(3 * d, d),
+      attnOut: await linear(d, d),
+      ffProj: await linear(up, d),
+      ffOut: await linear(d, hidden),
+      head,
+      lossSum: await SumReduce.create(k, { n: N }),
+    };
+  }
+
+  /** The binding of parameter `spec` inside `buffer` (parameters or gradients). */
+  #tensor(buffer: GPUBuffer, spec: ParameterSpec): Binding {
+    return { buffer, offset: spec.offset * 4, size: spec.length * 4 };
+  }
+
+  #weight(layer: number, name: string): ParameterSpec {
+    return this.layout.byName.get(`transformer.blocks.${layer}.${name}.weight`)!;
+  }
+
+  /** The 1-float binding of loss-sum slot `slot`. */
+  lossSlotBinding(slot: number): Binding {
+    if (slot < 0 || slot >= this.lossSlots) {
+      throw new GpuError(`zsl: loss slot ${slot} outside 0…${this.lossSlots - 1}`);
+    }
+    return { buffer: this.lossSums, offset: slot * SLOT_STRIDE, size: 4 };
+  }
+
+  /** Uploads all parameters (a flat buffer in layout order). */
+  setParameters(flat: Float32Array): void {
+    if (flat.length !== this.layout.totalLength) {
+      throw new GpuError(`zsl: expected ${this.layout.totalLength} parameter values, got ${flat.length}`);
+    }
+    writeBuffer(this.gpu, this.parameters, flat);
+  }
+
+  /** Reads all parameters back. */
+  getParameters(): Promise<Float32Array> {
+    return readFloats(this.gpu, this.parameters);
+  }
+
+  /** Reads all gradients back (training only). */
+  getGradients(): Promise<Float32Array> {
+    if (!this.gradients) throw new GpuError("zsl: this model was created without gradients (training: false)");
+    return readFloats(this.gpu, this.gradients);
+  }
+
+  /** Records zeroing of the gradients (before the first microbatch of a step). */
+  zeroGradients(encoder: GPUCommandEncoder): void {
+    if (this.gradients) encoder.clearBuffer(this.gradients);
+  }
+
+  /**
+   * Uploads the tokens of the next microbatch (`batch`·seq_len ids, row-major) with their targets
+   * and the embedding-gradient index. Ids must be below vocab_size.
+   */
+  setTokens(tokens: Uint32Array): void {
+    const T = this.config.seq_len;
+    if (tokens.length !== this.rows) {
+      throw new GpuError(`zsl: expected ${this.rows} tokens (${this.batch} sequences of ${T}), got ${tokens.length}`);
+    }
+    const vocab = this.config.vocab_size;
+    const targets = new Uint32Array(tokens.length);
+    for (let i = 0; i < tokens.length; i++) {
+      if (tokens[i] >= vocab) {
+        throw new GpuError(
+          `zsl: token id ${tokens[i]} at position ${i} is not below vocab_size ${vocab}: ` +
+            `use a config whose vocab_size exceeds the largest token id (or the matching tokenizer)`,
+        );
+      }
+      targets[i] = i % T === T - 1 ? NO_TARGET : tokens[i + 1];
+    }
+    writeBuffer(this.gpu, this.#ids, tokens);
+    writeBuffer(this.gpu, this.#targets, targets);
+    if (this.training) this.#ops.embedding.writeIndex(tokens);
+  }
+
+  /**
+   * Records the forward pass into `pass`: per-token losses into {@linkcode Transformer.losses},
+   * their sum into loss slot `slot`. With `backward`, also the backward pass, accumulating the
+   * gradients of this microbatch into {@linkcode Transformer.gradients}.
+   */
+  record(pass: GPUComputePassEncoder, options: { backward: boolean; slot?: number }): void {
+    const backward = options.backward;
+    if (backward && !this.training) throw new GpuError("zsl: backward needs a model created with training: true");
+    const ops = this.#ops;
+    const c = this.config;
+    const N = this.rows;
+    const d = c.d_model;
+    const wte = this.#tensor(this.parameters, this.layout.specs[0]);
+    ops.embedding.forward(pass, wte, this.#ids, this.#stream);
+    for (let l = 0; l < c.n_layers; l++) this.#recordBlockForward(pass, l);
+    ops.norm.forward(pass, this.#stream, this.#final, this.#rstdFinal);
+    for (const chunk of ops.head) {
+      const rows = (floats: number, buffer: GPUBuffer): Binding => ({
+        buffer,
+        offset: chunk.rowStart * floats * 4,
+        size: chunk.rows * floats * 4,
+      });
+      const logits: Binding = { buffer: this.#logits, offset: 0, size: chunk.rows * c.vocab_size * 4 };
+      chunk.ops.forward.record(pass, rows(d, this.#final), wte, logits);
+      if (!backward) {
+        chunk.crossEntropy.forward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
+        continue;
+      }
+      // In place: the logits become d(loss)/d(logits).
+      chunk.crossEntropy.forwardBackward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
+      chunk.ops.inputGrad!.record(pass, logits, wte, rows(d, this.#grads!.dFinal));
+      chunk.ops.weightGrad!.record(pass, logits, rows(d, this.#final), this.#tensor(this.gradients!, this.layout.specs[0]));
+    }
+    ops.lossSum.record(pass, this.losses, this.lossSlotBinding(options.slot ?? 0));
+    if (!backward) return;
+    const g = this.#grads!;
+    ops.norm.backward(pass, g.dFinal, this.#final, this.#rstdFinal, g.dStream);
+    for (let l = c.n_layers - 1; l >= 0; l--) this.#recordBlockBackward(pass, l);
+    ops.embedding.backward(pass, g.dStream, this.#tensor(this.gradients!, this.layout.specs[0]));
+    void N;
+  }
+
+  #recordBlockForward(pass: GPUComputePassEncoder, l: number): void {
+    const ops = this.#ops;
+    const a = this.#layers[this.training ? l : 0];
+    const p = this.parameters;
+    const residual = (x: GPUBuffer, branch: GPUBuffer, out: GPUBuffer) =>
+      this.kernels.dispatch(pass, ops.residual, [x, branch, out], grid(this.rows * this.config.d_model, 256));
+    // middle = stream + attn_out(attention(rope(att_proj(norm(stream)))))
+    ops.norm.forward(pass, this.#stream, a.norm1, a.rstd1);
+    ops.attProj.forward.record(pass, a.norm1, this.#tensor(p, this.#weight(l, "att_proj")), a.qkv);
+    ops.rope.forward(pass, a.qkv);
+    ops.attention.forward(pass, a.qkv, a.attention, a.lse);
+    ops.attnOut.forward.record(pass, a.attention, this.#tensor(p, this.#weight(l, "attn_out")), this.#branch);
+    residual(this.#stream, this.#branch, this.#middle);
+    // stream = middle + ff_out(swiglu(ff_proj(norm(middle))))
+    ops.norm.forward(pass, this.#middle, a.norm2, a.rstd2);
+    ops.ffProj.forward.record(pass, a.norm2, this.#tensor(p, this.#weight(l, "ff_proj")), a.up);
+    ops.swiglu.forward(pass, a.up, a.gated);
+    ops.ffOut.forward.record(pass, a.gated, this.#tensor(p, this.#weight(l, "ff_out")), this.#branch);
+    residual(this.#middle, this.#branch, this.#stream);
+  }
+
+  /** Backward of block `l`: dStream holds d(loss)/d(block output) and leaves as d/d(block input). */
+  #recordBlockBackward(pass: GPUComputePassEncoder, l: number): void {
+    const ops = this.#ops;
+    const a = this.#layers[l];
+    const g = this.#grads!;
+    const p = this.parameters;
+    const grads = this.gradients!;
+    const ffOut = this.#weight(l, "ff_out");
+    const ffProj = this.#weight(l, "ff_proj");
+    const attnOut = this.#weight(l, "attn_out");
+    const attProj = this.#weight(l, "att_proj");
+    // MLP branch; the skip path's gradient stays in dStream and the norm's backward adds onto it.
+    ops.ffOut.inputGrad!.record(pass, g.dStream, this.#tensor(p, ffOut), g.dGated);
+    ops.ffOut.weightGrad!.record(pass, g.dStream, a.gated, this.#tensor(grads, ffOut));
+    ops.swiglu.backward(pass, g.dGated, a.up, g.dUp);
+    ops.ffProj.inputGrad!.record(pass, g.dUp, this.#tensor(p, ffProj), g.dNorm);
+    ops.ffProj.weightGrad!.record(pass, g.dUp, a.norm2, this.#tensor(grads, ffProj));
+    ops.normAccumulate!.backward(pass, g.dNorm, a.norm2, a.rstd2, g.dStream);
+    // Attention branch.
+    ops.attnOut.inputGrad!.record(pass, g.dStream, this.#tensor(p, attnOut), g.dAttention);
+    ops.attnOut.weightGrad!.record(pass, g.dStream, a.attention, this.#tensor(grads, attnOut));
+    ops.attention.backward(pass, g.dAttention, a.qkv, a.attention, a.lse, g.dQkv);
+    ops.rope.backward(pass, g.dQkv);
+    ops.attProj.inputGrad!.record(pass, g.dQkv, this.#tensor(p, attProj), g.dNorm);
+    ops.attProj.weightGrad!.record(pass, g.dQkv, a.norm1, this.#tensor(grads, attProj));
+    ops.normAccumulate!.backward(pass, g.dNorm, a.norm1, a.rstd1, g.dStream);
+  }
+
+  /**
+   * Per-token losses of `batch` sequences, [batch, seq_len − 1] (evaluation: forward only, one
+   * submit, one readback).
+   */
+  async forwardLosses(tokens: Uint32Array): Promise<Float32Array> {
+    this.setTokens(tokens);
+    const encoder = this.gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    this.record(pass, { backward: false });
+    pass.end();
+    this.gpu.device.queue.submit([encoder.finish()]);
+    const rows = await readFloats(this.gpu, this.losses);
+    return dropLastPositions(rows, this.batch, this.config.seq_len);
+  }
+
+  /**
+   * Mean loss, per-token losses and gradients of one batch (zeroes the gradients first). Tests and
+   * analyses use it; the trainer records microbatches itself.
+   */
+  async lossAndGradients(tokens: Uint32Array): Promise<{ meanLoss: number; losses: Float32Array }> {
+    this.setTokens(tokens);
+    const encoder = this.gpu.device.createCommandEncoder();
+    this.zeroGradients(encoder);
+    const pass = encoder.beginComputePass();
+    this.record(pass, { backward: true, slot: 0 });
+    pass.end();
+    this.gpu.device.queue.submit([encoder.finish()]);
+    const rows = await readFloats(this.gpu, this.losses);
+    const sum = (await readFloats(this.gpu, this.lossSums, 0, 1))[0];
+    return {
+      meanLoss: sum / (this.batch * (this.config.seq_len - 1)),
+      losses: dropLastPositions(rows, this.batch, this.config.seq_len),
+    };
+  }
+
+  /** Frees every buffer the model owns. */
+  destroy(): void {
+    for (const buffer of this.#owned) buffer.destroy();
+    this.#owned = [];
+    for (const op of [this.#ops?.rope, this.#ops?.attention]) op?.destroy();
+  }
+}
+
+/** Drops the rows of the last position (no target): [batch·T] → [batch, T−1]. */
+export function dropLastPositions(rows: Float32Array, batch: number, seqLen: number): Float32Array {
+  const out = new Float32Array(batch * (seqLen - 1));
+  for (let b = 0; b < batch; b++) out.set(rows.subarray(b * seqLen, b * seqLen + seqLen - 1), b * (seqLen - 1));
+  return out;
+}
+
+/** Rows per logits chunk: as many as fit the budget, a multiple of 64 (so offsets stay aligned). */
+function headChunkRows(gpu: GpuDevice, config: ModelConfig, rows: number, budgetBytes = 256 * 2 ** 20): number {
+  const rowBytes = config.vocab_size * 4;
+  const budget = Math.min(budgetBytes, gpu.limits.maxStorageBufferBindingSize);
+  if (rowBytes * 64 > budget && rows > 64) {
+    throw new GpuError(
+      `zsl: one row of logits (vocab_size ${config.vocab_size}) × 64 rows exceeds this adapter's ` +
+        `maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}: use a smaller vocabulary`,
+    );
+  }
+  if (rows * rowBytes <= budget) return rows;
+  return Math.max(64, Math.floor(budget / rowBytes / 64) * 64);
+}
+
+/** Checks that every tensor the model binds fits the adapter's binding limit, naming the one that does not. */
+function checkLimits(gpu: GpuDevice, config: Required<ModelConfig>, batch: number, layout: ParameterLayout): void {
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  const rows = batch * config.seq_len;
+  const d = config.d_model;
+  const bindings: [string, number][] = [
+    ["the embedding transformer.wte.weight", config.vocab_size * d * 4],
+    ["the qkv activations (batch·seq_len·3·d_model floats)", rows * 3 * d * 4],
+    ["the ff_proj activations (batch·seq_len·mlp_ratio·d_model floats)", rows * config.mlp_ratio * d * 4],
+  ];
+  for (const [what, bytes] of bindings) {
+    if (bytes > limit) {
+      throw new GpuError(
+        `zsl: ${what} needs ${bytes} bytes in one binding, over this adapter's maxStorageBufferBindingSize ` +
+          `${limit}: use a smaller microbatch (--microbatch), sequence length or model`,
+      );
+    }
+  }
+  if (layout.totalLength * 4 > gpu.limits.maxBufferSize) {
+    throw new GpuError(
+      `zsl: the parameters need ${layout.totalLength * 4} bytes, over this adapter's maxBufferSize ` +
+        `${gpu.limits.maxBufferSize}: use a smaller model`,
+    );
+  }
+}

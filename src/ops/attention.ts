@@ -1,0 +1,165 @@
+/**
+ * Causal multi-head self-attention on the GPU, flash-attention style (see `kernels/attention.wgsl`):
+ * forward `qkv [B·T, 3d]` → `y [B·T, d]` plus the log-sum-exp `lse [B·H·T]`; backward → `dqkv`.
+ *
+ * @module
+ */
+import { type Binding, createBuffer, type Constants, grid, type Kernels } from "../gpu/mod.ts";
+import { checkAttentionShape } from "../reference/attention.ts";
+
+/**
+ * Kernel variant: `register` (one invocation per row reading the other side from global memory: fast on
+ * lavapipe), `tiled` (the other side staged in workgroup memory: GPUs), `auto` (`register` on a
+ * software adapter, else `tiled`).
+ */
+export type AttentionVariant = "auto" | "register" | "tiled";
+
+/** The shape an {@linkcode Attention} is built for. */
+export interface AttentionShape {
+  batch: number;
+  seqLen: number;
+  dModel: number;
+  nHeads: number;
+  variant?: AttentionVariant;
+}
+
+/** Largest head dimension the kernels hold in registers (`MAX_HD4 · 4` in the WGSL). */
+export const MAX_HEAD_DIM = 128;
+
+/** Rows per workgroup: one lavapipe subgroup for `register` (its shuffles need it), a few warps for `tiled`. */
+const REGISTER_ROWS = 8;
+const TILED_ROWS = 64;
+
+interface Pipelines {
+  forward: GPUComputePipeline;
+  dq: GPUComputePipeline;
+  dkdv: GPUComputePipeline;
+}
+
+/** The largest tile (rows of the other side) in {64, 32, 16, 8, 4, 2, 1} whose bytes fit `limit`. */
+function tileRows(bytesPerRow: number, limit: number): number {
+  for (let rows = 64; rows >= 1; rows /= 2) if (rows * bytesPerRow <= limit) return rows;
+  throw new Error(`zsl: attention tiles of ${bytesPerRow} bytes per row exceed the workgroup memory (${limit})`);
+}
+
+/** Whether the `register` kernels can run here: they shuffle within subgroups of exactly 8 lanes. */
+function registerSupported(kernels: Kernels): boolean {
+  const { adapter, features } = kernels.gpu;
+  return features.includes("subgroups") && adapter.subgroupMinSize === 8 && adapter.subgroupMaxSize === 8;
+}
+
+/**
+ * Attention for one shape: the pipelines of the chosen variant (specialised by head dimension only;
+ * the other sizes come from a small uniform buffer), that uniform, and a scratch buffer of
+ * `(lse_t, D_t = dy_t·y_t)` pairs (`[B·H·T]`) passed from the dq kernel to the dk/dv kernel.
+ *
+ * @example
+ * ```ts
+ * import { Attention, Kernels, openGpu } from "./mod.ts";
+ * const gpu = await openGpu();
+ * const attention = await Attention.create(new Kernels(gpu), { batch: 2, seqLen: 16, dModel: 64, nHeads: 4 });
+ * console.log(attention.variant, attention.lseLength);
+ * attention.destroy();
+ * gpu.destroy();
+ * ```
+ */
+export class Attention {
+  readonly shape: Readonly<Required<AttentionShape>>;
+  /** The variant in use (`auto` resolved). */
+  readonly variant: "register" | "tiled";
+  /** Elements of the `lse` buffer the forward writes: `B·H·T`. */
+  readonly lseLength: number;
+  #kernels: Kernels;
+  #pipelines: Pipelines;
+  #params: GPUBuffer;
+  #ld: GPUBuffer;
+  #grid: [number, number];
+
+  private constructor(
+    kernels: Kernels,
+    shape: Required<AttentionShape>,
+    variant: "register" | "tiled",
+    pipelines: Pipelines,
+    rows: number,
+  ) {
+    this.#kernels = kernels;
+    this.shape = shape;
+    this.variant = variant;
+    this.#pipelines = pipelines;
+    const bh = shape.batch * shape.nHeads;
+    this.lseLength = bh * shape.seqLen;
+    const device = kernels.gpu.device;
+    this.#params = device.createBuffer({
+      label: "attention shape",
+      size: 16,
+      usage: 0x40 /* UNIFORM */ | 0x08, /* COPY_DST */
+    });
+    device.queue.writeBuffer(this.#params, 0, new Uint32Array([shape.seqLen, shape.dModel, shape.nHeads, bh]));
+    this.#ld = createBuffer(kernels.gpu, this.lseLength * 8, "attention (lse, D = rowsum(dy·y))");
+    this.#grid = grid(bh * Math.ceil(shape.seqLen / rows), 1);
+  }
+
+  /** Builds the pipelines of `shape.variant` (default `auto`: `register` on lavapipe, else `tiled`). */
+  static async create(kernels: Kernels, shape: AttentionShape): Promise<Attention> {
+    const full: Required<AttentionShape> = { variant: "auto", ...shape };
+    const headDim = checkAttentionShape(full.batch, full.seqLen, full.dModel, full.nHeads);
+    if (headDim % 2 !== 0 || headDim > MAX_HEAD_DIM) {
+      throw new Error(
+        `zsl: attention head dimension d_model/n_heads = ${headDim} must be even and ≤ ${MAX_HEAD_DIM}: ` +
+          `change n_heads`,
+      );
+    }
+    if (!["auto", "register", "tiled"].includes(full.variant)) {
+      throw new Error(`zsl: unknown attention variant "${full.variant}": use auto, register or tiled`);
+    }
+    if (full.variant === "register" && !registerSupported(kernels)) {
+      const { subgroupMinSize, subgroupMaxSize } = kernels.gpu.adapter;
+      throw new Error(
+        `zsl: the register attention kernels need subgroups of exactly 8 lanes (this adapter: ` +
+          `${subgroupMinSize ?? "?"}–${subgroupMaxSize ?? "?"}): use variant "tiled" or "auto"`,
+      );
+    }
+    const variant = full.variant === "auto"
+      ? (kernels.gpu.adapter.isSoftware && registerSupported(kernels) ? "register" : "tiled")
+      : full.variant;
+    const rows = variant === "register" ? REGISTER_ROWS : TILED_ROWS;
+    const hd4 = Math.ceil(headDim / 4);
+    const base: Constants = { HD: headDim, HD4: hd4, SCALE: 1 / Math.sqrt(headDim), WG: rows };
+    let pipelines: Promise<GPUComputePipeline>[];
+    if (variant === "register") {
+      pipelines = ["forward", "backward_dq", "backward_dkdv"].map((name) =>
+        kernels.pipeline("attention", `attention_${name}_register`, base)
+      );
+    } else {
+      const limit = kernels.gpu.limits.maxComputeWorkgroupStorageSize;
+      const kvTile = tileRows(2 * hd4 * 16, limit); // k and v chunks
+      const qTile = tileRows(2 * hd4 * 16 + 8, limit); // q and dy chunks, (lse, D)
+      const tiled = (name: string, bc: number) =>
+        kernels.pipeline("attention", `attention_${name}_tiled`, { ...base, BC: bc, TILE4: bc * hd4 });
+      pipelines = [tiled("forward", kvTile), tiled("backward_dq", kvTile), tiled("backward_dkdv", qTile)];
+    }
+    const [forward, dq, dkdv] = await Promise.all(pipelines);
+    return new Attention(kernels, full, variant, { forward, dq, dkdv }, rows);
+  }
+
+  /** Writes `y [B·T, d]` and `lse [B·H·T]` from `qkv [B·T, 3d]` (q and k already rotated). */
+  forward(pass: GPUComputePassEncoder, qkv: Binding, y: Binding, lse: Binding): void {
+    this.#kernels.dispatch(pass, this.#pipelines.forward, [this.#params, qkv, y, lse], this.#grid);
+  }
+
+  /**
+   * Writes all of `dqkv [B·T, 3d]` (not accumulated) from `dy [B·T, d]` and the forward's `qkv`, `y`
+   * and `lse`.
+   */
+  backward(pass: GPUComputePassEncoder, dy: Binding, qkv: Binding, y: Binding, lse: Binding, dqkv: Binding): void {
+    const ld = this.#ld;
+    this.#kernels.dispatch(pass, this.#pipelines.dq, [this.#params, dy, qkv, y, lse, ld, dqkv], this.#grid);
+    this.#kernels.dispatch(pass, this.#pipelines.dkdv, [this.#params, dy, qkv, ld, dqkv], this.#grid);
+  }
+
+  /** Frees the uniform and the scratch buffer. */
+  destroy(): void {
+    this.#params.destroy();
+    this.#ld.destroy();
+  }
+}

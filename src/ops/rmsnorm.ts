@@ -1,0 +1,114 @@
+/**
+ * RMSNorm without affine weights (OLMo's parameter-free norm, eps 1e-5): `y = x / sqrt(mean(x²) + eps)`
+ * per row, and its backward `dx = rstd·(dy − y·mean(dy·y))`. Kernels in `kernels/rmsnorm.wgsl`.
+ *
+ * @module
+ */
+import { grid } from "../gpu/kernels.ts";
+import type { Binding, Kernels } from "../gpu/kernels.ts";
+
+/**
+ * How a row-wise kernel maps onto the device: `serial` is one invocation per row with serial loops
+ * (best on software adapters, where workgroup memory and barriers are slow); `workgroup` is one
+ * workgroup per row with a fixed-order tree reduction (GPUs). Both are deterministic.
+ */
+export type RowVariant = "serial" | "workgroup";
+
+/** The default variant for the adapter behind `kernels`. */
+export function defaultRowVariant(kernels: Kernels): RowVariant {
+  return kernels.gpu.adapter.isSoftware ? "serial" : "workgroup";
+}
+
+/** Invocations per workgroup of the `workgroup` variant for rows of `width`: a power of two in 32…256. */
+export function rowWorkgroupSize(width: number): number {
+  let size = 32;
+  while (size < 256 && size < width) size *= 2;
+  return size;
+}
+
+/** Invocations per workgroup of the `serial` variant (one row each). */
+export const SERIAL_WORKGROUP_SIZE = 16;
+
+/** Shape and options of {@linkcode RmsNorm}. */
+export interface RmsNormShape {
+  /** Rows (tokens). */
+  rows: number;
+  /** Row width (model dimension). */
+  d: number;
+  /** Added to mean(x²) before the square root (default 1e-5, OLMo's). */
+  eps?: number;
+  /** Backward adds into `dx` instead of overwriting it (default false). */
+  accumulate?: boolean;
+  /** Kernel variant; default by adapter ({@linkcode defaultRowVariant}). */
+  variant?: RowVariant;
+}
+
+/**
+ * RMSNorm forward and backward for one shape.
+ *
+ * @example
+ * ```ts
+ * const norm = await RmsNorm.create(kernels, { rows: 1024, d: 256, accumulate: true });
+ * norm.forward(pass, x, y, rstd);
+ * norm.backward(pass, dy, y, rstd, dx); // dx += ∂L/∂x
+ * ```
+ */
+export class RmsNorm {
+  readonly shape: Readonly<Required<RmsNormShape>>;
+  readonly #kernels: Kernels;
+  readonly #forward: GPUComputePipeline;
+  readonly #backward: GPUComputePipeline;
+  readonly #workgroups: [number, number];
+
+  private constructor(
+    kernels: Kernels,
+    shape: Required<RmsNormShape>,
+    forward: GPUComputePipeline,
+    backward: GPUComputePipeline,
+    workgroups: [number, number],
+  ) {
+    this.#kernels = kernels;
+    this.shape = shape;
+    this.#forward = forward;
+    this.#backward = backward;
+    this.#workgroups = workgroups;
+  }
+
+  /** Compiles (or takes from the cache) the pipelines for `shape`. */
+  static async create(kernels: Kernels, shape: RmsNormShape): Promise<RmsNorm> {
+    const { rows, d } = shape;
+    if (!(Number.isInteger(rows) && rows > 0 && Number.isInteger(d) && d > 0)) {
+      throw new RangeError(`zsl: RmsNorm needs positive integer rows and d, got rows=${rows}, d=${d}`);
+    }
+    const full: Required<RmsNormShape> = {
+      rows,
+      d,
+      eps: shape.eps ?? 1e-5,
+      accumulate: shape.accumulate ?? false,
+      variant: shape.variant ?? defaultRowVariant(kernels),
+    };
+    const serial = full.variant === "serial";
+    const wg = serial ? SERIAL_WORKGROUP_SIZE : rowWorkgroupSize(d);
+    const suffix = serial ? "serial" : "wg";
+    const base = { ROWS: rows, D: d, EPS: full.eps, WG: wg };
+    const [forward, backward] = await Promise.all([
+      kernels.pipeline("rmsnorm", `rmsnorm_forward_${suffix}`, base),
+      kernels.pipeline("rmsnorm", `rmsnorm_backward_${suffix}`, { ...base, ACCUMULATE: full.accumulate }),
+    ]);
+    const workgroups = serial ? grid(rows, wg) : grid(rows, 1);
+    return new RmsNorm(kernels, full, forward, backward, workgroups);
+  }
+
+  /** Records `y = x·rstd` and saves `rstd` ([rows]). `x`, `y`: [rows, d]. */
+  forward(pass: GPUComputePassEncoder, x: Binding, y: Binding, rstd: Binding): void {
+    this.#kernels.dispatch(pass, this.#forward, [x, y, rstd], this.#workgroups);
+  }
+
+  /**
+   * Records `dx = rstd·(dy − y·mean(dy·y))` (or `dx +=` with `accumulate`), from the forward's
+   * output `y` and saved `rstd`.
+   */
+  backward(pass: GPUComputePassEncoder, dy: Binding, y: Binding, rstd: Binding, dx: Binding): void {
+    this.#kernels.dispatch(pass, this.#backward, [dy, y, rstd, dx], this.#workgroups);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Rotary position embeddings on the GPU: in place on the q and k blocks of `qkv [B·T, 3d]`, and the
+ * backward in place on the dq and dk blocks of `dqkv`. See `kernels/rope.wgsl`.
+ *
+ * @module
+ */
+import { type Binding, grid, type Kernels, uploadBuffer } from "../gpu/mod.ts";
+import { checkRopeShape, ropeTable } from "../reference/rope.ts";
+
+/** The shape a {@linkcode Rope} is built for. */
+export interface RopeShape {
+  batch: number;
+  seqLen: number;
+  dModel: number;
+  headDim: number;
+  /** RoPE base θ (default 10000, OLMo's). */
+  theta?: number;
+}
+
+const WORKGROUP = 256;
+
+/**
+ * RoPE for one shape: owns the cos/sin table (built on the host in float64 with OLMo's float32
+ * angles, see `ropeTable`) and the two pipelines.
+ *
+ * @example
+ * ```ts
+ * import { Kernels, openGpu, Rope } from "./mod.ts";
+ * const gpu = await openGpu();
+ * const rope = await Rope.create(new Kernels(gpu), { batch: 2, seqLen: 16, dModel: 64, headDim: 16 });
+ * rope.destroy();
+ * gpu.destroy();
+ * ```
+ */
+export class Rope {
+  readonly shape: Readonly<Required<RopeShape>>;
+  #kernels: Kernels;
+  #table: GPUBuffer;
+  #forward: GPUComputePipeline;
+  #backward: GPUComputePipeline;
+  #grid: [number, number];
+
+  private constructor(
+    kernels: Kernels,
+    shape: Required<RopeShape>,
+    table: GPUBuffer,
+    forward: GPUComputePipeline,
+    backward: GPUComputePipeline,
+  ) {
+    this.#kernels = kernels;
+    this.shape = shape;
+    this.#table = table;
+    this.#forward = forward;
+    this.#backward = backward;
+    this.#grid = grid(shape.batch * shape.seqLen * shape.dModel, WORKGROUP);
+  }
+
+  /** Builds the table and pipelines for `shape`. */
+  static async create(kernels: Kernels, shape: RopeShape): Promise<Rope> {
+    const full = { theta: 10000, ...shape };
+    const half = checkRopeShape(full.seqLen, full.dModel, full.headDim);
+    if (!Number.isInteger(full.batch) || full.batch < 1) {
+      throw new Error(`zsl: RoPE batch must be a positive integer, got ${full.batch}`);
+    }
+    const { cos, sin } = ropeTable(full.seqLen, full.headDim, full.theta);
+    const interleaved = new Float32Array(full.seqLen * half * 2);
+    for (let e = 0; e < cos.length; e++) {
+      interleaved[2 * e] = cos[e];
+      interleaved[2 * e + 1] = sin[e];
+    }
+    const constants = { N: full.batch * full.seqLen, T: full.seqLen, D: full.dModel, HD: full.headDim, WG: WORKGROUP };
+    const [forward, backward] = await Promise.all([
+      kernels.pipeline("rope", "rope_forward", constants),
+      kernels.pipeline("rope", "rope_backward", constants),
+    ]);
+    const table = uploadBuffer(kernels.gpu, interleaved, "rope cos/sin table");
+    return new Rope(kernels, full, table, forward, backward);
+  }
+
+  /** Rotates the q and k blocks of `qkv [B·T, 3d]` in place. */
+  forward(pass: GPUComputePassEncoder, qkv: Binding): void {
+    this.#kernels.dispatch(pass, this.#forward, [this.#table, qkv], this.#grid);
+  }
+
+  /** Rotates the dq and dk blocks of `dqkv [B·T, 3d]` back in place (the transpose of the forward). */
+  backward(pass: GPUComputePassEncoder, dqkv: Binding): void {
+    this.#kernels.dispatch(pass, this.#backward, [this.#table, dqkv], this.#grid);
+  }
+
+  /** Frees the table. */
+  destroy(): void {
+    this.#table.destroy();
+  }
+}

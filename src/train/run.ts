@@ -1,0 +1,205 @@
+/**
+ * A training run described by plain values (what `deno task train` and the sweep take), resolved
+ * into a model config, data and {@linkcode TrainOptions}.
+ *
+ * @module
+ */
+import type { ModelConfig } from "../model/config.ts";
+import { kaplanPeakLr, parameterCount, presetByName, readConfigFile, validateConfig } from "../model/config.ts";
+import { flattenTensors, parameterLayout } from "../model/parameters.ts";
+import { readSafetensors } from "../io/safetensors.ts";
+import { BatchPlan, loadCorpus, tokenizeCorpus, tokenizerByName } from "../data/mod.ts";
+import type { ScheduleKind } from "./schedule.ts";
+import type { TrainOptions } from "./trainer.ts";
+import { basename, join, resolve } from "../util/path.ts";
+
+/** A run as plain values; every field but `out` has a default. */
+export interface RunSpec {
+  /** Run directory. */
+  out: string;
+  /** Model name in tables (default: the preset's name or the directory name). */
+  name?: string;
+  /** A preset name (see `PRESETS`), unless `config` is given. Default `cpu-s`. */
+  preset?: string;
+  /** Path of a JSON model config, or a config object. */
+  config?: string | ModelConfig;
+  /** Sequence length (overrides the preset's or config's seq_len). */
+  seq?: number;
+  /** Corpus: "brown" (default), a text file, a folder of .txt files, or a .npy token array. */
+  data?: string;
+  /** Tokenizer: "bytes" (default for small presets) or "gpt2" (default for the paper's presets). */
+  tokenizer?: string;
+  steps?: number;
+  /** Sequences per global batch (default 16). */
+  batch?: number;
+  /** Sequences per microbatch (default: the batch). */
+  microbatch?: number;
+  /** Peak learning rate (default: Kaplan's formula of the non-embedding parameters). */
+  lr?: number;
+  /** Warmup steps (default: min(2000, ceil(steps / 20))). */
+  warmup?: number;
+  schedule?: ScheduleKind;
+  /** Trapezoidal decay steps at the end (default 0). */
+  decay?: number;
+  /** Shuffle the sequences (default true). */
+  shuffle?: boolean;
+  /** Initialisation seed (default 0). */
+  seed?: number;
+  /** Data order seed (default 6198, the paper's). */
+  dataSeed?: number;
+  /** Held-out evaluation sequences (default: 2% of the corpus, at least one microbatch, at most 256). */
+  evalSequences?: number;
+  /** Evaluate every this many steps (default: 10 evaluations per run). */
+  evalEvery?: number;
+  /** Initial weights (.safetensors) instead of the seeded initialisation. */
+  init?: string;
+  /** AdamW weight decay (default 0.1) and clipping threshold (default 1.0; 0 disables). */
+  weightDecay?: number;
+  clip?: number;
+  resume?: boolean;
+}
+
+/** A resolved run: the options for `train` and what was chosen for the defaults. */
+export interface ResolvedRun {
+  options: Omit<TrainOptions, "onStep" | "kernels">;
+  config: Required<ModelConfig>;
+  plan: BatchPlan;
+  nonEmbeddingParams: number;
+  totalParams: number;
+}
+
+/** Resolves a {@linkcode RunSpec}: loads the config, tokenizer, corpus, batch plan and initial weights. */
+export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
+  if (spec.preset && spec.config) throw new Error("zsl: give --preset or --config, not both");
+  let config: Required<ModelConfig>;
+  let presetName: string | undefined;
+  let paperPreset = false;
+  if (spec.config) {
+    config = typeof spec.config === "string" ? await readConfigFile(spec.config) : validateConfig(spec.config);
+  } else {
+    const preset = presetByName(spec.preset ?? "cpu-s");
+    presetName = preset.name;
+    paperPreset = preset.paperMicrobatch !== undefined;
+    config = validateConfig(preset.config);
+  }
+  if (spec.seq !== undefined) config = validateConfig({ ...config, seq_len: spec.seq });
+  const tokenizer = await tokenizerByName(spec.tokenizer ?? (paperPreset ? "gpt2" : "bytes"));
+  if (!spec.config) config = { ...config, vocab_size: tokenizer.vocabSize };
+  if (tokenizer.vocabSize > config.vocab_size) {
+    throw new Error(
+      `zsl: the ${tokenizer.name} tokenizer needs vocab_size ≥ ${tokenizer.vocabSize}, ` +
+        `but the config has ${config.vocab_size}: raise vocab_size or use another --tokenizer`,
+    );
+  }
+  const corpus = tokenizeCorpus(await loadCorpus(spec.data ?? "brown"), tokenizer);
+  const batch = spec.batch ?? 16;
+  const microbatch = spec.microbatch ?? batch;
+  const steps = spec.steps ?? 200;
+  const sequences = Math.floor(corpus.tokens.length / config.seq_len);
+  const evalSequences = spec.evalSequences ??
+    Math.min(256, Math.max(microbatch, Math.round(0.02 * sequences / microbatch) * microbatch));
+  const plan = new BatchPlan({
+    corpus,
+    seqLen: config.seq_len,
+    batchSequences: batch,
+    evalSequences,
+    seed: spec.dataSeed ?? 6198,
+    shuffle: spec.shuffle ?? true,
+  });
+  const counts = parameterCount(config);
+  let init: Float32Array | undefined;
+  if (spec.init) {
+    const file = await readSafetensors(spec.init);
+    init = flattenTensors(parameterLayout(config), file.tensors, spec.init);
+  }
+  const name = spec.name ?? presetName ?? basename(spec.out);
+  return {
+    config,
+    plan,
+    nonEmbeddingParams: counts.nonEmbedding,
+    totalParams: counts.total,
+    options: {
+      runDir: spec.out,
+      name,
+      model: config,
+      data: plan,
+      steps,
+      batch,
+      microbatch,
+      schedule: {
+        kind: spec.schedule ?? "trapezoidal",
+        peakLr: spec.lr ?? kaplanPeakLr(counts.nonEmbedding),
+        warmup: spec.warmup ?? Math.min(2000, Math.ceil(steps / 20)),
+        decaySteps: spec.decay ?? 0,
+      },
+      seed: spec.seed ?? 0,
+      init,
+      adamw: { weightDecay: spec.weightDecay ?? 0.1, maxNorm: spec.clip ?? 1.0 },
+      evalEvery: spec.evalEvery ?? Math.max(1, Math.ceil(steps / 10)),
+      resume: spec.resume ?? false,
+      info: {
+        preset: presetName ?? null,
+        tokenizer: tokenizer.name,
+        nonEmbeddingParams: counts.nonEmbedding,
+        totalParams: counts.total,
+        init: spec.init ?? null,
+        // Enough to rebuild the same model and batch plan from any working directory (loadRun).
+        spec: {
+          ...spec,
+          out: undefined,
+          resume: undefined,
+          preset: undefined,
+          seq: undefined,
+          config,
+          name,
+          data: spec.data && spec.data !== "brown" ? resolve(spec.data) : "brown",
+          tokenizer: tokenizer.name,
+          evalSequences,
+        },
+      },
+    },
+  };
+}
+
+/** A finished or running run directory, reopened for analysis. */
+export interface LoadedRun {
+  runDir: string;
+  /** Contents of run.json. */
+  info: Record<string, unknown> & { name: string };
+  config: Required<ModelConfig>;
+  /** The batch plan the run trained with (same order, eval split and unseen batches). */
+  plan: BatchPlan;
+  /** The schedule, with totalSteps. */
+  schedule: import("./schedule.ts").Schedule;
+  /** Global batch and microbatch in sequences. */
+  batch: number;
+  microbatch: number;
+  steps: number;
+}
+
+/**
+ * Reopens a run directory written by `train` through `resolveRun` (it reads `run.json`): its model
+ * config, the very same batch plan, and the schedule.
+ */
+export async function loadRun(runDir: string): Promise<LoadedRun> {
+  let info: Record<string, unknown>;
+  try {
+    info = JSON.parse(await Deno.readTextFile(join(runDir, "run.json")));
+  } catch (error) {
+    throw new Error(`zsl: ${runDir} is not a run directory (no readable run.json: ${(error as Error).message})`);
+  }
+  const spec = info.spec as RunSpec | undefined;
+  if (!spec) throw new Error(`zsl: ${join(runDir, "run.json")} has no "spec": it was not written by deno task train`);
+  const resolved = await resolveRun({ ...spec, out: runDir, init: undefined });
+  resolved.plan.checkSameData(info.data as never);
+  return {
+    runDir,
+    info: info as LoadedRun["info"],
+    config: resolved.config,
+    plan: resolved.plan,
+    schedule: { ...resolved.options.schedule, totalSteps: resolved.options.steps },
+    batch: resolved.options.batch,
+    microbatch: resolved.options.microbatch,
+    steps: resolved.options.steps,
+  };
+}

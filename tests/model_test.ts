@@ -1,0 +1,205 @@
+import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { assertClose, GPU_TEST, Random, relativeError, testGpu } from "./helpers.ts";
+import type { ModelConfig } from "../src/model/config.ts";
+import { parameterCount, PRESETS, presetByName, validateConfig } from "../src/model/config.ts";
+import { initParameters, parameterLayout } from "../src/model/parameters.ts";
+import { Transformer } from "../src/model/transformer.ts";
+import { referenceForward, referenceGradients } from "../src/reference/model.ts";
+
+// Odd sizes on purpose: head dim 8, 3 heads, vocab and sequence length prime.
+const CONFIG: ModelConfig = { d_model: 24, n_layers: 2, n_heads: 3, vocab_size: 37, seq_len: 13, mlp_ratio: 1 };
+const BATCH = 3;
+
+function setup(config = CONFIG, batch = BATCH, seed = 5) {
+  const layout = parameterLayout(config);
+  const flat = initParameters(layout, seed);
+  const random = new Random(seed + 100);
+  const tokens = new Uint32Array(batch * config.seq_len).map(() => random.int(config.vocab_size));
+  const params = () =>
+    new Map(layout.specs.map((s) => [s.name, Float64Array.from(flat.subarray(s.offset, s.offset + s.length))]));
+  return { layout, flat, tokens, params };
+}
+
+Deno.test({
+  name: "model: GPU loss, token losses and every gradient match the float64 reference",
+  ...GPU_TEST,
+  async fn() {
+    const { gpu, kernels } = await testGpu();
+    const { layout, flat, tokens, params } = setup();
+    const model = await Transformer.create(gpu, CONFIG, { batch: BATCH }, kernels);
+    model.setParameters(flat);
+    const { meanLoss, losses } = await model.lossAndGradients(tokens);
+    const gradients = await model.getGradients();
+    const reference = referenceGradients(CONFIG, params(), tokens, BATCH);
+    assert(Math.abs(meanLoss - reference.meanLoss) / reference.meanLoss < 1e-5, `mean loss ${meanLoss} vs ${reference.meanLoss}`);
+    assertClose(losses, reference.losses, 1e-4, "token losses");
+    // Gradients pass through softmax, RMSNorm and attention backward in fp32: bound 1e-3 of each tensor's scale.
+    for (const spec of layout.specs) {
+      assertClose(gradients.subarray(spec.offset, spec.offset + spec.length), reference.gradients.get(spec.name)!, 1e-3, spec.name);
+    }
+    // Forward-only (evaluation) model gives the same token losses.
+    const evalModel = await Transformer.create(gpu, CONFIG, { batch: BATCH, training: false }, kernels);
+    evalModel.setParameters(flat);
+    assertClose(await evalModel.forwardLosses(tokens), reference.losses, 1e-4, "eval token losses");
+    model.destroy();
+    evalModel.destroy();
+  },
+});
+
+Deno.test("model: the float64 reference gradient matches central finite differences", () => {
+  const config: ModelConfig = { d_model: 8, n_layers: 2, n_heads: 2, vocab_size: 11, seq_len: 5, mlp_ratio: 1 };
+  const { layout, tokens, params } = setup(config, 2, 9);
+  const base = params();
+  const { gradients } = referenceGradients(config, base, tokens, 2);
+  const random = new Random(3);
+  const h = 1e-6;
+  for (const spec of layout.specs) {
+    const tensor = base.get(spec.name)!;
+    const grad = gradients.get(spec.name)!;
+    const scale = Math.max(...grad.map(Math.abs));
+    for (let trial = 0; trial < 6; trial++) {
+      const i = random.int(spec.length);
+      const saved = tensor[i];
+      tensor[i] = saved + h;
+      const plus = referenceForward(config, base, tokens, 2).meanLoss;
+      tensor[i] = saved - h;
+      const minus = referenceForward(config, base, tokens, 2).meanLoss;
+      tensor[i] = saved;
+      const numeric = (plus - minus) / (2 * h);
+      assert(Math.abs(numeric - grad[i]) <= 1e-6 * scale + 1e-9, `${spec.name}[${i}]: FD ${numeric} vs ${grad[i]}`);
+    }
+  }
+});
+
+Deno.test({
+  name: "model: GPU gradients match float32 finite differences of the GPU loss",
+  ...GPU_TEST,
+  async fn() {
+    const { gpu, kernels } = await testGpu();
+    const { layout, flat, tokens } = setup(CONFIG, BATCH, 21);
+    const model = await Transformer.create(gpu, CONFIG, { batch: BATCH }, kernels);
+    model.setParameters(flat);
+    await model.lossAndGradients(tokens);
+    const gradients = await model.getGradients();
+    const evalModel = await Transformer.create(gpu, CONFIG, { batch: BATCH, training: false }, kernels);
+    const meanLoss = async (values: Float32Array) => {
+      evalModel.setParameters(values);
+      const losses = await evalModel.forwardLosses(tokens);
+      return losses.reduce((a, b) => a + b, 0) / losses.length;
+    };
+    // In fp32 a central difference with h = 1e-2 has truncation and rounding errors of ~1e-4 of the
+    // gradient's scale; test the largest gradient coordinate of each tensor at 2% relative.
+    const h = 1e-2;
+    for (const spec of layout.specs) {
+      let best = spec.offset;
+      for (let i = spec.offset; i < spec.offset + spec.length; i++) {
+        if (Math.abs(gradients[i]) > Math.abs(gradients[best])) best = i;
+      }
+      const perturbed = flat.slice();
+      perturbed[best] = flat[best] + h;
+      const plus = await meanLoss(perturbed);
+      perturbed[best] = flat[best] - h;
+      const minus = await meanLoss(perturbed);
+      const numeric = (plus - minus) / (2 * h);
+      assert(
+        Math.abs(numeric - gradients[best]) <= 0.02 * Math.abs(gradients[best]),
+        `${spec.name}: FD ${numeric} vs GPU ${gradients[best]}`,
+      );
+    }
+    model.destroy();
+    evalModel.destroy();
+  },
+});
+
+Deno.test({
+  name: "model: microbatches accumulate to the global-batch gradient, and runs are bit-identical",
+  ...GPU_TEST,
+  async fn() {
+    const { gpu, kernels } = await testGpu();
+    const { flat, tokens } = setup(CONFIG, 4, 33);
+    const full = await Transformer.create(gpu, CONFIG, { batch: 4 }, kernels);
+    full.setParameters(flat);
+    await full.lossAndGradients(tokens);
+    const expected = await full.getGradients();
+    await full.lossAndGradients(tokens);
+    assertEquals(await full.getGradients(), expected, "two identical runs differ");
+    const micro = await Transformer.create(gpu, CONFIG, { batch: 2, globalBatch: 4 }, kernels);
+    micro.setParameters(flat);
+    const half = 2 * CONFIG.seq_len;
+    const encoder = gpu.device.createCommandEncoder();
+    micro.zeroGradients(encoder);
+    gpu.device.queue.submit([encoder.finish()]);
+    for (let m = 0; m < 2; m++) {
+      micro.setTokens(tokens.subarray(m * half, (m + 1) * half));
+      const e = gpu.device.createCommandEncoder();
+      const pass = e.beginComputePass();
+      micro.record(pass, { backward: true, slot: m });
+      pass.end();
+      gpu.device.queue.submit([e.finish()]);
+    }
+    const accumulated = await micro.getGradients();
+    assert(relativeError(accumulated, expected) < 1e-5, `accumulated gradient differs: ${relativeError(accumulated, expected)}`);
+    full.destroy();
+    micro.destroy();
+  },
+});
+
+Deno.test({
+  name: "model: bad configs and inputs give errors that name the problem",
+  ...GPU_TEST,
+  async fn() {
+    assertThrows(() => validateConfig({ ...CONFIG, n_heads: 5 }), Error, "not divisible by n_heads");
+    assertThrows(() => validateConfig({ ...CONFIG, d_model: 30, n_heads: 2 }), Error, "odd");
+    assertThrows(() => validateConfig({ ...CONFIG, seq_len: 1 }), Error, "at least 2");
+    assertThrows(() => validateConfig({ ...CONFIG, vocab_size: 0 }), Error, "vocab_size must be a positive integer");
+    assertThrows(() => validateConfig({ ...CONFIG, dmodel: 3 }), Error, "unknown field");
+    assertThrows(() => validateConfig([1, 2]), Error, "expected a JSON object");
+    assertThrows(() => presetByName("15M"), Error, "unknown preset");
+    const { gpu, kernels } = await testGpu();
+    const model = await Transformer.create(gpu, CONFIG, { batch: 1, training: false }, kernels);
+    const tokens = new Uint32Array(CONFIG.seq_len);
+    tokens[4] = 37;
+    assertThrows(() => model.setTokens(tokens), Error, "token id 37 at position 4 is not below vocab_size 37");
+    assertThrows(() => model.setTokens(new Uint32Array(5)), Error, "expected 13 tokens");
+    model.destroy();
+    const big = presetByName("472M").config;
+    await assertRejects(
+      () => Transformer.create(gpu, big, { batch: 64 }, kernels),
+      Error,
+      "maxStorageBufferBindingSize",
+    );
+  },
+});
+
+Deno.test("model: presets have the paper's parameter counts and init has the mitchell σ", () => {
+  const expected: Record<string, [number, number]> = {
+    "14M": [1.44, 14.32],
+    "37M": [11.53, 37.29],
+    "78M": [38.93, 77.56],
+    "144M": [92.27, 143.79],
+    "285M": [207.62, 284.88],
+    "472M": [369.10, 472.12],
+  };
+  for (const [name, [nonEmbedding, total]] of Object.entries(expected)) {
+    const counts = parameterCount(PRESETS[name].config);
+    assertEquals(Math.round(counts.nonEmbedding / 1e4) / 100, nonEmbedding, name);
+    assertEquals(Math.round(counts.total / 1e4) / 100, total, name);
+  }
+  const config = PRESETS["cpu-m"].config;
+  const layout = parameterLayout(config);
+  const flat = initParameters(layout, 1);
+  for (const spec of layout.specs) {
+    const values = flat.subarray(spec.offset, spec.offset + spec.length);
+    let sumSquares = 0;
+    let largest = 0;
+    for (const v of values) {
+      sumSquares += v * v;
+      largest = Math.max(largest, Math.abs(v));
+    }
+    // A normal truncated at ±3σ has standard deviation 0.9866σ.
+    const std = Math.sqrt(sumSquares / values.length);
+    assert(Math.abs(std / (0.9866 * spec.initStd) - 1) < 0.05, `${spec.name}: std ${std} vs σ ${spec.initStd}`);
+    assert(largest <= 3 * spec.initStd * (1 + 1e-6), `${spec.name}: ${largest} beyond 3σ`);
+  }
+  assertEquals(initParameters(layout, 1), flat, "init is not reproducible");
+});
