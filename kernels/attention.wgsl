@@ -7,7 +7,7 @@
 // lse[(b·H + h)·T + t].
 // Backward (P_tj = exp(s_tj − lse_t) recomputed, D_t = dy_t·y_t):
 //   dq kernel, per query t:  dq_t = SCALE·Σ_{j≤t} P_tj (dy_t·v_j − D_t) k_j; also writes (lse_t, D_t)
-//   dkdv kernel, per key j:  dv_j = Σ_{t≥j} P_tj dy_t,  dk_j = Σ_{t≥j} P_tj (dy_t·v_j − D_t) SCALE·q_t
+//   dkdv kernels, per key j: dv_j = Σ_{t≥j} P_tj dy_t,  dk_j = Σ_{t≥j} P_tj (dy_t·v_j − D_t) SCALE·q_t
 // Every output element is owned by one invocation: no atomics, a fixed summation order.
 //
 // Two variants with the same arithmetic, one invocation per row (query, or key for dkdv), the row held
@@ -23,8 +23,12 @@
 // arrays of MAX_HD4 = 32 entries. Every loop over them runs to MAX_HD4 with an `if (c4 < HD4)` guard:
 // a loop whose trip count equals the array size is fully unrolled by Mesa's NIR (at most 32 iterations),
 // which turns the arrays into registers; once HD4 is substituted the guards fold away.
-// Sizes that vary with the shape (T, D, H, B·H) come from a uniform so that one pipeline per head
-// dimension serves every shape (lavapipe compiles these kernels in seconds).
+// A row's own loads and stores run in a loop bounded by a uniform (`shape.hd4`) that the compiler
+// cannot unroll, moving each chunk in or out of the unrolled array through a chain of selects: lavapipe
+// expands every load or store site into a branchy loop over lanes, and 100 such sites cost tens of
+// seconds of LLVM time, while one site in a rolled loop costs nothing at run time that matters.
+// Sizes that vary with the shape (T, D, H, B·H) come from the same uniform, so that one pipeline per
+// head dimension serves every shape.
 // Workgroups run heaviest first (late queries, early keys) so that the tail of a dispatch is short.
 
 enable subgroups;
@@ -42,10 +46,11 @@ const MAX_SLOTS = 4u;   // MAX_HD4 / SG: chunks of a shared row each lane loads
 const NEG = -1.0e30;    // a finite "minus infinity": exp(NEG − m) is exactly 0, no inf − inf
 
 struct Shape {
-  T: u32,   // sequence length
-  D: u32,   // d_model
-  H: u32,   // heads
-  BH: u32,  // batch · heads
+  T: u32,    // sequence length
+  D: u32,    // d_model
+  H: u32,    // heads
+  BH: u32,   // batch · heads
+  hd4: u32,  // HD4 again, as a value the compiler cannot see: loops bounded by it stay rolled
 }
 
 // Binding 0 of every entry point.
@@ -94,10 +99,31 @@ fn fw_chunk(base: u32, c4: u32) -> vec4f {
   return vec4f(fw_qkv[base + 2u * c4], upper);
 }
 
-fn fw_store(base: u32, c4: u32, value: vec4f) {
-  fw_y[base + 2u * c4] = value.xy;
-  if (upper_inside(c4)) {
-    fw_y[base + 2u * c4 + 1u] = value.zw;
+// row[c] = chunk c of the row at `base`, times `scale`.
+fn fw_load_row(base: u32, scale: f32, row: ptr<function, array<vec4f, MAX_HD4>>) {
+  for (var c = 0u; c < shape.hd4; c++) {
+    let value = fw_chunk(base, c) * scale;
+    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
+      if (c4 < HD4) {
+        (*row)[c4] = select((*row)[c4], value, c4 == c);
+      }
+    }
+  }
+}
+
+// y at `base` = row · scale.
+fn fw_store_row(base: u32, scale: f32, row: ptr<function, array<vec4f, MAX_HD4>>) {
+  for (var c = 0u; c < shape.hd4; c++) {
+    var value = vec4f(0.0);
+    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
+      if (c4 < HD4) {
+        value = select(value, (*row)[c4], c4 == c);
+      }
+    }
+    fw_y[base + 2u * c] = value.xy * scale;
+    if (upper_inside(c)) {
+      fw_y[base + 2u * c + 1u] = value.zw * scale;
+    }
   }
 }
 
@@ -111,12 +137,7 @@ fn fw_finish(blk: Block, t: u32, acc: ptr<function, array<vec4f, MAX_HD4>>, stat
   if (t < shape.T) {
     let b = blk.bh / shape.H;
     let h = blk.bh % shape.H;
-    let inv = 1.0 / state.l;
-    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-      if (c4 < HD4) {
-        fw_store(head_base(b * shape.T + t, h), c4, (*acc)[c4] * inv);
-      }
-    }
+    fw_store_row(head_base(b * shape.T + t, h), 1.0 / state.l, acc);
     fw_lse[blk.bh * shape.T + t] = state.m + log(state.l);
   }
 }
@@ -138,13 +159,8 @@ fn attention_forward_register(
   let t = blk.first + lid.x;
   let q_base = qkv_base(b * T + min(t, T - 1u), 0u, h);
   var q: array<vec4f, MAX_HD4>;
-  var acc: array<vec4f, MAX_HD4>;
-  for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-    if (c4 < HD4) {
-      q[c4] = fw_chunk(q_base, c4) * SCALE;
-      acc[c4] = vec4f(0.0);
-    }
-  }
+  var acc: array<vec4f, MAX_HD4>;  // zero-initialised
+  fw_load_row(q_base, SCALE, &q);
   var state = Softmax(NEG, 0.0);
   let end = min(blk.first + SG, T);
   for (var j = 0u; j < end; j++) {
@@ -159,21 +175,28 @@ fn attention_forward_register(
         vs[r] = fw_chunk(k_base + shape.D / 2u, c4);
       }
     }
-    var s = 0.0;
+    var s4 = vec4f(0.0);
     for (var c4 = 0u; c4 < MAX_HD4; c4++) {
       if (c4 < HD4) {
-        s += dot(q[c4], subgroupShuffle(ks[c4 / SG], c4 % SG));
+        s4 = fma(q[c4], subgroupShuffle(ks[c4 / SG], c4 % SG), s4);
       }
     }
-    s = select(NEG, s, j <= t);
-    // rescale only when the maximum moves (O(log T) times per row on typical data)
-    let m = max(state.m, s);
-    let correction = exp(state.m - m);
-    let p = exp(s - m);
-    state = Softmax(m, state.l * correction + p);
+    let s = select(NEG, s4.x + s4.y + s4.z + s4.w, j <= t);
+    if (s > state.m) {
+      let correction = exp(state.m - s);
+      state.l *= correction;
+      for (var c4 = 0u; c4 < MAX_HD4; c4++) {
+        if (c4 < HD4) {
+          acc[c4] *= correction;
+        }
+      }
+      state.m = s;
+    }
+    let p = exp(s - state.m);
+    state.l += p;
     for (var c4 = 0u; c4 < MAX_HD4; c4++) {
       if (c4 < HD4) {
-        acc[c4] = acc[c4] * correction + p * subgroupShuffle(vs[c4 / SG], c4 % SG);
+        acc[c4] = fma(vec4f(p), subgroupShuffle(vs[c4 / SG], c4 % SG), acc[c4]);
       }
     }
   }
@@ -199,13 +222,8 @@ fn attention_forward_tiled(
   let t = blk.first + lid.x;
   let q_base = qkv_base(b * T + min(t, T - 1u), 0u, h);
   var q: array<vec4f, MAX_HD4>;
-  var acc: array<vec4f, MAX_HD4>;
-  for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-    if (c4 < HD4) {
-      q[c4] = fw_chunk(q_base, c4) * SCALE;
-      acc[c4] = vec4f(0.0);
-    }
-  }
+  var acc: array<vec4f, MAX_HD4>;  // zero-initialised
+  fw_load_row(q_base, SCALE, &q);
   var state = Softmax(NEG, 0.0);
   let end = min(blk.first + WG, T);
   for (var j0 = 0u; j0 < end; j0 += BC) {
@@ -219,13 +237,13 @@ fn attention_forward_tiled(
     workgroupBarrier();
     let count = min(BC, end - j0);
     for (var jj = 0u; jj < count; jj++) {
-      var s = 0.0;
+      var s4 = vec4f(0.0);
       for (var c4 = 0u; c4 < MAX_HD4; c4++) {
         if (c4 < HD4) {
-          s += dot(q[c4], ft_k[jj * HD4 + c4]);
+          s4 = fma(q[c4], ft_k[jj * HD4 + c4], s4);
         }
       }
-      s = select(NEG, s, j0 + jj <= t);
+      let s = select(NEG, s4.x + s4.y + s4.z + s4.w, j0 + jj <= t);
       if (s > state.m) {
         let correction = exp(state.m - s);
         state.l *= correction;
@@ -240,7 +258,7 @@ fn attention_forward_tiled(
       state.l += p;
       for (var c4 = 0u; c4 < MAX_HD4; c4++) {
         if (c4 < HD4) {
-          acc[c4] += p * ft_v[jj * HD4 + c4];
+          acc[c4] = fma(vec4f(p), ft_v[jj * HD4 + c4], acc[c4]);
         }
       }
     }
@@ -289,11 +307,15 @@ fn dq_row(blk: Block, lane: u32, q: ptr<function, array<vec4f, MAX_HD4>>,
   let t = blk.first + lane;
   let row = b * T + min(t, T - 1u);
   var dd = 0.0;
-  for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-    if (c4 < HD4) {
-      (*q)[c4] = dq_qkv_chunk(qkv_base(row, 0u, h), c4) * SCALE;
-      (*dy)[c4] = dq_dy_chunk(head_base(row, h), c4);
-      dd += dot((*dy)[c4], dq_y_chunk(head_base(row, h), c4));
+  for (var c = 0u; c < shape.hd4; c++) {
+    let q_chunk = dq_qkv_chunk(qkv_base(row, 0u, h), c) * SCALE;
+    let dy_chunk = dq_dy_chunk(head_base(row, h), c);
+    dd += dot(dy_chunk, dq_y_chunk(head_base(row, h), c));
+    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
+      if (c4 < HD4) {
+        (*q)[c4] = select((*q)[c4], q_chunk, c4 == c);
+        (*dy)[c4] = select((*dy)[c4], dy_chunk, c4 == c);
+      }
     }
   }
   return QueryRow(t, dq_lse[blk.bh * T + min(t, T - 1u)], dd);
@@ -304,13 +326,16 @@ fn dq_finish(blk: Block, row: QueryRow, dq: ptr<function, array<vec4f, MAX_HD4>>
     let b = blk.bh / shape.H;
     let h = blk.bh % shape.H;
     let base = qkv_base(b * shape.T + row.t, 0u, h);
-    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-      if (c4 < HD4) {
-        let value = (*dq)[c4] * SCALE;
-        dq_dqkv[base + 2u * c4] = value.xy;
-        if (upper_inside(c4)) {
-          dq_dqkv[base + 2u * c4 + 1u] = value.zw;
+    for (var c = 0u; c < shape.hd4; c++) {
+      var value = vec4f(0.0);
+      for (var c4 = 0u; c4 < MAX_HD4; c4++) {
+        if (c4 < HD4) {
+          value = select(value, (*dq)[c4], c4 == c);
         }
+      }
+      dq_dqkv[base + 2u * c] = value.xy * SCALE;
+      if (upper_inside(c)) {
+        dq_dqkv[base + 2u * c + 1u] = value.zw * SCALE;
       }
     }
     dq_ld[blk.bh * shape.T + row.t] = vec2f(row.lse, row.dd);
@@ -330,13 +355,8 @@ fn attention_backward_dq_register(
   }
   var q: array<vec4f, MAX_HD4>;
   var dy: array<vec4f, MAX_HD4>;
-  var dq: array<vec4f, MAX_HD4>;
+  var dq: array<vec4f, MAX_HD4>;  // zero-initialised
   let row = dq_row(blk, lid.x, &q, &dy);
-  for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-    if (c4 < HD4) {
-      dq[c4] = vec4f(0.0);
-    }
-  }
   let T = shape.T;
   let b = blk.bh / shape.H;
   let h = blk.bh % shape.H;
@@ -352,19 +372,21 @@ fn attention_backward_dq_register(
         vs[r] = dq_qkv_chunk(k_base + shape.D / 2u, c4);
       }
     }
-    var s = 0.0;
-    var dp = 0.0;
+    var s4 = vec4f(0.0);
+    var dp4 = vec4f(0.0);
     for (var c4 = 0u; c4 < MAX_HD4; c4++) {
       if (c4 < HD4) {
-        s += dot(q[c4], subgroupShuffle(ks[c4 / SG], c4 % SG));
-        dp += dot(dy[c4], subgroupShuffle(vs[c4 / SG], c4 % SG));
+        s4 = fma(q[c4], subgroupShuffle(ks[c4 / SG], c4 % SG), s4);
+        dp4 = fma(dy[c4], subgroupShuffle(vs[c4 / SG], c4 % SG), dp4);
       }
     }
+    let s = s4.x + s4.y + s4.z + s4.w;
+    let dp = dp4.x + dp4.y + dp4.z + dp4.w;
     let p = select(0.0, exp(s - row.lse), j <= row.t);
     let ds = p * (dp - row.dd);
     for (var c4 = 0u; c4 < MAX_HD4; c4++) {
       if (c4 < HD4) {
-        dq[c4] += ds * subgroupShuffle(ks[c4 / SG], c4 % SG);
+        dq[c4] = fma(vec4f(ds), subgroupShuffle(ks[c4 / SG], c4 % SG), dq[c4]);
       }
     }
   }
@@ -386,13 +408,8 @@ fn attention_backward_dq_tiled(
   }
   var q: array<vec4f, MAX_HD4>;
   var dy: array<vec4f, MAX_HD4>;
-  var dq: array<vec4f, MAX_HD4>;
+  var dq: array<vec4f, MAX_HD4>;  // zero-initialised
   let row = dq_row(blk, lid.x, &q, &dy);
-  for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-    if (c4 < HD4) {
-      dq[c4] = vec4f(0.0);
-    }
-  }
   let T = shape.T;
   let b = blk.bh / shape.H;
   let h = blk.bh % shape.H;
@@ -408,19 +425,21 @@ fn attention_backward_dq_tiled(
     workgroupBarrier();
     let count = min(BC, end - j0);
     for (var jj = 0u; jj < count; jj++) {
-      var s = 0.0;
-      var dp = 0.0;
+      var s4 = vec4f(0.0);
+      var dp4 = vec4f(0.0);
       for (var c4 = 0u; c4 < MAX_HD4; c4++) {
         if (c4 < HD4) {
-          s += dot(q[c4], dt_k[jj * HD4 + c4]);
-          dp += dot(dy[c4], dt_v[jj * HD4 + c4]);
+          s4 = fma(q[c4], dt_k[jj * HD4 + c4], s4);
+          dp4 = fma(dy[c4], dt_v[jj * HD4 + c4], dp4);
         }
       }
+      let s = s4.x + s4.y + s4.z + s4.w;
+      let dp = dp4.x + dp4.y + dp4.z + dp4.w;
       let p = select(0.0, exp(s - row.lse), j0 + jj <= row.t);
       let ds = p * (dp - row.dd);
       for (var c4 = 0u; c4 < MAX_HD4; c4++) {
         if (c4 < HD4) {
-          dq[c4] += ds * dt_k[jj * HD4 + c4];
+          dq[c4] = fma(vec4f(ds), dt_k[jj * HD4 + c4], dq[c4]);
         }
       }
     }
@@ -429,9 +448,15 @@ fn attention_backward_dq_tiled(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Backward, dk and dv: one invocation per key j, looping over the queries t ≥ the workgroup's first key.
+// Backward, dk or dv: one invocation per key j, looping over the queries t ≥ the workgroup's first key.
+// One kernel computing both would hold k, v, dk and dv (4·HD floats per invocation); past three such
+// rows lavapipe's code falls off a cliff (10× slower at HD = 64) and GPUs spill, so the pipeline is
+// specialised by DV: true accumulates dv_j = Σ P_tj dy_t (needs k), false dk_j (needs k and v). The
+// two share the recomputation of P, about a third of the work.
 // Bindings: 0 shape (uniform), 1 dy (read), 2 qkv (read), 3 ld (read: (lse_t, D_t) from the dq kernel),
-//           4 dqkv (read_write: the k and v blocks)
+//           4 dqkv (read_write: the k block, or the v block when DV)
+override DV: bool = false;
+
 @group(0) @binding(1) var<storage, read> kv_dy: array<vec2f>;
 @group(0) @binding(2) var<storage, read> kv_qkv: array<vec2f>;
 @group(0) @binding(3) var<storage, read> kv_ld: array<vec2f>;
@@ -447,39 +472,42 @@ fn kv_dy_chunk(base: u32, c4: u32) -> vec4f {
   return vec4f(kv_dy[base + 2u * c4], upper);
 }
 
-fn kv_store(base: u32, c4: u32, value: vec4f) {
-  kv_dqkv[base + 2u * c4] = value.xy;
-  if (upper_inside(c4)) {
-    kv_dqkv[base + 2u * c4 + 1u] = value.zw;
-  }
-}
-
-// Loads key row j = first + lane (clamped) into k and v; returns j.
+// Loads key row j = first + lane (clamped) into k and v (v only for dk); returns j.
 fn kv_row(blk: Block, lane: u32, k: ptr<function, array<vec4f, MAX_HD4>>,
           v: ptr<function, array<vec4f, MAX_HD4>>) -> u32 {
   let b = blk.bh / shape.H;
   let h = blk.bh % shape.H;
   let j = blk.first + lane;
   let base = qkv_base(b * shape.T + min(j, shape.T - 1u), 1u, h);
-  for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-    if (c4 < HD4) {
-      (*k)[c4] = kv_qkv_chunk(base, c4);
-      (*v)[c4] = kv_qkv_chunk(base + shape.D / 2u, c4);
+  for (var c = 0u; c < shape.hd4; c++) {
+    let k_chunk = kv_qkv_chunk(base, c);
+    let v_chunk = select(kv_qkv_chunk(base + shape.D / 2u, c), vec4f(0.0), DV);
+    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
+      if (c4 < HD4) {
+        (*k)[c4] = select((*k)[c4], k_chunk, c4 == c);
+        (*v)[c4] = select((*v)[c4], v_chunk, c4 == c);
+      }
     }
   }
   return j;
 }
 
-fn kv_finish(blk: Block, j: u32, dk: ptr<function, array<vec4f, MAX_HD4>>,
-             dv: ptr<function, array<vec4f, MAX_HD4>>) {
+// Writes the accumulated dk_j (or dv_j when DV).
+fn kv_finish(blk: Block, j: u32, acc: ptr<function, array<vec4f, MAX_HD4>>) {
   if (j < shape.T) {
     let b = blk.bh / shape.H;
     let h = blk.bh % shape.H;
-    let base = qkv_base(b * shape.T + j, 1u, h);
-    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-      if (c4 < HD4) {
-        kv_store(base, c4, (*dk)[c4]);
-        kv_store(base + shape.D / 2u, c4, (*dv)[c4]);
+    let base = qkv_base(b * shape.T + j, select(1u, 2u, DV), h);
+    for (var c = 0u; c < shape.hd4; c++) {
+      var chunk = vec4f(0.0);
+      for (var c4 = 0u; c4 < MAX_HD4; c4++) {
+        if (c4 < HD4) {
+          chunk = select(chunk, (*acc)[c4], c4 == c);
+        }
+      }
+      kv_dqkv[base + 2u * c] = chunk.xy;
+      if (upper_inside(c)) {
+        kv_dqkv[base + 2u * c + 1u] = chunk.zw;
       }
     }
   }
@@ -498,18 +526,12 @@ fn attention_backward_dkdv_register(
   }
   var k: array<vec4f, MAX_HD4>;
   var v: array<vec4f, MAX_HD4>;
-  var dk: array<vec4f, MAX_HD4>;
-  var dv: array<vec4f, MAX_HD4>;
+  var acc: array<vec4f, MAX_HD4>;  // dk or dv, zero-initialised
   let j = kv_row(blk, lid.x, &k, &v);
-  for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-    if (c4 < HD4) {
-      dk[c4] = vec4f(0.0);
-      dv[c4] = vec4f(0.0);
-    }
-  }
   let T = shape.T;
   let b = blk.bh / shape.H;
   let h = blk.bh % shape.H;
+  // uniform: from the workgroup's first key, masking the queries before each lane's own key
   for (var t = blk.first; t < T; t++) {
     let q_base = qkv_base(b * T + t, 0u, h);
     let dy_base = head_base(b * T + t, h);
@@ -523,24 +545,27 @@ fn attention_backward_dkdv_register(
       }
     }
     let ld = kv_ld[blk.bh * T + t];
-    var s = 0.0;
-    var dp = 0.0;
+    var s4 = vec4f(0.0);
+    var dp4 = vec4f(0.0);
     for (var c4 = 0u; c4 < MAX_HD4; c4++) {
       if (c4 < HD4) {
-        s += dot(subgroupShuffle(qs[c4 / SG], c4 % SG), k[c4]);
-        dp += dot(subgroupShuffle(dys[c4 / SG], c4 % SG), v[c4]);
+        s4 = fma(subgroupShuffle(qs[c4 / SG], c4 % SG), k[c4], s4);
+        if (!DV) {
+          dp4 = fma(subgroupShuffle(dys[c4 / SG], c4 % SG), v[c4], dp4);
+        }
       }
     }
-    let p = select(0.0, exp(s - ld.x), t >= j);
-    let ds = p * (dp - ld.y);
+    let p = select(0.0, exp(s4.x + s4.y + s4.z + s4.w - ld.x), t >= j);
+    // dv: weight p on dy_t; dk: weight dS = p·(dp − D_t) on SCALE·q_t
+    let weight = select(p * (dp4.x + dp4.y + dp4.z + dp4.w - ld.y), p, DV);
     for (var c4 = 0u; c4 < MAX_HD4; c4++) {
       if (c4 < HD4) {
-        dv[c4] += p * subgroupShuffle(dys[c4 / SG], c4 % SG);
-        dk[c4] += ds * subgroupShuffle(qs[c4 / SG], c4 % SG);
+        let chunk = select(subgroupShuffle(qs[c4 / SG], c4 % SG), subgroupShuffle(dys[c4 / SG], c4 % SG), DV);
+        acc[c4] = fma(vec4f(weight), chunk, acc[c4]);
       }
     }
   }
-  kv_finish(blk, j, &dk, &dv);
+  kv_finish(blk, j, &acc);
 }
 
 var<workgroup> kt_q: array<vec4f, TILE4>;   // q rows, scaled by SCALE
@@ -559,15 +584,8 @@ fn attention_backward_dkdv_tiled(
   }
   var k: array<vec4f, MAX_HD4>;
   var v: array<vec4f, MAX_HD4>;
-  var dk: array<vec4f, MAX_HD4>;
-  var dv: array<vec4f, MAX_HD4>;
+  var acc: array<vec4f, MAX_HD4>;  // dk or dv, zero-initialised
   let j = kv_row(blk, lid.x, &k, &v);
-  for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-    if (c4 < HD4) {
-      dk[c4] = vec4f(0.0);
-      dv[c4] = vec4f(0.0);
-    }
-  }
   let T = shape.T;
   let b = blk.bh / shape.H;
   let h = blk.bh % shape.H;
@@ -584,24 +602,26 @@ fn attention_backward_dkdv_tiled(
     workgroupBarrier();
     let count = min(BC, T - t0);
     for (var tt = 0u; tt < count; tt++) {
-      var s = 0.0;
-      var dp = 0.0;
+      var s4 = vec4f(0.0);
+      var dp4 = vec4f(0.0);
       for (var c4 = 0u; c4 < MAX_HD4; c4++) {
         if (c4 < HD4) {
-          s += dot(kt_q[tt * HD4 + c4], k[c4]);
-          dp += dot(kt_dy[tt * HD4 + c4], v[c4]);
+          s4 = fma(kt_q[tt * HD4 + c4], k[c4], s4);
+          if (!DV) {
+            dp4 = fma(kt_dy[tt * HD4 + c4], v[c4], dp4);
+          }
         }
       }
       let ld = kt_ld[tt];
-      let p = select(0.0, exp(s - ld.x), t0 + tt >= j);
-      let ds = p * (dp - ld.y);
+      let p = select(0.0, exp(s4.x + s4.y + s4.z + s4.w - ld.x), t0 + tt >= j);
+      let weight = select(p * (dp4.x + dp4.y + dp4.z + dp4.w - ld.y), p, DV);
       for (var c4 = 0u; c4 < MAX_HD4; c4++) {
         if (c4 < HD4) {
-          dv[c4] += p * kt_dy[tt * HD4 + c4];
-          dk[c4] += ds * kt_q[tt * HD4 + c4];
+          let chunk = select(kt_q[tt * HD4 + c4], kt_dy[tt * HD4 + c4], DV);
+          acc[c4] = fma(vec4f(weight), chunk, acc[c4]);
         }
       }
     }
   }
-  kv_finish(blk, j, &dk, &dv);
+  kv_finish(blk, j, &acc);
 }

@@ -11,16 +11,16 @@
 // - *_wg: one workgroup of WG invocations (a power of two) per row, strided loads, fixed-order tree
 //   reduction in workgroup memory (GPUs).
 // Both sum in a fixed order, so results are bit-identical run to run.
+//
+// The serial loops run to `width = D + nwg.z - 1u`: dispatches are 2-D, so nwg.z − 1 is 0, but the
+// compiler cannot know it. A trip count that is a small override constant makes llvmpipe unroll
+// the loop fully, which costs seconds of compile time per pipeline (and gains nothing).
 
 override ROWS: u32;
 override D: u32;
 override EPS: f32 = 1e-5;
 override ACCUMULATE: bool = false;
 override WG: u32 = 64u;
-
-// Serial sums add BLOCK terms into a block sum before adding it to the total, which keeps the
-// rounding error of long rows at O((BLOCK + D/BLOCK)·ε) instead of O(D·ε).
-const BLOCK: u32 = 32u;
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -51,19 +51,14 @@ fn rmsnorm_forward_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(nu
     return;
   }
   let base = row * D;
+  let width = D + nwg.z - 1u;
   var total = 0.0;
-  var i = 0u;
-  while (i < D) {
-    let end = min(i + BLOCK, D);
-    var block = 0.0;
-    for (; i < end; i++) {
-      let v = fw_x[base + i];
-      block += v * v;
-    }
-    total += block;
+  for (var i = 0u; i < width; i++) {
+    let v = fw_x[base + i];
+    total += v * v;
   }
   let r = 1.0 / sqrt(total / f32(D) + EPS);
-  for (var j = 0u; j < D; j++) {
+  for (var j = 0u; j < width; j++) {
     fw_y[base + j] = fw_x[base + j] * r;
   }
   fw_rstd[row] = r;
@@ -118,19 +113,14 @@ fn rmsnorm_backward_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(n
     return;
   }
   let base = row * D;
+  let width = D + nwg.z - 1u;
   var total = 0.0;
-  var i = 0u;
-  while (i < D) {
-    let end = min(i + BLOCK, D);
-    var block = 0.0;
-    for (; i < end; i++) {
-      block += bw_dy[base + i] * bw_y[base + i];
-    }
-    total += block;
+  for (var i = 0u; i < width; i++) {
+    total += bw_dy[base + i] * bw_y[base + i];
   }
   let mean_dy_y = total / f32(D);
   let r = bw_rstd[row];
-  for (var j = 0u; j < D; j++) {
+  for (var j = 0u; j < width; j++) {
     store_dx(base + j, r * (bw_dy[base + j] - bw_y[base + j] * mean_dy_y));
   }
 }

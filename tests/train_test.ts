@@ -99,8 +99,9 @@ Deno.test({
     const result = await train(gpu, { ...options, kernels });
     const start = result.losses[0];
     const end = result.losses.slice(-20).reduce((a, b) => a + b, 0) / 20;
-    // Bytes start near ln(320) = 5.77; 300 steps of the tiny model reach about 2.6.
-    assert(Math.abs(start - Math.log(320)) < 0.3, `initial loss ${start}`);
+    // At init the logits h·wteᵀ have unit variance (normalised h, rows of wte of norm ≈ 1), so the
+    // loss starts near ln(320) + 1/2 = 6.27; 300 steps of the tiny model reach about 2.4.
+    assert(Math.abs(start - (Math.log(320) + 0.5)) < 0.3, `initial loss ${start}`);
     assert(end < 0.6 * start, `train loss ${start} → ${end}: expected below 60% of the start`);
     const table = await readArrow(`${out}/metrics.arrow`);
     assertEquals(table.numRows, 300);

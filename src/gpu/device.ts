@@ -5,6 +5,7 @@
  * @module
  */
 import { create, globals } from "npm:webgpu@0.6.2";
+import { throttleImmediates } from "./ticks.ts";
 
 // Dawn's GPU* constructors (GPUBufferUsage, GPUMapMode, ...) are not globals in Deno until installed.
 Object.assign(globalThis, globals);
@@ -186,6 +187,7 @@ const RAISED_LIMITS = [
  * ```
  */
 export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuDevice> {
+  throttleImmediates();
   if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("TMPDIR") ?? "/tmp");
   const backend = options.backend ?? defaultBackend();
   let instance: DawnGpu | null;

@@ -4,13 +4,14 @@
  *
  * @module
  */
-import { type Binding, createBuffer, type Constants, grid, type Kernels } from "../gpu/mod.ts";
+import { type Binding, type Constants, createBuffer, grid, type Kernels } from "../gpu/mod.ts";
 import { checkAttentionShape } from "../reference/attention.ts";
 
 /**
- * Kernel variant: `register` (one invocation per row reading the other side from global memory: fast on
- * lavapipe), `tiled` (the other side staged in workgroup memory: GPUs), `auto` (`register` on a
- * software adapter, else `tiled`).
+ * Kernel variant: `register` (workgroups of one 8-lane subgroup that share the other side's rows by
+ * subgroup shuffles: fast on lavapipe, needs subgroups of exactly 8 lanes), `tiled` (workgroups of 64
+ * rows sharing tiles of the other side in workgroup memory: GPUs), `auto` (`register` on a software
+ * adapter that supports it, else `tiled`).
  */
 export type AttentionVariant = "auto" | "register" | "tiled";
 
@@ -33,13 +34,16 @@ const TILED_ROWS = 64;
 interface Pipelines {
   forward: GPUComputePipeline;
   dq: GPUComputePipeline;
-  dkdv: GPUComputePipeline;
+  dk: GPUComputePipeline;
+  dv: GPUComputePipeline;
 }
 
 /** The largest tile (rows of the other side) in {64, 32, 16, 8, 4, 2, 1} whose bytes fit `limit`. */
 function tileRows(bytesPerRow: number, limit: number): number {
   for (let rows = 64; rows >= 1; rows /= 2) if (rows * bytesPerRow <= limit) return rows;
-  throw new Error(`zsl: attention tiles of ${bytesPerRow} bytes per row exceed the workgroup memory (${limit})`);
+  throw new Error(
+    `zsl: attention tiles of ${bytesPerRow} bytes per row exceed the workgroup memory (${limit})`,
+  );
 }
 
 /** Whether the `register` kernels can run here: they shuffle within subgroups of exactly 8 lanes. */
@@ -51,7 +55,7 @@ function registerSupported(kernels: Kernels): boolean {
 /**
  * Attention for one shape: the pipelines of the chosen variant (specialised by head dimension only;
  * the other sizes come from a small uniform buffer), that uniform, and a scratch buffer of
- * `(lse_t, D_t = dy_t·y_t)` pairs (`[B·H·T]`) passed from the dq kernel to the dk/dv kernel.
+ * `(lse_t, D_t = dy_t·y_t)` pairs (`[B·H·T]`) passed from the dq kernel to the dk and dv kernels.
  *
  * @example
  * ```ts
@@ -91,10 +95,13 @@ export class Attention {
     const device = kernels.gpu.device;
     this.#params = device.createBuffer({
       label: "attention shape",
-      size: 16,
+      size: 32,
       usage: 0x40 /* UNIFORM */ | 0x08, /* COPY_DST */
     });
-    device.queue.writeBuffer(this.#params, 0, new Uint32Array([shape.seqLen, shape.dModel, shape.nHeads, bh]));
+    // struct Shape { T, D, H, BH, hd4 } (padded to 32 bytes)
+    const hd4 = Math.ceil(shape.dModel / shape.nHeads / 4);
+    const fields = new Uint32Array([shape.seqLen, shape.dModel, shape.nHeads, bh, hd4, 0, 0, 0]);
+    device.queue.writeBuffer(this.#params, 0, fields);
     this.#ld = createBuffer(kernels.gpu, this.lseLength * 8, "attention (lse, D = rowsum(dy·y))");
     this.#grid = grid(bh * Math.ceil(shape.seqLen / rows), 1);
   }
@@ -127,19 +134,34 @@ export class Attention {
     const base: Constants = { HD: headDim, HD4: hd4, SCALE: 1 / Math.sqrt(headDim), WG: rows };
     let pipelines: Promise<GPUComputePipeline>[];
     if (variant === "register") {
-      pipelines = ["forward", "backward_dq", "backward_dkdv"].map((name) =>
-        kernels.pipeline("attention", `attention_${name}_register`, base)
-      );
+      const register = (name: string, extra: Constants = {}) =>
+        kernels.pipeline("attention", `attention_${name}_register`, { ...base, ...extra });
+      pipelines = [
+        register("forward"),
+        register("backward_dq"),
+        register("backward_dkdv", { DV: false }),
+        register("backward_dkdv", { DV: true }),
+      ];
     } else {
       const limit = kernels.gpu.limits.maxComputeWorkgroupStorageSize;
       const kvTile = tileRows(2 * hd4 * 16, limit); // k and v chunks
       const qTile = tileRows(2 * hd4 * 16 + 8, limit); // q and dy chunks, (lse, D)
-      const tiled = (name: string, bc: number) =>
-        kernels.pipeline("attention", `attention_${name}_tiled`, { ...base, BC: bc, TILE4: bc * hd4 });
-      pipelines = [tiled("forward", kvTile), tiled("backward_dq", kvTile), tiled("backward_dkdv", qTile)];
+      const tiled = (name: string, bc: number, extra: Constants = {}) =>
+        kernels.pipeline("attention", `attention_${name}_tiled`, {
+          ...base,
+          BC: bc,
+          TILE4: bc * hd4,
+          ...extra,
+        });
+      pipelines = [
+        tiled("forward", kvTile),
+        tiled("backward_dq", kvTile),
+        tiled("backward_dkdv", qTile, { DV: false }),
+        tiled("backward_dkdv", qTile, { DV: true }),
+      ];
     }
-    const [forward, dq, dkdv] = await Promise.all(pipelines);
-    return new Attention(kernels, full, variant, { forward, dq, dkdv }, rows);
+    const [forward, dq, dk, dv] = await Promise.all(pipelines);
+    return new Attention(kernels, full, variant, { forward, dq, dk, dv }, rows);
   }
 
   /** Writes `y [B·T, d]` and `lse [B·H·T]` from `qkv [B·T, 3d]` (q and k already rotated). */
@@ -151,10 +173,18 @@ export class Attention {
    * Writes all of `dqkv [B·T, 3d]` (not accumulated) from `dy [B·T, d]` and the forward's `qkv`, `y`
    * and `lse`.
    */
-  backward(pass: GPUComputePassEncoder, dy: Binding, qkv: Binding, y: Binding, lse: Binding, dqkv: Binding): void {
+  backward(
+    pass: GPUComputePassEncoder,
+    dy: Binding,
+    qkv: Binding,
+    y: Binding,
+    lse: Binding,
+    dqkv: Binding,
+  ): void {
     const ld = this.#ld;
     this.#kernels.dispatch(pass, this.#pipelines.dq, [this.#params, dy, qkv, y, lse, ld, dqkv], this.#grid);
-    this.#kernels.dispatch(pass, this.#pipelines.dkdv, [this.#params, dy, qkv, ld, dqkv], this.#grid);
+    this.#kernels.dispatch(pass, this.#pipelines.dk, [this.#params, dy, qkv, ld, dqkv], this.#grid);
+    this.#kernels.dispatch(pass, this.#pipelines.dv, [this.#params, dy, qkv, ld, dqkv], this.#grid);
   }
 
   /** Frees the uniform and the scratch buffer. */

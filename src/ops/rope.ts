@@ -68,7 +68,13 @@ export class Rope {
       interleaved[2 * e] = cos[e];
       interleaved[2 * e + 1] = sin[e];
     }
-    const constants = { N: full.batch * full.seqLen, T: full.seqLen, D: full.dModel, HD: full.headDim, WG: WORKGROUP };
+    const constants = {
+      N: full.batch * full.seqLen,
+      T: full.seqLen,
+      D: full.dModel,
+      HD: full.headDim,
+      WG: WORKGROUP,
+    };
     const [forward, backward] = await Promise.all([
       kernels.pipeline("rope", "rope_forward", constants),
       kernels.pipeline("rope", "rope_backward", constants),

@@ -8,7 +8,9 @@
 
 /** Checks an attention shape and returns the head dimension. */
 export function checkAttentionShape(batch: number, seqLen: number, dModel: number, nHeads: number): number {
-  for (const [name, value] of [["batch", batch], ["seqLen", seqLen], ["dModel", dModel], ["nHeads", nHeads]]) {
+  for (
+    const [name, value] of [["batch", batch], ["seqLen", seqLen], ["dModel", dModel], ["nHeads", nHeads]]
+  ) {
     if (!Number.isInteger(value) || (value as number) < 1) {
       throw new Error(`zsl: attention ${name} must be a positive integer, got ${value}`);
     }

@@ -19,7 +19,9 @@ export interface RopeTable {
 export function checkRopeShape(seqLen: number, dModel: number, headDim: number): number {
   if (!Number.isInteger(seqLen) || seqLen < 1) throw new Error(`zsl: RoPE seqLen must be ≥ 1, got ${seqLen}`);
   if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2 !== 0) {
-    throw new Error(`zsl: RoPE needs an even head dimension ≥ 2, got ${headDim}: choose d_model/n_heads even`);
+    throw new Error(
+      `zsl: RoPE needs an even head dimension ≥ 2, got ${headDim}: choose d_model/n_heads even`,
+    );
   }
   if (!Number.isInteger(dModel) || dModel % headDim !== 0) {
     throw new Error(`zsl: RoPE d_model ${dModel} is not a multiple of the head dimension ${headDim}`);

@@ -1,0 +1,68 @@
+// Token embedding (the input side of the tied wte): x[r, :] = wte[ids[r], :].
+// Its backward is a scatter-add into dwte, made deterministic without float atomics: the host sorts
+// the rows by token id into a CSR index (rows of distinct token u: row[start[u] .. start[u+1]),
+// ascending), and one invocation per (distinct token, column) sums dx over that token's rows in row
+// order and adds the sum into dwte (accumulated: the unembedding's gradient lands in the same
+// tensor). The distinct-token count changes every batch, so it is read from the index at run time:
+// the dispatch covers the maximum, ROWS distinct tokens, and the rest exit at once.
+
+override ROWS: u32;
+override VOCAB: u32;
+override D: u32;
+override WG: u32 = 256u;
+
+// A quiet NaN from a runtime value (WGSL rejects NaN constants).
+fn nan_from(runtime: u32) -> f32 {
+  return bitcast<f32>(0x7fc00000u | (runtime & 0u));
+}
+
+// embedding_forward bindings: 0 wte [VOCAB, D] (read), 1 ids [ROWS] u32 (read), 2 x [ROWS, D] (write).
+// An id ≥ VOCAB (a host bug: ids are validated first) is never read; its row becomes NaN.
+@group(0) @binding(0) var<storage, read> fw_wte: array<f32>;
+@group(0) @binding(1) var<storage, read> fw_ids: array<u32>;
+@group(0) @binding(2) var<storage, read_write> fw_x: array<f32>;
+
+@compute @workgroup_size(WG)
+fn embedding_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= ROWS * D) {
+    return;
+  }
+  let row = i / D;
+  let col = i - row * D;
+  let id = fw_ids[row];
+  if (id < VOCAB) {
+    fw_x[i] = fw_wte[id * D + col];
+  } else {
+    fw_x[i] = nan_from(id);
+  }
+}
+
+// embedding_backward bindings: 0 dx [ROWS, D] (read), 1 index (read, u32), 2 dwte [VOCAB, D]
+// (read_write, accumulated).
+// index layout (u32): [0] count of distinct tokens U; [1, 1 + ROWS) token id of each distinct token;
+// [1 + ROWS, 2 + 2·ROWS) start offsets (U + 1 used); [2 + 2·ROWS, 2 + 3·ROWS) rows sorted by token.
+@group(0) @binding(0) var<storage, read> bw_dx: array<f32>;
+@group(0) @binding(1) var<storage, read> bw_index: array<u32>;
+@group(0) @binding(2) var<storage, read_write> bw_dwte: array<f32>;
+
+@compute @workgroup_size(WG)
+fn embedding_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let count = min(bw_index[0], ROWS);
+  if (i >= count * D) {
+    return;
+  }
+  let u = i / D;
+  let col = i - u * D;
+  let token = bw_index[1u + u];
+  let first = bw_index[1u + ROWS + u];
+  let last = min(bw_index[2u + ROWS + u], ROWS);
+  var sum = 0.0;
+  for (var k = first; k < last; k++) {
+    sum += bw_dx[bw_index[2u + 2u * ROWS + k] * D + col];
+  }
+  if (token < VOCAB) {
+    bw_dwte[token * D + col] += sum;
+  }
+}

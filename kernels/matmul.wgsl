@@ -1,0 +1,243 @@
+// Matrix products of a Linear layer, register-tiled for CPU adapters (lavapipe/llvmpipe).
+//
+//   xwT   C[N,M] = X[N,K] · W[M,K]ᵀ     (forward)
+//   dyW   C[N,K] = dY[N,M] · W[M,K]      (input gradient)
+//   dyTx  C[M,K] = dY[N,M]ᵀ · X[N,K]     (weight gradient; reduction over the N token rows)
+//
+// Every entry point binds 0 A (read), 1 B (read), 2 C (read_write): A = X or dY, B = W or X as in the
+// formulas above. With ACCUMULATE, C += product instead of C = product. Row-major float32, no strides:
+// sub-blocks are passed as byte-offset bindings.
+//
+// Why this shape: llvmpipe runs the 8 invocations of a workgroup as the 8 lanes of one SIMD vector. A
+// storage load whose address differs across lanes becomes a scalar loop over the lanes with a bounds
+// check per element (~9 instructions per float), while an FMA costs 1-2 instructions for all 8 lanes.
+// So each workgroup is one subgroup of 8 lanes computing an R × (8·C) block of C: the R "row" values of
+// each reduction step are loaded once, cooperatively (lane l loads row l as a vec4 along the reduction),
+// and handed to all lanes with subgroupShuffle (one vpermps); each lane loads its own C "column" values.
+// Per reduction step that is R + 8·C loaded floats for R·C vector FMAs. Workgroup memory is no cheaper
+// than storage on llvmpipe (its loads are lane loops too), so none is used. Accumulator arrays with
+// constant-trip loops are unrolled by NIR and kept in registers.
+//
+// Entry points:
+//   xwt_v4   xwT, K % 4 == 0                    vec4 loads along the reduction for both operands
+//   dyw_v4   dyW, M % 4 == 0 and K % 4 == 0      vec4 along j for dY, vec4 of 4 output columns for W
+//   dytx_v4  dyTx, M % 4 == 0 and K % 4 == 0     vec4 of 4 output columns for X, dY rows shared
+//   any_s    every layout and size (scalar loads; strides as constants); slower, for odd shapes
+//
+// Workgroup grid: x = column blocks, y and z = row blocks (row block = wid.y + wid.z · nwg.y), so row
+// counts beyond 65535 blocks fit. Requires subgroups with at least 8 invocations per subgroup.
+
+enable subgroups;
+
+override ROWS: u32;               // rows of C
+override COLS: u32;               // columns of C
+override RED: u32;                // reduction length
+override ACCUMULATE: bool = false;
+
+// ---------------------------------------------------------------------------------------------
+// xwt_v4: C[i,j] = Σ_k X[i,k] W[j,k]; ROWS = N, COLS = M, RED = K (multiple of 4).
+// A lane owns columns j = c0 + lane + 8c (c < XC); rows r0 … r0 + XR − 1 are shared.
+
+const XR = 16u;
+const XC = 4u;
+
+@group(0) @binding(0) var<storage, read> xv_a: array<vec4f>;
+@group(0) @binding(1) var<storage, read> xv_b: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> xv_c: array<f32>;
+
+@compute @workgroup_size(8)
+fn xwt_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+          @builtin(local_invocation_id) lid: vec3u) {
+  let red4 = RED / 4u;
+  let lane = lid.x;
+  let r0 = (wid.y + wid.z * nwg.y) * XR;
+  let c0 = wid.x * 8u * XC + lane;
+  var wrow: array<u32, XC>;
+  for (var c = 0u; c < XC; c++) { wrow[c] = min(c0 + 8u * c, COLS - 1u) * red4; }
+  var xrow: array<u32, XR / 8u>;
+  for (var q = 0u; q < XR / 8u; q++) { xrow[q] = min(r0 + 8u * q + lane, ROWS - 1u) * red4; }
+  var acc: array<array<f32, XC>, XR>;
+  for (var t = 0u; t < red4; t++) {
+    var w: array<vec4f, XC>;
+    for (var c = 0u; c < XC; c++) { w[c] = xv_b[wrow[c] + t]; }
+    for (var q = 0u; q < XR / 8u; q++) {
+      let xs = xv_a[xrow[q] + t];
+      for (var r = 0u; r < 8u; r++) {
+        let x = subgroupShuffle(xs, r);
+        for (var c = 0u; c < XC; c++) { acc[8u * q + r][c] += dot(x, w[c]); }
+      }
+    }
+  }
+  // The stores run in a loop with a runtime trip count, which the compiler keeps as a loop: one store
+  // in the code instead of XR · XC lane loops (this halves the compile time on lavapipe).
+  var out: array<f32, XR * XC>;
+  for (var r = 0u; r < XR; r++) { for (var c = 0u; c < XC; c++) { out[r * XC + c] = acc[r][c]; } }
+  let rows = min(XR, ROWS - min(r0, ROWS));
+  for (var e = 0u; e < rows * XC; e++) {
+    let col = c0 + 8u * (e % XC);
+    if (col < COLS) {
+      let at = (r0 + e / XC) * COLS + col;
+      if (ACCUMULATE) { xv_c[at] += out[e]; } else { xv_c[at] = out[e]; }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dyw_v4: C[i,k] = Σ_j dY[i,j] W[j,k]; ROWS = N, COLS = K, RED = M (COLS and RED multiples of 4).
+// A lane owns the vec4 column groups g = c0 + lane + 8c (c < DC), i.e. columns 4g … 4g + 3.
+
+const DR = 16u;
+const DC = 1u;
+
+@group(0) @binding(0) var<storage, read> dv_a: array<vec4f>;
+@group(0) @binding(1) var<storage, read> dv_b: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> dv_c: array<vec4f>;
+
+@compute @workgroup_size(8)
+fn dyw_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+          @builtin(local_invocation_id) lid: vec3u) {
+  let red4 = RED / 4u;
+  let cols4 = COLS / 4u;
+  let lane = lid.x;
+  let r0 = (wid.y + wid.z * nwg.y) * DR;
+  let c0 = wid.x * 8u * DC + lane;
+  var wcol: array<u32, DC>;
+  for (var c = 0u; c < DC; c++) { wcol[c] = min(c0 + 8u * c, cols4 - 1u); }
+  var yrow: array<u32, DR / 8u>;
+  for (var q = 0u; q < DR / 8u; q++) { yrow[q] = min(r0 + 8u * q + lane, ROWS - 1u) * red4; }
+  var acc: array<array<vec4f, DC>, DR>;
+  for (var t = 0u; t < red4; t++) {
+    var w: array<array<vec4f, DC>, 4>;
+    for (var jj = 0u; jj < 4u; jj++) {
+      for (var c = 0u; c < DC; c++) { w[jj][c] = dv_b[(4u * t + jj) * cols4 + wcol[c]]; }
+    }
+    for (var q = 0u; q < DR / 8u; q++) {
+      let ys = dv_a[yrow[q] + t];
+      for (var r = 0u; r < 8u; r++) {
+        let y = subgroupShuffle(ys, r);
+        for (var c = 0u; c < DC; c++) {
+          acc[8u * q + r][c] += y.x * w[0][c] + y.y * w[1][c] + y.z * w[2][c] + y.w * w[3][c];
+        }
+      }
+    }
+  }
+  var out: array<vec4f, DR * DC>;
+  for (var r = 0u; r < DR; r++) { for (var c = 0u; c < DC; c++) { out[r * DC + c] = acc[r][c]; } }
+  let rows = min(DR, ROWS - min(r0, ROWS));
+  for (var e = 0u; e < rows * DC; e++) {
+    let col = c0 + 8u * (e % DC);
+    if (col < cols4) {
+      let at = (r0 + e / DC) * cols4 + col;
+      if (ACCUMULATE) { dv_c[at] += out[e]; } else { dv_c[at] = out[e]; }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dytx_v4: C[j,k] = Σ_i dY[i,j] X[i,k]; ROWS = M, COLS = K, RED = N (ROWS and COLS multiples of 4).
+// A lane owns the vec4 column groups g = c0 + lane + 8c (c < TC). The TR rows j0 … j0 + TR − 1 of one
+// token row i are TR / 4 vec4s of dY, loaded by TR / 4 lanes; the 8 lanes load TS = 32 / TR token rows
+// at once, and the shuffles hand each step's values to every lane.
+
+const TR = 16u;
+const TC = 1u;
+const TP = TR / 4u;   // lanes holding one token row's dY values
+const TS = 8u / TP;   // token rows per dY load
+
+@group(0) @binding(0) var<storage, read> tv_a: array<vec4f>;
+@group(0) @binding(1) var<storage, read> tv_b: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> tv_c: array<vec4f>;
+
+@compute @workgroup_size(8)
+fn dytx_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+           @builtin(local_invocation_id) lid: vec3u) {
+  let rows4 = ROWS / 4u;
+  let cols4 = COLS / 4u;
+  let lane = lid.x;
+  let r0 = (wid.y + wid.z * nwg.y) * TR;
+  let c0 = wid.x * 8u * TC + lane;
+  var xcol: array<u32, TC>;
+  for (var c = 0u; c < TC; c++) { xcol[c] = min(c0 + 8u * c, cols4 - 1u); }
+  let ycol = min(r0 / 4u + lane % TP, rows4 - 1u);
+  let ystep = lane / TP;
+  var acc: array<array<vec4f, TC>, TR>;
+  for (var i0 = 0u; i0 < RED; i0 += TS) {
+    let ys = tv_a[min(i0 + ystep, RED - 1u) * rows4 + ycol];
+    for (var s = 0u; s < TS; s++) {
+      let i = i0 + s;
+      if (i < RED) {
+        var x: array<vec4f, TC>;
+        for (var c = 0u; c < TC; c++) { x[c] = tv_b[i * cols4 + xcol[c]]; }
+        for (var p = 0u; p < TP; p++) {
+          let y = subgroupShuffle(ys, s * TP + p);
+          for (var c = 0u; c < TC; c++) {
+            acc[4u * p][c] += y.x * x[c];
+            acc[4u * p + 1u][c] += y.y * x[c];
+            acc[4u * p + 2u][c] += y.z * x[c];
+            acc[4u * p + 3u][c] += y.w * x[c];
+          }
+        }
+      }
+    }
+  }
+  var out: array<vec4f, TR * TC>;
+  for (var r = 0u; r < TR; r++) { for (var c = 0u; c < TC; c++) { out[r * TC + c] = acc[r][c]; } }
+  let rows = min(TR, ROWS - min(r0, ROWS));
+  for (var e = 0u; e < rows * TC; e++) {
+    let col = c0 + 8u * (e % TC);
+    if (col < cols4) {
+      let at = (r0 + e / TC) * cols4 + col;
+      if (ACCUMULATE) { tv_c[at] += out[e]; } else { tv_c[at] = out[e]; }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// any_s: C[r,c] = Σ_t A[r·A_ROW + t·A_RED] · B[c·B_COL + t·B_RED] for any sizes and layout:
+//   xwT  A_ROW = K, A_RED = 1; B_COL = K, B_RED = 1
+//   dyW  A_ROW = M, A_RED = 1; B_COL = 1, B_RED = K
+//   dyTx A_ROW = 1, A_RED = M; B_COL = 1, B_RED = K
+// A lane owns columns c0 + lane + 8c (c < SC); the SR rows are loaded by lane r % 8 and shuffled.
+
+override A_ROW: u32 = 1u;
+override A_RED: u32 = 1u;
+override B_COL: u32 = 1u;
+override B_RED: u32 = 1u;
+
+const SR = 8u;
+const SC = 4u;
+
+@group(0) @binding(0) var<storage, read> s_a: array<f32>;
+@group(0) @binding(1) var<storage, read> s_b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> s_c: array<f32>;
+
+@compute @workgroup_size(8)
+fn any_s(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+         @builtin(local_invocation_id) lid: vec3u) {
+  let lane = lid.x;
+  let r0 = (wid.y + wid.z * nwg.y) * SR;
+  let c0 = wid.x * 8u * SC + lane;
+  var bcol: array<u32, SC>;
+  for (var c = 0u; c < SC; c++) { bcol[c] = min(c0 + 8u * c, COLS - 1u) * B_COL; }
+  let arow = min(r0 + lane, ROWS - 1u) * A_ROW;
+  var acc: array<array<f32, SC>, SR>;
+  for (var t = 0u; t < RED; t++) {
+    var b: array<f32, SC>;
+    for (var c = 0u; c < SC; c++) { b[c] = s_b[bcol[c] + t * B_RED]; }
+    let as_ = s_a[arow + t * A_RED];
+    for (var r = 0u; r < SR; r++) {
+      let a = subgroupShuffle(as_, r);
+      for (var c = 0u; c < SC; c++) { acc[r][c] = fma(a, b[c], acc[r][c]); }
+    }
+  }
+  var out: array<f32, SR * SC>;
+  for (var r = 0u; r < SR; r++) { for (var c = 0u; c < SC; c++) { out[r * SC + c] = acc[r][c]; } }
+  let rows = min(SR, ROWS - min(r0, ROWS));
+  for (var e = 0u; e < rows * SC; e++) {
+    let col = c0 + 8u * (e % SC);
+    if (col < COLS) {
+      let at = (r0 + e / SC) * COLS + col;
+      if (ACCUMULATE) { s_c[at] += out[e]; } else { s_c[at] = out[e]; }
+    }
+  }
+}

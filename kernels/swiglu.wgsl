@@ -1,0 +1,56 @@
+// SwiGLU as OLMo: u [ROWS, 2·HALF] splits into x = u[:, :HALF] and gate = u[:, HALF:];
+//   out [ROWS, HALF] = silu(gate)·x,  silu(g) = g·σ(g).
+// Backward, with σ' = σ(1 − σ):  dx = dout·silu(gate),  dgate = dout·x·σ(gate)·(1 + gate·(1 − σ(gate))),
+// both halves of du [ROWS, 2·HALF] written. Elementwise: one variant serves every adapter.
+
+override ROWS: u32;
+override HALF: u32;        // width / 2
+override WG: u32 = 256u;
+
+// σ(g) without overflow: exp of a non-positive argument only, so ±large g give 0 or 1, never NaN.
+fn sigmoid(g: f32) -> f32 {
+  if (g >= 0.0) {
+    return 1.0 / (1.0 + exp(-g));
+  }
+  let e = exp(g);
+  return e / (1.0 + e);
+}
+
+// swiglu_forward bindings: 0 u [ROWS, 2·HALF] (read), 1 out [ROWS, HALF] (write)
+@group(0) @binding(0) var<storage, read> fw_u: array<f32>;
+@group(0) @binding(1) var<storage, read_write> fw_out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn swiglu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= ROWS * HALF) {
+    return;
+  }
+  let row = i / HALF;
+  let base = row * 2u * HALF + (i - row * HALF);
+  let x = fw_u[base];
+  let gate = fw_u[base + HALF];
+  fw_out[i] = gate * sigmoid(gate) * x;
+}
+
+// swiglu_backward bindings: 0 dout [ROWS, HALF] (read), 1 u [ROWS, 2·HALF] (read),
+// 2 du [ROWS, 2·HALF] (write)
+@group(0) @binding(0) var<storage, read> bw_dout: array<f32>;
+@group(0) @binding(1) var<storage, read> bw_u: array<f32>;
+@group(0) @binding(2) var<storage, read_write> bw_du: array<f32>;
+
+@compute @workgroup_size(WG)
+fn swiglu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= ROWS * HALF) {
+    return;
+  }
+  let row = i / HALF;
+  let base = row * 2u * HALF + (i - row * HALF);
+  let x = bw_u[base];
+  let gate = bw_u[base + HALF];
+  let s = sigmoid(gate);
+  let dout = bw_dout[i];
+  bw_du[base] = dout * gate * s;
+  bw_du[base + HALF] = dout * x * s * (1.0 + gate * (1.0 - s));
+}

@@ -1,0 +1,74 @@
+/**
+ * `deno task sweep`: trains a family of models and analyses them (deceleration fit, loss interference),
+ * writing `SWEEP/runs/<id>/` and `SWEEP/results/`. A rerun skips finished runs and resumes unfinished ones.
+ */
+import { parseArgs, runMain } from "../src/cli/args.ts";
+import { bar, formatDuration, ProgressLine } from "../src/cli/progress.ts";
+import { openGpuOrInstall } from "../src/gpu/doctor.ts";
+import { defaultSweep, paperSweep, validateSweep } from "../src/sweep/definition.ts";
+import type { SweepDefinition } from "../src/sweep/definition.ts";
+import { runSweepLocally } from "../src/sweep/local.ts";
+
+await runMain(async () => {
+  const { values } = parseArgs(
+    Deno.args,
+    "deno task sweep",
+    "Trains a family of model sizes and measures loss deceleration and zero-sum learning on them.\n" +
+      "With no arguments: three small models on the embedded Brown Corpus (bytes), sized for a CPU.",
+    {
+      preset: { type: "string", description: "default (small CPU family) or paper (the paper's six sizes, for GPUs)", default: "default" },
+      sweep: { type: "string", description: "a sweep definition JSON file instead of a preset" },
+      out: { type: "string", description: "sweep directory (default: sweeps/<name>)" },
+      only: { type: "string", description: "comma-separated run ids to train (default: all)" },
+    },
+  );
+  let definition: SweepDefinition;
+  if (values.sweep) {
+    const path = values.sweep as string;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await Deno.readTextFile(path));
+    } catch (error) {
+      throw new Error(`zsl: cannot read sweep definition ${path}: ${(error as Error).message}`);
+    }
+    definition = validateSweep(raw, path);
+  } else if (values.preset === "paper") definition = paperSweep();
+  else if (values.preset === "default") definition = defaultSweep();
+  else throw new Error(`zsl: unknown sweep preset "${values.preset}": use default or paper, or --sweep FILE.json`);
+  const out = (values.out as string | undefined) ?? `sweeps/${definition.name}`;
+  const gpu = await openGpuOrInstall({ install: true });
+  const progress = new ProgressLine();
+  const started = performance.now();
+  try {
+    console.error(
+      `zsl sweep "${definition.name}": ${definition.models.join(", ")} on ${gpu.adapter.description || gpu.adapter.device}` +
+        `${gpu.adapter.isSoftware ? " (software)" : ""} → ${out}`,
+    );
+    const { results } = await runSweepLocally(gpu, definition, out, {
+      only: values.only ? (values.only as string).split(",") : undefined,
+      onEvent: (event) => {
+        if (event.kind === "run-start") {
+          const what = event.status === "done" ? "finished, skipped" : event.status === "partial" ? "resuming" : "training";
+          progress.done();
+          console.error(`[${event.index + 1}/${event.total}] ${event.run.id}: ${what}`);
+        } else if (event.kind === "step") {
+          const p = event.progress;
+          progress.update(
+            `  ${bar(p.step / p.steps)} step ${p.step}/${p.steps} loss ${p.trainLoss.toFixed(4)} ` +
+              `${p.tokensPerSecond.toFixed(0)} tok/s ETA ${formatDuration(p.etaSeconds)}`,
+            p.step === p.steps,
+          );
+        } else if (event.kind === "run-done") {
+          progress.done();
+          console.error(`  done in ${formatDuration(event.seconds)}`);
+        } else {
+          console.error(`analysis: ${event.what}`);
+        }
+      },
+    });
+    console.error(`zsl sweep: done in ${formatDuration((performance.now() - started) / 1000)}`);
+    for (const file of results) console.log(file);
+  } finally {
+    gpu.destroy();
+  }
+});

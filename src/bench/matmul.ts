@@ -1,0 +1,263 @@
+/**
+ * Matmul benchmark: GFLOP/s of the three Linear-layer products (`src/ops/matmul.ts`) on cubes and on
+ * model shapes, beside the same products through PyTorch on the CPU (`tests/reference/bench_matmul.py`),
+ * measured in the same run.
+ *
+ * @module
+ */
+import process from "node:process";
+import { createBuffer, uploadBuffer } from "../gpu/buffers.ts";
+import type { Kernels } from "../gpu/kernels.ts";
+import { Matmul, type MatmulLayout, type MatmulVariant } from "../ops/matmul.ts";
+import { type Column, formatTable } from "./table.ts";
+
+/** One measured case of a benchmark section. */
+export interface BenchRow {
+  /** The section that measured it, e.g. `matmul`. */
+  section: string;
+  /** A short name of the case. */
+  name: string;
+  /** Named measurements; `null` where not measured. */
+  values: Record<string, number | string | null>;
+}
+
+/** One product to time: N token rows, M out features, K in features. */
+export interface MatmulBenchShape {
+  layout: MatmulLayout;
+  n: number;
+  m: number;
+  k: number;
+}
+
+/** Options of {@linkcode benchMatmul}. */
+export interface BenchMatmulOptions {
+  /** Fewer shapes and shorter trials (default false). */
+  quick?: boolean;
+  /** Variants to time (default `["auto"]`, the adapter's choice). */
+  variants?: ("auto" | MatmulVariant)[];
+  /** Shapes to time (default {@linkcode defaultMatmulShapes}). */
+  shapes?: MatmulBenchShape[];
+  /** Also time the products with PyTorch on the CPU (default true). */
+  reference?: boolean;
+  /** Python interpreter for the reference (default `/usr/bin/python3`). */
+  python?: string;
+  /** Target seconds per timed trial (default 0.3, quick 0.1). */
+  seconds?: number;
+  /** Timed trials per case, best taken (default 3). */
+  trials?: number;
+  /** Progress and notes (default: stderr). */
+  log?: (line: string) => void;
+}
+
+const LAYOUTS: MatmulLayout[] = ["xwT", "dyW", "dyTx"];
+
+/**
+ * The default shapes: cubes 256³, 512³, 1024³ and model shapes N = 4096 with M, K ∈ {64, 128, 256, 768}
+ * (quick: cubes 256³ and 1024³, model shapes with M = K ∈ {64, 256, 768}), for each layout.
+ */
+export function defaultMatmulShapes(quick = false): MatmulBenchShape[] {
+  const cubes = quick ? [256, 1024] : [256, 512, 1024];
+  const widths = [64, 128, 256, 768];
+  const model: [number, number][] = quick
+    ? [[64, 64], [256, 256], [768, 768]]
+    : widths.flatMap((m) => widths.map((k) => [m, k] as [number, number]));
+  const shapes: MatmulBenchShape[] = [];
+  for (const layout of LAYOUTS) {
+    for (const size of cubes) shapes.push({ layout, n: size, m: size, k: size });
+    for (const [m, k] of model) shapes.push({ layout, n: 4096, m, k });
+  }
+  return shapes;
+}
+
+/** What the PyTorch reference printed. */
+interface ReferenceReport {
+  torch: string | null;
+  numpy: string | null;
+  threads: number;
+  why?: string;
+  results: {
+    layout: MatmulLayout;
+    n: number;
+    m: number;
+    k: number;
+    torch_gflops: number | null;
+    onednn_gflops: number | null;
+    numpy_gflops: number | null;
+  }[];
+}
+
+/** Runs the PyTorch reference; returns null (after logging why) when it cannot run. */
+async function runReference(
+  shapes: MatmulBenchShape[],
+  python: string,
+  seconds: number,
+  log: (line: string) => void,
+): Promise<ReferenceReport | null> {
+  const script = new URL("../../tests/reference/bench_matmul.py", import.meta.url);
+  if (script.protocol !== "file:") {
+    log(`matmul: PyTorch reference skipped: ${script} is not a local file`);
+    return null;
+  }
+  const unique = [...new Map(shapes.map((s) => [`${s.layout} ${s.n} ${s.m} ${s.k}`, s])).values()];
+  const args = [
+    script.pathname,
+    JSON.stringify(unique.map((s) => [s.layout, s.n, s.m, s.k])),
+    "--seconds",
+    String(seconds),
+    "--threads",
+    String(navigator.hardwareConcurrency),
+  ];
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command(python, { args, stdout: "piped", stderr: "piped" }).output();
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? `${python} not found` : String(error);
+    log(`matmul: PyTorch reference skipped: ${why}`);
+    return null;
+  }
+  if (!output.success) {
+    const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-3).join(" | ");
+    log(`matmul: PyTorch reference skipped: ${python} exited with ${output.code}: ${stderr}`);
+    return null;
+  }
+  const report = JSON.parse(new TextDecoder().decode(output.stdout)) as ReferenceReport;
+  if (report.torch === null) {
+    log(
+      `matmul: PyTorch reference skipped: ${report.why ?? "torch missing"}` +
+        (report.numpy ? ` (NumPy ${report.numpy} column only)` : ""),
+    );
+  } else {
+    log(
+      `matmul: reference PyTorch ${report.torch} (${report.threads} threads)` +
+        (report.numpy ? `, NumPy ${report.numpy}` : ""),
+    );
+  }
+  return report;
+}
+
+/** A deterministic fill in [-0.5, 0.5) (no denormals, no random generator cost for big operands). */
+function fill(count: number, seed: number): Float32Array {
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i++) values[i] = ((i * 7919 + seed * 104729) % 1000) / 1000 - 0.5;
+  return values;
+}
+
+/**
+ * Times every shape × variant on the GPU behind `kernels` (one warm-up that includes compilation, then
+ * the best of `trials` trials, each a single command buffer of enough repeated dispatches to take about
+ * `seconds`, waited on with `onSubmittedWorkDone`), then the same products with PyTorch on the CPU.
+ *
+ * Values per row: `layout`, `n`, `m`, `k`, `variant`, `entry` (kernel entry point), `ms` (one product),
+ * `gflops`, `busy` (process CPU time / wall time during the trials: on a software adapter, how many
+ * cores the run actually got), `torch`, `onednn`, `numpy` (reference GFLOP/s) and `ratio` (zsl over
+ * the faster of the two PyTorch paths).
+ *
+ * @example
+ * ```ts
+ * const rows = await benchMatmul(kernels, { quick: true });
+ * console.log(formatMatmulRows(rows));
+ * ```
+ */
+export async function benchMatmul(kernels: Kernels, options: BenchMatmulOptions = {}): Promise<BenchRow[]> {
+  const quick = options.quick ?? false;
+  const shapes = options.shapes ?? defaultMatmulShapes(quick);
+  const variants = options.variants ?? ["auto"];
+  const seconds = options.seconds ?? (quick ? 0.1 : 0.3);
+  const trials = options.trials ?? 3;
+  const log = options.log ?? ((line: string) => console.error(line));
+  const gpu = kernels.gpu;
+  const rows: BenchRow[] = [];
+  for (const shape of shapes) {
+    for (const requested of variants) {
+      const matmul = await Matmul.create(kernels, { ...shape, variant: requested });
+      const d = matmul.dims;
+      const a = uploadBuffer(gpu, fill(d.aElements, 1), "bench a");
+      const b = uploadBuffer(gpu, fill(d.bElements, 2), "bench b");
+      const c = createBuffer(gpu, d.cElements * 4, "bench c");
+      const run = async (reps: number) => {
+        const encoder = gpu.device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        for (let i = 0; i < reps; i++) matmul.record(pass, a, b, c);
+        pass.end();
+        const cpu0 = process.cpuUsage();
+        const start = performance.now();
+        gpu.device.queue.submit([encoder.finish()]);
+        await gpu.sync();
+        const wall = (performance.now() - start) / 1000;
+        const cpu = process.cpuUsage(cpu0);
+        return { wall, busy: (cpu.user + cpu.system) / 1e6 / wall };
+      };
+      await run(1); // compiles
+      const once = (await run(1)).wall;
+      const reps = Math.max(1, Math.min(1000, Math.round(seconds / Math.max(once, 1e-6))));
+      let best = Infinity;
+      let busy = 0;
+      for (let trial = 0; trial < trials; trial++) {
+        const result = await run(reps);
+        if (result.wall < best) {
+          best = result.wall;
+          busy = result.busy;
+        }
+      }
+      for (const buffer of [a, b, c]) buffer.destroy();
+      const seconds1 = best / reps;
+      const row: BenchRow = {
+        section: "matmul",
+        name: `${shape.layout} ${shape.n}×${shape.m}×${shape.k} ${matmul.variant}`,
+        values: {
+          layout: shape.layout,
+          n: shape.n,
+          m: shape.m,
+          k: shape.k,
+          variant: matmul.variant,
+          entry: matmul.splits > 1 ? `${matmul.entryPoint}/${matmul.splits}` : matmul.entryPoint,
+          ms: seconds1 * 1000,
+          gflops: matmul.flops / seconds1 / 1e9,
+          busy,
+          torch: null,
+          onednn: null,
+          numpy: null,
+          ratio: null,
+        },
+      };
+      rows.push(row);
+      log(`matmul: ${row.name}: ${(row.values.gflops as number).toFixed(2)} GFLOP/s`);
+    }
+  }
+  if (options.reference ?? true) {
+    const report = await runReference(shapes, options.python ?? "/usr/bin/python3", seconds, log);
+    for (const result of report?.results ?? []) {
+      for (const row of rows) {
+        const v = row.values;
+        if (v.layout !== result.layout || v.n !== result.n || v.m !== result.m || v.k !== result.k) continue;
+        v.torch = result.torch_gflops;
+        v.onednn = result.onednn_gflops;
+        v.numpy = result.numpy_gflops;
+        const best = Math.max(result.torch_gflops ?? 0, result.onednn_gflops ?? 0);
+        v.ratio = best > 0 ? (v.gflops as number) / best : null;
+      }
+    }
+  }
+  return rows;
+}
+
+/** Columns of the matmul table. */
+export const MATMUL_COLUMNS: Column<BenchRow>[] = [
+  { title: "layout", value: (r) => r.values.layout },
+  { title: "N", value: (r) => r.values.n, digits: 0 },
+  { title: "M", value: (r) => r.values.m, digits: 0 },
+  { title: "K", value: (r) => r.values.k, digits: 0 },
+  { title: "kernel", value: (r) => `${r.values.variant}/${r.values.entry}` },
+  { title: "ms", value: (r) => r.values.ms, digits: 2 },
+  { title: "GFLOP/s", value: (r) => r.values.gflops, digits: 2 },
+  { title: "busy", value: (r) => r.values.busy, digits: 2 },
+  { title: "torch", value: (r) => r.values.torch, digits: 2 },
+  { title: "oneDNN", value: (r) => r.values.onednn, digits: 2 },
+  { title: "numpy", value: (r) => r.values.numpy, digits: 2 },
+  { title: "zsl/torch", value: (r) => r.values.ratio, digits: 2 },
+];
+
+/** The matmul rows as an aligned table. */
+export function formatMatmulRows(rows: readonly BenchRow[]): string {
+  return formatTable(rows, MATMUL_COLUMNS);
+}

@@ -1,0 +1,159 @@
+/**
+ * Token embedding gather and its deterministic scatter-add backward (no float atomics: the rows are
+ * grouped by token id on the host). Kernels in `kernels/embedding.wgsl`.
+ *
+ * @module
+ */
+import { createBuffer, writeBuffer } from "../gpu/buffers.ts";
+import { grid } from "../gpu/kernels.ts";
+import type { Binding, Kernels } from "../gpu/kernels.ts";
+
+/**
+ * Rows grouped by token id (CSR): rows `order[offsets[u] .. offsets[u+1])` hold token `uniqueIds[u]`,
+ * in increasing row order; `uniqueIds` ascend.
+ */
+export interface TokenIndex {
+  order: Uint32Array;
+  uniqueIds: Uint32Array;
+  offsets: Uint32Array;
+}
+
+/**
+ * Groups the rows of `ids` by token id: a stable counting sort, O(rows + vocab). Throws on an id that
+ * is not an integer below `vocab`.
+ */
+export function buildTokenIndex(ids: ArrayLike<number>, vocab: number): TokenIndex {
+  const rows = ids.length;
+  const counts = new Uint32Array(vocab + 1);
+  for (let r = 0; r < rows; r++) {
+    const id = ids[r];
+    if (!(Number.isInteger(id) && id >= 0 && id < vocab)) {
+      throw new RangeError(
+        `zsl: token id ${id} at row ${r} is not an integer in 0…${vocab - 1} (vocab ${vocab})`,
+      );
+    }
+    counts[id + 1]++;
+  }
+  let unique = 0;
+  for (let v = 0; v < vocab; v++) {
+    if (counts[v + 1] > 0) unique++;
+    counts[v + 1] += counts[v];
+  }
+  // counts[v] is now the first position of token v in `order`.
+  const order = new Uint32Array(rows);
+  const cursor = counts.slice(0, vocab);
+  for (let r = 0; r < rows; r++) order[cursor[ids[r]]++] = r;
+  const uniqueIds = new Uint32Array(unique);
+  const offsets = new Uint32Array(unique + 1);
+  let u = 0;
+  for (let v = 0; v < vocab; v++) {
+    if (counts[v + 1] > counts[v]) {
+      uniqueIds[u] = v;
+      offsets[u] = counts[v];
+      u++;
+    }
+  }
+  offsets[unique] = rows;
+  return { order, uniqueIds, offsets };
+}
+
+/** Shape of {@linkcode Embedding}. */
+export interface EmbeddingShape {
+  /** Token rows per batch. */
+  rows: number;
+  /** Vocabulary: rows of `wte`. */
+  vocab: number;
+  /** Model dimension: columns of `wte`. */
+  d: number;
+}
+
+const WORKGROUP_SIZE = 256;
+
+/**
+ * Embedding forward (gather) and backward (a deterministic scatter-add into the tied embedding's
+ * gradient). The backward reads a token index that {@linkcode Embedding.writeIndex} uploads through
+ * the queue: write it for each batch, and submit that batch's backward before writing the next
+ * batch's index (queue writes land before every later submit).
+ *
+ * @example
+ * ```ts
+ * const embedding = await Embedding.create(kernels, { rows: 1024, vocab: 50304, d: 256 });
+ * embedding.writeIndex(ids);                 // per batch, before its backward is submitted
+ * embedding.forward(pass, wte, idsBuffer, x);
+ * embedding.backward(pass, dx, dwte);        // dwte += scatter(dx)
+ * ```
+ */
+export class Embedding {
+  readonly shape: Readonly<EmbeddingShape>;
+  readonly #kernels: Kernels;
+  readonly #forward: GPUComputePipeline;
+  readonly #backward: GPUComputePipeline;
+  readonly #index: GPUBuffer;
+  readonly #workgroups: [number, number];
+
+  private constructor(
+    kernels: Kernels,
+    shape: EmbeddingShape,
+    forward: GPUComputePipeline,
+    backward: GPUComputePipeline,
+  ) {
+    this.#kernels = kernels;
+    this.shape = shape;
+    this.#forward = forward;
+    this.#backward = backward;
+    this.#index = createBuffer(kernels.gpu, (3 * shape.rows + 2) * 4, "embedding gradient index");
+    this.#workgroups = grid(shape.rows * shape.d, WORKGROUP_SIZE);
+  }
+
+  /** Compiles (or takes from the cache) the pipelines for `shape`; allocates the index buffer. */
+  static async create(kernels: Kernels, shape: EmbeddingShape): Promise<Embedding> {
+    const { rows, vocab, d } = shape;
+    for (const [name, value] of Object.entries({ rows, vocab, d })) {
+      if (!(Number.isInteger(value) && value > 0)) {
+        throw new RangeError(`zsl: Embedding needs a positive integer ${name}, got ${value}`);
+      }
+    }
+    const constants = { ROWS: rows, VOCAB: vocab, D: d, WG: WORKGROUP_SIZE };
+    const [forward, backward] = await Promise.all([
+      kernels.pipeline("embedding", "embedding_forward", constants),
+      kernels.pipeline("embedding", "embedding_backward", constants),
+    ]);
+    return new Embedding(kernels, { rows, vocab, d }, forward, backward);
+  }
+
+  /**
+   * Builds the token index of this batch's `ids` ([rows], validated against `vocab`) and uploads it
+   * (`queue.writeBuffer`) for the next {@linkcode Embedding.backward}.
+   */
+  writeIndex(ids: ArrayLike<number>): void {
+    const { rows, vocab } = this.shape;
+    if (ids.length !== rows) {
+      throw new RangeError(`zsl: the embedding index needs ${rows} ids, got ${ids.length}`);
+    }
+    const index = buildTokenIndex(ids, vocab);
+    const packed = new Uint32Array(3 * rows + 2);
+    packed[0] = index.uniqueIds.length;
+    packed.set(index.uniqueIds, 1);
+    packed.set(index.offsets, 1 + rows);
+    packed.set(index.order, 2 + 2 * rows);
+    writeBuffer(this.#kernels.gpu, this.#index, packed);
+  }
+
+  /** Records `x[r, :] = wte[ids[r], :]` (`wte` [vocab, d], `ids` u32 [rows], `x` [rows, d]). */
+  forward(pass: GPUComputePassEncoder, wte: Binding, ids: Binding, x: Binding): void {
+    this.#kernels.dispatch(pass, this.#forward, [wte, ids, x], this.#workgroups);
+  }
+
+  /**
+   * Records `dwte[t, :] += Σ dx[r, :]` over the rows r holding token t (in increasing row order), with
+   * the index of the last {@linkcode Embedding.writeIndex}.
+   */
+  backward(pass: GPUComputePassEncoder, dx: Binding, dwte: Binding): void {
+    this.#kernels.dispatch(pass, this.#backward, [dx, this.#index, dwte], this.#workgroups);
+  }
+
+  /** Frees the index buffer. */
+  destroy(): void {
+    this.#index.destroy();
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * The three matrix products of a Linear layer (weights stored out×in, as torch), row-major float32:
+ *
+ * | layout | product | use |
+ * | --- | --- | --- |
+ * | `xwT` | `C[N,M] = X[N,K] · W[M,K]ᵀ` | forward |
+ * | `dyW` | `C[N,K] = dY[N,M] · W[M,K]` | input gradient |
+ * | `dyTx` | `C[M,K] = dY[N,M]ᵀ · X[N,K]` | weight gradient (reduction over the N token rows) |
+ *
+ * For every layout N = token rows, M = the Linear's out features, K = its in features. With
+ * `accumulate`, C += product (gradient accumulation across microbatches, tied embeddings).
+ *
+ * Two kernel families: `register` (`kernels/matmul.wgsl`: one 8-lane subgroup per workgroup, register
+ * blocks, subgroup shuffles; fast on lavapipe) and `tiled` (`kernels/matmul_tiled.wgsl`: 64 × 64 blocks
+ * staged in workgroup memory, split-K for long reductions; GPUs). Both sum in a fixed order, so results
+ * are bit-identical run to run on one adapter.
+ *
+ * @module
+ */
+import { createBuffer, type GpuDevice } from "../gpu/mod.ts";
+import { type Binding, type Constants, grid, type Kernels } from "../gpu/kernels.ts";
+
+/** Which product: see the module documentation. */
+export type MatmulLayout = "xwT" | "dyW" | "dyTx";
+
+/** Kernel family; `auto` picks `register` on a software adapter with subgroups, else `tiled`. */
+export type MatmulVariant = "register" | "tiled";
+
+/** The shape a {@linkcode Matmul} is built for. */
+export interface MatmulShape {
+  layout: MatmulLayout;
+  /** Token rows N. */
+  n: number;
+  /** Out features M (rows of W). */
+  m: number;
+  /** In features K (columns of W). */
+  k: number;
+  /** C += product instead of C = product (default false). */
+  accumulate?: boolean;
+  /** Kernel family (default `auto`). */
+  variant?: "auto" | MatmulVariant;
+  /**
+   * Workgroups per dispatch dimension (default: the device's limit, 65535). Tests lower it to exercise
+   * the folding of large grids into the z dimension.
+   */
+  maxWorkgroupsPerDimension?: number;
+}
+
+/** The output and reduction sizes of a layout, and the element counts of its operands. */
+export interface MatmulDims {
+  /** Rows of C. */
+  rows: number;
+  /** Columns of C. */
+  cols: number;
+  /** Length of the reduction. */
+  red: number;
+  /** Elements of A (binding 0), B (binding 1) and C (binding 2). */
+  aElements: number;
+  bElements: number;
+  cElements: number;
+}
+
+/** Sizes of `layout` for N = `n`, M = `m`, K = `k`. */
+export function matmulDims(layout: MatmulLayout, n: number, m: number, k: number): MatmulDims {
+  switch (layout) {
+    case "xwT":
+      return { rows: n, cols: m, red: k, aElements: n * k, bElements: m * k, cElements: n * m };
+    case "dyW":
+      return { rows: n, cols: k, red: m, aElements: n * m, bElements: m * k, cElements: n * k };
+    case "dyTx":
+      return { rows: m, cols: k, red: n, aElements: n * m, bElements: n * k, cElements: m * k };
+    default:
+      throw new RangeError(`zsl: unknown matmul layout "${layout}": use "xwT", "dyW" or "dyTx"`);
+  }
+}
+
+/** Whether `gpu` can run the `register` family (it needs subgroups of at least 8 invocations). */
+export function registerVariantSupported(gpu: GpuDevice): boolean {
+  return gpu.features.includes("subgroups") && (gpu.adapter.subgroupMinSize ?? 8) >= 8;
+}
+
+/** The variant `auto` resolves to on `gpu`. */
+export function defaultMatmulVariant(gpu: GpuDevice): MatmulVariant {
+  return gpu.adapter.isSoftware && registerVariantSupported(gpu) ? "register" : "tiled";
+}
+
+// Block sizes, as in the WGSL (rows × columns of C per workgroup).
+const REGISTER_BLOCKS = {
+  xwt_v4: { rows: 16, cols: 32, colUnit: 1 },
+  dyw_v4: { rows: 16, cols: 8, colUnit: 4 }, // 8 lanes × 1 vec4 column group
+  dytx_v4: { rows: 16, cols: 8, colUnit: 4 },
+  any_s: { rows: 8, cols: 32, colUnit: 1 },
+} as const;
+const TILE = 64;
+const TILE_K = 16;
+
+/** Output blocks below which the tiled variant splits the reduction (about two per streaming processor). */
+const SPLIT_TARGET_BLOCKS = 256;
+/** Smallest reduction slice worth a split. */
+const SPLIT_MIN_SLICE = 512;
+const MAX_SPLITS = 64;
+
+interface Dispatch {
+  pipeline: GPUComputePipeline;
+  workgroups: [number, number, number];
+}
+
+// One scratch buffer per device, shared by every split-K matmul on it: dispatches run in order, and each
+// matmul's reduce consumes the partial sums before the next matmul overwrites them.
+const scratchBuffers = new WeakMap<Kernels, GPUBuffer>();
+
+function scratchFor(kernels: Kernels, bytes: number): GPUBuffer {
+  const cached = scratchBuffers.get(kernels);
+  if (cached && cached.size >= bytes) return cached;
+  const buffer = createBuffer(kernels.gpu, bytes, "matmul split-K partial sums");
+  scratchBuffers.set(kernels, buffer);
+  return buffer;
+}
+
+function bindingBytes(binding: Binding): number {
+  if (binding instanceof GPUBuffer) return binding.size;
+  return binding.size ?? binding.buffer.size - (binding.offset ?? 0);
+}
+
+/**
+ * One matrix product of fixed shape: pipelines compiled (and cached) at creation, dispatches recorded
+ * into a compute pass.
+ *
+ * @example
+ * ```ts
+ * import { Kernels, Matmul, openGpu } from "./mod.ts";
+ * const gpu = await openGpu();
+ * const kernels = new Kernels(gpu);
+ * // y[N,M] = x[N,K] · W[M,K]ᵀ for N = 4096 tokens, a 256 → 768 Linear
+ * const forward = await Matmul.create(kernels, { layout: "xwT", n: 4096, m: 768, k: 256 });
+ * // dW[M,K] += dY[N,M]ᵀ · x[N,K], accumulated over microbatches
+ * const weightGrad = await Matmul.create(kernels, { layout: "dyTx", n: 4096, m: 768, k: 256, accumulate: true });
+ * const encoder = gpu.device.createCommandEncoder();
+ * const pass = encoder.beginComputePass();
+ * forward.record(pass, x, w, y);
+ * weightGrad.record(pass, dy, x, dw);
+ * pass.end();
+ * gpu.device.queue.submit([encoder.finish()]);
+ * ```
+ */
+export class Matmul {
+  /** The shape, with defaults filled in. */
+  readonly shape: Readonly<Required<Omit<MatmulShape, "variant">>>;
+  /** The variant in use. */
+  readonly variant: MatmulVariant;
+  /** The kernel entry point (`xwt_v4`, `dyw_v4`, `dytx_v4`, `any_s` or `tiled`). */
+  readonly entryPoint: string;
+  /** Reduction slices of the tiled variant (1: no split). */
+  readonly splits: number;
+  /** Floating-point operations per record: 2·N·M·K. */
+  readonly flops: number;
+  /** Output and operand sizes. */
+  readonly dims: MatmulDims;
+  readonly #kernels: Kernels;
+  readonly #main: Dispatch;
+  readonly #reduce: Dispatch | null;
+  readonly #scratch: GPUBuffer | null;
+
+  private constructor(
+    kernels: Kernels,
+    shape: Required<Omit<MatmulShape, "variant">>,
+    variant: MatmulVariant,
+    entryPoint: string,
+    splits: number,
+    main: Dispatch,
+    reduce: Dispatch | null,
+    scratch: GPUBuffer | null,
+  ) {
+    this.#kernels = kernels;
+    this.shape = shape;
+    this.variant = variant;
+    this.entryPoint = entryPoint;
+    this.splits = splits;
+    this.#main = main;
+    this.#reduce = reduce;
+    this.#scratch = scratch;
+    this.dims = matmulDims(shape.layout, shape.n, shape.m, shape.k);
+    this.flops = 2 * shape.n * shape.m * shape.k;
+  }
+
+  /** Compiles (or takes from the cache) the pipelines for `shape`. */
+  static async create(kernels: Kernels, shape: MatmulShape): Promise<Matmul> {
+    const { layout, n, m, k } = shape;
+    for (const [name, value] of [["n", n], ["m", m], ["k", k]] as const) {
+      if (!(Number.isInteger(value) && value > 0)) {
+        throw new RangeError(`zsl: Matmul needs positive integer n, m, k, got ${name}=${value}`);
+      }
+    }
+    const dims = matmulDims(layout, n, m, k);
+    const gpu = kernels.gpu;
+    const maxPerDim = shape.maxWorkgroupsPerDimension ?? gpu.limits.maxComputeWorkgroupsPerDimension;
+    const full = {
+      layout,
+      n,
+      m,
+      k,
+      accumulate: shape.accumulate ?? false,
+      maxWorkgroupsPerDimension: maxPerDim,
+    };
+    const requested = shape.variant ?? "auto";
+    if (requested !== "auto" && requested !== "register" && requested !== "tiled") {
+      throw new RangeError(`zsl: unknown matmul variant "${requested}": use "auto", "register" or "tiled"`);
+    }
+    const variant = requested === "auto" ? defaultMatmulVariant(gpu) : requested;
+    if (variant === "register" && !registerVariantSupported(gpu)) {
+      throw new RangeError(
+        `zsl: the register matmul needs subgroups of at least 8 invocations, which ${gpu.adapter.description} ` +
+          `does not offer: use variant "tiled" or "auto"`,
+      );
+    }
+    const base: Constants = { ROWS: dims.rows, COLS: dims.cols, RED: dims.red, ACCUMULATE: full.accumulate };
+    if (variant === "register") {
+      const entry = registerEntry(layout, n, m, k);
+      const block = REGISTER_BLOCKS[entry];
+      const constants: Constants = entry === "any_s" ? { ...base, ...scalarStrides(layout, n, m, k) } : base;
+      const pipeline = await kernels.pipeline("matmul", entry, constants);
+      const colGroups = Math.ceil(dims.cols / block.colUnit / block.cols);
+      const workgroups = foldRows(colGroups, Math.ceil(dims.rows / block.rows), 1, maxPerDim);
+      return new Matmul(kernels, full, variant, entry, 1, { pipeline, workgroups }, null, null);
+    }
+    const tiles = Math.ceil(dims.rows / TILE) * Math.ceil(dims.cols / TILE);
+    const splits = splitCount(tiles, dims.red);
+    const transposed = { A_T: layout === "dyTx", B_T: layout !== "xwT" };
+    const pipeline = await kernels.pipeline("matmul_tiled", "tiled", {
+      ...base,
+      ...transposed,
+      SPLITS: splits,
+    });
+    const workgroups = foldRows(Math.ceil(dims.cols / TILE), Math.ceil(dims.rows / TILE), splits, maxPerDim);
+    if (splits === 1) {
+      return new Matmul(kernels, full, variant, "tiled", 1, { pipeline, workgroups }, null, null);
+    }
+    const reducePipeline = await kernels.pipeline("matmul_tiled", "tiled_reduce", {
+      ROWS: dims.rows,
+      COLS: dims.cols,
+      ACCUMULATE: full.accumulate,
+      SPLITS: splits,
+      WG: 256,
+    });
+    const [rx, ry] = grid(dims.cElements, 256, maxPerDim);
+    const scratch = scratchFor(kernels, splits * dims.cElements * 4);
+    return new Matmul(
+      kernels,
+      full,
+      variant,
+      "tiled",
+      splits,
+      { pipeline, workgroups },
+      { pipeline: reducePipeline, workgroups: [rx, ry, 1] },
+      scratch,
+    );
+  }
+
+  /**
+   * Records the product into `pass`: `a` (binding 0) is X for `xwT` and dY otherwise, `b` (binding 1)
+   * is W for `xwT` and `dyW` and X for `dyTx`, `c` (binding 2) receives the product (or has it added).
+   * Bindings may be byte ranges of larger buffers.
+   */
+  record(pass: GPUComputePassEncoder, a: Binding, b: Binding, c: Binding): void {
+    const d = this.dims;
+    for (
+      const [name, binding, elements] of [["a", a, d.aElements], ["b", b, d.bElements], [
+        "c",
+        c,
+        d.cElements,
+      ]] as const
+    ) {
+      if (bindingBytes(binding) < elements * 4) {
+        throw new RangeError(
+          `zsl: Matmul ${this.shape.layout} (n=${this.shape.n}, m=${this.shape.m}, k=${this.shape.k}) needs ` +
+            `${elements * 4} bytes for ${name} but its binding has ${bindingBytes(binding)}`,
+        );
+      }
+    }
+    const kernels = this.#kernels;
+    if (this.#reduce === null) {
+      kernels.dispatch(pass, this.#main.pipeline, [a, b, c], this.#main.workgroups);
+      return;
+    }
+    const scratch = { buffer: this.#scratch!, offset: 0, size: this.splits * d.cElements * 4 };
+    kernels.dispatch(pass, this.#main.pipeline, [a, b, scratch], this.#main.workgroups);
+    kernels.dispatch(pass, this.#reduce.pipeline, [scratch, c], this.#reduce.workgroups);
+  }
+}
+
+/** The register entry point for a layout: the vec4 kernel when the contiguous sizes allow it. */
+function registerEntry(layout: MatmulLayout, _n: number, m: number, k: number): keyof typeof REGISTER_BLOCKS {
+  switch (layout) {
+    case "xwT":
+      return k % 4 === 0 ? "xwt_v4" : "any_s";
+    case "dyW":
+      return k % 4 === 0 && m % 4 === 0 ? "dyw_v4" : "any_s";
+    case "dyTx":
+      return k % 4 === 0 && m % 4 === 0 ? "dytx_v4" : "any_s";
+  }
+}
+
+/** Element strides of A and B for the scalar register kernel (see `any_s` in the WGSL). */
+function scalarStrides(layout: MatmulLayout, _n: number, m: number, k: number): Constants {
+  switch (layout) {
+    case "xwT":
+      return { A_ROW: k, A_RED: 1, B_COL: k, B_RED: 1 };
+    case "dyW":
+      return { A_ROW: m, A_RED: 1, B_COL: 1, B_RED: k };
+    case "dyTx":
+      return { A_ROW: 1, A_RED: m, B_COL: 1, B_RED: k };
+  }
+}
+
+/** Reduction slices for the tiled variant: enough blocks to fill a GPU, slices of at least 512. */
+function splitCount(tiles: number, red: number): number {
+  if (tiles >= SPLIT_TARGET_BLOCKS) return 1;
+  const wanted = Math.ceil(SPLIT_TARGET_BLOCKS / tiles);
+  const possible = Math.floor(red / SPLIT_MIN_SLICE);
+  const splits = Math.max(1, Math.min(wanted, possible, MAX_SPLITS));
+  // Every slice holds whole TILE_K steps and none is empty.
+  const chunk = Math.ceil(red / (splits * TILE_K)) * TILE_K;
+  return Math.ceil(red / chunk);
+}
+
+/**
+ * The grid for `cols` column blocks and `rows` row blocks: row blocks beyond the per-dimension limit
+ * continue in z (row block = y + (z / splits)·nwg.y), and z also carries the split index.
+ */
+function foldRows(cols: number, rows: number, splits: number, maxPerDim: number): [number, number, number] {
+  if (cols > maxPerDim) {
+    throw new RangeError(
+      `zsl: Matmul needs ${cols} column blocks, more than the ${maxPerDim} workgroups a dispatch dimension ` +
+        `holds: split the product into column ranges`,
+    );
+  }
+  const [y, z] = grid(rows, 1, maxPerDim);
+  if (z * splits > maxPerDim) {
+    throw new RangeError(`zsl: Matmul needs ${rows} row blocks, beyond what one dispatch holds`);
+  }
+  return [cols, y, z * splits];
+}

@@ -1,0 +1,75 @@
+/**
+ * SwiGLU (OLMo): `u` [rows, width] → `silu(u[:, width/2:]) · u[:, :width/2]` [rows, width/2], and its
+ * backward. Kernels in `kernels/swiglu.wgsl`.
+ *
+ * @module
+ */
+import { grid } from "../gpu/kernels.ts";
+import type { Binding, Kernels } from "../gpu/kernels.ts";
+
+/** Shape of {@linkcode SwiGlu}. */
+export interface SwiGluShape {
+  /** Rows (tokens). */
+  rows: number;
+  /** Input width (even): the output is half as wide. */
+  width: number;
+}
+
+const WORKGROUP_SIZE = 256;
+
+/**
+ * SwiGLU forward and backward for one shape.
+ *
+ * @example
+ * ```ts
+ * const swiglu = await SwiGlu.create(kernels, { rows: 1024, width: 256 });
+ * swiglu.forward(pass, u, out);        // out: [1024, 128]
+ * swiglu.backward(pass, dout, u, du);  // du: [1024, 256], overwritten
+ * ```
+ */
+export class SwiGlu {
+  readonly shape: Readonly<SwiGluShape>;
+  readonly #kernels: Kernels;
+  readonly #forward: GPUComputePipeline;
+  readonly #backward: GPUComputePipeline;
+  readonly #workgroups: [number, number];
+
+  private constructor(
+    kernels: Kernels,
+    shape: SwiGluShape,
+    forward: GPUComputePipeline,
+    backward: GPUComputePipeline,
+  ) {
+    this.#kernels = kernels;
+    this.shape = shape;
+    this.#forward = forward;
+    this.#backward = backward;
+    this.#workgroups = grid((shape.rows * shape.width) / 2, WORKGROUP_SIZE);
+  }
+
+  /** Compiles (or takes from the cache) the pipelines for `shape`. */
+  static async create(kernels: Kernels, shape: SwiGluShape): Promise<SwiGlu> {
+    const { rows, width } = shape;
+    if (!(Number.isInteger(rows) && rows > 0 && Number.isInteger(width) && width > 0 && width % 2 === 0)) {
+      throw new RangeError(
+        `zsl: SwiGLU needs positive integer rows and an even width, got rows=${rows}, width=${width}`,
+      );
+    }
+    const constants = { ROWS: rows, HALF: width / 2, WG: WORKGROUP_SIZE };
+    const [forward, backward] = await Promise.all([
+      kernels.pipeline("swiglu", "swiglu_forward", constants),
+      kernels.pipeline("swiglu", "swiglu_backward", constants),
+    ]);
+    return new SwiGlu(kernels, { rows, width }, forward, backward);
+  }
+
+  /** Records `out = silu(gate)·x` (`u` [rows, width] → `out` [rows, width/2]). */
+  forward(pass: GPUComputePassEncoder, u: Binding, out: Binding): void {
+    this.#kernels.dispatch(pass, this.#forward, [u, out], this.#workgroups);
+  }
+
+  /** Records `du` ([rows, width], both halves overwritten) from `dout` ([rows, width/2]) and `u`. */
+  backward(pass: GPUComputePassEncoder, dout: Binding, u: Binding, du: Binding): void {
+    this.#kernels.dispatch(pass, this.#backward, [dout, u, du], this.#workgroups);
+  }
+}

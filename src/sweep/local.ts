@@ -1,0 +1,91 @@
+/**
+ * Runs a sweep on this machine: each run in `SWEEP/runs/<id>/`, skipped when finished and resumed from
+ * its last checkpoint when not, then the analyses and the sweep's result tables in `SWEEP/results/`.
+ *
+ * @module
+ */
+import type { GpuDevice } from "../gpu/device.ts";
+import { Kernels } from "../gpu/kernels.ts";
+import { join } from "../util/path.ts";
+import { ensureWritableDirectory, writeJsonAtomic } from "../io/atomic.ts";
+import { resolveRun } from "../train/run.ts";
+import type { StepProgress } from "../train/trainer.ts";
+import { train } from "../train/trainer.ts";
+import { listCheckpoints } from "../train/checkpoint.ts";
+import { writeDecelerationReport } from "../analysis/deceleration/write.ts";
+import type { SweepDefinition, SweepRun } from "./definition.ts";
+import { expandSweep } from "./definition.ts";
+
+/** Where a run stands. */
+export type RunStatus = "done" | "partial" | "new";
+
+/** Whether `runDir` has finished `steps` steps, has checkpoints to resume from, or is new. */
+export async function runStatus(runDir: string, steps: number): Promise<RunStatus> {
+  const checkpoints = await listCheckpoints(runDir);
+  if (checkpoints.includes(steps)) return "done";
+  return checkpoints.length > 0 ? "partial" : "new";
+}
+
+/** Progress events of a sweep. */
+export type SweepEvent =
+  | { kind: "run-start"; index: number; total: number; run: SweepRun; status: RunStatus }
+  | { kind: "step"; index: number; total: number; run: SweepRun; progress: StepProgress }
+  | { kind: "run-done"; index: number; total: number; run: SweepRun; seconds: number }
+  | { kind: "analysis"; what: string };
+
+/** Options of {@linkcode runSweepLocally}. */
+export interface LocalSweepOptions {
+  /** Only these run ids (default: all). */
+  only?: string[];
+  /** Skip the analyses and results (training only, e.g. one SLURM array task). */
+  trainOnly?: boolean;
+  onEvent?: (event: SweepEvent) => void;
+}
+
+/** Trains every run of the sweep that is not finished, then analyses all of them. */
+export async function runSweepLocally(
+  gpu: GpuDevice,
+  definition: SweepDefinition,
+  sweepDir: string,
+  options: LocalSweepOptions = {},
+): Promise<{ runs: SweepRun[]; results: string[] }> {
+  await ensureWritableDirectory(sweepDir);
+  await writeJsonAtomic(join(sweepDir, "sweep.json"), definition);
+  const runs = expandSweep(definition).filter((run) => !options.only || options.only.includes(run.id));
+  const kernels = new Kernels(gpu);
+  for (const [index, run] of runs.entries()) {
+    const runDir = join(sweepDir, "runs", run.id);
+    const resolved = await resolveRun({ ...run.spec, out: runDir });
+    const status = await runStatus(runDir, resolved.options.steps);
+    options.onEvent?.({ kind: "run-start", index, total: runs.length, run, status });
+    if (status === "done") continue;
+    const start = performance.now();
+    await train(gpu, {
+      ...resolved.options,
+      resume: status === "partial",
+      kernels,
+      onStep: (progress) => options.onEvent?.({ kind: "step", index, total: runs.length, run, progress }),
+    });
+    options.onEvent?.({ kind: "run-done", index, total: runs.length, run, seconds: (performance.now() - start) / 1000 });
+  }
+  if (options.trainOnly) return { runs, results: [] };
+  return { runs, results: await analyseSweep(definition, sweepDir, runs, options) };
+}
+
+/** The analyses and result tables of a sweep whose runs are trained. */
+export async function analyseSweep(
+  definition: SweepDefinition,
+  sweepDir: string,
+  runs: SweepRun[],
+  options: LocalSweepOptions = {},
+): Promise<string[]> {
+  const resultsDir = join(sweepDir, "results");
+  await ensureWritableDirectory(resultsDir);
+  const runDirs = runs.map((run) => join(sweepDir, "runs", run.id));
+  const files: string[] = [];
+  if (definition.analyses.deceleration) {
+    options.onEvent?.({ kind: "analysis", what: "deceleration fit (METHOD.md §4)" });
+    files.push(...(await writeDecelerationReport(runDirs, resultsDir)).files);
+  }
+  return files;
+}

@@ -1,0 +1,146 @@
+import { assertEquals, assertThrows } from "./asserts.ts";
+import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
+import {
+  Matmul,
+  type MatmulLayout,
+  type MatmulVariant,
+  registerVariantSupported,
+} from "../src/ops/matmul.ts";
+import { matmulDyTx, matmulDyW, matmulXWt } from "../src/reference/matmul.ts";
+import { assertClose, GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
+
+const LAYOUTS: MatmulLayout[] = ["xwT", "dyW", "dyTx"];
+
+function reference(layout: MatmulLayout, a: Float64Array, b: Float64Array, n: number, m: number, k: number) {
+  if (layout === "xwT") return matmulXWt(a, b, n, m, k);
+  if (layout === "dyW") return matmulDyW(a, b, n, m, k);
+  return matmulDyTx(a, b, n, m, k);
+}
+
+interface Case {
+  n: number;
+  m: number;
+  k: number;
+  accumulate: boolean;
+  /** Lowered dispatch limit, to exercise the folding of row blocks into z. */
+  maxGroups?: number;
+}
+
+// Every case is a pipeline to compile (0.3-2 s on lavapipe, 3-4 s for the tiled kernel), so the lists
+// are short. Register: odd sizes (the scalar kernel), sizes whose contiguous dimensions are multiples of
+// 4 (the vec4 kernels) with partial blocks, a long reduction, and a grid folded into z (13 row blocks in
+// a 4 × 4 grid). Tiled: odd sizes, and a long reduction that splits (dyTx) or a grid that folds (xwT,
+// dyW: 18 row blocks in 5 × 4). Accumulate on and off for each kernel family.
+const CASES: Record<MatmulVariant, Case[]> = {
+  register: [
+    { n: 1, m: 1, k: 1, accumulate: false },
+    { n: 3, m: 17, k: 33, accumulate: true },
+    { n: 33, m: 64, k: 100, accumulate: false },
+    { n: 2100, m: 12, k: 20, accumulate: true },
+    { n: 200, m: 8, k: 8, accumulate: false, maxGroups: 4 },
+  ],
+  tiled: [
+    { n: 33, m: 17, k: 35, accumulate: false },
+    { n: 1100, m: 8, k: 12, accumulate: true, maxGroups: 5 },
+  ],
+};
+
+/** Runs one product on the GPU: returns C after `record` (C starts as `c0`). */
+async function run(
+  layout: MatmulLayout,
+  variant: MatmulVariant,
+  { n, m, k, accumulate, maxGroups }: Case,
+  random: Random,
+) {
+  const { gpu, kernels } = await testGpu();
+  const matmul = await Matmul.create(kernels, {
+    layout,
+    n,
+    m,
+    k,
+    accumulate,
+    variant,
+    maxWorkgroupsPerDimension: maxGroups,
+  });
+  const d = matmul.dims;
+  const a = randomInputs(random, d.aElements);
+  const b = randomInputs(random, d.bElements);
+  const c0 = randomInputs(random, d.cElements);
+  const ba = uploadBuffer(gpu, a.f32, "a");
+  const bb = uploadBuffer(gpu, b.f32, "b");
+  const bc = uploadBuffer(gpu, c0.f32, "c");
+  const encoder = gpu.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  matmul.record(pass, ba, bb, bc);
+  pass.end();
+  gpu.device.queue.submit([encoder.finish()]);
+  const c = await readFloats(gpu, bc, 0, d.cElements);
+  const product = reference(layout, a.f64, b.f64, n, m, k);
+  const expected = accumulate ? product.map((v, i) => v + c0.f64[i]) : product;
+  for (const buffer of [ba, bb, bc]) buffer.destroy();
+  return { c, expected, matmul };
+}
+
+async function variants(): Promise<MatmulVariant[]> {
+  const { gpu } = await testGpu();
+  return registerVariantSupported(gpu) ? ["register", "tiled"] : ["tiled"];
+}
+
+for (const layout of LAYOUTS) {
+  Deno.test({
+    name: `matmul ${layout}: both variants, accumulate or not, odd sizes, against the float64 reference`,
+    ...GPU_TEST,
+    async fn() {
+      const random = new Random(layout.length);
+      for (const variant of await variants()) {
+        for (const shape of CASES[variant]) {
+          const { c, expected, matmul } = await run(layout, variant, shape, random);
+          const label = `${layout} ${variant}/${matmul.entryPoint} splits=${matmul.splits} ` +
+            `n=${shape.n} m=${shape.m} k=${shape.k} accumulate=${shape.accumulate}`;
+          // float32 products summed in float32 over at most 2100 terms of size ≤ 1.
+          assertClose(c, expected, 1e-4, label);
+        }
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "matmul: results are bit-identical run to run, and the tiled variant splits long reductions",
+  ...GPU_TEST,
+  async fn() {
+    for (const variant of await variants()) {
+      // The long-reduction case of each list (its pipelines are already compiled).
+      const shape = variant === "register" ? CASES.register[3] : CASES.tiled[1];
+      const first = await run("dyTx", variant, shape, new Random(7));
+      const second = await run("dyTx", variant, shape, new Random(7));
+      assertEquals(first.c, second.c, `${variant} differs between runs`);
+      if (variant === "tiled") assertEquals(first.matmul.splits > 1, true, "expected a split reduction");
+    }
+  },
+});
+
+Deno.test({
+  name: "matmul: bad shapes and short bindings are refused with a clear error",
+  ...GPU_TEST,
+  async fn() {
+    const { gpu, kernels } = await testGpu();
+    let message = "";
+    try {
+      await Matmul.create(kernels, { layout: "xwT", n: 0, m: 4, k: 4 });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    assertEquals(message.includes("n=0"), true, message);
+    const matmul = await Matmul.create(kernels, { layout: "xwT", n: 200, m: 8, k: 8 });
+    const small = createBuffer(gpu, 16, "small");
+    const big = createBuffer(gpu, 200 * 8 * 4, "big");
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    assertThrows(() => matmul.record(pass, small, big, big), RangeError, "needs 6400 bytes for a");
+    pass.end();
+    encoder.finish();
+    small.destroy();
+    big.destroy();
+  },
+});
