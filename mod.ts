@@ -18,16 +18,17 @@
  */
 
 // GPU runtime
-export {
-  GpuDevice,
-  GpuError,
-  NO_ADAPTER_HELP,
-  NoAdapterError,
-  openGpu,
-} from "./src/gpu/device.ts";
+export { GpuDevice, GpuError, NO_ADAPTER_HELP, NoAdapterError, openGpu } from "./src/gpu/device.ts";
 export type { AdapterReport, OpenGpuOptions } from "./src/gpu/device.ts";
-export { alignUp, createBuffer, readBuffer, readFloats, uploadBuffer, writeBuffer } from "./src/gpu/buffers.ts";
-export { grid, kernelSource, kernelUrl, Kernels } from "./src/gpu/kernels.ts";
+export {
+  alignUp,
+  createBuffer,
+  readBuffer,
+  readFloats,
+  uploadBuffer,
+  writeBuffer,
+} from "./src/gpu/buffers.ts";
+export { grid, Kernels, kernelSource, kernelUrl } from "./src/gpu/kernels.ts";
 export type { Binding, Constants } from "./src/gpu/kernels.ts";
 
 // Model
@@ -38,8 +39,8 @@ export {
   mlpHidden,
   PAPER_PRESETS,
   parameterCount,
-  PRESETS,
   presetByName,
+  PRESETS,
   readConfigFile,
   trainingFlopsPerToken,
   validateConfig,
@@ -54,9 +55,38 @@ export type { EvaluateOptions, TokenLosses } from "./src/model/evaluate.ts";
 export { kernelSelfTest } from "./src/model/selftest.ts";
 export type { SelfTestResult } from "./src/model/selftest.ts";
 
+// Kernel families (one WGSL file each, forward and backward)
+export { defaultMatmulVariant, Matmul } from "./src/ops/matmul.ts";
+export type { MatmulDims, MatmulLayout, MatmulShape, MatmulVariant } from "./src/ops/matmul.ts";
+export { Attention, MAX_HEAD_DIM } from "./src/ops/attention.ts";
+export type { AttentionShape, AttentionVariant } from "./src/ops/attention.ts";
+export { Rope } from "./src/ops/rope.ts";
+export type { RopeShape } from "./src/ops/rope.ts";
+export { defaultRowVariant, RmsNorm } from "./src/ops/rmsnorm.ts";
+export type { RmsNormShape, RowVariant } from "./src/ops/rmsnorm.ts";
+export { SwiGlu } from "./src/ops/swiglu.ts";
+export type { SwiGluShape } from "./src/ops/swiglu.ts";
+export { CrossEntropy, SumReduce } from "./src/ops/cross_entropy.ts";
+export type { CrossEntropyShape } from "./src/ops/cross_entropy.ts";
+export { buildTokenIndex, Embedding } from "./src/ops/embedding.ts";
+export type { EmbeddingShape, TokenIndex } from "./src/ops/embedding.ts";
+export { GradNorm } from "./src/ops/grad_norm.ts";
+
 // Float64 references
 export { nextTokenTargets, referenceForward, referenceGradients } from "./src/reference/model.ts";
 export type { ReferenceLosses, ReferenceParameters } from "./src/reference/model.ts";
+
+export { matmulDyTx, matmulDyW, matmulXWt } from "./src/reference/matmul.ts";
+export type { Matrix } from "./src/reference/matmul.ts";
+export { attentionBackward, attentionForward } from "./src/reference/attention.ts";
+export { ropeBackward, ropeForward } from "./src/reference/rope.ts";
+export { rmsnormBackward, rmsnormForward } from "./src/reference/rmsnorm.ts";
+export { swigluBackward, swigluForward } from "./src/reference/swiglu.ts";
+export { crossEntropyBackward, crossEntropyForward } from "./src/reference/cross_entropy.ts";
+export { embeddingBackward, embeddingForward } from "./src/reference/embedding.ts";
+export { gradNorm } from "./src/reference/grad_norm.ts";
+export { adamwReferenceStep } from "./src/reference/adamw.ts";
+export type { AdamWStep, AdamWTensor } from "./src/reference/adamw.ts";
 
 // Training
 export { AdamW, PAPER_ADAMW } from "./src/train/adamw.ts";
@@ -79,15 +109,37 @@ export type { StepProgress, TrainingData, TrainOptions, TrainResult } from "./sr
 export { loadRun, resolveRun } from "./src/train/run.ts";
 export type { LoadedRun, ResolvedRun, RunSpec } from "./src/train/run.ts";
 
+// Loss deceleration (METHOD.md §4) and figures
+export * from "./src/analysis/deceleration/mod.ts";
+export * from "./src/plot/mod.ts";
+
+// Sweeps
+export { defaultSweep, expandSweep, paperSweep, validateSweep } from "./src/sweep/definition.ts";
+export type { SweepDefinition, SweepRun } from "./src/sweep/definition.ts";
+export { analyseSweep, runStatus, runSweepLocally } from "./src/sweep/local.ts";
+export type { LocalSweepOptions, RunStatus, SweepEvent } from "./src/sweep/local.ts";
+
 // Data
 export * from "./src/data/mod.ts";
 
 // Files
-export { decodeArrow, encodeArrow, numericColumn, readArrow, toArrowTable, writeArrow } from "./src/io/arrow.ts";
+export {
+  decodeArrow,
+  encodeArrow,
+  numericColumn,
+  readArrow,
+  toArrowTable,
+  writeArrow,
+} from "./src/io/arrow.ts";
 export type { Column, Columns, TableData } from "./src/io/arrow.ts";
-export { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from "./src/io/safetensors.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  writeSafetensors,
+} from "./src/io/safetensors.ts";
 export type { SafetensorsFile, Tensor } from "./src/io/safetensors.ts";
 export { encodeNpy, parseNpy, readNpy, writeNpy } from "./src/io/npy.ts";
-export type { NpyArray, NpyData, NpyDtype } from "./src/io/npy.ts";
+export type { NpyArray, NpyData, NpyDtype, NpyExpectation } from "./src/io/npy.ts";
 export { ensureWritableDirectory, writeFileAtomic, writeJsonAtomic } from "./src/io/atomic.ts";
 export { Random } from "./src/util/random.ts";

@@ -14,9 +14,12 @@
 // So each workgroup is one subgroup of 8 lanes computing an R × (8·C) block of C: the R "row" values of
 // each reduction step are loaded once, cooperatively (lane l loads row l as a vec4 along the reduction),
 // and handed to all lanes with subgroupShuffle (one vpermps); each lane loads its own C "column" values.
-// Per reduction step that is R + 8·C loaded floats for R·C vector FMAs. Workgroup memory is no cheaper
-// than storage on llvmpipe (its loads are lane loops too), so none is used. Accumulator arrays with
-// constant-trip loops are unrolled by NIR and kept in registers.
+// Per reduction step that is R + 8·C loaded floats for R·C vector FMAs. Accumulator arrays with
+// constant-trip loops are unrolled by NIR and kept in registers; block sizes (16 × 32 for xwT, 16 × 32
+// for dyW and dyTx) were the fastest measured on a 2-core Zen 4 (30-45 GFLOP/s of CPU time at model
+// shapes; tables in the matmul benchmark). Tried and slower: workgroup-memory tiles (workgroup loads are
+// lane loops too, and barriers switch coroutines), textureLoad (a function call per fetch), vec4
+// accumulators (spills), llvmpipe's 16-wide mode (LP_NATIVE_VECTOR_WIDTH=512).
 //
 // Entry points:
 //   xwt_v4   xwT, K % 4 == 0                    vec4 loads along the reduction for both operands

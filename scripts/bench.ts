@@ -7,6 +7,12 @@ import { parseArgs, runMain, UsageError } from "../src/cli/args.ts";
 import { openGpu } from "../src/gpu/device.ts";
 import { Kernels } from "../src/gpu/kernels.ts";
 import { benchMatmul, type BenchRow, formatMatmulRows } from "../src/bench/matmul.ts";
+import {
+  benchTraining,
+  formatProfileRows,
+  formatTrainingRows,
+  profileTrainingStep,
+} from "../src/bench/training.ts";
 import type { MatmulVariant } from "../src/ops/matmul.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 
@@ -33,6 +39,22 @@ const SECTIONS: Record<string, Section> = {
     run: (c) =>
       benchMatmul(c.kernels, { quick: c.quick, variants: c.variants, reference: c.reference, log: c.log }),
     format: formatMatmulRows,
+  },
+  training: {
+    summary: "training throughput of the small presets (forward, backward, AdamW) beside PyTorch CPU",
+    run: (c) =>
+      benchTraining(c.kernels, {
+        presets: c.quick ? ["cpu-s"] : undefined,
+        steps: c.quick ? 4 : 10,
+        reference: c.reference,
+        log: c.log,
+      }),
+    format: formatTrainingRows,
+  },
+  profile: {
+    summary: "where a training step of cpu-s goes: each kernel family alone at the model's shapes",
+    run: (c) => profileTrainingStep(c.kernels, { reps: c.quick ? 5 : 20, log: c.log }),
+    format: formatProfileRows,
   },
 };
 

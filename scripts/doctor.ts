@@ -22,14 +22,19 @@ await runMain(async () => {
     "deno task doctor",
     "Finds the WebGPU adapter zsl will use, prints what it is, and runs a kernel self-test.",
     {
-      install: { type: "boolean", description: "install lavapipe (root, Debian/Ubuntu) if no adapter exists" },
+      install: {
+        type: "boolean",
+        description: "install lavapipe (root, Debian/Ubuntu) if no adapter exists",
+      },
       quiet: { type: "boolean", description: "print one line" },
     },
   );
   const gpu = await openGpuOrInstall({ install: values.install as boolean, quiet: values.quiet as boolean });
   try {
     const a = gpu.adapter;
-    const name = `${a.description || a.device} (${a.vendor}, ${a.architecture}, ${a.backend}${a.isSoftware ? ", software" : ""})`;
+    const name = `${a.description || a.device} (${a.vendor}, ${a.architecture}, ${a.backend}${
+      a.isSoftware ? ", software" : ""
+    })`;
     if (!values.quiet) {
       console.log(`adapter:  ${name}`);
       console.log(`device:   ${a.device}`);
@@ -43,10 +48,13 @@ await runMain(async () => {
     const summary = `loss rel. error ${result.lossError.toExponential(1)}, token losses ` +
       `${result.tokenLossError.toExponential(1)}, gradients ${result.gradientError.toExponential(1)} ` +
       `(worst ${result.worstGradient}), ${result.seconds.toFixed(1)} s`;
-    if (values.quiet) console.log(`zsl doctor: ${name}; self-test ${result.ok ? "passed" : "FAILED"}: ${summary}`);
-    else console.log(`self-test: ${result.ok ? "passed" : "FAILED"}: ${summary}`);
+    if (values.quiet) {
+      console.log(`zsl doctor: ${name}; self-test ${result.ok ? "passed" : "FAILED"}: ${summary}`);
+    } else console.log(`self-test: ${result.ok ? "passed" : "FAILED"}: ${summary}`);
     if (!result.ok) {
-      throw new Error("zsl: the kernel self-test failed on this adapter; please report it with the output above");
+      throw new Error(
+        "zsl: the kernel self-test failed on this adapter; please report it with the output above",
+      );
     }
   } finally {
     gpu.destroy();

@@ -21,7 +21,10 @@ await runMain(async () => {
       "Sequences are chunked as OLMo does: sequence k = tokens[k·T, (k+1)·T); position s predicts token s+1.",
     {
       checkpoint: { type: "string", description: "model weights (.safetensors, F32, OLMo tensor names)" },
-      config: { type: "string", description: "model config JSON (d_model, n_layers, n_heads, vocab_size, seq_len, mlp_ratio)" },
+      config: {
+        type: "string",
+        description: "model config JSON (d_model, n_layers, n_heads, vocab_size, seq_len, mlp_ratio)",
+      },
       data: { type: "string", description: "tokens: a 1-D .npy array of uint16, uint32, int32 or int64" },
       out: { type: "string", description: "output Arrow file", default: "losses.arrow" },
       batch: { type: "string", description: "sequences per forward pass (default: automatic)" },
@@ -37,11 +40,22 @@ await runMain(async () => {
   const layout = parameterLayout(config);
   const checkpoint = await readSafetensors(values.checkpoint as string);
   const flat = flattenTensors(layout, checkpoint.tensors, values.checkpoint as string);
-  const array = await readNpy(values.data as string, { ndim: 1, dtypes: ["uint16", "uint32", "int32", "int64"] });
-  const tokens = toTokenIds(array.data as ArrayLike<number | bigint>, config.vocab_size, values.data as string);
+  const array = await readNpy(values.data as string, {
+    ndim: 1,
+    dtypes: ["uint16", "uint32", "int32", "int64"],
+  });
+  const tokens = toTokenIds(
+    array.data as ArrayLike<number | bigint>,
+    config.vocab_size,
+    values.data as string,
+  );
   const gpu = await openGpu();
   try {
-    console.error(`zsl eval: ${gpu.adapter.description || gpu.adapter.device}; ${Math.floor(tokens.length / config.seq_len)} sequences of ${config.seq_len}`);
+    console.error(
+      `zsl eval: ${gpu.adapter.description || gpu.adapter.device}; ${
+        Math.floor(tokens.length / config.seq_len)
+      } sequences of ${config.seq_len}`,
+    );
     const start = performance.now();
     const result = await evaluateTokenLosses(gpu, config, flat, tokens, {
       batch: numberOption(values, "batch"),
@@ -49,14 +63,18 @@ await runMain(async () => {
       onProgress: (done, total) => {
         const seconds = (performance.now() - start) / 1000;
         const rate = (done * (config.seq_len - 1)) / seconds;
-        Deno.stderr.writeSync(new TextEncoder().encode(`\r  ${done}/${total} sequences, ${rate.toFixed(0)} tokens/s`));
+        Deno.stderr.writeSync(
+          new TextEncoder().encode(`\r  ${done}/${total} sequences, ${rate.toFixed(0)} tokens/s`),
+        );
       },
     });
     Deno.stderr.writeSync(new TextEncoder().encode("\n"));
     await writeArrow(out, { seq: result.seq, pos: result.pos, loss: result.loss });
     let sum = 0;
     for (const loss of result.loss) sum += loss;
-    console.error(`zsl eval: ${result.loss.length} token losses, mean ${(sum / result.loss.length).toFixed(5)} → ${out}`);
+    console.error(
+      `zsl eval: ${result.loss.length} token losses, mean ${(sum / result.loss.length).toFixed(5)} → ${out}`,
+    );
   } finally {
     gpu.destroy();
   }

@@ -66,7 +66,9 @@ await runMain(async () => {
     );
     Deno.exit(1);
   }
-  console.error(`zsl setup: installing ${missing.map((r) => r.what).join("; ")}: apt-get install ${packages.join(" ")}`);
+  console.error(
+    `zsl setup: installing ${missing.map((r) => r.what).join("; ")}: apt-get install ${packages.join(" ")}`,
+  );
   if (!(await aptInstall(packages, { quiet: true }))) {
     console.error("zsl setup: apt-get failed; retrying after apt-get update");
     await new Deno.Command("apt-get", { args: ["update", "-q"], stdout: "null" }).output();

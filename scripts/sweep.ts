@@ -16,7 +16,11 @@ await runMain(async () => {
     "Trains a family of model sizes and measures loss deceleration and zero-sum learning on them.\n" +
       "With no arguments: three small models on the embedded Brown Corpus (bytes), sized for a CPU.",
     {
-      preset: { type: "string", description: "default (small CPU family) or paper (the paper's six sizes, for GPUs)", default: "default" },
+      preset: {
+        type: "string",
+        description: "default (small CPU family) or paper (the paper's six sizes, for GPUs)",
+        default: "default",
+      },
       sweep: { type: "string", description: "a sweep definition JSON file instead of a preset" },
       out: { type: "string", description: "sweep directory (default: sweeps/<name>)" },
       only: { type: "string", description: "comma-separated run ids to train (default: all)" },
@@ -34,21 +38,29 @@ await runMain(async () => {
     definition = validateSweep(raw, path);
   } else if (values.preset === "paper") definition = paperSweep();
   else if (values.preset === "default") definition = defaultSweep();
-  else throw new Error(`zsl: unknown sweep preset "${values.preset}": use default or paper, or --sweep FILE.json`);
+  else {throw new Error(
+      `zsl: unknown sweep preset "${values.preset}": use default or paper, or --sweep FILE.json`,
+    );}
   const out = (values.out as string | undefined) ?? `sweeps/${definition.name}`;
   const gpu = await openGpuOrInstall({ install: true });
   const progress = new ProgressLine();
   const started = performance.now();
   try {
     console.error(
-      `zsl sweep "${definition.name}": ${definition.models.join(", ")} on ${gpu.adapter.description || gpu.adapter.device}` +
+      `zsl sweep "${definition.name}": ${definition.models.join(", ")} on ${
+        gpu.adapter.description || gpu.adapter.device
+      }` +
         `${gpu.adapter.isSoftware ? " (software)" : ""} → ${out}`,
     );
     const { results } = await runSweepLocally(gpu, definition, out, {
       only: values.only ? (values.only as string).split(",") : undefined,
       onEvent: (event) => {
         if (event.kind === "run-start") {
-          const what = event.status === "done" ? "finished, skipped" : event.status === "partial" ? "resuming" : "training";
+          const what = event.status === "done"
+            ? "finished, skipped"
+            : event.status === "partial"
+            ? "resuming"
+            : "training";
           progress.done();
           console.error(`[${event.index + 1}/${event.total}] ${event.run.id}: ${what}`);
         } else if (event.kind === "step") {

@@ -17,33 +17,81 @@ await runMain(async () => {
     "Trains a transformer LM with the paper's procedure and writes a run directory:\n" +
       "  run.json, config.json, metrics.arrow, checkpoints/step-NNNNNNN/{model,optimizer}.safetensors + state.json",
     {
-      preset: { type: "string", description: `model preset: ${Object.keys(PRESETS).join(", ")}`, default: "cpu-s" },
+      preset: {
+        type: "string",
+        description: `model preset: ${Object.keys(PRESETS).join(", ")}`,
+        default: "cpu-s",
+      },
       config: { type: "string", description: "model config JSON instead of a preset" },
-      init: { type: "string", description: "start from these weights (.safetensors) instead of the seeded init" },
-      data: { type: "string", description: "corpus: brown, a .txt file, a folder of .txt files, or a .npy token array", default: "brown" },
-      tokenizer: { type: "string", description: "bytes or gpt2 (default: bytes for small presets, gpt2 for the paper's)" },
+      init: {
+        type: "string",
+        description: "start from these weights (.safetensors) instead of the seeded init",
+      },
+      data: {
+        type: "string",
+        description: "corpus: brown, a .txt file, a folder of .txt files, or a .npy token array",
+        default: "brown",
+      },
+      tokenizer: {
+        type: "string",
+        description: "bytes or gpt2 (default: bytes for small presets, gpt2 for the paper's)",
+      },
       steps: { type: "string", description: "optimizer steps", default: "200" },
       batch: { type: "string", description: "sequences per global batch", default: "16" },
-      microbatch: { type: "string", description: "sequences per microbatch (divides --batch; default: --batch)" },
+      microbatch: {
+        type: "string",
+        description: "sequences per microbatch (divides --batch; default: --batch)",
+      },
       seq: { type: "string", description: "sequence length (default: the preset's)" },
       lr: { type: "string", description: "peak learning rate (default: Kaplan's LR(N) of METHOD.md §2)" },
-      warmup: { type: "string", description: "warmup steps from 0.1·LR to LR (default: min(2000, steps/20))" },
-      schedule: { type: "string", description: "trapezoidal (WSD, constant after warmup) or cosine (to 0.1·LR)", default: "trapezoidal" },
-      decay: { type: "string", description: "trapezoidal: linear decay to 0 over the last N steps", default: "0" },
-      shuffle: { type: "string", description: "true: one seeded order (seed 6198); false: file order", default: "true" },
+      warmup: {
+        type: "string",
+        description: "warmup steps from 0.1·LR to LR (default: min(2000, steps/20))",
+      },
+      schedule: {
+        type: "string",
+        description: "trapezoidal (WSD, constant after warmup) or cosine (to 0.1·LR)",
+        default: "trapezoidal",
+      },
+      decay: {
+        type: "string",
+        description: "trapezoidal: linear decay to 0 over the last N steps",
+        default: "0",
+      },
+      shuffle: {
+        type: "string",
+        description: "true: one seeded order (seed 6198); false: file order",
+        default: "true",
+      },
       seed: { type: "string", description: "initialisation seed", default: "0" },
       "data-seed": { type: "string", description: "data order seed", default: "6198" },
-      "eval-every": { type: "string", description: "evaluate on the held-out split every N steps (default: 10 times a run)" },
-      "eval-sequences": { type: "string", description: "held-out sequences (default: 2% of the corpus, ≤ 256)" },
-      "weight-decay": { type: "string", description: "AdamW decoupled weight decay on Linear weights", default: "0.1" },
-      clip: { type: "string", description: "global gradient-norm clipping threshold (0: off)", default: "1.0" },
+      "eval-every": {
+        type: "string",
+        description: "evaluate on the held-out split every N steps (default: 10 times a run)",
+      },
+      "eval-sequences": {
+        type: "string",
+        description: "held-out sequences (default: 2% of the corpus, ≤ 256)",
+      },
+      "weight-decay": {
+        type: "string",
+        description: "AdamW decoupled weight decay on Linear weights",
+        default: "0.1",
+      },
+      clip: {
+        type: "string",
+        description: "global gradient-norm clipping threshold (0: off)",
+        default: "1.0",
+      },
       name: { type: "string", description: "model name in tables and figures (default: the preset)" },
       out: { type: "string", description: "run directory", default: "runs/train" },
       resume: { type: "boolean", description: "continue the run in --out from its last checkpoint" },
     },
   );
   const shuffle = values.shuffle as string;
-  if (shuffle !== "true" && shuffle !== "false") throw new UsageError(`--shuffle must be true or false, got "${shuffle}"`);
+  if (shuffle !== "true" && shuffle !== "false") {
+    throw new UsageError(`--shuffle must be true or false, got "${shuffle}"`);
+  }
   const resolved = await resolveRun({
     out: values.out as string,
     name: values.name as string | undefined,
@@ -74,12 +122,16 @@ await runMain(async () => {
   try {
     console.error(
       `zsl train: ${options.name} (${(resolved.totalParams / 1e6).toFixed(2)}M params, ` +
-        `${(resolved.nonEmbeddingParams / 1e6).toFixed(2)}M non-embedding; d ${config.d_model}, ${config.n_layers} layers) ` +
+        `${
+          (resolved.nonEmbeddingParams / 1e6).toFixed(2)
+        }M non-embedding; d ${config.d_model}, ${config.n_layers} layers) ` +
         `on ${gpu.adapter.description || gpu.adapter.device}${gpu.adapter.isSoftware ? " (software)" : ""}`,
     );
     console.error(
       `  ${options.steps} steps × ${options.batch} sequences × ${config.seq_len} tokens; ` +
-        `peak lr ${options.schedule.peakLr.toExponential(3)}, warmup ${options.schedule.warmup}, ${options.schedule.kind}; ` +
+        `peak lr ${
+          options.schedule.peakLr.toExponential(3)
+        }, warmup ${options.schedule.warmup}, ${options.schedule.kind}; ` +
         `${plan.trainSequenceCount} training / ${plan.evalSequenceCount} eval sequences → ${options.runDir}`,
     );
     const progress = new ProgressLine();
@@ -89,7 +141,9 @@ await runMain(async () => {
         const evalText = p.evalLoss !== undefined ? ` eval ${p.evalLoss.toFixed(4)}` : "";
         progress.update(
           `${bar(p.step / p.steps)} step ${p.step}/${p.steps} loss ${p.trainLoss.toFixed(4)}${evalText} ` +
-            `lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(3)} ${p.tokensPerSecond.toFixed(0)} tok/s ` +
+            `lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(3)} ${
+              p.tokensPerSecond.toFixed(0)
+            } tok/s ` +
             `ETA ${formatDuration(p.etaSeconds)}`,
           p.step === p.steps || p.evalLoss !== undefined,
         );

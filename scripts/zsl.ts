@@ -26,12 +26,14 @@ import {
   type SummaryBreak,
 } from "../src/analysis/interference/mod.ts";
 import { fitDeceleration, readLossCurve } from "../src/analysis/deceleration/mod.ts";
-import { encodeArrow } from "../src/io/arrow.ts";
+import { encodeArrow, numericColumn, readArrow } from "../src/io/arrow.ts";
 import { ensureWritableDirectory, writeFileAtomic } from "../src/io/atomic.ts";
 import {
   interferenceFigureSpec,
   type InterferenceModel,
   oneStepFigureSpec,
+  probeFigureSpec,
+  type ProbeSeries,
   trajectoryFigureSpec,
 } from "../src/plot/interference.ts";
 import { renderChartToMemory, writeRenderedChart } from "../src/plot/render.ts";
@@ -45,8 +47,8 @@ const SUMMARY = "Loss interference / zero-sum learning (Mircea et al. 2025) of t
   "and one AdamW step from each checkpoint (with its optimizer state) on K batches training never saw.\n" +
   "Cached work newer than its checkpoint is reused. Writes interference_dt_2t.arrow,\n" +
   "interference_dt_2t_groups.arrow, interference_dt_1.arrow, interference_dt_1_batches.arrow,\n" +
-  "interference.md and figures zsl_f2 (D, M, |ΔL| vs t), zsl_f3 (D–M trajectory) and zsl_f4 (one step)\n" +
-  "as .vl.json/.svg/.png into --out.";
+  "interference.md and figures zsl_f2 (D, M, |ΔL| vs t), zsl_f3 (D–M trajectory), zsl_f4 (one step) and,\n" +
+  "for runs trained with --probe-every, zsl_probe (the live probe) as .vl.json/.svg/.png into --out.";
 
 const OPTIONS = {
   out: {
@@ -150,6 +152,25 @@ async function decelerationOf(
     return fit.identified ? { tD: fit.tD, tDRange: fit.tDRange } : null;
   } catch (error) {
     console.error(`zsl: ${run.info.name}: no deceleration fit (${(error as Error).message})`);
+    return null;
+  }
+}
+
+/** The live-probe columns of a run's metrics, when it was trained with --probe-every. */
+async function probeSeries(run: LoadedRun, band: [number, number] | null): Promise<ProbeSeries | null> {
+  try {
+    const path = join(run.runDir, "metrics.arrow");
+    const table = await readArrow(path);
+    if (!table.columns.probe_D) return null;
+    return {
+      name: run.info.name,
+      steps: numericColumn(table, "step", path),
+      D: numericColumn(table, "probe_D", path),
+      M: numericColumn(table, "probe_M", path),
+      deltaL: numericColumn(table, "probe_deltaL", path),
+      band,
+    };
+  } catch {
     return null;
   }
 }
@@ -258,6 +279,12 @@ async function main(): Promise<void> {
   if (oneStep && models.some((model) => (model.oneStep?.length ?? 0) > 0)) {
     figures.push(["zsl_f4", await renderChartToMemory(oneStepFigureSpec(models))]);
   }
+  const probes: ProbeSeries[] = [];
+  for (const run of runs) {
+    const series = await probeSeries(run, breaks.get(run.info.name)?.tDRange ?? null);
+    if (series && Array.from(series.M).some(Number.isFinite)) probes.push(series);
+  }
+  if (probes.length > 0) figures.push(["zsl_probe", await renderChartToMemory(probeFigureSpec(probes))]);
   const tables: [string, Uint8Array | string][] = [
     ["interference_dt_2t.arrow", encodeArrow(dt2tColumns(results))],
     ["interference_dt_2t_groups.arrow", encodeArrow(dt2tGroupColumns(results))],

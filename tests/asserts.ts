@@ -17,7 +17,11 @@ export function assertEquals<T>(actual: T, expected: T, message?: string): void 
 }
 
 /** Asserts that `fn` throws an instance of `type` whose message contains `includes`. */
-export function assertThrows(fn: () => unknown, type: new (...args: never[]) => Error = Error, includes = ""): Error {
+export function assertThrows(
+  fn: () => unknown,
+  type: new (...args: never[]) => Error = Error,
+  includes = "",
+): Error {
   try {
     fn();
   } catch (error) {

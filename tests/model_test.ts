@@ -1,13 +1,20 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
 import { assertClose, GPU_TEST, Random, relativeError, testGpu } from "./helpers.ts";
 import type { ModelConfig } from "../src/model/config.ts";
-import { parameterCount, PRESETS, presetByName, validateConfig } from "../src/model/config.ts";
+import { parameterCount, presetByName, PRESETS, validateConfig } from "../src/model/config.ts";
 import { initParameters, parameterLayout } from "../src/model/parameters.ts";
 import { Transformer } from "../src/model/transformer.ts";
 import { referenceForward, referenceGradients } from "../src/reference/model.ts";
 
 // Odd sizes on purpose: head dim 8, 3 heads, vocab and sequence length prime.
-const CONFIG: ModelConfig = { d_model: 24, n_layers: 2, n_heads: 3, vocab_size: 37, seq_len: 13, mlp_ratio: 1 };
+const CONFIG: ModelConfig = {
+  d_model: 24,
+  n_layers: 2,
+  n_heads: 3,
+  vocab_size: 37,
+  seq_len: 13,
+  mlp_ratio: 1,
+};
 const BATCH = 3;
 
 function setup(config = CONFIG, batch = BATCH, seed = 5) {
@@ -16,7 +23,9 @@ function setup(config = CONFIG, batch = BATCH, seed = 5) {
   const random = new Random(seed + 100);
   const tokens = new Uint32Array(batch * config.seq_len).map(() => random.int(config.vocab_size));
   const params = () =>
-    new Map(layout.specs.map((s) => [s.name, Float64Array.from(flat.subarray(s.offset, s.offset + s.length))]));
+    new Map(
+      layout.specs.map((s) => [s.name, Float64Array.from(flat.subarray(s.offset, s.offset + s.length))]),
+    );
   return { layout, flat, tokens, params };
 }
 
@@ -31,11 +40,19 @@ Deno.test({
     const { meanLoss, losses } = await model.lossAndGradients(tokens);
     const gradients = await model.getGradients();
     const reference = referenceGradients(CONFIG, params(), tokens, BATCH);
-    assert(Math.abs(meanLoss - reference.meanLoss) / reference.meanLoss < 1e-5, `mean loss ${meanLoss} vs ${reference.meanLoss}`);
+    assert(
+      Math.abs(meanLoss - reference.meanLoss) / reference.meanLoss < 1e-5,
+      `mean loss ${meanLoss} vs ${reference.meanLoss}`,
+    );
     assertClose(losses, reference.losses, 1e-4, "token losses");
     // Gradients pass through softmax, RMSNorm and attention backward in fp32: bound 1e-3 of each tensor's scale.
     for (const spec of layout.specs) {
-      assertClose(gradients.subarray(spec.offset, spec.offset + spec.length), reference.gradients.get(spec.name)!, 1e-3, spec.name);
+      assertClose(
+        gradients.subarray(spec.offset, spec.offset + spec.length),
+        reference.gradients.get(spec.name)!,
+        1e-3,
+        spec.name,
+      );
     }
     // Forward-only (evaluation) model gives the same token losses.
     const evalModel = await Transformer.create(gpu, CONFIG, { batch: BATCH, training: false }, kernels);
@@ -47,7 +64,14 @@ Deno.test({
 });
 
 Deno.test("model: the float64 reference gradient matches central finite differences", () => {
-  const config: ModelConfig = { d_model: 8, n_layers: 2, n_heads: 2, vocab_size: 11, seq_len: 5, mlp_ratio: 1 };
+  const config: ModelConfig = {
+    d_model: 8,
+    n_layers: 2,
+    n_heads: 2,
+    vocab_size: 11,
+    seq_len: 5,
+    mlp_ratio: 1,
+  };
   const { layout, tokens, params } = setup(config, 2, 9);
   const base = params();
   const { gradients } = referenceGradients(config, base, tokens, 2);
@@ -66,7 +90,10 @@ Deno.test("model: the float64 reference gradient matches central finite differen
       const minus = referenceForward(config, base, tokens, 2).meanLoss;
       tensor[i] = saved;
       const numeric = (plus - minus) / (2 * h);
-      assert(Math.abs(numeric - grad[i]) <= 1e-6 * scale + 1e-9, `${spec.name}[${i}]: FD ${numeric} vs ${grad[i]}`);
+      assert(
+        Math.abs(numeric - grad[i]) <= 1e-6 * scale + 1e-9,
+        `${spec.name}[${i}]: FD ${numeric} vs ${grad[i]}`,
+      );
     }
   }
 });
@@ -138,7 +165,10 @@ Deno.test({
       gpu.device.queue.submit([e.finish()]);
     }
     const accumulated = await micro.getGradients();
-    assert(relativeError(accumulated, expected) < 1e-5, `accumulated gradient differs: ${relativeError(accumulated, expected)}`);
+    assert(
+      relativeError(accumulated, expected) < 1e-5,
+      `accumulated gradient differs: ${relativeError(accumulated, expected)}`,
+    );
     full.destroy();
     micro.destroy();
   },
@@ -151,7 +181,11 @@ Deno.test({
     assertThrows(() => validateConfig({ ...CONFIG, n_heads: 5 }), Error, "not divisible by n_heads");
     assertThrows(() => validateConfig({ ...CONFIG, d_model: 30, n_heads: 2 }), Error, "odd");
     assertThrows(() => validateConfig({ ...CONFIG, seq_len: 1 }), Error, "at least 2");
-    assertThrows(() => validateConfig({ ...CONFIG, vocab_size: 0 }), Error, "vocab_size must be a positive integer");
+    assertThrows(
+      () => validateConfig({ ...CONFIG, vocab_size: 0 }),
+      Error,
+      "vocab_size must be a positive integer",
+    );
     assertThrows(() => validateConfig({ ...CONFIG, dmodel: 3 }), Error, "unknown field");
     assertThrows(() => validateConfig([1, 2]), Error, "expected a JSON object");
     assertThrows(() => presetByName("15M"), Error, "unknown preset");
@@ -159,7 +193,11 @@ Deno.test({
     const model = await Transformer.create(gpu, CONFIG, { batch: 1, training: false }, kernels);
     const tokens = new Uint32Array(CONFIG.seq_len);
     tokens[4] = 37;
-    assertThrows(() => model.setTokens(tokens), Error, "token id 37 at position 4 is not below vocab_size 37");
+    assertThrows(
+      () => model.setTokens(tokens),
+      Error,
+      "token id 37 at position 4 is not below vocab_size 37",
+    );
     assertThrows(() => model.setTokens(new Uint32Array(5)), Error, "expected 13 tokens");
     model.destroy();
     const big = presetByName("472M").config;
@@ -198,7 +236,10 @@ Deno.test("model: presets have the paper's parameter counts and init has the mit
     }
     // A normal truncated at ±3σ has standard deviation 0.9866σ.
     const std = Math.sqrt(sumSquares / values.length);
-    assert(Math.abs(std / (0.9866 * spec.initStd) - 1) < 0.05, `${spec.name}: std ${std} vs σ ${spec.initStd}`);
+    assert(
+      Math.abs(std / (0.9866 * spec.initStd) - 1) < 0.05,
+      `${spec.name}: std ${std} vs σ ${spec.initStd}`,
+    );
     assert(largest <= 3 * spec.initStd * (1 + 1e-6), `${spec.name}: ${largest} beyond 3σ`);
   }
   assertEquals(initParameters(layout, 1), flat, "init is not reproducible");

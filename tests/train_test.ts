@@ -40,7 +40,14 @@ Deno.test({
   ...GPU_TEST,
   async fn() {
     const { gpu, kernels } = await testGpu();
-    const layout = parameterLayout({ d_model: 12, n_layers: 1, n_heads: 2, vocab_size: 19, seq_len: 4, mlp_ratio: 1 });
+    const layout = parameterLayout({
+      d_model: 12,
+      n_layers: 1,
+      n_heads: 2,
+      vocab_size: 19,
+      seq_len: 4,
+      mlp_ratio: 1,
+    });
     const random = new Random(4);
     const params = new Float32Array(layout.totalLength).map(() => random.normal() * 0.1);
     const paramBuffer = createBuffer(gpu, params.byteLength, "params");
@@ -95,7 +102,9 @@ Deno.test({
   async fn() {
     const { gpu, kernels } = await testGpu();
     const out = await Deno.makeTempDir();
-    const { options } = await resolveRun(tinySpec(out, { steps: 300, batch: 16, microbatch: 16, warmup: 20, evalEvery: 50, evalSequences: 32 }));
+    const { options } = await resolveRun(
+      tinySpec(out, { steps: 300, batch: 16, microbatch: 16, warmup: 20, evalEvery: 50, evalSequences: 32 }),
+    );
     const result = await train(gpu, { ...options, kernels });
     const start = result.losses[0];
     const end = result.losses.slice(-20).reduce((a, b) => a + b, 0) / 20;
@@ -105,7 +114,15 @@ Deno.test({
     assert(end < 0.6 * start, `train loss ${start} → ${end}: expected below 60% of the start`);
     const table = await readArrow(`${out}/metrics.arrow`);
     assertEquals(table.numRows, 300);
-    assertEquals(table.names.slice(0, 7), ["step", "tokens", "lr", "train_loss", "grad_norm", "wall_seconds", "eval_loss"]);
+    assertEquals(table.names.slice(0, 7), [
+      "step",
+      "tokens",
+      "lr",
+      "train_loss",
+      "grad_norm",
+      "wall_seconds",
+      "eval_loss",
+    ]);
     const evals = Array.from(table.columns.eval_loss as Float64Array).filter((v) => !Number.isNaN(v));
     assertEquals(evals.length, 6);
     assert(evals[evals.length - 1] < 0.75 * evals[0], `eval loss ${evals[0]} → ${evals[evals.length - 1]}`);
@@ -124,7 +141,10 @@ Deno.test({
     const reference = await train(gpu, { ...(await resolveRun(tinySpec(whole))).options, kernels });
     // Stopped after step 6; the last checkpoint is step 4, so the resumed run redoes 5 and 6.
     await train(gpu, { ...(await resolveRun(tinySpec(split))).options, stopAfter: 6, kernels });
-    const resumed = await train(gpu, { ...(await resolveRun(tinySpec(split, { resume: true }))).options, kernels });
+    const resumed = await train(gpu, {
+      ...(await resolveRun(tinySpec(split, { resume: true }))).options,
+      kernels,
+    });
     assertEquals(resumed.firstStep, 5);
     assertEquals(resumed.losses, reference.losses.slice(4));
     const a = await readArrow(`${whole}/metrics.arrow`);
@@ -137,7 +157,8 @@ Deno.test({
     assertEquals(finalB, finalA);
     // Resuming with other settings is refused.
     await assertRejects(
-      async () => train(gpu, { ...(await resolveRun(tinySpec(split, { resume: true, batch: 4 }))).options, kernels }),
+      async () =>
+        train(gpu, { ...(await resolveRun(tinySpec(split, { resume: true, batch: 4 }))).options, kernels }),
       Error,
       "different settings",
     );
@@ -155,7 +176,8 @@ Deno.test({
     const out = `${base}/run`;
     await assertRejects(() => resolveRun(tinySpec(out, { preset: "15M" })), Error, "unknown preset");
     await assertRejects(
-      async () => train(gpu, { ...(await resolveRun(tinySpec(out, { batch: 8, microbatch: 3 }))).options, kernels }),
+      async () =>
+        train(gpu, { ...(await resolveRun(tinySpec(out, { batch: 8, microbatch: 3 }))).options, kernels }),
       Error,
       "not divisible by --microbatch",
     );
@@ -165,7 +187,11 @@ Deno.test({
     const tokens = `${base}/tokens.npy`;
     await writeNpy(tokens, Uint16Array.from({ length: 4096 }, (_, i) => (i === 77 ? 400 : i % 256)));
     await assertRejects(() => resolveRun(tinySpec(out, { data: tokens })), Error, "400");
-    await assertRejects(() => resolveRun(tinySpec(out, { steps: 0 })).then((r) => train(gpu, { ...r.options, kernels })), Error, "--steps");
+    await assertRejects(
+      () => resolveRun(tinySpec(out, { steps: 0 })).then((r) => train(gpu, { ...r.options, kernels })),
+      Error,
+      "--steps",
+    );
     // Nothing was written for any of these.
     assertEquals([...Deno.readDirSync(base)].map((e) => e.name).sort(), ["empty.txt", "tokens.npy"]);
     // An output path below a regular file cannot be created, even by root.

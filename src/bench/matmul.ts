@@ -149,8 +149,10 @@ function fill(count: number, seed: number): Float32Array {
  *
  * Values per row: `layout`, `n`, `m`, `k`, `variant`, `entry` (kernel entry point), `ms` (one product),
  * `gflops`, `busy` (process CPU time / wall time during the trials: on a software adapter, how many
- * cores the run actually got), `torch`, `onednn`, `numpy` (reference GFLOP/s) and `ratio` (zsl over
- * the faster of the two PyTorch paths).
+ * cores the run actually got), `perCore` (software adapters: `gflops / busy`, which stays comparable
+ * when other processes share the CPU; the rate on an idle machine is about `perCore` × cores),
+ * `torch`, `onednn`, `numpy` (reference GFLOP/s) and `ratio` (zsl over the faster of the two PyTorch
+ * paths).
  *
  * @example
  * ```ts
@@ -214,6 +216,7 @@ export async function benchMatmul(kernels: Kernels, options: BenchMatmulOptions 
           ms: seconds1 * 1000,
           gflops: matmul.flops / seconds1 / 1e9,
           busy,
+          perCore: gpu.adapter.isSoftware && busy > 0 ? matmul.flops / seconds1 / 1e9 / busy : null,
           torch: null,
           onednn: null,
           numpy: null,
@@ -251,6 +254,7 @@ export const MATMUL_COLUMNS: Column<BenchRow>[] = [
   { title: "ms", value: (r) => r.values.ms, digits: 2 },
   { title: "GFLOP/s", value: (r) => r.values.gflops, digits: 2 },
   { title: "busy", value: (r) => r.values.busy, digits: 2 },
+  { title: "/core", value: (r) => r.values.perCore, digits: 2 },
   { title: "torch", value: (r) => r.values.torch, digits: 2 },
   { title: "oneDNN", value: (r) => r.values.onednn, digits: 2 },
   { title: "numpy", value: (r) => r.values.numpy, digits: 2 },

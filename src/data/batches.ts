@@ -50,6 +50,7 @@ export class Sequences {
   /** Number of whole sequences, `⌊tokens / T⌋`. */
   readonly count: number;
 
+  /** Cuts `corpus` into sequences of `seqLen` (≥ 2) tokens; the corpus is shared, not copied. */
   constructor(corpus: TokenizedCorpus, seqLen: number) {
     checkPositiveInteger(seqLen, "seqLen", 2, "use a sequence length of at least 2 tokens");
     this.corpus = corpus;
@@ -95,6 +96,10 @@ export class Batch {
   /** The training step this batch belongs to, or `null` for the eval split. */
   readonly step: number | null;
 
+  /**
+   * A batch of the given sequences of `source`. `tokens`, when given, must already hold them (row-major,
+   * `[sequences.length · seqLen]`) and is kept as is (slices pass a view); otherwise they are copied in.
+   */
   constructor(source: Sequences, sequences: Uint32Array, step: number | null, tokens?: Uint32Array) {
     this.source = source;
     this.sequences = sequences;
@@ -167,6 +172,7 @@ export class Batch {
 
 /** Options of a `BatchPlan`. */
 export interface BatchPlanOptions {
+  /** The tokenized corpus to cut into sequences. */
   corpus: TokenizedCorpus;
   /** Tokens per sequence (`T` ≥ 2). */
   seqLen: number;
@@ -184,24 +190,39 @@ export interface BatchPlanOptions {
 
 /** A JSON-able summary of the data a plan serves, for `state.json` and checkpoints. */
 export interface DataDescription {
+  /** `BATCH_PLAN_VERSION` of the plan that wrote it. */
   version: number;
+  /** `TokenizedCorpus.source` (`"brown"`, a path); not compared by `checkSameData`. */
   source: string;
+  /** `Tokenizer.name` (`"bytes"`, `"gpt2"`). */
   tokenizer: string;
+  /** `Tokenizer.vocabSize` (padded). */
   vocabSize: number;
+  /** `Tokenizer.eosId`. */
   eosId: number;
+  /** Length of the token stream. */
   tokens: number;
+  /** Number of documents. */
   documents: number;
+  /** `Genre.id` of every genre, in the corpus's order (genre ids index this list). */
   genres: string[];
   /** Hash of the token stream and document starts (hex). */
   tokensFingerprint: string;
+  /** Tokens per sequence (`T`). */
   seqLen: number;
+  /** Data-order seed. */
   seed: number;
+  /** Whether the order is shuffled (false: file order). */
   shuffle: boolean;
+  /** `N`, all whole sequences. */
   sequences: number;
+  /** `N − E`, the sequences of one training epoch. */
   trainSequences: number;
+  /** `E`, the held-out sequences. */
   evalSequences: number;
   /** Hash of the epoch-0 training order followed by the eval split (hex). */
   orderFingerprint: string;
+  /** Sequences per global batch (`B`); `checkSameData` can ignore it. */
   batchSequences: number;
   /** Whole steps before the training order is exhausted, `⌊trainSequences / batchSequences⌋`. */
   stepsPerEpoch: number;
@@ -227,11 +248,17 @@ const DATA_FIELDS = [
 
 /** Which sequences every step trains on, which are held out, and which are still unseen. */
 export class BatchPlan {
+  /** The tokenized corpus. */
   readonly corpus: TokenizedCorpus;
+  /** The corpus cut into sequences of `seqLen` tokens. */
   readonly sequences: Sequences;
+  /** Tokens per sequence (`T`). */
   readonly seqLen: number;
+  /** Sequences per global batch (`B`). */
   readonly batchSequences: number;
+  /** Data-order seed (default 6198). */
   readonly seed: number;
+  /** Whether the order is shuffled; false reads the sequences in file order. */
   readonly shuffle: boolean;
   /** `N`, all whole sequences. */
   readonly sequenceCount: number;
@@ -247,6 +274,10 @@ export class BatchPlan {
   #epochCache = new Map<number, Uint32Array>();
   #description: DataDescription | null = null;
 
+  /**
+   * Cuts the corpus into sequences, draws the order and the eval split. Throws when an option is out of
+   * range or the corpus holds fewer than one batch plus the eval split.
+   */
   constructor(options: BatchPlanOptions) {
     const { corpus, seqLen, batchSequences } = options;
     checkTokenizedCorpus(corpus);

@@ -41,9 +41,11 @@ export interface TextDocument {
 
 /** A corpus of documents as text, to be tokenized. */
 export interface TextCorpus {
+  /** Discriminant of `Corpus`: documents as text. */
   kind: "text";
   /** `"brown"` or the path it was loaded from. */
   source: string;
+  /** The documents, in a fixed order (a folder's sorted by relative path); their order is the token order. */
   documents: TextDocument[];
   /** Every genre the documents use, in a fixed order (the index is the genre id of `genreIds`). */
   genres: Genre[];
@@ -51,9 +53,11 @@ export interface TextCorpus {
 
 /** A pre-tokenized corpus: one token stream, documents already separated by EOS tokens. */
 export interface TokenArrayCorpus {
+  /** Discriminant of `Corpus`: an already tokenized stream. */
   kind: "tokens";
   /** The path it was loaded from (or a label for hand-made streams). */
   source: string;
+  /** The token ids, documents separated by EOS; `tokenizeCorpus` checks them against the vocabulary. */
   tokens: Uint32Array;
   /** The dtype the tokens were stored as, if they came from a file. */
   dtype?: NpyDtype;

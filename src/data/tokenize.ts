@@ -24,6 +24,7 @@ import type { Tokenizer } from "./tokenizer.ts";
 export interface DocumentInfo {
   /** Identifier (`"ca01"`, a relative path, or `"#17"` for the 18th document of a token file). */
   name: string;
+  /** Title, where the text corpus gave one. */
   title?: string;
   /** `Genre.id`, if the document has a genre. */
   genre?: string;
@@ -33,11 +34,13 @@ export interface DocumentInfo {
 export interface TokenizedCorpus {
   /** Where the data came from (`"brown"`, a path). */
   source: string;
+  /** The tokenizer that produced (or, for a token corpus, checked) `tokens`. */
   tokenizer: Tokenizer;
   /** All tokens, EOS after every document. */
   tokens: Uint32Array;
   /** `documentStarts[i]` is the position of document `i`'s first token; increasing, starts at 0. */
   documentStarts: Uint32Array;
+  /** One entry per document, parallel to `documentStarts` and `documentGenres`. */
   documents: DocumentInfo[];
   /** The genres documents refer to; a genre id in `documentGenres` indexes this list. */
   genres: Genre[];
@@ -46,7 +49,7 @@ export interface TokenizedCorpus {
 }
 
 /** The value of `documentGenres` / `genreIdsOfRange` for a document without genre. */
-export const NO_GENRE = -1;
+export const NO_GENRE: number = -1;
 
 /**
  * Tokenizes a corpus. A text corpus: each document is encoded on its own and followed by EOS. A token

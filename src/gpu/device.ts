@@ -24,8 +24,9 @@ export interface AdapterReport {
   backend: string;
   /** True for a CPU implementation (lavapipe/llvmpipe, SwiftShader). */
   isSoftware: boolean;
-  /** Subgroup size range, when the adapter reports one. */
+  /** Smallest subgroup size, when the adapter reports one. */
   subgroupMinSize?: number;
+  /** Largest subgroup size, when the adapter reports one. */
   subgroupMaxSize?: number;
 }
 
@@ -41,7 +42,7 @@ export interface OpenGpuOptions {
 }
 
 /** The message printed when no adapter is found: it names the fix. */
-export const NO_ADAPTER_HELP = [
+export const NO_ADAPTER_HELP: string = [
   "zsl: no WebGPU adapter was found.",
   "  WebGPU runs through Dawn on Vulkan: install a Vulkan driver for your GPU, or, without a GPU,",
   "  Mesa's software Vulkan driver lavapipe (version 24 or newer; Debian bookworm's 22.3 is refused).",
@@ -54,6 +55,7 @@ export const NO_ADAPTER_HELP = [
 
 /** Thrown when no adapter exists; its message is {@linkcode NO_ADAPTER_HELP}. */
 export class NoAdapterError extends Error {
+  /** `detail` (what was tried, e.g. `backend=vulkan`) is appended in parentheses after the help. */
   constructor(detail = "") {
     super(NO_ADAPTER_HELP + (detail ? `\n  (${detail})` : ""));
     this.name = "NoAdapterError";
@@ -62,6 +64,7 @@ export class NoAdapterError extends Error {
 
 /** Thrown for WebGPU validation/out-of-memory errors and device loss. */
 export class GpuError extends Error {
+  /** `message` is the whole message, `zsl: ` prefix included. */
   constructor(message: string) {
     super(message);
     this.name = "GpuError";
@@ -88,6 +91,10 @@ export class GpuDevice {
   #lost: string | null = null;
   #destroyed = false;
 
+  /**
+   * Wraps a device that {@linkcode openGpu} requested with `features`; keeps `instance` reachable until
+   * `destroy`, and starts collecting uncaptured errors and device loss for `check`.
+   */
   constructor(instance: DawnGpu, device: GPUDevice, adapter: AdapterReport, features: string[]) {
     this.#instance = instance;
     this.device = device;

@@ -74,13 +74,18 @@ export async function installLavapipe(quiet = false): Promise<boolean> {
   if (os.id === "debian" && os.codename === "bookworm") {
     release = "bookworm-backports";
     const list = "/etc/apt/sources.list.d/zsl-bookworm-backports.list";
-    const existing = await output("sh", ["-c", "grep -rls 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ || true"]);
+    const existing = await output("sh", [
+      "-c",
+      "grep -rls 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ || true",
+    ]);
     if (!existing) {
       console.error(`zsl: adding bookworm-backports to apt sources (${list}) for Mesa ≥ 24`);
       await Deno.writeTextFile(list, "deb http://deb.debian.org/debian bookworm-backports main\n");
     }
   }
-  console.error(`zsl: installing Mesa's lavapipe (mesa-vulkan-drivers, libvulkan1${release ? " from " + release : ""})…`);
+  console.error(
+    `zsl: installing Mesa's lavapipe (mesa-vulkan-drivers, libvulkan1${release ? " from " + release : ""})…`,
+  );
   if (!(await run("apt-get", ["update", "-q"], quiet))) return false;
   return await aptInstall(["mesa-vulkan-drivers", "libvulkan1"], { release, quiet });
 }
@@ -89,7 +94,9 @@ export async function installLavapipe(quiet = false): Promise<boolean> {
  * Opens the GPU; when no adapter exists and `install` is set, installs lavapipe (root, Debian/Ubuntu)
  * and tries again. Throws {@linkcode NoAdapterError} with the exact fix otherwise.
  */
-export async function openGpuOrInstall(options: { install?: boolean; quiet?: boolean } = {}): Promise<GpuDevice> {
+export async function openGpuOrInstall(
+  options: { install?: boolean; quiet?: boolean } = {},
+): Promise<GpuDevice> {
   try {
     return await openGpu();
   } catch (error) {

@@ -67,10 +67,12 @@ export function grid(count: number, perWorkgroup: number, maxPerDimension = 6553
  * ```
  */
 export class Kernels {
+  /** The device the pipelines are compiled on and the dispatches recorded for. */
   readonly gpu: GpuDevice;
   #modules = new Map<string, Promise<GPUShaderModule>>();
   #pipelines = new Map<string, Promise<GPUComputePipeline>>();
 
+  /** An empty cache for `gpu`; shader modules and pipelines are compiled on first use. */
   constructor(gpu: GpuDevice) {
     this.gpu = gpu;
   }
@@ -122,7 +124,9 @@ export class Kernels {
         if (failure || scoped || !created) {
           const why = scoped?.message ?? (failure instanceof Error ? failure.message : String(failure));
           throw new GpuError(
-            `zsl: cannot create pipeline kernels/${file}.wgsl:${entryPoint} with ${JSON.stringify(constants)}: ${why}`,
+            `zsl: cannot create pipeline kernels/${file}.wgsl:${entryPoint} with ${
+              JSON.stringify(constants)
+            }: ${why}`,
           );
         }
         return created;

@@ -24,7 +24,9 @@ export type Columns = Record<string, Column>;
 
 /** A table read back: its row count and its columns as plain JavaScript arrays or typed arrays. */
 export interface TableData {
+  /** Number of rows (every column has this length). */
   numRows: number;
+  /** Each column by name, as `apache-arrow`'s `toArray()` returns it (typed array for numbers). */
   columns: Record<string, ArrayLike<unknown>>;
   /** Column names in schema order. */
   names: string[];

@@ -43,6 +43,7 @@ export type NpyData =
 
 /** An array read from a `.npy` file. */
 export interface NpyArray {
+  /** The element type as stored (little-endian); `data` is the matching typed array. */
   dtype: NpyDtype;
   /** `[n]` or `[rows, columns]`. */
   shape: number[];

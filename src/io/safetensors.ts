@@ -9,13 +9,17 @@ import { writeFileAtomic } from "./atomic.ts";
 
 /** A tensor: float32 data with its shape. */
 export interface Tensor {
+  /** Dimensions, outermost first; their product is `data.length`. */
   shape: number[];
+  /** The elements in row-major order (read F16/BF16/F64 are converted; the array is owned, not a view). */
   data: Float32Array;
 }
 
 /** The contents of a safetensors file. */
 export interface SafetensorsFile {
+  /** Tensors by name, in the header's order. */
   tensors: Map<string, Tensor>;
+  /** The header's `__metadata__` string map; empty when it has none. */
   metadata: Record<string, string>;
 }
 
@@ -38,10 +42,10 @@ export function encodeSafetensors(
     header[name] = { dtype: "F32", shape: tensor.shape, data_offsets: [offset, offset + count * 4] };
     offset += count * 4;
   }
-  let json = JSON.stringify(header);
+  const json = new TextEncoder().encode(JSON.stringify(header));
   // Pad the header with spaces so that the data starts 8-byte aligned, as the reference writer does.
-  json += " ".repeat((8 - ((8 + json.length) % 8)) % 8);
-  const headerBytes = new TextEncoder().encode(json);
+  const headerBytes = new Uint8Array(json.length + ((8 - ((8 + json.length) % 8)) % 8)).fill(0x20);
+  headerBytes.set(json);
   const out = new Uint8Array(8 + headerBytes.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
@@ -114,9 +118,13 @@ export function decodeSafetensors(bytes: Uint8Array, source = "safetensors data"
     if (!width) fail(`tensor ${name} has dtype ${dtype}; zsl reads F32, F16, BF16 and F64`);
     const count = shape.reduce((a, b) => a * b, 1);
     if (!Array.isArray(offsets) || offsets[1] - offsets[0] !== count * width) {
-      fail(`tensor ${name} has shape [${shape}] but its data_offsets span ${offsets?.[1] - offsets?.[0]} bytes`);
+      fail(
+        `tensor ${name} has shape [${shape}] but its data_offsets span ${offsets?.[1] - offsets?.[0]} bytes`,
+      );
     }
-    if (dataStart + offsets[1] > bytes.length) fail(`tensor ${name} runs past the end of the file (truncated?)`);
+    if (dataStart + offsets[1] > bytes.length) {
+      fail(`tensor ${name} runs past the end of the file (truncated?)`);
+    }
     const raw = bytes.slice(dataStart + offsets[0], dataStart + offsets[1]);
     let data: Float32Array;
     if (dtype === "F32") data = new Float32Array(raw.buffer);

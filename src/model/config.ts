@@ -28,9 +28,11 @@ export interface ModelConfig {
   norm_eps?: number;
 }
 
-/** A named preset: a config plus the paper's peak learning rate and microbatch where it has one. */
+/** A named preset: a config plus the paper's microbatch where it has one. */
 export interface Preset {
+  /** The key in {@linkcode PRESETS} (`"14M"`, `"cpu-s"`), as given to `--preset`. */
   name: string;
+  /** The model's shape (defaults of the optional fields apply). */
   config: ModelConfig;
   /** Short description for `--help` and reports. */
   description: string;
@@ -44,7 +46,14 @@ const BYTES_VOCAB = 320;
 function paper(name: string, d: number, layers: number, heads: number, microbatch: number): Preset {
   return {
     name,
-    config: { d_model: d, n_layers: layers, n_heads: heads, vocab_size: PAPER_VOCAB, seq_len: 1024, mlp_ratio: 1 },
+    config: {
+      d_model: d,
+      n_layers: layers,
+      n_heads: heads,
+      vocab_size: PAPER_VOCAB,
+      seq_len: 1024,
+      mlp_ratio: 1,
+    },
     description: `the paper's ${name} (d ${d}, ${layers} layers, ${heads} heads, GPT-NeoX vocab, seq 1024)`,
     paperMicrobatch: microbatch,
   };
@@ -53,7 +62,14 @@ function paper(name: string, d: number, layers: number, heads: number, microbatc
 function small(name: string, d: number, layers: number, heads: number, seqLen: number): Preset {
   return {
     name,
-    config: { d_model: d, n_layers: layers, n_heads: heads, vocab_size: BYTES_VOCAB, seq_len: seqLen, mlp_ratio: 1 },
+    config: {
+      d_model: d,
+      n_layers: layers,
+      n_heads: heads,
+      vocab_size: BYTES_VOCAB,
+      seq_len: seqLen,
+      mlp_ratio: 1,
+    },
     description: `small model for CPUs (d ${d}, ${layers} layers, ${heads} heads, byte vocab, seq ${seqLen})`,
   };
 }
@@ -83,6 +99,7 @@ export const PAPER_PRESETS = ["14M", "37M", "78M", "144M", "285M", "472M"] as co
 
 /** An invalid model configuration; the message names the field and the fix. */
 export class ConfigError extends Error {
+  /** `message` names the field and the fix; `zsl: invalid model config: ` is put before it. */
   constructor(message: string) {
     super(`zsl: invalid model config: ${message}`);
     this.name = "ConfigError";
@@ -138,10 +155,14 @@ export function validateConfig(raw: unknown): Required<ModelConfig> {
   }
   const headDim = config.d_model / config.n_heads;
   if (headDim % 2 !== 0) {
-    throw new ConfigError(`head dim d_model/n_heads = ${headDim} is odd; RoPE rotates pairs, so it must be even`);
+    throw new ConfigError(
+      `head dim d_model/n_heads = ${headDim} is odd; RoPE rotates pairs, so it must be even`,
+    );
   }
   if ((config.mlp_ratio * config.d_model) % 2 !== 0) {
-    throw new ConfigError(`mlp_ratio·d_model = ${config.mlp_ratio * config.d_model} must be even (SwiGLU halves it)`);
+    throw new ConfigError(
+      `mlp_ratio·d_model = ${config.mlp_ratio * config.d_model} must be even (SwiGLU halves it)`,
+    );
   }
   if (config.seq_len < 2) {
     throw new ConfigError(`seq_len ${config.seq_len} must be at least 2 (a token and its successor)`);

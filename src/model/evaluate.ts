@@ -24,13 +24,19 @@ export interface TokenLosses {
  * Converts token ids of any integer array type to u32, with an error naming the first id that is
  * negative or not below `vocabSize` (and where it is).
  */
-export function toTokenIds(data: ArrayLike<number | bigint>, vocabSize: number, source = "tokens"): Uint32Array {
+export function toTokenIds(
+  data: ArrayLike<number | bigint>,
+  vocabSize: number,
+  source = "tokens",
+): Uint32Array {
   const out = new Uint32Array(data.length);
   for (let i = 0; i < data.length; i++) {
     const id = Number(data[i]);
     if (!(id >= 0 && id < vocabSize) || !Number.isInteger(id)) {
       throw new Error(
-        `zsl: ${source}: token id ${data[i]} at index ${i} is outside 0…${vocabSize - 1} (vocab_size ${vocabSize}): ` +
+        `zsl: ${source}: token id ${data[i]} at index ${i} is outside 0…${
+          vocabSize - 1
+        } (vocab_size ${vocabSize}): ` +
           `use the config the tokens were made for`,
       );
     }
@@ -47,6 +53,7 @@ export interface EvaluateOptions {
   maxSequences?: number;
   /** Called after each batch with the sequences done and the total. */
   onProgress?: (done: number, total: number) => void;
+  /** Pipeline cache to reuse (on the same device); default a new one. */
   kernels?: Kernels;
 }
 

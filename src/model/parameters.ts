@@ -30,7 +30,9 @@ export interface ParameterSpec {
 
 /** The parameter layout of a config: specs in a fixed order and the flat buffer's length. */
 export interface ParameterLayout {
+  /** Every parameter in buffer order: the embedding, then per block att_proj, attn_out, ff_proj, ff_out. */
   specs: ParameterSpec[];
+  /** The same specs keyed by OLMo name. */
   byName: Map<string, ParameterSpec>;
   /** Length of the flat buffer in float32 elements (with alignment padding). */
   totalLength: number;
@@ -85,7 +87,11 @@ export function tensorsOf(layout: ParameterLayout, flat: Float32Array): Map<stri
  * Packs named tensors (e.g. from a checkpoint) into a flat buffer, checking that every parameter is
  * present with the right shape and that nothing else is.
  */
-export function flattenTensors(layout: ParameterLayout, tensors: Map<string, Tensor>, source: string): Float32Array {
+export function flattenTensors(
+  layout: ParameterLayout,
+  tensors: Map<string, Tensor>,
+  source: string,
+): Float32Array {
   const flat = new Float32Array(layout.totalLength);
   for (const spec of layout.specs) {
     const tensor = tensors.get(spec.name);

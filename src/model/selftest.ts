@@ -14,11 +14,17 @@ import { referenceGradients } from "../reference/model.ts";
 
 /** The self-test's outcome: worst relative errors and whether they are within bounds. */
 export interface SelfTestResult {
+  /** All three errors within bounds: mean loss ≤ 1e-5, token losses ≤ 1e-4, gradients ≤ 1e-3. */
   ok: boolean;
+  /** |GPU − reference| / reference of the mean loss. */
   lossError: number;
+  /** {@linkcode maxRelativeError} of the per-token losses. */
   tokenLossError: number;
+  /** The largest {@linkcode maxRelativeError} over the parameters' gradients. */
   gradientError: number;
+  /** Name of the parameter with that gradient error (`""` when every error is 0). */
   worstGradient: string;
+  /** Wall time of the whole test, pipeline compilation included, in seconds. */
   seconds: number;
 }
 
@@ -37,7 +43,14 @@ export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<
 /** Runs the self-test on `gpu` with a tiny model (odd sizes on purpose). */
 export async function kernelSelfTest(gpu: GpuDevice, kernels = new Kernels(gpu)): Promise<SelfTestResult> {
   const start = performance.now();
-  const config: ModelConfig = { d_model: 24, n_layers: 2, n_heads: 3, vocab_size: 37, seq_len: 13, mlp_ratio: 1 };
+  const config: ModelConfig = {
+    d_model: 24,
+    n_layers: 2,
+    n_heads: 3,
+    vocab_size: 37,
+    seq_len: 13,
+    mlp_ratio: 1,
+  };
   const batch = 3;
   const layout = parameterLayout(config);
   const flat = initParameters(layout, 7);
@@ -48,12 +61,17 @@ export async function kernelSelfTest(gpu: GpuDevice, kernels = new Kernels(gpu))
     model.setParameters(flat);
     const { meanLoss, losses } = await model.lossAndGradients(tokens);
     const gradients = await model.getGradients();
-    const params = new Map(layout.specs.map((s) => [s.name, Float64Array.from(flat.subarray(s.offset, s.offset + s.length))]));
+    const params = new Map(
+      layout.specs.map((s) => [s.name, Float64Array.from(flat.subarray(s.offset, s.offset + s.length))]),
+    );
     const reference = referenceGradients(config, params, tokens, batch);
     let gradientError = 0;
     let worstGradient = "";
     for (const spec of layout.specs) {
-      const error = maxRelativeError(gradients.subarray(spec.offset, spec.offset + spec.length), reference.gradients.get(spec.name)!);
+      const error = maxRelativeError(
+        gradients.subarray(spec.offset, spec.offset + spec.length),
+        reference.gradients.get(spec.name)!,
+      );
       if (!(error <= gradientError)) {
         gradientError = error;
         worstGradient = spec.name;

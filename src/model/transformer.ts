@@ -90,11 +90,17 @@ interface HeadChunk {
  * ```
  */
 export class Transformer {
+  /** The device every buffer lives on. */
   readonly gpu: GpuDevice;
+  /** The pipeline cache the model's ops were built from. */
   readonly kernels: Kernels;
+  /** The validated config, defaults filled in. */
   readonly config: Required<ModelConfig>;
+  /** Where each parameter lives in `parameters` and `gradients`. */
   readonly layout: ParameterLayout;
+  /** Sequences per forward (the microbatch). */
   readonly batch: number;
+  /** Whether gradients and every layer's activations are allocated (false: forward only, one layer's). */
   readonly training: boolean;
   /** All parameters, one flat float32 buffer in {@linkcode ParameterLayout} order. */
   readonly parameters: GPUBuffer;
@@ -104,6 +110,7 @@ export class Transformer {
   readonly losses: GPUBuffer;
   /** Sums of the token losses, one slot per microbatch ({@linkcode Transformer.lossSlotBinding}). */
   readonly lossSums: GPUBuffer;
+  /** Number of slots in `lossSums` (`TransformerOptions.lossSlots`). */
   readonly lossSlots: number;
 
   #ids: GPUBuffer;
@@ -115,7 +122,15 @@ export class Transformer {
   #rstdFinal: GPUBuffer;
   #logits: GPUBuffer;
   #layers: LayerActivations[];
-  #grads: { dStream: GPUBuffer; dFinal: GPUBuffer; dNorm: GPUBuffer; dQkv: GPUBuffer; dAttention: GPUBuffer; dUp: GPUBuffer; dGated: GPUBuffer } | null;
+  #grads: {
+    dStream: GPUBuffer;
+    dFinal: GPUBuffer;
+    dNorm: GPUBuffer;
+    dQkv: GPUBuffer;
+    dAttention: GPUBuffer;
+    dUp: GPUBuffer;
+    dGated: GPUBuffer;
+  } | null;
   #ops!: {
     embedding: Embedding;
     norm: RmsNorm;
@@ -133,7 +148,12 @@ export class Transformer {
   };
   #owned: GPUBuffer[] = [];
 
-  private constructor(gpu: GpuDevice, kernels: Kernels, config: Required<ModelConfig>, options: TransformerOptions) {
+  private constructor(
+    gpu: GpuDevice,
+    kernels: Kernels,
+    config: Required<ModelConfig>,
+    options: TransformerOptions,
+  ) {
     this.gpu = gpu;
     this.kernels = kernels;
     this.config = config;
@@ -245,7 +265,9 @@ export class Transformer {
     this.#ops = {
       embedding: await Embedding.create(k, { rows: N, vocab: c.vocab_size, d }),
       norm: await RmsNorm.create(k, { rows: N, d, eps: c.norm_eps }),
-      normAccumulate: training ? await RmsNorm.create(k, { rows: N, d, eps: c.norm_eps, accumulate: true }) : null,
+      normAccumulate: training
+        ? await RmsNorm.create(k, { rows: N, d, eps: c.norm_eps, accumulate: true })
+        : null,
       rope: await Rope.create(k, {
         batch: this.batch,
         seqLen: c.seq_len,
@@ -253,7 +275,12 @@ export class Transformer {
         headDim: headDim(c),
         theta: c.rope_theta,
       }),
-      attention: await Attention.create(k, { batch: this.batch, seqLen: c.seq_len, dModel: d, nHeads: c.n_heads }),
+      attention: await Attention.create(k, {
+        batch: this.batch,
+        seqLen: c.seq_len,
+        dModel: d,
+        nHeads: c.n_heads,
+      }),
       swiglu: await SwiGlu.create(k, { rows: N, width: up }),
       residual: await k.pipeline("residual", "residual_forward", { N: N * d }),
       attProj: await linear(3 * d, d),
@@ -297,7 +324,9 @@ export class Transformer {
 
   /** Reads all gradients back (training only). */
   getGradients(): Promise<Float32Array> {
-    if (!this.gradients) throw new GpuError("zsl: this model was created without gradients (training: false)");
+    if (!this.gradients) {
+      throw new GpuError("zsl: this model was created without gradients (training: false)");
+    }
     return readFloats(this.gpu, this.gradients);
   }
 
@@ -313,7 +342,9 @@ export class Transformer {
   setTokens(tokens: Uint32Array): void {
     const T = this.config.seq_len;
     if (tokens.length !== this.rows) {
-      throw new GpuError(`zsl: expected ${this.rows} tokens (${this.batch} sequences of ${T}), got ${tokens.length}`);
+      throw new GpuError(
+        `zsl: expected ${this.rows} tokens (${this.batch} sequences of ${T}), got ${tokens.length}`,
+      );
     }
     const vocab = this.config.vocab_size;
     const targets = new Uint32Array(tokens.length);
@@ -338,7 +369,9 @@ export class Transformer {
    */
   record(pass: GPUComputePassEncoder, options: { backward: boolean; slot?: number }): void {
     const backward = options.backward;
-    if (backward && !this.training) throw new GpuError("zsl: backward needs a model created with training: true");
+    if (backward && !this.training) {
+      throw new GpuError("zsl: backward needs a model created with training: true");
+    }
     const ops = this.#ops;
     const c = this.config;
     const N = this.rows;
@@ -362,7 +395,12 @@ export class Transformer {
       // In place: the logits become d(loss)/d(logits).
       chunk.crossEntropy.forwardBackward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
       chunk.ops.inputGrad!.record(pass, logits, wte, rows(d, this.#grads!.dFinal));
-      chunk.ops.weightGrad!.record(pass, logits, rows(d, this.#final), this.#tensor(this.gradients!, this.layout.specs[0]));
+      chunk.ops.weightGrad!.record(
+        pass,
+        logits,
+        rows(d, this.#final),
+        this.#tensor(this.gradients!, this.layout.specs[0]),
+      );
     }
     ops.lossSum.record(pass, this.losses, this.lossSlotBinding(options.slot ?? 0));
     if (!backward) return;
@@ -468,12 +506,19 @@ export class Transformer {
 /** Drops the rows of the last position (no target): [batch·T] → [batch, T−1]. */
 export function dropLastPositions(rows: Float32Array, batch: number, seqLen: number): Float32Array {
   const out = new Float32Array(batch * (seqLen - 1));
-  for (let b = 0; b < batch; b++) out.set(rows.subarray(b * seqLen, b * seqLen + seqLen - 1), b * (seqLen - 1));
+  for (let b = 0; b < batch; b++) {
+    out.set(rows.subarray(b * seqLen, b * seqLen + seqLen - 1), b * (seqLen - 1));
+  }
   return out;
 }
 
 /** Rows per logits chunk: as many as fit the budget, a multiple of 64 (so offsets stay aligned). */
-function headChunkRows(gpu: GpuDevice, config: ModelConfig, rows: number, budgetBytes = 256 * 2 ** 20): number {
+function headChunkRows(
+  gpu: GpuDevice,
+  config: ModelConfig,
+  rows: number,
+  budgetBytes = 256 * 2 ** 20,
+): number {
   const rowBytes = config.vocab_size * 4;
   const budget = Math.min(budgetBytes, gpu.limits.maxStorageBufferBindingSize);
   if (rowBytes * 64 > budget && rows > 64) {
@@ -487,7 +532,12 @@ function headChunkRows(gpu: GpuDevice, config: ModelConfig, rows: number, budget
 }
 
 /** Checks that every tensor the model binds fits the adapter's binding limit, naming the one that does not. */
-function checkLimits(gpu: GpuDevice, config: Required<ModelConfig>, batch: number, layout: ParameterLayout): void {
+function checkLimits(
+  gpu: GpuDevice,
+  config: Required<ModelConfig>,
+  batch: number,
+  layout: ParameterLayout,
+): void {
   const limit = gpu.limits.maxStorageBufferBindingSize;
   const rows = batch * config.seq_len;
   const d = config.d_model;

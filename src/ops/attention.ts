@@ -17,10 +17,15 @@ export type AttentionVariant = "auto" | "register" | "tiled";
 
 /** The shape an {@linkcode Attention} is built for. */
 export interface AttentionShape {
+  /** Sequences `B`. */
   batch: number;
+  /** Tokens per sequence `T`. */
   seqLen: number;
+  /** Model width `d`: q, k, v are each `d` columns of `qkv`. */
   dModel: number;
+  /** Heads `H`; the head dimension `d / H` must be even and ≤ {@linkcode MAX_HEAD_DIM}. */
   nHeads: number;
+  /** Kernel variant (default `auto`). */
   variant?: AttentionVariant;
 }
 
@@ -68,6 +73,7 @@ function registerSupported(kernels: Kernels): boolean {
  * ```
  */
 export class Attention {
+  /** The shape it was built for; `variant` as requested (`Attention.variant` is the one in use). */
   readonly shape: Readonly<Required<AttentionShape>>;
   /** The variant in use (`auto` resolved). */
   readonly variant: "register" | "tiled";
@@ -108,7 +114,7 @@ export class Attention {
 
   /** Builds the pipelines of `shape.variant` (default `auto`: `register` on lavapipe, else `tiled`). */
   static async create(kernels: Kernels, shape: AttentionShape): Promise<Attention> {
-    const full: Required<AttentionShape> = { variant: "auto", ...shape };
+    const full: Required<AttentionShape> = { ...shape, variant: shape.variant ?? "auto" };
     const headDim = checkAttentionShape(full.batch, full.seqLen, full.dModel, full.nHeads);
     if (headDim % 2 !== 0 || headDim > MAX_HEAD_DIM) {
       throw new Error(

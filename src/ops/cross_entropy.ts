@@ -39,6 +39,7 @@ export interface CrossEntropyShape {
  * ```
  */
 export class CrossEntropy {
+  /** The shape it was built for, defaults filled in (`scale` 1, `variant` by adapter). */
   readonly shape: Readonly<Required<CrossEntropyShape>>;
   readonly #kernels: Kernels;
   readonly #forward: GPUComputePipeline;
@@ -123,7 +124,9 @@ const SINGLE_PASS_MAX = 32768;
  * ```
  */
 export class SumReduce {
+  /** Number of floats summed. */
   readonly n: number;
+  /** The kernel variant in use. */
   readonly variant: RowVariant;
   readonly #kernels: Kernels;
   readonly #partial:

@@ -13,8 +13,11 @@ import type { Binding, Kernels } from "../gpu/kernels.ts";
  * in increasing row order; `uniqueIds` ascend.
  */
 export interface TokenIndex {
+  /** Every row index once, grouped by token id: `[rows]`. */
   order: Uint32Array;
+  /** The distinct token ids present, ascending: `[unique]`. */
   uniqueIds: Uint32Array;
+  /** Start of each id's group in `order`, plus `rows` at the end: `[unique + 1]`. */
   offsets: Uint32Array;
 }
 
@@ -84,6 +87,7 @@ const WORKGROUP_SIZE = 256;
  * ```
  */
 export class Embedding {
+  /** The shape it was built for. */
   readonly shape: Readonly<EmbeddingShape>;
   readonly #kernels: Kernels;
   readonly #forward: GPUComputePipeline;

@@ -47,7 +47,9 @@ interface Piece {
  * ```
  */
 export class GradNorm {
+  /** Element count of each tensor, in binding order; {@linkcode GradNorm.record} checks against it. */
   readonly lengths: readonly number[];
+  /** The kernel variant in use. */
   readonly variant: RowVariant;
   readonly #kernels: Kernels;
   readonly #pieces: Piece[];

@@ -54,6 +54,7 @@ export interface RmsNormShape {
  * ```
  */
 export class RmsNorm {
+  /** The shape it was built for, defaults filled in. */
   readonly shape: Readonly<Required<RmsNormShape>>;
   readonly #kernels: Kernels;
   readonly #forward: GPUComputePipeline;

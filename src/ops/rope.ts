@@ -9,9 +9,13 @@ import { checkRopeShape, ropeTable } from "../reference/rope.ts";
 
 /** The shape a {@linkcode Rope} is built for. */
 export interface RopeShape {
+  /** Sequences `B`. */
   batch: number;
+  /** Tokens per sequence `T`: positions `0 … T−1` of every sequence. */
   seqLen: number;
+  /** Model width `d`: the q and k blocks of `qkv` are `d` columns each. */
   dModel: number;
+  /** Head dimension (even, divides `dModel`); each head is rotated on its own. */
   headDim: number;
   /** RoPE base θ (default 10000, OLMo's). */
   theta?: number;
@@ -33,6 +37,7 @@ const WORKGROUP = 256;
  * ```
  */
 export class Rope {
+  /** The shape it was built for, `theta` filled in. */
   readonly shape: Readonly<Required<RopeShape>>;
   #kernels: Kernels;
   #table: GPUBuffer;
@@ -57,7 +62,7 @@ export class Rope {
 
   /** Builds the table and pipelines for `shape`. */
   static async create(kernels: Kernels, shape: RopeShape): Promise<Rope> {
-    const full = { theta: 10000, ...shape };
+    const full = { ...shape, theta: shape.theta ?? 10000 };
     const half = checkRopeShape(full.seqLen, full.dModel, full.headDim);
     if (!Number.isInteger(full.batch) || full.batch < 1) {
       throw new Error(`zsl: RoPE batch must be a positive integer, got ${full.batch}`);

@@ -28,6 +28,7 @@ const WORKGROUP_SIZE = 256;
  * ```
  */
 export class SwiGlu {
+  /** The shape it was built for. */
   readonly shape: Readonly<SwiGluShape>;
   readonly #kernels: Kernels;
   readonly #forward: GPUComputePipeline;

@@ -11,16 +11,21 @@ import type { VegaLiteSpec } from "./render.ts";
 
 /** A model on the figure. */
 export interface FigureModel {
+  /** The model's name, as the legend shows it. */
   name: string;
+  /** Its fit: the smoothed curve and the BNSL are drawn, and when identified the two segments. */
   fit: DecelerationFit;
 }
 
 /** Options of `decelerationFigureSpec`. */
 export interface DecelerationFigureOptions {
+  /** Plot width in SVG units (pixels at PNG scale 1). Default 360. */
   width?: number;
+  /** Plot height in SVG units. Default 480. */
   height?: number;
   /** Shaded deceleration band [from, to] in steps; default `decelerationBand(models)`; null: none. */
   band?: [number, number] | null;
+  /** Title above the chart; default none. */
   title?: string;
   /** Colour scheme (a Vega scheme name); default the paper's "plasma". */
   scheme?: string;

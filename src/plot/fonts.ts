@@ -24,7 +24,9 @@ const DEJAVU_DIRECTORIES = [
 
 /** The font files to load and the family that `sans-serif` maps to. */
 export interface ChartFonts {
+  /** The family name resvg uses for `sans-serif` and as default: `"DejaVu Sans"` or `"Roboto"`. */
   family: string;
+  /** Paths of the font files (regular, and bold where found) that resvg loads. */
   files: string[];
   /** "system" (DejaVu Sans found) or "bundled" (Roboto from npm). */
   origin: "system" | "bundled";

@@ -73,7 +73,7 @@ function powersOfTwo(lo: number, hi: number): number[] {
   }
   // At most ~8 ticks: every second or fourth power when the range is long.
   const stride = Math.ceil(out.length / 8);
-  return out.filter((_, i) => i % stride === 0 || i === out.length - 1);
+  return out.filter((_, i) => i % stride === 0);
 }
 
 /** The union of the models' bands (null when none has one). */
@@ -518,6 +518,102 @@ export function trajectoryFigureSpec(
         encoding: { x, y: { ...y, field: "labelM" }, text: { field: "label" }, color },
       },
     ],
+    config: CONFIG,
+  } as unknown as VegaLiteSpec;
+}
+
+/** A model's live-probe series: D, M and ΔL between consecutive probes, at the probe's step. */
+export interface ProbeSeries {
+  name: string;
+  steps: ArrayLike<number>;
+  D: ArrayLike<number>;
+  M: ArrayLike<number>;
+  deltaL: ArrayLike<number>;
+  band?: [number, number] | null;
+}
+
+/**
+ * The live probe's D, M and |ΔL| against the training step (log x), one line per model: the change
+ * over each probe interval on the probe set (`deno task train --probe-every N`).
+ */
+export function probeFigureSpec(
+  series: ProbeSeries[],
+  options: InterferenceFigureOptions = {},
+): VegaLiteSpec {
+  const rows: { model: string; t: number; D: number; M: number; absDeltaL: number }[] = [];
+  for (const s of series) {
+    for (let i = 0; i < s.steps.length; i++) {
+      if (!Number.isFinite(s.M[i]) || !(s.steps[i] > 0)) continue;
+      rows.push({ model: s.name, t: s.steps[i], D: s.D[i], M: s.M[i], absDeltaL: Math.abs(s.deltaL[i]) });
+    }
+  }
+  if (rows.length === 0) throw new Error("zsl: no probe measurements (train with --probe-every N)");
+  const names = series.map((s) => s.name);
+  const color = colorEncoding(names, options.scheme);
+  const x = tAxis(rows.map((r) => r.t), "Step (window: since the last probe)");
+  const band = unionBand(series.map((s) => ({ name: s.name, points: [], band: s.band ?? null })));
+  const size = { width: options.width ?? 240, height: options.height ?? 200 };
+  const thin = (spec: Record<string, unknown>) => {
+    // Hundreds of probes: thin lines, no points.
+    const layers = spec.layer as Record<string, unknown>[];
+    spec.layer = layers.filter((layer) => (layer.mark as { type?: string })?.type !== "point").map((layer) =>
+      (layer.mark as { type?: string })?.type === "line"
+        ? { ...layer, mark: { type: "line", strokeWidth: 1.2, clip: true } }
+        : layer
+    );
+    return spec;
+  };
+  return {
+    $schema: SCHEMA,
+    title: options.title ?? "Live loss-interference probe during training (probe set)",
+    hconcat: [
+      thin(
+        panel(
+          rows,
+          {
+            field: "D",
+            title: "D",
+            log: false,
+            domain: dDomain(rows.map((r) => r.D)),
+          },
+          x,
+          color,
+          band,
+          size,
+        ),
+      ),
+      thin(
+        panel(
+          rows,
+          {
+            field: "M",
+            title: "M",
+            log: true,
+            domain: positiveRange(rows.map((r) => r.M), 1.3),
+          },
+          x,
+          color,
+          band,
+          size,
+        ),
+      ),
+      thin(
+        panel(
+          rows,
+          {
+            field: "absDeltaL",
+            title: "|ΔL|",
+            log: true,
+            domain: positiveRange(rows.map((r) => r.absDeltaL), 1.3),
+          },
+          x,
+          color,
+          band,
+          size,
+        ),
+      ),
+    ],
+    resolve: { scale: { color: "shared" } },
     config: CONFIG,
   } as unknown as VegaLiteSpec;
 }

@@ -29,14 +29,19 @@ export interface PngOptions {
 export interface RenderedChart {
   /** The Vega-Lite spec, indented JSON. */
   vegaLite: string;
+  /** The SVG document from Vega's headless view. */
   svg: string;
+  /** PNG bytes rasterised from `svg` by resvg. */
   png: Uint8Array;
 }
 
 /** The files `renderChart` wrote. */
 export interface ChartFiles {
+  /** Path of the spec, `<base>.vl.json`. */
   vegaLite: string;
+  /** Path of the SVG, `<base>.svg`. */
   svg: string;
+  /** Path of the PNG, `<base>.png`. */
   png: string;
 }
 

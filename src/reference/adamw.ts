@@ -6,21 +6,31 @@
 
 /** One parameter tensor's state. */
 export interface AdamWTensor {
+  /** The parameter values; updated in place. */
   param: Float64Array;
+  /** Its gradient (unclipped; the step scales it by the global clip factor). */
   grad: Float64Array;
+  /** First moment (torch's `exp_avg`); updated in place. */
   expAvg: Float64Array;
+  /** Second moment (torch's `exp_avg_sq`); updated in place. */
   expAvgSq: Float64Array;
+  /** Whether decoupled weight decay applies to this tensor. */
   decay: boolean;
 }
 
 /** Hyperparameters of one reference step. */
 export interface AdamWStep {
+  /** Learning rate of this step. */
   lr: number;
   /** 1-based update count. */
   t: number;
+  /** Decay rate of the first moment. */
   beta1: number;
+  /** Decay rate of the second moment. */
   beta2: number;
+  /** Added to the bias-corrected √(second moment) in the denominator. */
   eps: number;
+  /** Decoupled weight decay: decaying parameters are multiplied by `1 − lr·weightDecay` first. */
   weightDecay: number;
   /** ≤ 0: no clipping. */
   maxNorm: number;

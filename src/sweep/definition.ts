@@ -39,7 +39,9 @@ export interface SweepDefinition {
 
 /** One run of a sweep: its directory name and its spec. */
 export interface SweepRun {
+  /** Unique, directory-safe: the model, plus seed, schedule, batch and seq where the sweep varies them. */
   id: string;
+  /** The run's spec (`name` = `id`); `out` is empty until the sweep sets it to `<sweep>/runs/<id>`. */
   spec: RunSpec;
 }
 
@@ -53,7 +55,12 @@ export function defaultSweep(): SweepDefinition {
     batches: [16],
     seqs: [],
     common: { steps: 600, warmup: 30, data: "brown", tokenizer: "bytes", evalSequences: 32 },
-    analyses: { deceleration: true, interferenceCheckpoints: true, interferenceOneStep: true, oneStepBatches: 3 },
+    analyses: {
+      deceleration: true,
+      interferenceCheckpoints: true,
+      interferenceOneStep: true,
+      oneStepBatches: 3,
+    },
   };
 }
 
@@ -75,7 +82,12 @@ export function paperSweep(): SweepDefinition {
       "285M": { microbatch: 32 },
       "472M": { microbatch: 32 },
     },
-    analyses: { deceleration: true, interferenceCheckpoints: true, interferenceOneStep: true, oneStepBatches: 5 },
+    analyses: {
+      deceleration: true,
+      interferenceCheckpoints: true,
+      interferenceOneStep: true,
+      oneStepBatches: 5,
+    },
   };
 }
 
@@ -88,13 +100,23 @@ export function validateSweep(raw: unknown, source = "sweep definition"): SweepD
   const object = raw as Record<string, unknown>;
   const unknown = Object.keys(object).filter((key) => !(key in base) && key !== "perModel");
   if (unknown.length > 0) {
-    throw new Error(`zsl: ${source} has unknown field(s) ${unknown.join(", ")}; fields: ${Object.keys(base).join(", ")}, perModel`);
+    throw new Error(
+      `zsl: ${source} has unknown field(s) ${unknown.join(", ")}; fields: ${
+        Object.keys(base).join(", ")
+      }, perModel`,
+    );
   }
-  const merged = { ...base, ...object, analyses: { ...base.analyses, ...(object.analyses as object ?? {}) } } as SweepDefinition;
+  const merged = {
+    ...base,
+    ...object,
+    analyses: { ...base.analyses, ...(object.analyses as object ?? {}) },
+  } as SweepDefinition;
   for (const field of ["models", "seeds", "schedules", "batches", "seqs"] as const) {
     if (!Array.isArray(merged[field])) throw new Error(`zsl: ${source}: "${field}" must be an array`);
   }
-  if (merged.models.length === 0) throw new Error(`zsl: ${source}: "models" is empty: name at least one preset`);
+  if (merged.models.length === 0) {
+    throw new Error(`zsl: ${source}: "models" is empty: name at least one preset`);
+  }
   return merged;
 }
 

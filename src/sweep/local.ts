@@ -39,6 +39,7 @@ export interface LocalSweepOptions {
   only?: string[];
   /** Skip the analyses and results (training only, e.g. one SLURM array task). */
   trainOnly?: boolean;
+  /** Called at each run's start and end, after every training step, and before each analysis. */
   onEvent?: (event: SweepEvent) => void;
 }
 
@@ -66,7 +67,13 @@ export async function runSweepLocally(
       kernels,
       onStep: (progress) => options.onEvent?.({ kind: "step", index, total: runs.length, run, progress }),
     });
-    options.onEvent?.({ kind: "run-done", index, total: runs.length, run, seconds: (performance.now() - start) / 1000 });
+    options.onEvent?.({
+      kind: "run-done",
+      index,
+      total: runs.length,
+      run,
+      seconds: (performance.now() - start) / 1000,
+    });
   }
   if (options.trainOnly) return { runs, results: [] };
   return { runs, results: await analyseSweep(definition, sweepDir, runs, options) };

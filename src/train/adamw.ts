@@ -14,9 +14,13 @@ import { GradNorm } from "../ops/grad_norm.ts";
 
 /** AdamW hyperparameters (defaults: the paper's). */
 export interface AdamWOptions {
+  /** Decay rate of the first moment (default 0.9). */
   beta1?: number;
+  /** Decay rate of the second moment (default 0.95). */
   beta2?: number;
+  /** Added to the bias-corrected √(second moment) in the denominator (default 1e-5). */
   eps?: number;
+  /** Decoupled weight decay: decaying tensors get `p ← p·(1 − lr·weightDecay)` first (default 0.1). */
   weightDecay?: number;
   /** Global-norm clipping threshold; 0 disables clipping. */
   maxNorm?: number;
@@ -33,8 +37,11 @@ export const PAPER_ADAMW: Required<AdamWOptions> = {
 
 /** The optimizer: moments, the gradient-norm op and the per-tensor update pipelines. */
 export class AdamW {
+  /** The device the moments and pipelines live on. */
   readonly gpu: GpuDevice;
+  /** The parameter layout the moments follow (which tensors decay, where each lives). */
   readonly layout: ParameterLayout;
+  /** The hyperparameters in use: the given ones over {@linkcode PAPER_ADAMW}. */
   readonly options: Required<AdamWOptions>;
   /** First moments (exp_avg), flat in the parameter layout. */
   readonly expAvg: GPUBuffer;
@@ -44,7 +51,11 @@ export class AdamW {
   readonly gradNorm: GPUBuffer;
   #hyper: GPUBuffer;
   #norm!: GradNorm;
-  #steps: { pipeline: GPUComputePipeline; bindings: (params: GPUBuffer, grads: GPUBuffer) => Binding[]; length: number }[] = [];
+  #steps: {
+    pipeline: GPUComputePipeline;
+    bindings: (params: GPUBuffer, grads: GPUBuffer) => Binding[];
+    length: number;
+  }[] = [];
   #kernels: Kernels;
 
   private constructor(gpu: GpuDevice, kernels: Kernels, layout: ParameterLayout, options: AdamWOptions) {
@@ -66,10 +77,16 @@ export class AdamW {
     kernels: Kernels = new Kernels(gpu),
   ): Promise<AdamW> {
     const optimizer = new AdamW(gpu, kernels, layout, options);
-    optimizer.#norm = await GradNorm.create(kernels, { tensors: layout.specs.map((spec) => ({ length: spec.length })) });
+    optimizer.#norm = await GradNorm.create(kernels, {
+      tensors: layout.specs.map((spec) => ({ length: spec.length })),
+    });
     for (const spec of layout.specs) {
       const pipeline = await kernels.pipeline("adamw", "adamw_step", { N: spec.length, DECAY: spec.decay });
-      const range = (buffer: GPUBuffer): Binding => ({ buffer, offset: spec.offset * 4, size: spec.length * 4 });
+      const range = (buffer: GPUBuffer): Binding => ({
+        buffer,
+        offset: spec.offset * 4,
+        size: spec.length * 4,
+      });
       optimizer.#steps.push({
         pipeline,
         length: spec.length,
@@ -128,7 +145,10 @@ export class AdamW {
 
   /** Reads the moments back. */
   async getMoments(): Promise<{ expAvg: Float32Array; expAvgSq: Float32Array }> {
-    return { expAvg: await readFloats(this.gpu, this.expAvg), expAvgSq: await readFloats(this.gpu, this.expAvgSq) };
+    return {
+      expAvg: await readFloats(this.gpu, this.expAvg),
+      expAvgSq: await readFloats(this.gpu, this.expAvgSq),
+    };
   }
 
   /** Frees the optimizer's buffers. */

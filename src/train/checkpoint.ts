@@ -28,12 +28,15 @@ export interface CheckpointState {
 
 /** A loaded checkpoint. */
 export interface Checkpoint {
+  /** The checkpoint directory it was loaded from (`RUN/checkpoints/step-NNNNNNN`). */
   directory: string;
+  /** The parsed `state.json` (not validated beyond being JSON). */
   state: CheckpointState;
   /** Parameters, flat in layout order. */
   parameters: Float32Array;
   /** AdamW moments, flat in layout order (absent when the directory has no optimizer file). */
   expAvg?: Float32Array;
+  /** Second moments, like `expAvg`. */
   expAvgSq?: Float32Array;
 }
 
@@ -65,7 +68,10 @@ export async function saveCheckpoint(
   await Deno.remove(temporary, { recursive: true }).catch(() => {});
   await Deno.mkdir(temporary);
   const metadata = { format: "pt", step: String(state.step) };
-  await Deno.writeFile(join(temporary, "model.safetensors"), encodeSafetensors(tensorsOf(layout, parameters), metadata));
+  await Deno.writeFile(
+    join(temporary, "model.safetensors"),
+    encodeSafetensors(tensorsOf(layout, parameters), metadata),
+  );
   if (moments) {
     const entries: [string, Tensor][] = [];
     const avg = tensorsOf(layout, moments.expAvg);
@@ -125,8 +131,10 @@ export async function loadCheckpoint(directory: string, layout: ParameterLayout)
   const pick = (suffix: string) =>
     flattenTensors(
       layout,
-      new Map(layout.specs.map((spec) => [spec.name, optimizer.tensors.get(`${spec.name}.${suffix}`)!])
-        .filter(([, tensor]) => tensor !== undefined) as [string, Tensor][]),
+      new Map(
+        layout.specs.map((spec) => [spec.name, optimizer.tensors.get(`${spec.name}.${suffix}`)!])
+          .filter(([, tensor]) => tensor !== undefined) as [string, Tensor][],
+      ),
       `${join(directory, "optimizer.safetensors")} (${suffix})`,
     );
   return { directory, state, parameters, expAvg: pick("exp_avg"), expAvgSq: pick("exp_avg_sq") };

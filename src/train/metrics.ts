@@ -14,13 +14,21 @@ import type { Columns } from "../io/arrow.ts";
 
 /** One row of metrics; extra numeric fields become columns. */
 export interface MetricsRow {
+  /** Optimizer step (1-based): the row describes the update that produced this step. */
   step: number;
+  /** Tokens trained on after the step (`step · batch · seq_len`). */
   tokens: number;
+  /** Learning rate of the step's update. */
   lr: number;
+  /** Mean token loss (nats) of the step's global batch, before its update. */
   train_loss: number;
+  /** Global L2 norm of the gradient, before clipping. */
   grad_norm: number;
+  /** Seconds since the run started, summed over resumed sessions. */
   wall_seconds: number;
+  /** Mean token loss on the eval split after the step; NaN or absent where not evaluated. */
   eval_loss?: number;
+  /** Extra columns (probes); NaN in the table where a row has no value. */
   [column: string]: number | undefined;
 }
 
@@ -28,11 +36,14 @@ const BASE_COLUMNS = ["step", "tokens", "lr", "train_loss", "grad_norm", "wall_s
 
 /** Metrics of a run, kept in memory and flushed to `path`. */
 export class MetricsLog {
+  /** The `metrics.arrow` file `flush` writes. */
   readonly path: string;
+  /** Every row so far, in step order; `flush` writes them all. */
   rows: MetricsRow[] = [];
   #columns = new Set(BASE_COLUMNS);
   #lastFlush = 0;
 
+  /** An empty log for `path`; nothing is read or written until `flush` (see `resume` to continue a file). */
   constructor(path: string) {
     this.path = path;
   }
@@ -40,12 +51,14 @@ export class MetricsLog {
   /** Loads the rows of an existing metrics file with step ≤ `upToStep` (resume). */
   static async resume(path: string, upToStep: number): Promise<MetricsLog> {
     const log = new MetricsLog(path);
-    let table;
     try {
-      table = await readArrow(path);
-    } catch {
-      return log;
+      await Deno.stat(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return log;
+      throw error;
     }
+    // An unreadable file is an error, not an empty log: the next flush would overwrite its rows.
+    const table = await readArrow(path);
     for (const name of table.names) log.#columns.add(name);
     for (let i = 0; i < table.numRows; i++) {
       const row: Record<string, number> = {};

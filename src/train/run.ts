@@ -5,7 +5,13 @@
  * @module
  */
 import type { ModelConfig } from "../model/config.ts";
-import { kaplanPeakLr, parameterCount, presetByName, readConfigFile, validateConfig } from "../model/config.ts";
+import {
+  kaplanPeakLr,
+  parameterCount,
+  presetByName,
+  readConfigFile,
+  validateConfig,
+} from "../model/config.ts";
 import { flattenTensors, parameterLayout } from "../model/parameters.ts";
 import { readSafetensors } from "../io/safetensors.ts";
 import { BatchPlan, loadCorpus, tokenizeCorpus, tokenizerByName } from "../data/mod.ts";
@@ -29,6 +35,7 @@ export interface RunSpec {
   data?: string;
   /** Tokenizer: "bytes" (default for small presets) or "gpt2" (default for the paper's presets). */
   tokenizer?: string;
+  /** Optimizer steps (default 200). */
   steps?: number;
   /** Sequences per global batch (default 16). */
   batch?: number;
@@ -38,6 +45,7 @@ export interface RunSpec {
   lr?: number;
   /** Warmup steps (default: min(2000, ceil(steps / 20))). */
   warmup?: number;
+  /** Learning-rate schedule (default `trapezoidal`). */
   schedule?: ScheduleKind;
   /** Trapezoidal decay steps at the end (default 0). */
   decay?: number;
@@ -55,16 +63,23 @@ export interface RunSpec {
   init?: string;
   /** AdamW weight decay (default 0.1) and clipping threshold (default 1.0; 0 disables). */
   weightDecay?: number;
+  /** Global gradient-norm clipping threshold (default 1.0; 0 disables). */
   clip?: number;
+  /** Continue from the run directory's last checkpoint (default false). */
   resume?: boolean;
 }
 
 /** A resolved run: the options for `train` and what was chosen for the defaults. */
 export interface ResolvedRun {
+  /** Options for `train`; add `onStep` and `kernels` as needed. */
   options: Omit<TrainOptions, "onStep" | "kernels">;
+  /** The model config, validated, seq and vocab size applied. */
   config: Required<ModelConfig>;
+  /** The batch plan (also `options.data`). */
   plan: BatchPlan;
+  /** Parameters outside the embedding (what Kaplan's learning-rate formula takes). */
   nonEmbeddingParams: number;
+  /** All parameters, the (tied) embedding included. */
   totalParams: number;
 }
 
@@ -75,7 +90,9 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
   let presetName: string | undefined;
   let paperPreset = false;
   if (spec.config) {
-    config = typeof spec.config === "string" ? await readConfigFile(spec.config) : validateConfig(spec.config);
+    config = typeof spec.config === "string"
+      ? await readConfigFile(spec.config)
+      : validateConfig(spec.config);
   } else {
     const preset = presetByName(spec.preset ?? "cpu-s");
     presetName = preset.name;
@@ -163,9 +180,11 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
 
 /** A finished or running run directory, reopened for analysis. */
 export interface LoadedRun {
+  /** The run directory, as given. */
   runDir: string;
   /** Contents of run.json. */
   info: Record<string, unknown> & { name: string };
+  /** The model config, re-resolved from `run.json`'s spec. */
   config: Required<ModelConfig>;
   /** The batch plan the run trained with (same order, eval split and unseen batches). */
   plan: BatchPlan;
@@ -173,7 +192,9 @@ export interface LoadedRun {
   schedule: import("./schedule.ts").Schedule;
   /** Global batch and microbatch in sequences. */
   batch: number;
+  /** Sequences per microbatch. */
   microbatch: number;
+  /** The run's total optimizer steps (not the steps done so far). */
   steps: number;
 }
 
@@ -186,10 +207,17 @@ export async function loadRun(runDir: string): Promise<LoadedRun> {
   try {
     info = JSON.parse(await Deno.readTextFile(join(runDir, "run.json")));
   } catch (error) {
-    throw new Error(`zsl: ${runDir} is not a run directory (no readable run.json: ${(error as Error).message})`);
+    throw new Error(
+      `zsl: ${runDir} is not a run directory (no readable run.json: ${(error as Error).message})`,
+    );
   }
   const spec = info.spec as RunSpec | undefined;
-  if (!spec) throw new Error(`zsl: ${join(runDir, "run.json")} has no "spec": it was not written by deno task train`);
+  if (!spec) {
+    throw new Error(`zsl: ${join(runDir, "run.json")} has no "spec": it was not written by deno task train`);
+  }
+  if (!info.data) {
+    throw new Error(`zsl: ${join(runDir, "run.json")} has no "data": it was not written by deno task train`);
+  }
   const resolved = await resolveRun({ ...spec, out: runDir, init: undefined });
   resolved.plan.checkSameData(info.data as never);
   return {

@@ -9,6 +9,7 @@ export type ScheduleKind = "trapezoidal" | "cosine";
 
 /** A learning-rate schedule. */
 export interface Schedule {
+  /** The shape after warmup: trapezoidal (constant, then optional linear decay) or cosine. */
   kind: ScheduleKind;
   /** Peak learning rate LR. */
   peakLr: number;
@@ -27,13 +28,19 @@ export function validateSchedule(schedule: Schedule): Schedule {
   if (kind !== "trapezoidal" && kind !== "cosine") {
     throw new Error(`zsl: unknown schedule "${kind}": use trapezoidal or cosine`);
   }
-  if (!(peakLr > 0) || !Number.isFinite(peakLr)) throw new Error(`zsl: the learning rate must be positive, got ${peakLr}`);
-  if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`zsl: --warmup must be an integer ≥ 0, got ${warmup}`);
+  if (!(peakLr > 0) || !Number.isFinite(peakLr)) {
+    throw new Error(`zsl: the learning rate must be positive, got ${peakLr}`);
+  }
+  if (!Number.isInteger(warmup) || warmup < 0) {
+    throw new Error(`zsl: --warmup must be an integer ≥ 0, got ${warmup}`);
+  }
   if (!Number.isInteger(totalSteps) || totalSteps < 1) {
     throw new Error(`zsl: --steps must be a positive integer, got ${totalSteps}`);
   }
   if (!Number.isInteger(decay) || decay < 0 || decay > totalSteps - warmup) {
-    throw new Error(`zsl: --decay must be an integer in 0…steps − warmup (${totalSteps - warmup}), got ${decay}`);
+    throw new Error(
+      `zsl: --decay must be an integer in 0…steps − warmup (${totalSteps - warmup}), got ${decay}`,
+    );
   }
   return schedule;
 }

@@ -18,7 +18,13 @@ import { AdamW, PAPER_ADAMW } from "./adamw.ts";
 import type { AdamWOptions } from "./adamw.ts";
 import { learningRate, validateSchedule } from "./schedule.ts";
 import type { Schedule } from "./schedule.ts";
-import { checkpointPath, checkpointSteps, listCheckpoints, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import {
+  checkpointPath,
+  checkpointSteps,
+  listCheckpoints,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.ts";
 import type { CheckpointState } from "./checkpoint.ts";
 import { MetricsLog } from "./metrics.ts";
 
@@ -40,7 +46,9 @@ export interface TrainOptions {
   runDir: string;
   /** Name of the model in tables and figures (default: the run directory's name). */
   name?: string;
+  /** The model's shape (validated by `train`). */
   model: ModelConfig;
+  /** Batches by step and the eval set (a `BatchPlan` fits). */
   data: TrainingData;
   /** Optimizer steps. */
   steps: number;
@@ -54,6 +62,7 @@ export interface TrainOptions {
   seed: number;
   /** Initial parameters (flat, layout order) instead of the seeded initialisation. */
   init?: Float32Array;
+  /** AdamW hyperparameters over {@linkcode PAPER_ADAMW}. */
   adamw?: AdamWOptions;
   /** Evaluate on the eval set every this many steps, and at the last step (0 = never). */
   evalEvery?: number;
@@ -65,31 +74,45 @@ export interface TrainOptions {
   info?: Record<string, unknown>;
   /** Called after every step. */
   onStep?: (progress: StepProgress) => void;
+  /** Pipeline cache to reuse across runs on the same device (a sweep); default a new one. */
   kernels?: Kernels;
 }
 
 /** What {@linkcode TrainOptions.onStep} receives. */
 export interface StepProgress {
+  /** The step just done (1-based). */
   step: number;
+  /** The run's total steps. */
   steps: number;
+  /** The first step of this session (> 1 after a resume). */
   firstStep: number;
+  /** Mean token loss of the step's global batch, before its update. */
   trainLoss: number;
+  /** Eval-split loss after the step, when it was evaluated at this step. */
   evalLoss?: number;
+  /** Global gradient norm before clipping. */
   gradNorm: number;
+  /** Learning rate of the step's update. */
   lr: number;
+  /** Training throughput of this session so far (evaluation and checkpoint time included). */
   tokensPerSecond: number;
+  /** Estimated seconds to the run's last step, at this session's mean time per step. */
   etaSeconds: number;
+  /** Directory of the checkpoint written at this step, if one was. */
   checkpoint?: string;
 }
 
 /** The outcome of {@linkcode train}. */
 export interface TrainResult {
+  /** The run directory. */
   runDir: string;
   /** The last step done. */
   step: number;
   /** Per-step train losses of this session (steps firstStep…step). */
   losses: number[];
+  /** The first step of this session (> 1 after a resume). */
   firstStep: number;
+  /** Training wall time in seconds, summed over resumed sessions (as `wall_seconds` in the metrics). */
   wallSeconds: number;
 }
 
@@ -110,14 +133,20 @@ function identity(options: TrainOptions, config: Required<ModelConfig>, adamw: R
 /** Validates the shape of a run before anything is allocated or written. */
 function validateRun(options: TrainOptions): void {
   const { batch, microbatch, steps } = options;
-  if (!Number.isInteger(batch) || batch < 1) throw new Error(`zsl: --batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(batch) || batch < 1) {
+    throw new Error(`zsl: --batch must be a positive integer, got ${batch}`);
+  }
   if (!Number.isInteger(microbatch) || microbatch < 1) {
     throw new Error(`zsl: --microbatch must be a positive integer, got ${microbatch}`);
   }
   if (batch % microbatch !== 0) {
-    throw new Error(`zsl: --batch ${batch} is not divisible by --microbatch ${microbatch}: choose a divisor of the batch`);
+    throw new Error(
+      `zsl: --batch ${batch} is not divisible by --microbatch ${microbatch}: choose a divisor of the batch`,
+    );
   }
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`zsl: --steps must be a positive integer, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1) {
+    throw new Error(`zsl: --steps must be a positive integer, got ${steps}`);
+  }
   validateSchedule({ ...options.schedule, totalSteps: steps });
 }
 
@@ -159,7 +188,11 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
   const model = await Transformer.create(
     gpu,
     config,
-    { batch: options.microbatch, globalBatch: options.batch, lossSlots: Math.max(microbatches, evalChunks, 1) },
+    {
+      batch: options.microbatch,
+      globalBatch: options.batch,
+      lossSlots: Math.max(microbatches, evalChunks, 1),
+    },
     kernels,
   );
   const optimizer = await AdamW.create(gpu, model.layout, adamwOptions, kernels);
@@ -181,7 +214,9 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
       if (!saved || withoutData(saved) !== withoutData(runIdentity)) {
         throw new Error(
           `zsl: cannot resume ${runDir}: its checkpoint was made with different settings ` +
-            `(${describeDifference(checkpoint.state.run, runIdentity)}); use the same arguments or another --out`,
+            `(${
+              describeDifference(checkpoint.state.run, runIdentity)
+            }); use the same arguments or another --out`,
         );
       }
       if (!checkpoint.expAvg || !checkpoint.expAvgSq) {
@@ -257,7 +292,9 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
       const lr = learningRate(schedule, step);
       const tokens = options.data.trainBatch(step).tokens;
       if (tokens.length !== tokensPerStep) {
-        throw new GpuError(`zsl: the data gave ${tokens.length} tokens for step ${step}, expected ${tokensPerStep}`);
+        throw new GpuError(
+          `zsl: the data gave ${tokens.length} tokens for step ${step}, expected ${tokensPerStep}`,
+        );
       }
       for (let micro = 0; micro < microbatches; micro++) {
         model.setTokens(tokens.subarray(micro * microTokens, (micro + 1) * microTokens));
@@ -279,7 +316,9 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
       const trainLoss = sum / predictedPerStep;
       const gradNorm = values[microbatches];
       if (!Number.isFinite(trainLoss)) {
-        throw new Error(`zsl: the train loss became ${trainLoss} at step ${step}: lower the learning rate (--lr)`);
+        throw new Error(
+          `zsl: the train loss became ${trainLoss} at step ${step}: lower the learning rate (--lr)`,
+        );
       }
       losses.push(trainLoss);
       const wallSeconds = wallOffset + (performance.now() - start) / 1000;
@@ -355,7 +394,8 @@ function describeDifference(saved: unknown, wanted: unknown): string {
     return "no run settings in the checkpoint";
   }
   const differing = Object.keys(wanted as Record<string, unknown>).filter((key) =>
-    JSON.stringify((saved as Record<string, unknown>)[key]) !== JSON.stringify((wanted as Record<string, unknown>)[key])
+    JSON.stringify((saved as Record<string, unknown>)[key]) !==
+      JSON.stringify((wanted as Record<string, unknown>)[key])
   );
   return `differs in ${differing.join(", ") || "field order"}`;
 }

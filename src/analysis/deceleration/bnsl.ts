@@ -11,11 +11,15 @@
 
 /** BNSL parameters as published (b, c0, c1, log d1, f1). */
 export interface BnslParameters {
+  /** Scale: the pre-break line b·t^−c0 at t = 1. */
   b: number;
+  /** Minus the log-log slope before the break. */
   c0: number;
+  /** Change of the slope at the break (the slope after is −(c0 + c1)); negative when the loss decelerates. */
   c1: number;
   /** Natural log of the break step d1. */
   logD1: number;
+  /** Width of the break in natural-log steps (sharpness; → 0 is a kink). */
   f1: number;
 }
 

@@ -13,7 +13,9 @@ export interface LossCurve {
   name: string;
   /** The file the numbers came from. */
   source: string;
+  /** Training steps as read (not yet validated nor sorted). */
   steps: Float64Array;
+  /** Training loss at each step, same length as `steps`. */
   losses: Float64Array;
 }
 

@@ -71,21 +71,31 @@ export interface DecelerationOptions {
 
 /** ± one standard error of every parameter and derived quantity. */
 export interface DecelerationErrors {
+  /** σ of b: b·σ(log b). */
   b: number;
+  /** σ of c0. */
   c0: number;
+  /** σ of c1. */
   c1: number;
+  /** σ of log d1. */
   logD1: number;
   /** Delta method: d1·σ(log d1). `tDRange` is the asymmetric interval exp(log d1 ∓ σ). */
   d1: number;
+  /** σ of f1. */
   f1: number;
+  /** σ of L_d, by the delta method through the covariance. */
   lossD: number;
+  /** σ of r_d = c0 + c1, by the delta method (includes their covariance). */
   rateD: number;
+  /** σ of L̂_T, by the delta method. */
   predictedFinalLoss: number;
 }
 
 /** A series of (step, loss) points. */
 export interface LossSeries {
+  /** Training steps, increasing. */
   steps: Float64Array;
+  /** The loss at each step, same length as `steps`. */
   losses: Float64Array;
 }
 
@@ -93,12 +103,17 @@ export interface LossSeries {
 export interface DecelerationFit {
   /** BNSL parameters: L(t) = b·t^−c0·(1 + (t/d1)^(1/f1))^(−c1·f1). */
   b: number;
+  /** Minus the log-log slope before the break. */
   c0: number;
+  /** Change of the log-log slope at the break; negative when the loss decelerates. */
   c1: number;
   /** The break, in steps (= exp(logD1)). */
   d1: number;
+  /** Natural log of the break step, the fitted parameter. */
   logD1: number;
+  /** Width of the break in natural-log steps. */
   f1: number;
+  /** ± one standard error of each parameter and derived quantity. */
   errors: DecelerationErrors;
   /** Covariance of [log b, c0, c1, log d1, f1]: (JᵀJ)⁻¹ times the residual variance. */
   covariance: number[][];
@@ -126,14 +141,17 @@ export interface DecelerationFit {
   fittedRange: [number, number];
   /** The minStep and d1Guess used. */
   minStep: number;
+  /** The initial guess of the break (steps) of the paper's start. */
   d1Guess: number;
   /** Squared log-residual of the BNSL over that of a single power law fitted to the same points. */
   residualRatio: number;
   /** Whether a break that decelerates the loss is identified; when false `reasons` says why. */
   identified: boolean;
+  /** Why the break is not identified, one sentence each; empty when `identified`. */
   reasons: string[];
   /** Whether least squares converged, and its iterations (summed over starts). */
   converged: boolean;
+  /** Levenberg–Marquardt iterations summed over all starts (the polish steps not counted). */
   iterations: number;
   /** Sum of squared log residuals. */
   sse: number;

@@ -8,7 +8,9 @@ import type { DecelerationFit } from "./fit.ts";
 
 /** A fitted model: its name and its fit. */
 export interface NamedFit {
+  /** The model's name: the `name` column, and the row label of the Markdown tables. */
   name: string;
+  /** Its fit, from `fitDeceleration`. */
   fit: DecelerationFit;
 }
 

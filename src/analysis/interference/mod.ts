@@ -19,6 +19,7 @@ export {
   targetLabels,
   tokenLossColumns,
   type TokenLossOptions,
+  TokenLossReader,
   type TokenSet,
   tokenSetOf,
   writeTokenLosses,

@@ -16,7 +16,7 @@
  */
 import type { Transformer } from "../../model/transformer.ts";
 import { lossInterference } from "./loss.ts";
-import { modelTokenLosses } from "./token_losses.ts";
+import { TokenLossReader } from "./token_losses.ts";
 
 /** Something the trainer calls around its steps to measure the model; its values become metric columns. */
 export interface TrainingProbe {
@@ -33,6 +33,8 @@ export interface TrainingProbe {
    * values for its columns at this step's row, or null when it measured nothing.
    */
   afterStep(step: number, model: Transformer): Promise<Record<string, number> | null>;
+  /** Called once when training ends (also on errors): frees what the probe holds. */
+  close?(): void;
 }
 
 /** Options of {@linkcode LossProbe}. */
@@ -62,6 +64,7 @@ export class LossProbe implements TrainingProbe {
   measurements = 0;
   #tokens: Uint32Array | null;
   #previous: Float32Array | null = null;
+  #reader: TokenLossReader | null = null;
   #previousStep = 0;
 
   constructor(options: LossProbeOptions) {
@@ -94,7 +97,9 @@ export class LossProbe implements TrainingProbe {
       this.#tokens = all.slice(0, Math.min(available, this.sequences) * T);
     }
     const start = performance.now();
-    this.#previous = await modelTokenLosses(model, this.#tokens);
+    this.#reader?.destroy();
+    this.#reader = new TokenLossReader(model);
+    this.#previous = await this.#reader.read(this.#tokens);
     this.#previousStep = context.firstStep - 1;
     this.seconds += (performance.now() - start) / 1000;
     this.measurements++;
@@ -102,9 +107,12 @@ export class LossProbe implements TrainingProbe {
 
   async afterStep(step: number, model: Transformer): Promise<Record<string, number> | null> {
     if (step % this.every !== 0) return null;
-    if (!this.#tokens) throw new Error("zsl: LossProbe.afterStep before setup");
+    if (!this.#tokens || !this.#reader) throw new Error("zsl: LossProbe.afterStep before setup");
+    if (this.#reader.model !== model) {
+      throw new Error("zsl: LossProbe.afterStep with another model than setup's");
+    }
     const start = performance.now();
-    const losses = await modelTokenLosses(model, this.#tokens);
+    const losses = await this.#reader.read(this.#tokens);
     this.seconds += (performance.now() - start) / 1000;
     this.measurements++;
     const previous = this.#previous;
@@ -113,6 +121,12 @@ export class LossProbe implements TrainingProbe {
     if (!previous) return null;
     const result = lossInterference(previous, losses);
     return { probe_D: result.D, probe_M: result.M, probe_deltaL: result.deltaL };
+  }
+
+  /** Frees the probe's readback buffer (the trainer calls it when training ends). */
+  close(): void {
+    this.#reader?.destroy();
+    this.#reader = null;
   }
 }
 
