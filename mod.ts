@@ -105,13 +105,17 @@ export type { Checkpoint, CheckpointState } from "./src/train/checkpoint.ts";
 export { MetricsLog } from "./src/train/metrics.ts";
 export type { MetricsRow } from "./src/train/metrics.ts";
 export { train } from "./src/train/trainer.ts";
-export type { StepProgress, TrainingData, TrainOptions, TrainResult } from "./src/train/trainer.ts";
+export type { StepProgress, TrainingData, TrainingProbe, TrainOptions, TrainResult } from "./src/train/trainer.ts";
 export { loadRun, resolveRun } from "./src/train/run.ts";
 export type { LoadedRun, ResolvedRun, RunSpec } from "./src/train/run.ts";
 
 // Loss deceleration (METHOD.md §4) and figures
 export * from "./src/analysis/deceleration/mod.ts";
 export * from "./src/plot/mod.ts";
+
+// Zero-sum learning: loss interference (METHOD.md §5) and its figures
+export * from "./src/analysis/interference/mod.ts";
+export * from "./src/plot/interference.ts";
 
 // Sweeps
 export { defaultSweep, expandSweep, paperSweep, validateSweep } from "./src/sweep/definition.ts";

@@ -9,7 +9,7 @@ import type { DecelerationFit } from "../src/analysis/deceleration/mod.ts";
 import { writeDecelerationReport } from "../src/analysis/deceleration/write.ts";
 import { ensureWritableDirectory } from "../src/io/atomic.ts";
 import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
-import { dirname, resolve } from "../src/util/path.ts";
+import { commonParent, resolve } from "../src/util/path.ts";
 
 const COMMAND = "deno task decel RUN_DIR|CURVE_FILE…";
 const SUMMARY = "Fits the loss-deceleration BNSL (Mircea et al. 2025) to each run's training loss.\n\n" +
@@ -49,18 +49,6 @@ const OPTIONS = {
       "and log-grid subsample",
   },
 } as const;
-
-/** The deepest directory that contains every input (its parent, for a run directory). */
-export function commonParent(paths: string[]): string | null {
-  const parents = paths.map((path) => dirname(resolve(path)).split("/").filter((part) => part.length > 0));
-  const common: string[] = [];
-  for (let i = 0; i < parents[0].length; i++) {
-    const part = parents[0][i];
-    if (parents.every((parent) => parent[i] === part)) common.push(part);
-    else break;
-  }
-  return common.length === 0 ? null : "/" + common.join("/");
-}
 
 function summaryLine(name: string, fit: DecelerationFit): string {
   const status = fit.identified ? "" : `  ⚠ break not identified: ${fit.reasons.join("; ")}`;

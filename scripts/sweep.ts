@@ -73,7 +73,10 @@ await runMain(async () => {
         } else if (event.kind === "run-done") {
           progress.done();
           console.error(`  done in ${formatDuration(event.seconds)}`);
+        } else if (event.kind === "analysis-progress") {
+          progress.update(`  ${bar(event.total ? event.done / event.total : 1)} ${event.text}`);
         } else {
+          progress.done();
           console.error(`analysis: ${event.what}`);
         }
       },

@@ -9,6 +9,7 @@ import { resolveRun } from "../src/train/run.ts";
 import type { ScheduleKind } from "../src/train/schedule.ts";
 import { train } from "../src/train/trainer.ts";
 import { PRESETS } from "../src/model/config.ts";
+import { createLossProbe } from "../src/analysis/interference/probe.ts";
 
 await runMain(async () => {
   const { values } = parseArgs(
@@ -86,6 +87,18 @@ await runMain(async () => {
       name: { type: "string", description: "model name in tables and figures (default: the preset)" },
       out: { type: "string", description: "run directory", default: "runs/train" },
       resume: { type: "boolean", description: "continue the run in --out from its last checkpoint" },
+      "probe-every": {
+        type: "string",
+        description:
+          "every N steps, D, M and ΔL of the loss change since the last probe on a fixed probe set " +
+          "(metrics columns probe_D, probe_M, probe_deltaL; 0: off)",
+        default: "0",
+      },
+      "probe-sequences": {
+        type: "string",
+        description: "probe set: the first N eval sequences",
+        default: "8",
+      },
     },
   );
   const shuffle = values.shuffle as string;
@@ -118,6 +131,10 @@ await runMain(async () => {
     resume: values.resume as boolean,
   });
   const { options, config, plan } = resolved;
+  const probeEvery = numberOption(values, "probe-every") ?? 0;
+  const probe = probeEvery > 0
+    ? createLossProbe({ every: probeEvery, sequences: numberOption(values, "probe-sequences") })
+    : undefined;
   const gpu = await openGpu();
   try {
     console.error(
@@ -137,6 +154,7 @@ await runMain(async () => {
     const progress = new ProgressLine();
     const result = await train(gpu, {
       ...options,
+      probe,
       onStep: (p) => {
         const evalText = p.evalLoss !== undefined ? ` eval ${p.evalLoss.toFixed(4)}` : "";
         progress.update(
@@ -150,6 +168,16 @@ await runMain(async () => {
       },
     });
     progress.done();
+    if (probe) {
+      console.error(
+        `  loss probe: ${probe.measurements} probes of ${probe.sequences} sequences took ${
+          probe.seconds.toFixed(1)
+        } s, ` +
+          `${(100 * probe.seconds / result.wallSeconds).toFixed(1)}% of the session's ${
+            result.wallSeconds.toFixed(1)
+          } s`,
+      );
+    }
     console.error(
       `zsl train: steps ${result.firstStep}–${result.step} in ${formatDuration(result.wallSeconds)}; ` +
         `final train loss ${result.losses[result.losses.length - 1]?.toFixed(4)} → ${result.runDir}`,

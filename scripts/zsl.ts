@@ -16,29 +16,14 @@ import { loadRun } from "../src/train/run.ts";
 import type { LoadedRun } from "../src/train/run.ts";
 import {
   analyseRun,
-  dt1BatchColumns,
-  dt1Columns,
-  dt2tColumns,
-  dt2tGroupColumns,
-  interferenceMarkdown,
+  interferenceSummaryLines,
   type OneStepLr,
   type RunInterference,
-  type SummaryBreak,
+  writeInterferenceReport,
 } from "../src/analysis/interference/mod.ts";
-import { fitDeceleration, readLossCurve } from "../src/analysis/deceleration/mod.ts";
-import { encodeArrow, numericColumn, readArrow } from "../src/io/arrow.ts";
-import { ensureWritableDirectory, writeFileAtomic } from "../src/io/atomic.ts";
-import {
-  interferenceFigureSpec,
-  type InterferenceModel,
-  oneStepFigureSpec,
-  probeFigureSpec,
-  type ProbeSeries,
-  trajectoryFigureSpec,
-} from "../src/plot/interference.ts";
-import { renderChartToMemory, writeRenderedChart } from "../src/plot/render.ts";
-import type { RenderedChart } from "../src/plot/render.ts";
-import { dirname, join, resolve } from "../src/util/path.ts";
+import { uniqueNames } from "../src/analysis/deceleration/write.ts";
+import { ensureWritableDirectory } from "../src/io/atomic.ts";
+import { commonParent, join, resolve } from "../src/util/path.ts";
 
 const COMMAND = "deno task zsl RUN_DIR…";
 const SUMMARY = "Loss interference / zero-sum learning (Mircea et al. 2025) of trained runs.\n\n" +
@@ -112,17 +97,6 @@ const OPTIONS = {
   },
 } as const;
 
-/** The deepest directory containing every run directory. */
-function commonParent(paths: string[]): string {
-  const parents = paths.map((path) => dirname(resolve(path)).split("/").filter((part) => part.length > 0));
-  const common: string[] = [];
-  for (let i = 0; i < parents[0].length; i++) {
-    if (parents.every((parent) => parent[i] === parents[0][i])) common.push(parents[0][i]);
-    else break;
-  }
-  return "/" + common.join("/");
-}
-
 function parseLr(raw: string): OneStepLr {
   if (raw === "checkpoint" || raw === "next" || raw === "peak") return raw;
   const value = Number(raw);
@@ -130,71 +104,6 @@ function parseLr(raw: string): OneStepLr {
     throw new UsageError(`--lr must be checkpoint, next, peak or a positive number, got "${raw}"`);
   }
   return value;
-}
-
-function uniqueNames(names: string[]): string[] {
-  const seen = new Map<string, number>();
-  return names.map((name) => {
-    const count = (seen.get(name) ?? 0) + 1;
-    seen.set(name, count);
-    return count === 1 ? name : `${name} #${count}`;
-  });
-}
-
-/** The fitted deceleration of a run (null when the fit fails or identifies no break). */
-async function decelerationOf(
-  run: LoadedRun,
-  minStep: number | undefined,
-): Promise<SummaryBreak | null> {
-  try {
-    const curve = await readLossCurve(run.runDir);
-    const fit = fitDeceleration(curve.steps, curve.losses, { minStep, label: curve.source });
-    return fit.identified ? { tD: fit.tD, tDRange: fit.tDRange } : null;
-  } catch (error) {
-    console.error(`zsl: ${run.info.name}: no deceleration fit (${(error as Error).message})`);
-    return null;
-  }
-}
-
-/** The live-probe columns of a run's metrics, when it was trained with --probe-every. */
-async function probeSeries(run: LoadedRun, band: [number, number] | null): Promise<ProbeSeries | null> {
-  try {
-    const path = join(run.runDir, "metrics.arrow");
-    const table = await readArrow(path);
-    if (!table.columns.probe_D) return null;
-    return {
-      name: run.info.name,
-      steps: numericColumn(table, "step", path),
-      D: numericColumn(table, "probe_D", path),
-      M: numericColumn(table, "probe_M", path),
-      deltaL: numericColumn(table, "probe_deltaL", path),
-      band,
-    };
-  } catch {
-    return null;
-  }
-}
-
-function f(value: number, digits = 3): string {
-  return Number.isFinite(value) ? value.toPrecision(digits) : "—";
-}
-
-function summaryLines(result: RunInterference, fit: SummaryBreak | null): string[] {
-  const lines = [
-    `${result.name}: ${result.checkpoints.length} checkpoints; computed ${result.computed.losses} loss sets, ` +
-    `${result.computed.oneStep} one-step checkpoints in ${formatDuration(result.seconds)}` +
-    (fit
-      ? `; t_d = ${Math.round(fit.tD)} (${Math.round(fit.tDRange[0])}–${Math.round(fit.tDRange[1])})`
-      : ""),
-  ];
-  for (const row of result.dt2t) {
-    const near = fit && row.t2 >= fit.tDRange[0] && row.t <= fit.tDRange[1] ? "  ◀ t_d" : "";
-    lines.push(
-      `  ${String(row.t).padStart(6)} → ${String(row.t2).padEnd(6)} D ${f(row.D)}  M ${f(row.M)}  ` +
-        `|ΔL| ${f(Math.abs(row.deltaL))}${near}`,
-    );
-  }
-  return lines;
 }
 
 async function main(): Promise<void> {
@@ -218,7 +127,7 @@ async function main(): Promise<void> {
     ? resolve(values.out)
     : positionals.length === 1
     ? join(resolve(positionals[0]), "interference")
-    : join(commonParent(positionals), "interference");
+    : join(commonParent(positionals) ?? Deno.cwd(), "interference");
   const runs: LoadedRun[] = [];
   for (const path of positionals) runs.push(await loadRun(path));
   await ensureWritableDirectory(out);
@@ -259,56 +168,11 @@ async function main(): Promise<void> {
     (gpu as GpuDevice | null)?.destroy();
   }
 
-  const breaks = new Map<string, SummaryBreak | null>();
-  for (const run of runs) breaks.set(run.info.name, await decelerationOf(run, minStep));
-  const models: InterferenceModel[] = results.map((result) => ({
-    name: result.name,
-    points: result.dt2t.map((row) => ({ t: row.t, D: row.D, M: row.M, deltaL: row.deltaL })),
-    oneStep: result.dt1,
-    band: breaks.get(result.name)?.tDRange ?? null,
-  }));
-
-  // Render everything before writing anything.
-  const figures: [string, RenderedChart][] = [];
-  if (models.some((model) => model.points.length > 0)) {
-    figures.push(["zsl_f2", await renderChartToMemory(interferenceFigureSpec(models))]);
-    figures.push(["zsl_f3", await renderChartToMemory(trajectoryFigureSpec(models))]);
-  } else {
-    console.error("zsl: no pair of power-of-two checkpoints (t, 2t): figures F2 and F3 need two");
-  }
-  if (oneStep && models.some((model) => (model.oneStep?.length ?? 0) > 0)) {
-    figures.push(["zsl_f4", await renderChartToMemory(oneStepFigureSpec(models))]);
-  }
-  const probes: ProbeSeries[] = [];
-  for (const run of runs) {
-    const series = await probeSeries(run, breaks.get(run.info.name)?.tDRange ?? null);
-    if (series && Array.from(series.M).some(Number.isFinite)) probes.push(series);
-  }
-  if (probes.length > 0) figures.push(["zsl_probe", await renderChartToMemory(probeFigureSpec(probes))]);
-  const tables: [string, Uint8Array | string][] = [
-    ["interference_dt_2t.arrow", encodeArrow(dt2tColumns(results))],
-    ["interference_dt_2t_groups.arrow", encodeArrow(dt2tGroupColumns(results))],
-    ["interference.md", interferenceMarkdown(results, breaks)],
-  ];
-  if (oneStep) {
-    tables.push(
-      ["interference_dt_1.arrow", encodeArrow(dt1Columns(results))],
-      ["interference_dt_1_batches.arrow", encodeArrow(dt1BatchColumns(results))],
-    );
-  }
-  const written: string[] = [];
-  for (const [name, data] of tables) {
-    await writeFileAtomic(join(out, name), data);
-    written.push(name);
-  }
-  for (const [name, figure] of figures) {
-    await writeRenderedChart(figure, join(out, name));
-    written.push(`${name}.{vl.json,svg,png}`);
-  }
+  const { written, breaks } = await writeInterferenceReport(runs, results, out, { oneStep, minStep });
   for (const result of results) {
-    for (const line of summaryLines(result, breaks.get(result.name) ?? null)) console.log(line);
+    for (const line of interferenceSummaryLines(result, breaks.get(result.name) ?? null)) console.log(line);
   }
-  console.log(`wrote into ${out}: ${written.join(", ")}`);
+  console.log(`wrote ${written.join(", ")}`);
 }
 
 if (import.meta.main) await runMain(main);

@@ -4,6 +4,7 @@ import {
   contourGrid,
   interferenceFigureSpec,
   oneStepFigureSpec,
+  probeFigureSpec,
   trajectoryFigureSpec,
 } from "../src/plot/interference.ts";
 import { chartToSvg } from "../src/plot/render.ts";
@@ -192,9 +193,22 @@ Deno.test("interference: figures F2–F4 compile and render to SVG", async () =>
       }))).flat(),
     band: m === 0 ? [20, 40] as [number, number] : null,
   }));
-  for (
-    const spec of [interferenceFigureSpec(models), trajectoryFigureSpec(models), oneStepFigureSpec(models)]
-  ) {
+  const probe = {
+    name: "a",
+    steps: [8, 16, 24, 32],
+    D: [NaN, 0.2, 0.5, 0.9],
+    M: [NaN, 0.3, 0.2, 0.2],
+    deltaL: [NaN, -0.2, -0.1, 0.02],
+    band: [20, 40] as [number, number],
+  };
+  const specs = [
+    interferenceFigureSpec(models),
+    trajectoryFigureSpec(models),
+    trajectoryFigureSpec(models, { source: "eval" }),
+    oneStepFigureSpec(models),
+    probeFigureSpec([probe]),
+  ];
+  for (const spec of specs) {
     const svg = await chartToSvg(spec);
     assert(svg.startsWith("<svg") && svg.length > 1000);
   }

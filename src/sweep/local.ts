@@ -5,6 +5,7 @@
  * @module
  */
 import type { GpuDevice } from "../gpu/device.ts";
+import { openGpu } from "../gpu/device.ts";
 import { Kernels } from "../gpu/kernels.ts";
 import { join } from "../util/path.ts";
 import { ensureWritableDirectory, writeJsonAtomic } from "../io/atomic.ts";
@@ -13,6 +14,9 @@ import type { StepProgress } from "../train/trainer.ts";
 import { train } from "../train/trainer.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
 import { writeDecelerationReport } from "../analysis/deceleration/write.ts";
+import { analyseRun, writeInterferenceReport } from "../analysis/interference/mod.ts";
+import type { RunInterference } from "../analysis/interference/mod.ts";
+import { loadRun } from "../train/run.ts";
 import type { SweepDefinition, SweepRun } from "./definition.ts";
 import { expandSweep } from "./definition.ts";
 
@@ -31,7 +35,8 @@ export type SweepEvent =
   | { kind: "run-start"; index: number; total: number; run: SweepRun; status: RunStatus }
   | { kind: "step"; index: number; total: number; run: SweepRun; progress: StepProgress }
   | { kind: "run-done"; index: number; total: number; run: SweepRun; seconds: number }
-  | { kind: "analysis"; what: string };
+  | { kind: "analysis"; what: string }
+  | { kind: "analysis-progress"; text: string; done: number; total: number };
 
 /** Options of {@linkcode runSweepLocally}. */
 export interface LocalSweepOptions {
@@ -76,7 +81,7 @@ export async function runSweepLocally(
     });
   }
   if (options.trainOnly) return { runs, results: [] };
-  return { runs, results: await analyseSweep(definition, sweepDir, runs, options) };
+  return { runs, results: await analyseSweep(definition, sweepDir, runs, { ...options, gpu }) };
 }
 
 /** The analyses and result tables of a sweep whose runs are trained. */
@@ -84,7 +89,7 @@ export async function analyseSweep(
   definition: SweepDefinition,
   sweepDir: string,
   runs: SweepRun[],
-  options: LocalSweepOptions = {},
+  options: LocalSweepOptions & { gpu?: GpuDevice } = {},
 ): Promise<string[]> {
   const resultsDir = join(sweepDir, "results");
   await ensureWritableDirectory(resultsDir);
@@ -93,6 +98,43 @@ export async function analyseSweep(
   if (definition.analyses.deceleration) {
     options.onEvent?.({ kind: "analysis", what: "deceleration fit (METHOD.md §4)" });
     files.push(...(await writeDecelerationReport(runDirs, resultsDir)).files);
+  }
+  const { interferenceCheckpoints, interferenceOneStep, oneStepBatches } = definition.analyses;
+  if (interferenceCheckpoints || interferenceOneStep) {
+    options.onEvent?.({
+      kind: "analysis",
+      what: `loss interference (METHOD.md §5): Δ_t^{2t}${
+        interferenceOneStep ? ` and Δ_t^{t+1} on ${oneStepBatches} unseen batches` : ""
+      }`,
+    });
+    const loaded = [];
+    for (const runDir of runDirs) loaded.push(await loadRun(runDir));
+    const results: RunInterference[] = [];
+    let gpu = options.gpu ?? null;
+    const owned = gpu === null;
+    try {
+      for (const run of loaded) {
+        results.push(
+          await analyseRun(async () => (gpu ??= await openGpu()), run, {
+            oneStep: interferenceOneStep,
+            batches: oneStepBatches,
+            onProgress: (text, done, total) =>
+              options.onEvent?.({
+                kind: "analysis-progress",
+                text: `${run.info.name}: ${text}`,
+                done,
+                total,
+              }),
+          }),
+        );
+      }
+    } finally {
+      if (owned) (gpu as GpuDevice | null)?.destroy();
+    }
+    files.push(
+      ...(await writeInterferenceReport(loaded, results, resultsDir, { oneStep: interferenceOneStep }))
+        .written,
+    );
   }
   return files;
 }

@@ -74,8 +74,25 @@ export interface TrainOptions {
   info?: Record<string, unknown>;
   /** Called after every step. */
   onStep?: (progress: StepProgress) => void;
+  /**
+   * Measures the model during training (e.g. the loss-interference probe of
+   * src/analysis/interference/probe.ts); the values it returns become metric columns.
+   */
+  probe?: TrainingProbe;
   /** Pipeline cache to reuse across runs on the same device (a sweep); default a new one. */
   kernels?: Kernels;
+}
+
+/** Something the trainer calls around its steps to measure the model; its values become metric columns. */
+export interface TrainingProbe {
+  /** The metric columns it fills (NaN on rows it does not measure). */
+  readonly columns: readonly string[];
+  /** Once before the first step of the session; `model` holds the parameters of step firstStep − 1. */
+  setup(model: Transformer, context: { firstStep: number; evalTokens: () => Uint32Array }): Promise<void>;
+  /** After step `step`'s update and evaluation: values for its columns at this step, or null. */
+  afterStep(step: number, model: Transformer): Promise<Record<string, number> | null>;
+  /** When training ends (also on errors): frees what the probe holds. */
+  close?(): void;
 }
 
 /** What {@linkcode TrainOptions.onStep} receives. */
@@ -251,6 +268,9 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
       mlp_ratio: config.mlp_ratio,
     });
 
+    if (options.probe) {
+      await options.probe.setup(model, { firstStep, evalTokens: () => options.data.evalSet().tokens });
+    }
     const checkpointAt = new Set(checkpointSteps(options.steps));
     const tokensPerStep = options.batch * config.seq_len;
     const predictedPerStep = options.batch * (config.seq_len - 1);
@@ -336,6 +356,12 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
         evalLoss = await evaluate();
         metrics.set(step, "eval_loss", evalLoss);
       }
+      if (options.probe) {
+        const values = await options.probe.afterStep(step, model);
+        if (values) {
+          for (const [column, value] of Object.entries(values)) metrics.set(step, column, value);
+        }
+      }
       let checkpoint: string | undefined;
       if (checkpointAt.has(step)) {
         const state: CheckpointState = {
@@ -383,6 +409,7 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
       wallSeconds: wallOffset + (performance.now() - start) / 1000,
     };
   } finally {
+    options.probe?.close?.();
     staging.destroy();
     optimizer.destroy();
     model.destroy();

@@ -63,3 +63,4 @@ export {
   PROBE_COLUMNS,
   type TrainingProbe,
 } from "./probe.ts";
+export { decelerationOf, interferenceSummaryLines, probeSeries, writeInterferenceReport } from "./write.ts";
