@@ -99,6 +99,7 @@ export {
   checkpointSteps,
   listCheckpoints,
   loadCheckpoint,
+  removeStaleTemporaries,
   saveCheckpoint,
 } from "./src/train/checkpoint.ts";
 export type { Checkpoint, CheckpointState } from "./src/train/checkpoint.ts";

@@ -9,7 +9,7 @@ import { createBuffer, readFloats, writeBuffer } from "../src/gpu/buffers.ts";
 import { resolveRun } from "../src/train/run.ts";
 import type { RunSpec } from "../src/train/run.ts";
 import { train } from "../src/train/trainer.ts";
-import { checkpointSteps, listCheckpoints } from "../src/train/checkpoint.ts";
+import { checkpointPath, checkpointSteps, listCheckpoints, loadCheckpoint } from "../src/train/checkpoint.ts";
 import { readArrow } from "../src/io/arrow.ts";
 import { writeNpy } from "../src/io/npy.ts";
 
@@ -201,5 +201,61 @@ Deno.test({
       "cannot create output directory",
     );
     await Deno.remove(base, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "train: a run killed mid-way leaves only complete files under final names",
+  ...GPU_TEST,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "zsl-killed-" });
+    const script = new URL("../scripts/train.ts", import.meta.url).pathname;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-ffi",
+        script,
+        "--preset",
+        "tiny",
+        "--steps",
+        "100000",
+        "--batch",
+        "4",
+        "--warmup",
+        "3",
+        "--eval-every",
+        "0",
+        "--eval-sequences",
+        "4",
+        "--out",
+        out,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    // Kill it (SIGKILL: no handler runs) once it has written a few checkpoints and is between writes or in one.
+    for (let i = 0; i < 600 && (await listCheckpoints(out)).length < 5; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    const checkpoints = await listCheckpoints(out);
+    assert(checkpoints.length >= 5, `only ${checkpoints.length} checkpoints before the kill`);
+    const table = await readArrow(`${out}/metrics.arrow`);
+    assert(table.numRows >= 1, "metrics.arrow has no rows");
+    const layout = parameterLayout(JSON.parse(await Deno.readTextFile(`${out}/config.json`)));
+    for (const step of checkpoints) {
+      const checkpoint = await loadCheckpoint(checkpointPath(out, step), layout);
+      assertEquals(checkpoint.state.step, step);
+      assert(checkpoint.expAvg !== undefined, `checkpoint ${step} has no optimizer state`);
+    }
+    // Only temporary names may be incomplete (a resumed run removes them).
+    for (const entry of Deno.readDirSync(out)) {
+      assert(/^(run\.json|config\.json|metrics\.arrow|checkpoints)$|\.tmp$/.test(entry.name), entry.name);
+    }
+    await Deno.remove(out, { recursive: true });
   },
 });

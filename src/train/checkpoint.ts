@@ -102,6 +102,19 @@ export async function listCheckpoints(runDir: string): Promise<number[]> {
   return steps.sort((a, b) => a - b);
 }
 
+/** Removes checkpoint directories left half-written under temporary names by a killed run. */
+export async function removeStaleTemporaries(runDir: string): Promise<void> {
+  try {
+    for await (const entry of Deno.readDir(join(runDir, "checkpoints"))) {
+      if (entry.name.endsWith(".tmp")) {
+        await Deno.remove(join(runDir, "checkpoints", entry.name), { recursive: true });
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
 /** Path of step `step`'s checkpoint in `runDir`. */
 export function checkpointPath(runDir: string, step: number): string {
   return join(runDir, "checkpoints", checkpointName(step));

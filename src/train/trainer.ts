@@ -23,6 +23,7 @@ import {
   checkpointSteps,
   listCheckpoints,
   loadCheckpoint,
+  removeStaleTemporaries,
   saveCheckpoint,
 } from "./checkpoint.ts";
 import type { CheckpointState } from "./checkpoint.ts";
@@ -185,6 +186,7 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
   const runDir = options.runDir;
   await ensureWritableDirectory(runDir);
   const runIdentity = identity(options, config, adamwOptions);
+  await removeStaleTemporaries(runDir);
   const existing = await listCheckpoints(runDir);
   if (existing.length > 0 && !options.resume) {
     throw new Error(
