@@ -52,7 +52,7 @@ export { dropLastPositions, NO_TARGET, Transformer } from "./src/model/transform
 export type { TransformerOptions } from "./src/model/transformer.ts";
 export { defaultEvalBatch, evaluateTokenLosses, toTokenIds } from "./src/model/evaluate.ts";
 export type { EvaluateOptions, TokenLosses } from "./src/model/evaluate.ts";
-export { kernelSelfTest } from "./src/model/selftest.ts";
+export { kernelSelfTest, ODD_TINY_CONFIG } from "./src/model/selftest.ts";
 export type { SelfTestResult } from "./src/model/selftest.ts";
 
 // Kernel families (one WGSL file each, forward and backward)
@@ -106,7 +106,13 @@ export type { Checkpoint, CheckpointState } from "./src/train/checkpoint.ts";
 export { MetricsLog } from "./src/train/metrics.ts";
 export type { MetricsRow } from "./src/train/metrics.ts";
 export { train } from "./src/train/trainer.ts";
-export type { StepProgress, TrainingData, TrainingProbe, TrainOptions, TrainResult } from "./src/train/trainer.ts";
+export type {
+  StepProgress,
+  TrainingData,
+  TrainingProbe,
+  TrainOptions,
+  TrainResult,
+} from "./src/train/trainer.ts";
 export { loadRun, resolveRun } from "./src/train/run.ts";
 export type { LoadedRun, ResolvedRun, RunSpec } from "./src/train/run.ts";
 

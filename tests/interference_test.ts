@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { ODD_TINY_CONFIG } from "../src/model/selftest.ts";
 import { assertClose, GPU_TEST, Random, testGpu } from "./helpers.ts";
 import {
   contourGrid,
@@ -218,15 +219,7 @@ Deno.test("interference: figures F2–F4 compile and render to SVG", async () =>
   assertEquals(grid.find((cell) => cell.D === 0 && Math.abs(cell.M2 - 1) < 1e-12)!.level, -1);
 });
 
-// Odd sizes: head dim 8, 3 heads, vocabulary and sequence length not multiples of anything.
-const CONFIG: ModelConfig = {
-  d_model: 24,
-  n_layers: 2,
-  n_heads: 3,
-  vocab_size: 37,
-  seq_len: 13,
-  mlp_ratio: 1,
-};
+const CONFIG: ModelConfig = ODD_TINY_CONFIG;
 
 Deno.test({
   name: "interference: GPU per-token losses equal the float64 reference forward (padding and flushes too)",

@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { ODD_TINY_CONFIG } from "../src/model/selftest.ts";
 import { assertClose, GPU_TEST, Random, relativeError, testGpu } from "./helpers.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { parameterCount, presetByName, PRESETS, validateConfig } from "../src/model/config.ts";
@@ -6,15 +7,7 @@ import { initParameters, parameterLayout } from "../src/model/parameters.ts";
 import { Transformer } from "../src/model/transformer.ts";
 import { referenceForward, referenceGradients } from "../src/reference/model.ts";
 
-// Odd sizes on purpose: head dim 8, 3 heads, vocab and sequence length prime.
-const CONFIG: ModelConfig = {
-  d_model: 24,
-  n_layers: 2,
-  n_heads: 3,
-  vocab_size: 37,
-  seq_len: 13,
-  mlp_ratio: 1,
-};
+const CONFIG: ModelConfig = ODD_TINY_CONFIG;
 const BATCH = 3;
 
 function setup(config = CONFIG, batch = BATCH, seed = 5) {

@@ -40,17 +40,23 @@ export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<
   return diff / Math.max(scale, 1e-30);
 }
 
-/** Runs the self-test on `gpu` with a tiny model (odd sizes on purpose). */
+/**
+ * A tiny model with sizes that are multiples of no tile: head dim 8, 3 heads, a prime vocabulary and
+ * sequence length. The self-test and the model tests use it.
+ */
+export const ODD_TINY_CONFIG: Readonly<ModelConfig> = {
+  d_model: 24,
+  n_layers: 2,
+  n_heads: 3,
+  vocab_size: 37,
+  seq_len: 13,
+  mlp_ratio: 1,
+};
+
+/** Runs the self-test on `gpu` with {@linkcode ODD_TINY_CONFIG}. */
 export async function kernelSelfTest(gpu: GpuDevice, kernels = new Kernels(gpu)): Promise<SelfTestResult> {
   const start = performance.now();
-  const config: ModelConfig = {
-    d_model: 24,
-    n_layers: 2,
-    n_heads: 3,
-    vocab_size: 37,
-    seq_len: 13,
-    mlp_ratio: 1,
-  };
+  const config = ODD_TINY_CONFIG;
   const batch = 3;
   const layout = parameterLayout(config);
   const flat = initParameters(layout, 7);

@@ -28,6 +28,7 @@ export type MatmulVariant = "register" | "tiled";
 
 /** The shape a {@linkcode Matmul} is built for. */
 export interface MatmulShape {
+  /** Which product: forward `xwT`, input gradient `dyW`, weight gradient `dyTx`. */
   layout: MatmulLayout;
   /** Token rows N. */
   n: number;
@@ -54,9 +55,11 @@ export interface MatmulDims {
   cols: number;
   /** Length of the reduction. */
   red: number;
-  /** Elements of A (binding 0), B (binding 1) and C (binding 2). */
+  /** Elements of A (binding 0). */
   aElements: number;
+  /** Elements of B (binding 1). */
   bElements: number;
+  /** Elements of C (binding 2). */
   cElements: number;
 }
 

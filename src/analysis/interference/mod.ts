@@ -61,6 +61,5 @@ export {
   LossProbe,
   type LossProbeOptions,
   PROBE_COLUMNS,
-  type TrainingProbe,
 } from "./probe.ts";
 export { decelerationOf, interferenceSummaryLines, probeSeries, writeInterferenceReport } from "./write.ts";

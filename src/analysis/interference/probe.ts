@@ -14,28 +14,10 @@
  *
  * @module
  */
+import type { TrainingProbe } from "../../train/trainer.ts";
 import type { Transformer } from "../../model/transformer.ts";
 import { lossInterference } from "./loss.ts";
 import { TokenLossReader } from "./token_losses.ts";
-
-/** Something the trainer calls around its steps to measure the model; its values become metric columns. */
-export interface TrainingProbe {
-  /** The metric columns it fills (NaN on rows it does not measure). */
-  readonly columns: readonly string[];
-  /**
-   * Called once before the first step of this session, when `model` holds the parameters of step
-   * `firstStep − 1` (the initialisation, or the checkpoint resumed from). `evalTokens` gives the
-   * run's eval split (whole sequences), for probes that measure on it.
-   */
-  setup(model: Transformer, context: { firstStep: number; evalTokens: () => Uint32Array }): Promise<void>;
-  /**
-   * Called after step `step`'s update (and evaluation, if any), with the updated model. Returns
-   * values for its columns at this step's row, or null when it measured nothing.
-   */
-  afterStep(step: number, model: Transformer): Promise<Record<string, number> | null>;
-  /** Called once when training ends (also on errors): frees what the probe holds. */
-  close?(): void;
-}
 
 /** Options of {@linkcode LossProbe}. */
 export interface LossProbeOptions {
@@ -55,8 +37,11 @@ export const DEFAULT_PROBE_SEQUENCES = 8;
 
 /** D, M, ΔL between consecutive probes on a fixed token set, during training. */
 export class LossProbe implements TrainingProbe {
+  /** The metric columns it fills: probe_D, probe_M, probe_deltaL. */
   readonly columns: readonly string[] = PROBE_COLUMNS;
+  /** Steps between probes. */
   readonly every: number;
+  /** Sequences in the probe set. */
   readonly sequences: number;
   /** Seconds spent probing (setup included). */
   seconds = 0;
@@ -67,6 +52,7 @@ export class LossProbe implements TrainingProbe {
   #reader: TokenLossReader | null = null;
   #previousStep = 0;
 
+  /** A probe every `options.every` steps on the first `options.sequences` eval sequences (or given tokens). */
   constructor(options: LossProbeOptions) {
     if (!Number.isInteger(options.every) || options.every < 1) {
       throw new Error(`zsl: --probe-every must be a positive number of steps, got ${options.every}`);
