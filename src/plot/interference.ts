@@ -18,8 +18,11 @@ import type { VegaLiteSpec } from "./render.ts";
 
 /** One point of a model's Δ_t^{2t} curve. */
 export interface InterferencePoint {
+  /** The earlier checkpoint's step (the window is t → 2t). */
   t: number;
+  /** Destructive interference 1 − |Σ Δℓ| / Σ |Δℓ|. */
   D: number;
+  /** Mean absolute per-token loss change (nats). */
   M: number;
   /** Signed ΔL (the figures plot |ΔL|). */
   deltaL: number;
@@ -27,18 +30,27 @@ export interface InterferencePoint {
 
 /** One point of a model's Δ_t^{t+1} curve: means and standard deviations over the batches. */
 export interface OneStepPoint {
+  /** Step of the checkpoint stepped from. */
   t: number;
+  /** "train" (the batch stepped on) or "eval" (the eval split). */
   set: "train" | "eval";
+  /** Mean D over batches. */
   D: number;
+  /** Standard deviation of D over batches (band half-width). */
   DStd: number;
+  /** Mean M over batches (nats). */
   M: number;
+  /** Standard deviation of M over batches. */
   MStd: number;
+  /** Mean of |ΔL| over batches. */
   absDeltaL: number;
+  /** Standard deviation of |ΔL| over batches. */
   absDeltaLStd: number;
 }
 
 /** A model on the interference figures. */
 export interface InterferenceModel {
+  /** The model's name (legend label and colour key). */
   name: string;
   /** Δ_t^{2t} points. */
   points: InterferencePoint[];
@@ -50,9 +62,11 @@ export interface InterferenceModel {
 
 /** Options of the interference figures. */
 export interface InterferenceFigureOptions {
-  /** Width and height of one panel. */
+  /** Width of one panel in pixels (default set per figure). */
   width?: number;
+  /** Height of one panel in pixels (default set per figure). */
   height?: number;
+  /** Figure title (default: a description of the figure). */
   title?: string;
   /** Colour scheme of the models (a continuous Vega scheme; default plasma, as F1). */
   scheme?: string;
@@ -524,11 +538,17 @@ export function trajectoryFigureSpec(
 
 /** A model's live-probe series: D, M and ΔL between consecutive probes, at the probe's step. */
 export interface ProbeSeries {
+  /** The model's name (legend label and colour key). */
   name: string;
+  /** Training step of each probe. */
   steps: ArrayLike<number>;
+  /** D over the interval ending at each probe. */
   D: ArrayLike<number>;
+  /** M over the interval ending at each probe (nats; non-finite: the point is skipped). */
   M: ArrayLike<number>;
+  /** Signed ΔL over the interval ending at each probe (the figure plots |ΔL|). */
   deltaL: ArrayLike<number>;
+  /** The fitted deceleration range [from, to] in steps, or null when no break was identified. */
   band?: [number, number] | null;
 }
 

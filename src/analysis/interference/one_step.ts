@@ -34,22 +34,31 @@ export interface OneStepOptions {
   microbatch: number;
   /** AdamW settings (β, eps, weight decay: the run's). `maxNorm` defaults to 0: no clipping, as the paper. */
   adamw?: AdamWOptions;
+  /** Pipeline cache to share (default: a new one for `gpu`). */
   kernels?: Kernels;
 }
 
 /** Model state to start every step from: flat parameters and AdamW moments in layout order. */
 export interface OptimizerState {
+  /** Flat parameters, `layout.totalLength` floats. */
   parameters: Float32Array;
+  /** AdamW first moment (exp_avg), same layout. */
   expAvg: Float32Array;
+  /** AdamW second moment (exp_avg_sq), same layout. */
   expAvgSq: Float32Array;
 }
 
 /** One-step probe of a checkpoint on the GPU. */
 export class OneStep {
+  /** The device holding the model, the optimizer and the snapshot. */
   readonly gpu: GpuDevice;
+  /** Training model: `microbatch` sequences per forward, gradient of the `batch` mean. */
   readonly model: Transformer;
+  /** AdamW over the model's parameters (no clipping unless `adamw.maxNorm` was given). */
   readonly optimizer: AdamW;
+  /** Sequences per step (the run's global batch). */
   readonly batch: number;
+  /** Sequences per forward (divides `batch`). */
   readonly microbatch: number;
   #snapshot: { parameters: GPUBuffer; expAvg: GPUBuffer; expAvgSq: GPUBuffer };
   #trainLosses: GPUBuffer;

@@ -50,6 +50,7 @@ export interface RunInterferenceOptions {
   force?: boolean;
   /** Only checkpoints up to this step. */
   maxStep?: number;
+  /** Pipeline cache to share when the GPU is used (default: a new one). */
   kernels?: Kernels;
   /** Progress text as the work goes (what is being done, done/total). */
   onProgress?: (text: string, done: number, total: number) => void;
@@ -57,21 +58,29 @@ export interface RunInterferenceOptions {
 
 /** One Δ_t^{2t} row. */
 export interface Dt2tRow {
+  /** The earlier checkpoint's step. */
   t: number;
   /** The later checkpoint (2t). */
   t2: number;
+  /** Destructive interference 1 − |Σ Δℓ| / Σ |Δℓ| over the eval tokens (NaN when undefined). */
   D: number;
+  /** Mean absolute per-token loss change Σ |Δℓ| / n (nats). */
   M: number;
+  /** Signed change of the mean eval loss, 2t minus t (nats). */
   deltaL: number;
+  /** Predicted eval tokens counted. */
   n: number;
-  /** Mean eval loss at t and at 2t. */
+  /** Mean eval loss at t (nats). */
   lossT: number;
+  /** Mean eval loss at 2t (nats). */
   lossT2: number;
+  /** Why D (or everything) is NaN; empty when the row is defined. */
   reason: string;
 }
 
 /** One per-group row of Δ_t^{2t}. */
 export interface Dt2tGroupRow extends Interference {
+  /** The earlier checkpoint's step (the window is t → 2t). */
   t: number;
   /** "genre" or "document". */
   grouping: string;
@@ -81,16 +90,23 @@ export interface Dt2tGroupRow extends Interference {
 
 /** One batch of the one-step analysis at checkpoint t. */
 export interface Dt1BatchRow {
+  /** Step of the checkpoint stepped from. */
   t: number;
   /** "train" (the batch stepped on) or "eval" (the eval split). */
   set: "train" | "eval";
-  /** Index k of the unseen batch, and the training step it would have been. */
+  /** Index k of the unseen batch (0-based). */
   batch: number;
+  /** The training step batch k would have been (the run's last step + 1 + k). */
   batchStep: number;
+  /** Learning rate of the step. */
   lr: number;
+  /** Destructive interference of the step's per-token loss changes on the set (NaN when undefined). */
   D: number;
+  /** Mean absolute per-token loss change on the set (nats). */
   M: number;
+  /** Signed change of the set's mean loss, after minus before (nats). */
   deltaL: number;
+  /** Predicted tokens counted. */
   n: number;
   /** Mean loss of the set before the step. */
   lossBefore: number;
@@ -100,33 +116,51 @@ export interface Dt1BatchRow {
 
 /** Mean ± std (sample) over the batches of the one-step analysis. */
 export interface Dt1Row {
+  /** Step of the checkpoint stepped from. */
   t: number;
+  /** "train" (the batch stepped on) or "eval" (the eval split). */
   set: "train" | "eval";
+  /** Learning rate of the step (that of the group's first batch). */
   lr: number;
+  /** Batch rows summarised (non-finite values are left out of the means and stds). */
   batches: number;
+  /** Mean D over batches. */
   D: number;
+  /** Sample standard deviation of D over batches (0 for one batch). */
   DStd: number;
+  /** Mean M over batches (nats). */
   M: number;
+  /** Sample standard deviation of M over batches. */
   MStd: number;
   /** Mean of the signed ΔL over batches. */
   deltaL: number;
+  /** Sample standard deviation of the signed ΔL over batches. */
   deltaLStd: number;
   /** Mean of |ΔL| over batches (not |mean ΔL|). */
   absDeltaL: number;
+  /** Sample standard deviation of |ΔL| over batches. */
   absDeltaLStd: number;
 }
 
 /** Everything the analysis of one run produced. */
 export interface RunInterference {
+  /** The run's name (from its run info). */
   name: string;
+  /** The run's directory. */
   runDir: string;
+  /** Power-of-two checkpoint steps analysed, ascending (up to `maxStep`). */
   checkpoints: number[];
+  /** Δ_t^{2t} totals, one row per consecutive pair (t, 2t). */
   dt2t: Dt2tRow[];
+  /** Δ_t^{2t} per genre and per document. */
   dt2tGroups: Dt2tGroupRow[];
+  /** Δ_t^{t+1} summaries, one row per (t, set), sorted by t; empty without the one-step analysis. */
   dt1: Dt1Row[];
+  /** Δ_t^{t+1} per unseen batch, two rows (train, eval) per batch. */
   dt1Batches: Dt1BatchRow[];
   /** Token losses computed (not from the cache), and one-step checkpoints computed. */
   computed: { losses: number; oneStep: number };
+  /** Wall-clock seconds the analysis took. */
   seconds: number;
 }
 

@@ -101,7 +101,9 @@ function format(value: number, digits = 4): string {
 
 /** The deceleration step of a model, for the summary (when the fit identified a break). */
 export interface SummaryBreak {
+  /** The fitted deceleration step t_d. */
   tD: number;
+  /** t_d's ± one-standard-error range [low, high] in steps. */
   tDRange: [number, number];
 }
 

@@ -36,11 +36,14 @@ export interface TokenLossOptions {
  * for repeated measurements (the live probe); {@linkcode modelTokenLosses} makes a temporary one.
  */
 export class TokenLossReader {
+  /** The model whose forwards (current parameters) give the losses. */
   readonly model: Transformer;
+  /** Bytes of losses gathered on the GPU per readback (default 64 MiB; at least one forward's). */
   readonly gatherBytes: number;
   #staging: GPUBuffer | null = null;
   #capacity = 0;
 
+  /** A reader for `model`; the GPU buffer is made on the first read. */
   constructor(model: Transformer, options: { gatherBytes?: number } = {}) {
     this.model = model;
     this.gatherBytes = options.gatherBytes ?? GATHER_BYTES;
@@ -178,6 +181,7 @@ export function targetLabels<A extends Uint32Array | Int32Array>(labels: A, seqL
 export interface TokenSet {
   /** Input tokens, whole sequences row-major. */
   tokens: Uint32Array;
+  /** Tokens per sequence (T). */
   seqLen: number;
   /** Document id of each predicted token, [sequences·(T − 1)]. */
   documents: Uint32Array;
