@@ -374,7 +374,6 @@ export class Transformer {
     }
     const ops = this.#ops;
     const c = this.config;
-    const N = this.rows;
     const d = c.d_model;
     const wte = this.#tensor(this.parameters, this.layout.specs[0]);
     ops.embedding.forward(pass, wte, this.#ids, this.#stream);
@@ -408,7 +407,6 @@ export class Transformer {
     ops.norm.backward(pass, g.dFinal, this.#final, this.#rstdFinal, g.dStream);
     for (let l = c.n_layers - 1; l >= 0; l--) this.#recordBlockBackward(pass, l);
     ops.embedding.backward(pass, g.dStream, this.#tensor(this.gradients!, this.layout.specs[0]));
-    void N;
   }
 
   #recordBlockForward(pass: GPUComputePassEncoder, l: number): void {
@@ -499,7 +497,9 @@ export class Transformer {
   destroy(): void {
     for (const buffer of this.#owned) buffer.destroy();
     this.#owned = [];
-    for (const op of [this.#ops?.rope, this.#ops?.attention]) op?.destroy();
+    for (const op of [this.#ops?.rope, this.#ops?.attention, this.#ops?.embedding, this.#ops?.lossSum]) {
+      op?.destroy();
+    }
   }
 }
 
