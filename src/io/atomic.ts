@@ -8,8 +8,7 @@ import { dirname } from "../util/path.ts";
 
 /** Writes `data` to `path` atomically, creating the parent directory if needed. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const directory = dirname(path);
-  await ensureWritableDirectory(directory);
+  await Deno.mkdir(dirname(path), { recursive: true });
   const temporary = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
     if (typeof data === "string") await Deno.writeTextFile(temporary, data);
