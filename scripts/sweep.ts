@@ -55,7 +55,16 @@ await runMain(async () => {
     const { results } = await runSweepLocally(gpu, definition, out, {
       only: values.only ? (values.only as string).split(",") : undefined,
       onEvent: (event) => {
-        if (event.kind === "run-start") {
+        if (event.kind === "estimate") {
+          const total = event.trainingSeconds + event.analysisSeconds;
+          console.error(
+            `estimated time on this adapter: ~${formatDuration(total)} (training ${
+              formatDuration(event.trainingSeconds)
+            }: ` +
+              event.runs.map((run) => `${run.id} ${formatDuration(run.seconds)}`).join(", ") +
+              `; analyses ~${formatDuration(event.analysisSeconds)})`,
+          );
+        } else if (event.kind === "run-start") {
           const what = event.status === "done"
             ? "finished, skipped"
             : event.status === "partial"

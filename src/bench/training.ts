@@ -12,7 +12,7 @@ import { mlpHidden, parameterCount, presetByName, trainingFlopsPerToken } from "
 import { initParameters, parameterLayout } from "../model/parameters.ts";
 import { Transformer } from "../model/transformer.ts";
 import { AdamW } from "../train/adamw.ts";
-import { Random } from "../util/random.ts";
+import { randomTokens, timeTrainingStep } from "../train/timing.ts";
 import { Matmul } from "../ops/matmul.ts";
 import { Attention } from "../ops/attention.ts";
 import { Rope } from "../ops/rope.ts";
@@ -33,41 +33,6 @@ export interface BenchTrainingOptions {
   /** Also time PyTorch CPU (default true). */
   reference?: boolean;
   log?: (line: string) => void;
-}
-
-function randomTokens(count: number, vocab: number, seed: number): Uint32Array {
-  const random = new Random(seed);
-  return new Uint32Array(count).map(() => random.int(Math.min(vocab, 256)));
-}
-
-/** Seconds per full training step (forward, backward, clipped AdamW) of `config` at `batch` sequences. */
-export async function timeTrainingStep(kernels: Kernels, config: ModelConfig, batch: number, steps: number) {
-  const gpu = kernels.gpu;
-  const model = await Transformer.create(gpu, config, { batch }, kernels);
-  const optimizer = await AdamW.create(gpu, model.layout, {}, kernels);
-  model.setParameters(initParameters(model.layout, 0));
-  const tokens = randomTokens(batch * config.seq_len, config.vocab_size, 1);
-  const step = (t: number) => {
-    model.setTokens(tokens);
-    const encoder = gpu.device.createCommandEncoder();
-    model.zeroGradients(encoder);
-    const pass = encoder.beginComputePass();
-    model.record(pass, { backward: true, slot: 0 });
-    optimizer.record(pass, model.parameters, model.gradients!, t, 1e-3);
-    pass.end();
-    gpu.device.queue.submit([encoder.finish()]);
-  };
-  try {
-    for (let t = 1; t <= 2; t++) step(t); // compiles
-    await gpu.sync();
-    const start = performance.now();
-    for (let t = 3; t < 3 + steps; t++) step(t);
-    await gpu.sync();
-    return (performance.now() - start) / 1000 / steps;
-  } finally {
-    optimizer.destroy();
-    model.destroy();
-  }
 }
 
 async function torchReference(

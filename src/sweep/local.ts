@@ -13,6 +13,8 @@ import { resolveRun } from "../train/run.ts";
 import type { StepProgress } from "../train/trainer.ts";
 import { train } from "../train/trainer.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
+import { timeTrainingStep } from "../train/timing.ts";
+import type { ResolvedRun } from "../train/run.ts";
 import { writeDecelerationReport } from "../analysis/deceleration/write.ts";
 import { analyseRun, writeInterferenceReport } from "../analysis/interference/mod.ts";
 import type { RunInterference } from "../analysis/interference/mod.ts";
@@ -35,6 +37,12 @@ export type SweepEvent =
   | { kind: "run-start"; index: number; total: number; run: SweepRun; status: RunStatus }
   | { kind: "step"; index: number; total: number; run: SweepRun; progress: StepProgress }
   | { kind: "run-done"; index: number; total: number; run: SweepRun; seconds: number }
+  | {
+    kind: "estimate";
+    trainingSeconds: number;
+    analysisSeconds: number;
+    runs: { id: string; seconds: number }[];
+  }
   | { kind: "analysis"; what: string }
   | { kind: "analysis-progress"; text: string; done: number; total: number };
 
@@ -59,9 +67,14 @@ export async function runSweepLocally(
   await writeJsonAtomic(join(sweepDir, "sweep.json"), definition);
   const runs = expandSweep(definition).filter((run) => !options.only || options.only.includes(run.id));
   const kernels = new Kernels(gpu);
+  const resolvedRuns: ResolvedRun[] = [];
+  for (const run of runs) {
+    resolvedRuns.push(await resolveRun({ ...run.spec, out: join(sweepDir, "runs", run.id) }));
+  }
+  options.onEvent?.({ kind: "estimate", ...(await estimateSweep(kernels, definition, runs, resolvedRuns)) });
   for (const [index, run] of runs.entries()) {
     const runDir = join(sweepDir, "runs", run.id);
-    const resolved = await resolveRun({ ...run.spec, out: runDir });
+    const resolved = resolvedRuns[index];
     const status = await runStatus(runDir, resolved.options.steps);
     options.onEvent?.({ kind: "run-start", index, total: runs.length, run, status });
     if (status === "done") continue;
@@ -137,4 +150,39 @@ export async function analyseSweep(
     );
   }
   return files;
+}
+
+/**
+ * A rough time for what is left of a sweep on this adapter: each unfinished run's step time measured
+ * on a few steps of its own model (which also compiles its kernels), times its remaining steps plus
+ * evaluations, and the analyses as forwards and one-step updates at each power-of-two checkpoint.
+ */
+export async function estimateSweep(
+  kernels: Kernels,
+  definition: SweepDefinition,
+  runs: SweepRun[],
+  resolved: ResolvedRun[],
+): Promise<{ trainingSeconds: number; analysisSeconds: number; runs: { id: string; seconds: number }[] }> {
+  const perRun: { id: string; seconds: number }[] = [];
+  let trainingSeconds = 0;
+  let analysisSeconds = 0;
+  for (const [index, run] of runs.entries()) {
+    const { options, plan } = resolved[index];
+    const done = (await listCheckpoints(options.runDir)).at(-1) ?? 0;
+    const microbatches = options.batch / options.microbatch;
+    const step = microbatches * await timeTrainingStep(kernels, options.model, options.microbatch, 2);
+    // An evaluation is a forward (about a third of a training step) over the eval split.
+    const evalPass = (step / 3) * (plan.evalSequenceCount / options.batch);
+    const evaluations = options.evalEvery ? Math.ceil((options.steps - done) / options.evalEvery) : 0;
+    const seconds = done >= options.steps ? 0 : (options.steps - done) * step + evaluations * evalPass;
+    const checkpoints = Math.floor(Math.log2(options.steps)) + 2;
+    const batches = definition.analyses.interferenceOneStep ? definition.analyses.oneStepBatches : 0;
+    const analysis = definition.analyses.interferenceCheckpoints || batches > 0
+      ? checkpoints * (evalPass + batches * (step + evalPass + step / 3))
+      : 0;
+    perRun.push({ id: run.id, seconds });
+    trainingSeconds += seconds;
+    analysisSeconds += analysis;
+  }
+  return { trainingSeconds, analysisSeconds, runs: perRun };
 }
