@@ -9,6 +9,7 @@ import type { GpuDevice } from "../gpu/device.ts";
 import type { Kernels } from "../gpu/kernels.ts";
 import type { ModelConfig } from "./config.ts";
 import { Transformer } from "./transformer.ts";
+import { modelTokenLosses } from "./token_losses.ts";
 
 /** Per-token losses in long form: one row per predicted token. */
 export interface TokenLosses {
@@ -95,15 +96,9 @@ export async function evaluateTokenLosses(
   };
   try {
     model.setParameters(flat);
-    const input = new Uint32Array(batch * T);
-    for (let first = 0; first < sequences; first += batch) {
-      const count = Math.min(batch, sequences - first);
-      input.fill(0);
-      input.set(tokens.subarray(first * T, (first + count) * T));
-      const losses = await model.forwardLosses(input);
-      result.loss.set(losses.subarray(0, count * perSequence), first * perSequence);
-      options.onProgress?.(first + count, sequences);
-    }
+    result.loss.set(
+      await modelTokenLosses(model, tokens.subarray(0, sequences * T), { onProgress: options.onProgress }),
+    );
   } finally {
     model.destroy();
   }
