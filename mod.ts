@@ -49,7 +49,7 @@ export type { ModelConfig, Preset } from "./src/model/config.ts";
 export { flattenTensors, initParameters, parameterLayout, tensorsOf } from "./src/model/parameters.ts";
 export type { ParameterLayout, ParameterSpec } from "./src/model/parameters.ts";
 export { dropLastPositions, NO_TARGET, Transformer } from "./src/model/transformer.ts";
-export type { TransformerOptions } from "./src/model/transformer.ts";
+export type { PerExampleGradientSink, RecordOptions, TransformerOptions } from "./src/model/transformer.ts";
 export { defaultEvalBatch, evaluateTokenLosses, toTokenIds } from "./src/model/evaluate.ts";
 export type { EvaluateOptions, TokenLosses } from "./src/model/evaluate.ts";
 export { kernelSelfTest, ODD_TINY_CONFIG } from "./src/model/selftest.ts";
@@ -71,6 +71,8 @@ export type { CrossEntropyShape } from "./src/ops/cross_entropy.ts";
 export { buildTokenIndex, Embedding } from "./src/ops/embedding.ts";
 export type { EmbeddingShape, TokenIndex } from "./src/ops/embedding.ts";
 export { GradNorm } from "./src/ops/grad_norm.ts";
+export * from "./src/ops/per_example.ts";
+export * from "./src/ops/projection.ts";
 
 // Float64 references
 export { nextTokenTargets, referenceForward, referenceGradients } from "./src/reference/model.ts";
@@ -86,6 +88,21 @@ export { crossEntropyBackward, crossEntropyForward } from "./src/reference/cross
 export { embeddingBackward, embeddingForward } from "./src/reference/embedding.ts";
 export { gradNorm } from "./src/reference/grad_norm.ts";
 export { adamwReferenceStep } from "./src/reference/adamw.ts";
+export {
+  embeddingExampleGradient,
+  embeddingExampleStats,
+  exampleStats,
+  linearExampleGradient,
+  linearExampleStats,
+} from "./src/reference/per_example.ts";
+export type { ExampleStatsReference } from "./src/reference/per_example.ts";
+export {
+  frobeniusInner,
+  perExampleEmbeddingGradients,
+  perExampleLinearGradients,
+  projectGradient,
+  projectGradients,
+} from "./src/reference/projection.ts";
 export type { AdamWStep, AdamWTensor } from "./src/reference/adamw.ts";
 
 // Training
@@ -124,11 +141,19 @@ export * from "./src/plot/mod.ts";
 export * from "./src/analysis/interference/mod.ts";
 export * from "./src/plot/interference.ts";
 
+// Zero-sum learning: gradient interference (METHOD.md §6), projections, and figures F5–F8
+export * from "./src/analysis/gradients/mod.ts";
+export * from "./src/plot/gradients.ts";
+
 // Sweeps
 export { defaultSweep, expandSweep, paperSweep, validateSweep } from "./src/sweep/definition.ts";
 export type { SweepDefinition, SweepRun } from "./src/sweep/definition.ts";
 export { analyseSweep, runStatus, runSweepLocally } from "./src/sweep/local.ts";
 export type { LocalSweepOptions, RunStatus, SweepEvent } from "./src/sweep/local.ts";
+export * from "./src/sweep/slurm.ts";
+export * from "./src/sweep/results.ts";
+export { escapeHtml, REPORT_FILE, sweepReportHtml, writeSweepReport } from "./src/sweep/report.ts";
+export type { SweepReportOptions } from "./src/sweep/report.ts";
 
 // Data
 export * from "./src/data/mod.ts";
@@ -154,3 +179,6 @@ export { encodeNpy, parseNpy, readNpy, writeNpy } from "./src/io/npy.ts";
 export type { NpyArray, NpyData, NpyDtype, NpyExpectation } from "./src/io/npy.ts";
 export { ensureWritableDirectory, writeFileAtomic, writeJsonAtomic } from "./src/io/atomic.ts";
 export { Random } from "./src/util/random.ts";
+
+// Notebooks
+export * from "./src/notebook/mod.ts";

@@ -13,6 +13,7 @@ import {
   formatTrainingRows,
   profileTrainingStep,
 } from "../src/bench/training.ts";
+import { benchGradients, formatGradientRows } from "../src/bench/gradients.ts";
 import type { MatmulVariant } from "../src/ops/matmul.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 
@@ -55,6 +56,12 @@ const SECTIONS: Record<string, Section> = {
     summary: "where a training step of cpu-s goes: each kernel family alone at the model's shapes",
     run: (c) => profileTrainingStep(c.kernels, { reps: c.quick ? 5 : 20, log: c.log }),
     format: formatProfileRows,
+  },
+  gradients: {
+    summary:
+      "exact per-token and per-sequence gradient interference of a batch vs a training step and the floor",
+    run: (c) => benchGradients(c.kernels, { batch: c.quick ? 4 : 8, reps: c.quick ? 2 : 3, log: c.log }),
+    format: formatGradientRows,
   },
 };
 

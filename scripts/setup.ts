@@ -29,7 +29,53 @@ const TEST_REQUIREMENTS: Requirement[] = [
     packages: ["python3-torch", "python3-numpy"],
     present: () => succeeds("/usr/bin/python3", ["-c", "import torch, numpy"]),
   },
+  {
+    what: "Jupyter nbconvert and nbclient (tests/notebooks_test.ts executes notebooks/ headless)",
+    packages: ["jupyter-nbconvert", "jupyter-client", "python3-nbclient"],
+    present: () => succeeds("jupyter", ["nbconvert", "--version"]),
+  },
+  {
+    what: "SLURM and munge (tests/slurm_test.ts runs a one-node cluster on localhost)",
+    packages: ["slurm-wlm", "munge"],
+    // The daemons live in /usr/sbin, which a non-root PATH may lack.
+    present: () =>
+      succeeds("sh", [
+        "-c",
+        "for b in munged slurmctld slurmd sbatch squeue sinfo scancel; do " +
+        'command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || exit 1; done',
+      ]),
+  },
 ];
+
+/**
+ * Whether Jupyter lists a kernel named "deno" whose program exists (a kernelspec left by a Deno that
+ * is gone, e.g. an old npx cache, counts as missing).
+ */
+async function denoKernelInstalled(): Promise<boolean> {
+  try {
+    const list = new Deno.Command("jupyter", { args: ["kernelspec", "list", "--json"], stderr: "null" });
+    const listing = await list.output();
+    if (!listing.success) return false;
+    const program = JSON.parse(new TextDecoder().decode(listing.stdout))?.kernelspecs?.deno?.spec?.argv?.[0];
+    return typeof program === "string" && (await Deno.stat(program)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Installs the Deno kernelspec for the current user (`deno jupyter --install`: no root needed; on Linux
+ * it lands in ~/.local/share/jupyter/kernels/deno) unless Jupyter already lists a working one.
+ */
+async function ensureDenoKernel(): Promise<void> {
+  if (await denoKernelInstalled()) return;
+  const command = [Deno.execPath(), "jupyter", "--install", "--force"];
+  console.error(`zsl setup: installing the Deno Jupyter kernel for this user: ${command.join(" ")}`);
+  if (!(await succeeds(command[0], command.slice(1)))) {
+    console.error(`zsl setup: \`${command.join(" ")}\` failed; run it by hand to see why`);
+    Deno.exit(1);
+  }
+}
 
 await runMain(async () => {
   const { values } = parseArgs(
@@ -51,6 +97,7 @@ await runMain(async () => {
     if (!(await installLavapipe(true))) Deno.exit(1);
   }
   if (!values.tests) return;
+  await ensureDenoKernel();
   const missing: Requirement[] = [];
   for (const requirement of TEST_REQUIREMENTS) {
     if (!(await requirement.present())) missing.push(requirement);

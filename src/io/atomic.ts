@@ -37,7 +37,7 @@ export async function ensureWritableDirectory(directory: string): Promise<void> 
       throw new Error(`zsl: cannot create output directory ${directory}: ${(error as Error).message}`);
     }
   }
-  const probe = `${directory}/.zsl-write-probe-${Deno.pid}`;
+  const probe = `${directory}/.zsl-write-probe-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
     await Deno.writeTextFile(probe, "");
     await Deno.remove(probe);

@@ -47,6 +47,42 @@ export interface TransformerOptions {
   lossSlots?: number;
   /** Upper bound on the bytes of one logits chunk (default 256 MiB, capped by the binding limit). */
   logitsChunkBytes?: number;
+  /**
+   * Factor on d(loss)/d(logits) in the backward, overriding 1 / (globalBatch·(seq_len − 1)): 1 gives
+   * the gradients of summed token losses (per-example gradients use it).
+   */
+  lossScale?: number;
+}
+
+/**
+ * Receives what a per-example backward produces instead of accumulating the weight gradients
+ * ({@linkcode Transformer.record} with `perExample`): for each Linear, the gradient wrt its output `dy`
+ * and its input `x` (rows of one example give that example's gradient Σ_r dy_r x_rᵀ); for the tied
+ * embedding, d(loss)/d(logits), the final-norm output and the gradient wrt the embedding output.
+ */
+export interface PerExampleGradientSink {
+  /** One Linear weight `spec` [out, in]: `dy` [rows, out], `x` [rows, in]. */
+  linear(pass: GPUComputePassEncoder, spec: ParameterSpec, dy: Binding, x: Binding): void;
+  /** The tied embedding: `dlogits` [rows, V], `final` [rows, d], `dEmbedding` [rows, d]. */
+  embedding(pass: GPUComputePassEncoder, dlogits: Binding, final: Binding, dEmbedding: Binding): void;
+}
+
+/** Options of {@linkcode Transformer.record}. */
+export interface RecordOptions {
+  /** Record the backward too (a model created with `training: true`). */
+  backward: boolean;
+  /** Loss-sum slot of this microbatch (default 0). */
+  slot?: number;
+  /**
+   * Skip the embedding and the blocks' forward: their activations are already in place
+   * ({@linkcode Transformer.copyPrefixFrom}); only the LM head and the loss run (default true).
+   */
+  forward?: boolean;
+  /**
+   * Hand every weight's per-row gradient factors to this sink instead of accumulating the
+   * gradients (needs a single logits chunk: create the model with a large enough `logitsChunkBytes`).
+   */
+  perExample?: PerExampleGradientSink;
 }
 
 interface LayerActivations {
@@ -248,7 +284,7 @@ export class Transformer {
         ? await Matmul.create(k, { layout: "dyTx", n: rows, m, k: inner, accumulate: true })
         : undefined,
     });
-    const scale = 1 / ((options.globalBatch ?? this.batch) * (c.seq_len - 1));
+    const scale = options.lossScale ?? 1 / ((options.globalBatch ?? this.batch) * (c.seq_len - 1));
     const chunkRows = this.#logits.size / 4 / c.vocab_size;
     const head: HeadChunk[] = [];
     for (let rowStart = 0; rowStart < N; rowStart += chunkRows) {
@@ -337,9 +373,11 @@ export class Transformer {
 
   /**
    * Uploads the tokens of the next microbatch (`batch`·seq_len ids, row-major) with their targets
-   * and the embedding-gradient index. Ids must be below vocab_size.
+   * and the embedding-gradient index. Ids must be below vocab_size. The targets default to the next
+   * token ({@linkcode NO_TARGET} at each sequence's last position); `targets` replaces them (one per
+   * row, a token id or NO_TARGET), e.g. to take the loss at chosen positions only.
    */
-  setTokens(tokens: Uint32Array): void {
+  setTokens(tokens: Uint32Array, targets?: Uint32Array): void {
     const T = this.config.seq_len;
     if (tokens.length !== this.rows) {
       throw new GpuError(
@@ -347,7 +385,10 @@ export class Transformer {
       );
     }
     const vocab = this.config.vocab_size;
-    const targets = new Uint32Array(tokens.length);
+    if (targets && targets.length !== tokens.length) {
+      throw new GpuError(`zsl: expected ${tokens.length} targets (one per token row), got ${targets.length}`);
+    }
+    const rowTargets = targets ?? new Uint32Array(tokens.length);
     for (let i = 0; i < tokens.length; i++) {
       if (tokens[i] >= vocab) {
         throw new GpuError(
@@ -355,10 +396,13 @@ export class Transformer {
             `use a config whose vocab_size exceeds the largest token id (or the matching tokenizer)`,
         );
       }
-      targets[i] = i % T === T - 1 ? NO_TARGET : tokens[i + 1];
+      if (!targets) rowTargets[i] = i % T === T - 1 ? NO_TARGET : tokens[i + 1];
+      else if (targets[i] !== NO_TARGET && targets[i] >= vocab) {
+        throw new GpuError(`zsl: target ${targets[i]} at row ${i} is neither NO_TARGET nor below vocab_size`);
+      }
     }
     writeBuffer(this.gpu, this.#ids, tokens);
-    writeBuffer(this.gpu, this.#targets, targets);
+    writeBuffer(this.gpu, this.#targets, rowTargets);
     if (this.training) this.#ops.embedding.writeIndex(tokens);
   }
 
@@ -367,18 +411,29 @@ export class Transformer {
    * their sum into loss slot `slot`. With `backward`, also the backward pass, accumulating the
    * gradients of this microbatch into {@linkcode Transformer.gradients}.
    */
-  record(pass: GPUComputePassEncoder, options: { backward: boolean; slot?: number }): void {
+  record(pass: GPUComputePassEncoder, options: RecordOptions): void {
     const backward = options.backward;
     if (backward && !this.training) {
       throw new GpuError("zsl: backward needs a model created with training: true");
+    }
+    const sink = options.perExample;
+    if (sink && (!backward || this.#ops.head.length !== 1)) {
+      throw new GpuError(
+        "zsl: a per-example backward needs backward: true and one logits chunk: create the model with " +
+          "logitsChunkBytes ≥ batch·seq_len·vocab_size·4",
+      );
     }
     const ops = this.#ops;
     const c = this.config;
     const d = c.d_model;
     const wte = this.#tensor(this.parameters, this.layout.specs[0]);
-    ops.embedding.forward(pass, wte, this.#ids, this.#stream);
-    for (let l = 0; l < c.n_layers; l++) this.#recordBlockForward(pass, l);
-    ops.norm.forward(pass, this.#stream, this.#final, this.#rstdFinal);
+    if (options.forward ?? true) {
+      ops.embedding.forward(pass, wte, this.#ids, this.#stream);
+      for (let l = 0; l < c.n_layers; l++) this.#recordBlockForward(pass, l);
+      ops.norm.forward(pass, this.#stream, this.#final, this.#rstdFinal);
+    } else if (!this.training) {
+      throw new GpuError("zsl: forward: false reuses kept activations: create the model with training: true");
+    }
     for (const chunk of ops.head) {
       const rows = (floats: number, buffer: GPUBuffer): Binding => ({
         buffer,
@@ -394,6 +449,7 @@ export class Transformer {
       // In place: the logits become d(loss)/d(logits).
       chunk.crossEntropy.forwardBackward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
       chunk.ops.inputGrad!.record(pass, logits, wte, rows(d, this.#grads!.dFinal));
+      if (sink) continue; // the head's share of wte's gradient goes to the sink with the embedding's
       chunk.ops.weightGrad!.record(
         pass,
         logits,
@@ -405,8 +461,69 @@ export class Transformer {
     if (!backward) return;
     const g = this.#grads!;
     ops.norm.backward(pass, g.dFinal, this.#final, this.#rstdFinal, g.dStream);
-    for (let l = c.n_layers - 1; l >= 0; l--) this.#recordBlockBackward(pass, l);
-    ops.embedding.backward(pass, g.dStream, this.#tensor(this.gradients!, this.layout.specs[0]));
+    for (let l = c.n_layers - 1; l >= 0; l--) this.#recordBlockBackward(pass, l, sink);
+    if (sink) {
+      const logits: Binding = { buffer: this.#logits, offset: 0, size: this.rows * c.vocab_size * 4 };
+      sink.embedding(pass, logits, this.#final, g.dStream);
+    } else ops.embedding.backward(pass, g.dStream, this.#tensor(this.gradients!, this.layout.specs[0]));
+  }
+
+  /**
+   * Records copies of the activations of sequence `sequence` of `source` (a training model of the
+   * same config, seq_len ≥ this one's) into every sequence of this model: rows 0…seq_len−1 of that
+   * sequence, i.e. its prefix. Because attention is causal, a prefix's activations are those of the
+   * prefix alone, so a following `record(pass, { forward: false, backward: true })` back-propagates
+   * through the prefix without recomputing the forward.
+   */
+  copyPrefixFrom(encoder: GPUCommandEncoder, source: Transformer, sequence: number): void {
+    const P = this.config.seq_len;
+    const T = source.config.seq_len;
+    const c = this.config;
+    if (!this.training || !source.training) {
+      throw new GpuError("zsl: copyPrefixFrom needs two models created with training: true");
+    }
+    if (T < P || source.config.d_model !== c.d_model || source.config.n_layers !== c.n_layers) {
+      throw new GpuError(
+        "zsl: copyPrefixFrom needs a source of the same width and depth and seq_len ≥ this one's",
+      );
+    }
+    if (!Number.isInteger(sequence) || sequence < 0 || sequence >= source.batch) {
+      throw new GpuError(`zsl: sequence ${sequence} outside the source's batch of ${source.batch}`);
+    }
+    const copyRows = (from: GPUBuffer, to: GPUBuffer, floatsPerRow: number) => {
+      const bytes = P * floatsPerRow * 4;
+      for (let e = 0; e < this.batch; e++) {
+        encoder.copyBufferToBuffer(from, sequence * T * floatsPerRow * 4, to, e * bytes, bytes);
+      }
+    };
+    const d = c.d_model;
+    const H = c.n_heads;
+    for (let l = 0; l < c.n_layers; l++) {
+      const a = source.#layers[l];
+      const b = this.#layers[l];
+      copyRows(a.norm1, b.norm1, d);
+      copyRows(a.rstd1, b.rstd1, 1);
+      copyRows(a.qkv, b.qkv, 3 * d);
+      copyRows(a.attention, b.attention, d);
+      copyRows(a.norm2, b.norm2, d);
+      copyRows(a.rstd2, b.rstd2, 1);
+      copyRows(a.up, b.up, c.mlp_ratio * d);
+      copyRows(a.gated, b.gated, mlpHidden(c));
+      // lse is [batch, heads, seq_len]: one run of P values per (copy, head).
+      for (let e = 0; e < this.batch; e++) {
+        for (let h = 0; h < H; h++) {
+          encoder.copyBufferToBuffer(
+            a.lse,
+            ((sequence * H + h) * T) * 4,
+            b.lse,
+            ((e * H + h) * P) * 4,
+            P * 4,
+          );
+        }
+      }
+    }
+    copyRows(source.#final, this.#final, d);
+    copyRows(source.#rstdFinal, this.#rstdFinal, 1);
   }
 
   #recordBlockForward(pass: GPUComputePassEncoder, l: number): void {
@@ -431,7 +548,7 @@ export class Transformer {
   }
 
   /** Backward of block `l`: dStream holds d(loss)/d(block output) and leaves as d/d(block input). */
-  #recordBlockBackward(pass: GPUComputePassEncoder, l: number): void {
+  #recordBlockBackward(pass: GPUComputePassEncoder, l: number, sink?: PerExampleGradientSink): void {
     const ops = this.#ops;
     const a = this.#layers[l];
     const g = this.#grads!;
@@ -443,18 +560,22 @@ export class Transformer {
     const attProj = this.#weight(l, "att_proj");
     // MLP branch; the skip path's gradient stays in dStream and the norm's backward adds onto it.
     ops.ffOut.inputGrad!.record(pass, g.dStream, this.#tensor(p, ffOut), g.dGated);
-    ops.ffOut.weightGrad!.record(pass, g.dStream, a.gated, this.#tensor(grads, ffOut));
+    if (sink) sink.linear(pass, ffOut, g.dStream, a.gated);
+    else ops.ffOut.weightGrad!.record(pass, g.dStream, a.gated, this.#tensor(grads, ffOut));
     ops.swiglu.backward(pass, g.dGated, a.up, g.dUp);
     ops.ffProj.inputGrad!.record(pass, g.dUp, this.#tensor(p, ffProj), g.dNorm);
-    ops.ffProj.weightGrad!.record(pass, g.dUp, a.norm2, this.#tensor(grads, ffProj));
+    if (sink) sink.linear(pass, ffProj, g.dUp, a.norm2);
+    else ops.ffProj.weightGrad!.record(pass, g.dUp, a.norm2, this.#tensor(grads, ffProj));
     ops.normAccumulate!.backward(pass, g.dNorm, a.norm2, a.rstd2, g.dStream);
     // Attention branch.
     ops.attnOut.inputGrad!.record(pass, g.dStream, this.#tensor(p, attnOut), g.dAttention);
-    ops.attnOut.weightGrad!.record(pass, g.dStream, a.attention, this.#tensor(grads, attnOut));
+    if (sink) sink.linear(pass, attnOut, g.dStream, a.attention);
+    else ops.attnOut.weightGrad!.record(pass, g.dStream, a.attention, this.#tensor(grads, attnOut));
     ops.attention.backward(pass, g.dAttention, a.qkv, a.attention, a.lse, g.dQkv);
     ops.rope.backward(pass, g.dQkv);
     ops.attProj.inputGrad!.record(pass, g.dQkv, this.#tensor(p, attProj), g.dNorm);
-    ops.attProj.weightGrad!.record(pass, g.dQkv, a.norm1, this.#tensor(grads, attProj));
+    if (sink) sink.linear(pass, attProj, g.dQkv, a.norm1);
+    else ops.attProj.weightGrad!.record(pass, g.dQkv, a.norm1, this.#tensor(grads, attProj));
     ops.normAccumulate!.backward(pass, g.dNorm, a.norm1, a.rstd1, g.dStream);
   }
 

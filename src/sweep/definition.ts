@@ -34,6 +34,14 @@ export interface SweepDefinition {
     interferenceOneStep: boolean;
     /** Unseen batches per checkpoint for Δ_t^{t+1}. */
     oneStepBatches: number;
+    /**
+     * Gradient interference (METHOD.md §6) at every power-of-two checkpoint from exact per-example
+     * gradients: examples are "sequence"s (one backward) or "token"s (the paper's; about (T−1)/2
+     * backward passes per sequence), or "none".
+     */
+    gradientInterference?: "none" | "sequence" | "token";
+    /** Sequences of the unseen batch whose examples are measured (default: 4 for tokens, all for sequences). */
+    gradientSequences?: number;
   };
 }
 
@@ -60,6 +68,7 @@ export function defaultSweep(): SweepDefinition {
       interferenceCheckpoints: true,
       interferenceOneStep: true,
       oneStepBatches: 3,
+      gradientInterference: "sequence",
     },
   };
 }
@@ -87,6 +96,7 @@ export function paperSweep(): SweepDefinition {
       interferenceCheckpoints: true,
       interferenceOneStep: true,
       oneStepBatches: 5,
+      gradientInterference: "sequence",
     },
   };
 }
@@ -113,6 +123,12 @@ export function validateSweep(raw: unknown, source = "sweep definition"): SweepD
   } as SweepDefinition;
   for (const field of ["models", "seeds", "schedules", "batches", "seqs"] as const) {
     if (!Array.isArray(merged[field])) throw new Error(`zsl: ${source}: "${field}" must be an array`);
+  }
+  const gradients = merged.analyses.gradientInterference ?? "none";
+  if (!["none", "sequence", "token"].includes(gradients)) {
+    throw new Error(
+      `zsl: ${source}: analyses.gradientInterference is "${gradients}": use "none", "sequence" or "token"`,
+    );
   }
   if (merged.models.length === 0) {
     throw new Error(`zsl: ${source}: "models" is empty: name at least one preset`);

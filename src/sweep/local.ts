@@ -21,6 +21,12 @@ import type { RunInterference } from "../analysis/interference/mod.ts";
 import { loadRun } from "../train/run.ts";
 import type { SweepDefinition, SweepRun } from "./definition.ts";
 import { expandSweep } from "./definition.ts";
+import type { AnalysisTiming } from "./results.ts";
+import { recordRunSession, writeEnvironment, writeRunsTable } from "./results.ts";
+import { writeSweepReport } from "./report.ts";
+import { analyseRunGradients } from "../analysis/gradients/run.ts";
+import type { RunGradients } from "../analysis/gradients/run.ts";
+import { writeGradientReport } from "../analysis/gradients/table.ts";
 
 /** Where a run stands. */
 export type RunStatus = "done" | "partial" | "new";
@@ -79,19 +85,24 @@ export async function runSweepLocally(
     options.onEvent?.({ kind: "run-start", index, total: runs.length, run, status });
     if (status === "done") continue;
     const start = performance.now();
-    await train(gpu, {
+    const started = new Date().toISOString();
+    const trained = await train(gpu, {
       ...resolved.options,
       resume: status === "partial",
       kernels,
       onStep: (progress) => options.onEvent?.({ kind: "step", index, total: runs.length, run, progress }),
     });
-    options.onEvent?.({
-      kind: "run-done",
-      index,
-      total: runs.length,
-      run,
-      seconds: (performance.now() - start) / 1000,
+    const seconds = (performance.now() - start) / 1000;
+    // Kept in the run directory: SLURM array tasks train runs in separate processes.
+    await recordRunSession(runDir, {
+      started,
+      seconds,
+      firstStep: trained.firstStep,
+      lastStep: trained.step,
+      adapter: gpu.adapter.description || gpu.adapter.device,
+      software: gpu.adapter.isSoftware,
     });
+    options.onEvent?.({ kind: "run-done", index, total: runs.length, run, seconds });
   }
   if (options.trainOnly) return { runs, results: [] };
   return { runs, results: await analyseSweep(definition, sweepDir, runs, { ...options, gpu }) };
@@ -108,9 +119,17 @@ export async function analyseSweep(
   await ensureWritableDirectory(resultsDir);
   const runDirs = runs.map((run) => join(sweepDir, "runs", run.id));
   const files: string[] = [];
+  const timings: AnalysisTiming[] = [];
+  let analysisAdapter = options.gpu?.adapter ?? null;
+  let analysisStart = performance.now();
+  const recordAnalysisTime = (what: string) => {
+    timings.push({ what, seconds: (performance.now() - analysisStart) / 1000 });
+    analysisStart = performance.now();
+  };
   if (definition.analyses.deceleration) {
     options.onEvent?.({ kind: "analysis", what: "deceleration fit (METHOD.md §4)" });
     files.push(...(await writeDecelerationReport(runDirs, resultsDir)).files);
+    recordAnalysisTime("deceleration fit");
   }
   const { interferenceCheckpoints, interferenceOneStep, oneStepBatches } = definition.analyses;
   if (interferenceCheckpoints || interferenceOneStep) {
@@ -142,13 +161,51 @@ export async function analyseSweep(
         );
       }
     } finally {
+      analysisAdapter = (gpu as GpuDevice | null)?.adapter ?? analysisAdapter;
       if (owned) (gpu as GpuDevice | null)?.destroy();
     }
     files.push(
       ...(await writeInterferenceReport(loaded, results, resultsDir, { oneStep: interferenceOneStep }))
         .written,
     );
+    recordAnalysisTime(
+      interferenceOneStep ? "loss interference Δ_t^{2t} and Δ_t^{t+1}" : "loss interference Δ_t^{2t}",
+    );
   }
+  const granularity = definition.analyses.gradientInterference ?? "none";
+  if (granularity !== "none") {
+    options.onEvent?.({
+      kind: "analysis",
+      what: `gradient interference (METHOD.md §6): exact per-${granularity} gradients at each checkpoint`,
+    });
+    const loaded = [];
+    for (const runDir of runDirs) loaded.push(await loadRun(runDir));
+    const results: RunGradients[] = [];
+    let gpu = options.gpu ?? null;
+    const owned = gpu === null;
+    try {
+      for (const run of loaded) {
+        results.push(
+          await analyseRunGradients(async () => (gpu ??= await openGpu()), run, {
+            granularity,
+            sequences: definition.analyses.gradientSequences,
+            onProgress: (text, done, total) =>
+              options.onEvent?.({ kind: "analysis-progress", text, done, total }),
+          }),
+        );
+      }
+    } finally {
+      analysisAdapter = (gpu as GpuDevice | null)?.adapter ?? analysisAdapter;
+      if (owned) (gpu as GpuDevice | null)?.destroy();
+    }
+    files.push(...(await writeGradientReport(loaded, results, resultsDir)).written);
+    recordAnalysisTime(`gradient interference (per ${granularity})`);
+  }
+  options.onEvent?.({ kind: "analysis", what: "results table, environment and report" });
+  const ids = runs.map((run) => run.id);
+  files.push(await writeRunsTable(sweepDir, ids));
+  files.push(await writeEnvironment(sweepDir, ids, { analysisAdapter, analyses: timings }));
+  files.push(await writeSweepReport(sweepDir, { runIds: ids }));
   return files;
 }
 
@@ -180,9 +237,18 @@ export async function estimateSweep(
     const analysis = definition.analyses.interferenceCheckpoints || batches > 0
       ? checkpoints * (evalPass + batches * (step + evalPass + step / 3))
       : 0;
+    // Gradient interference: one step, then about three steps' work per batch of sequence examples
+    // or (T−1)/2 backward passes (half a step each) per sequence of token examples.
+    const granularity = definition.analyses.gradientInterference ?? "none";
+    const gradientSequences = definition.analyses.gradientSequences ??
+      (granularity === "token" ? 4 : options.batch);
+    const perSequence = granularity === "token" ? ((options.model.seq_len - 1) / 2) * (step / 2) : 3 * step;
+    const gradients = granularity === "none"
+      ? 0
+      : checkpoints * (step + (perSequence * gradientSequences) / options.batch);
     perRun.push({ id: run.id, seconds });
     trainingSeconds += seconds;
-    analysisSeconds += analysis;
+    analysisSeconds += analysis + gradients;
   }
   return { trainingSeconds, analysisSeconds, runs: perRun };
 }

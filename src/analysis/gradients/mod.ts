@@ -1,0 +1,11 @@
+/**
+ * Gradient interference (METHOD.md §6): exact per-example gradient statistics on the GPU, the CPU
+ * function over explicit matrices, per-run analysis, tables and projections.
+ *
+ * @module
+ */
+export * from "./metrics.ts";
+export * from "./statistics.ts";
+export * from "./run.ts";
+export * from "./table.ts";
+export * from "./projection.ts";

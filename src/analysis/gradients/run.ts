@@ -1,0 +1,294 @@
+/**
+ * Gradient interference of a training run (METHOD.md §6) at each power-of-two checkpoint: the
+ * one-step update δ of the loss-interference analysis (load the checkpoint with its optimizer state,
+ * one AdamW step without clipping at lr(t) on the first batch training never saw), the exact
+ * per-example gradients at θ_t of that same batch's examples, their statistics, and how well the
+ * first-order prediction Δ̂ℓ_i = g_i·δ tracks the true change Δℓ_i of the step.
+ *
+ * Cached in `RUN/gradients/`: `gradients_step-NNNNNNN_<granularity>.json` (settings and metrics)
+ * and the per-example table `gradient_examples_step-NNNNNNN_<granularity>.arrow`; a cached checkpoint
+ * is reused when it is newer than the checkpoint and was made with the same settings.
+ *
+ * @module
+ */
+import type { GpuDevice } from "../../gpu/device.ts";
+import { Kernels } from "../../gpu/kernels.ts";
+import { parameterLayout } from "../../model/parameters.ts";
+import { checkpointPath, listCheckpoints, loadCheckpoint } from "../../train/checkpoint.ts";
+import type { LoadedRun } from "../../train/run.ts";
+import type { AdamWOptions } from "../../train/adamw.ts";
+import { writeJsonAtomic } from "../../io/atomic.ts";
+import { join } from "../../util/path.ts";
+import { OneStep, oneStepLearningRate } from "../interference/one_step.ts";
+import { isPowerOfTwo } from "../interference/run.ts";
+import { finishGradientInterference, predictionAgreement } from "./metrics.ts";
+import type { GradientInterference, PredictionAgreement } from "./metrics.ts";
+import { GradientStatistics } from "./statistics.ts";
+import type { Granularity } from "./statistics.ts";
+import { exampleTableName, readExampleTable, writeExampleTable } from "./table.ts";
+import type { ExampleRows } from "./table.ts";
+
+/** Options of {@linkcode analyseRunGradients}. */
+export interface RunGradientOptions {
+  /** Examples are tokens (the paper's, exact; about T/2 backward passes per sequence) or sequences. */
+  granularity?: Granularity;
+  /** Use the first this many sequences of the unseen batch (default: all for sequences, 4 for tokens). */
+  sequences?: number;
+  /** Only these checkpoint steps (default: every power of two). */
+  checkpoints?: number[];
+  /** Cache directory (default `RUN/gradients`). */
+  cacheDir?: string;
+  /** Recompute, ignoring the cache. */
+  force?: boolean;
+  /** Token granularity: target positions per backward (see {@linkcode GradientStatistics}). */
+  targetsPerPass?: number;
+  /** Pipeline cache to share. */
+  kernels?: Kernels;
+  /** Progress text as the work goes (what, done, total). */
+  onProgress?: (text: string, done: number, total: number) => void;
+}
+
+/** The gradient interference of one checkpoint. */
+export interface GradientCheckpoint extends GradientInterference {
+  /** Checkpoint step t. */
+  step: number;
+  /** What an example is. */
+  granularity: Granularity;
+  /** Learning rate of the one step (lr(t), the peak where that is 0). */
+  lr: number;
+  /** Sequences whose examples were measured. */
+  sequences: number;
+  /** Agreement of Δ̂ℓ_i with the true Δℓ_i of the step. */
+  agreement: PredictionAgreement;
+  /** Rows back-propagated by the per-example backward. */
+  rowsBackpropagated: number;
+  /** Seconds the per-example statistics took (not the one step). */
+  seconds: number;
+}
+
+/** What {@linkcode analyseRunGradients} returns. */
+export interface RunGradients {
+  /** The run's name. */
+  name: string;
+  /** The run directory. */
+  runDir: string;
+  /** One entry per analysed checkpoint, ascending. */
+  checkpoints: GradientCheckpoint[];
+  /** How many checkpoints were computed (the rest came from the cache). */
+  computed: number;
+}
+
+/** File name of a checkpoint's cached metrics. */
+export function gradientFileName(step: number, granularity: Granularity): string {
+  return `gradients_step-${String(step).padStart(7, "0")}_${granularity}.json`;
+}
+
+/**
+ * Runs (or reads from the cache) the gradient interference of a run's checkpoints. `device` is the
+ * GPU or a function opening it, called only when something has to be computed.
+ *
+ * @example
+ * ```ts
+ * import { analyseRunGradients, loadRun, openGpu } from "./mod.ts";
+ * // const result = await analyseRunGradients(gpu, await loadRun("runs/cpu-s"), { granularity: "sequence" });
+ * // result.checkpoints: [{ step, dGrad, cG, cUG, cUg, oneMinusDPredicted, agreement, … }]
+ * ```
+ */
+export async function analyseRunGradients(
+  device: GpuDevice | (() => Promise<GpuDevice>),
+  run: LoadedRun,
+  options: RunGradientOptions = {},
+): Promise<RunGradients> {
+  const granularity = options.granularity ?? "sequence";
+  const cacheDir = options.cacheDir ?? join(run.runDir, "gradients");
+  const layout = parameterLayout(run.config);
+  const T = run.config.seq_len;
+  const available = await listCheckpoints(run.runDir);
+  const steps = options.checkpoints ?? available.filter(isPowerOfTwo);
+  for (const step of steps) {
+    if (!available.includes(step)) {
+      throw new Error(
+        `zsl: ${run.runDir} has no checkpoint of step ${step} (it has ${available.join(", ")})`,
+      );
+    }
+  }
+  if (steps.length === 0) {
+    throw new Error(`zsl: ${run.runDir} has no power-of-two checkpoints: train it first`);
+  }
+  const sequences = Math.min(options.sequences ?? (granularity === "token" ? 4 : run.batch), run.batch);
+  if (!Number.isInteger(sequences) || sequences < 1) {
+    throw new Error(`zsl: --sequences must be a positive integer, got ${options.sequences}`);
+  }
+  const adamw: AdamWOptions = { ...(run.info.adamw as AdamWOptions | undefined), maxNorm: 0 };
+  const settings = (step: number) => ({
+    granularity,
+    sequences,
+    lr: oneStepLearningRate(run.schedule, step),
+    afterStep: run.steps,
+    adamw,
+    targetsPerPass: options.targetsPerPass ?? null,
+  });
+  await Deno.mkdir(cacheDir, { recursive: true });
+  const needed: number[] = [];
+  for (const step of steps) {
+    const cached = await readJson(join(cacheDir, gradientFileName(step, granularity)));
+    const fresh = await newerThanCheckpoint(
+      join(cacheDir, gradientFileName(step, granularity)),
+      run.runDir,
+      step,
+    );
+    if (options.force || !fresh || JSON.stringify(cached?.settings) !== JSON.stringify(settings(step))) {
+      needed.push(step);
+    }
+  }
+  if (needed.length > 0) {
+    const gpu = typeof device === "function" ? await device() : device;
+    const kernels = options.kernels ?? new Kernels(gpu);
+    const batch = run.plan.unseenBatch(run.steps, 0).tokens;
+    const examplesOf = batch.subarray(0, sequences * T);
+    const stepper = await OneStep.create(gpu, run.config, {
+      batch: run.batch,
+      microbatch: run.microbatch,
+      adamw,
+      kernels,
+    });
+    const statistics = await GradientStatistics.create(gpu, run.config, {
+      granularity,
+      targetsPerPass: options.targetsPerPass,
+      kernels,
+    });
+    try {
+      for (const [index, step] of needed.entries()) {
+        const report = (text: string, done: number, total: number) =>
+          options.onProgress?.(
+            `${run.info.name}: step ${step} (${index + 1}/${needed.length}): ${text}`,
+            done,
+            total,
+          );
+        const checkpoint = await loadCheckpoint(checkpointPath(run.runDir, step), layout);
+        if (!checkpoint.expAvg || !checkpoint.expAvgSq) {
+          throw new Error(
+            `zsl: ${checkpoint.directory} has no optimizer.safetensors: gradient interference needs the ` +
+              `optimizer state to take the one step δ`,
+          );
+        }
+        report("one AdamW step", 0, 1);
+        const lr = settings(step).lr;
+        stepper.load({
+          parameters: checkpoint.parameters,
+          expAvg: checkpoint.expAvg,
+          expAvgSq: checkpoint.expAvgSq,
+        });
+        const { before } = await stepper.step(batch, step + 1, lr);
+        const after = await stepper.losses(examplesOf);
+        const stepped = await stepper.model.getParameters();
+        const delta = new Float32Array(layout.totalLength);
+        for (let j = 0; j < delta.length; j++) delta[j] = stepped[j] - checkpoint.parameters[j];
+        const tokenChange = new Float64Array(sequences * (T - 1));
+        for (let i = 0; i < tokenChange.length; i++) tokenChange[i] = after[i] - before[i];
+        const start = performance.now();
+        const stats = await statistics.compute(
+          checkpoint.parameters,
+          delta,
+          examplesOf,
+          (done, total) => report(`${granularity} gradients`, done, total),
+        );
+        const seconds = (performance.now() - start) / 1000;
+        const actual = granularity === "token" ? tokenChange : sequenceMeans(tokenChange, T - 1);
+        // The per-coordinate and per-example sides of the identity are float32 sums in different orders.
+        const metrics = finishGradientInterference(stats.coordinates, stats.examples, { tolerance: 1e-3 });
+        const result: GradientCheckpoint = {
+          ...metrics,
+          step,
+          granularity,
+          lr,
+          sequences,
+          agreement: predictionAgreement(stats.examples.predicted, actual),
+          rowsBackpropagated: stats.rowsBackpropagated,
+          seconds,
+        };
+        const rows: ExampleRows = {
+          sequence: stats.sequence,
+          position: stats.position,
+          predicted: stats.examples.predicted,
+          actual,
+          absPredicted: stats.examples.absPredicted,
+          gradSq: stats.examples.gradSq,
+          gradAbs: stats.examples.gradAbs,
+        };
+        await writeExampleTable(join(cacheDir, exampleTableName(step, granularity)), rows);
+        await writeJsonAtomic(join(cacheDir, gradientFileName(step, granularity)), {
+          settings: settings(step),
+          result: withNulls(result),
+        });
+      }
+    } finally {
+      statistics.destroy();
+      stepper.destroy();
+    }
+  }
+  const checkpoints: GradientCheckpoint[] = [];
+  for (const step of steps) {
+    const cached = await readJson(join(cacheDir, gradientFileName(step, granularity)));
+    checkpoints.push(withNaNs(cached!.result) as GradientCheckpoint);
+  }
+  return { name: run.info.name, runDir: run.runDir, checkpoints, computed: needed.length };
+}
+
+/** The per-example rows of one analysed checkpoint (for F8 and notebooks). */
+export function readCheckpointExamples(
+  runDir: string,
+  step: number,
+  granularity: Granularity,
+  cacheDir = join(runDir, "gradients"),
+): Promise<ExampleRows> {
+  return readExampleTable(join(cacheDir, exampleTableName(step, granularity)));
+}
+
+function sequenceMeans(values: Float64Array, perSequence: number): Float64Array {
+  const out = new Float64Array(values.length / perSequence);
+  for (let b = 0; b < out.length; b++) {
+    let sum = 0;
+    for (let s = 0; s < perSequence; s++) sum += values[b * perSequence + s];
+    out[b] = sum / perSequence;
+  }
+  return out;
+}
+
+// JSON has no NaN: written as null, read back as NaN.
+function withNulls(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v)),
+  );
+}
+
+function withNaNs(value: unknown): unknown {
+  if (value === null) return NaN;
+  if (Array.isArray(value)) return value.map(withNaNs);
+  if (typeof value === "object") {
+    return Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, withNaNs(v)]));
+  }
+  return value;
+}
+
+async function newerThanCheckpoint(path: string, runDir: string, step: number): Promise<boolean> {
+  const mtime = async (file: string) => {
+    try {
+      return (await Deno.stat(file)).mtime?.getTime() ?? null;
+    } catch {
+      return null;
+    }
+  };
+  const made = await mtime(path);
+  const source = await mtime(join(checkpointPath(runDir, step), "model.safetensors"));
+  return made !== null && source !== null && made >= source;
+}
+
+// deno-lint-ignore no-explicit-any
+async function readJson(path: string): Promise<any> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Helpers for the Jupyter notebooks (Deno kernel): the sweep a notebook reads (`ZSL_SWEEP`, or a tiny
+ * sweep it trains itself) and rich outputs (native Vega-Lite charts, tables).
+ *
+ * @module
+ */
+export {
+  chartBundle,
+  type ChartBundleOptions,
+  display,
+  formatCell,
+  inJupyter,
+  markdownBundle,
+  type MediaBundle,
+  showChart,
+  showMarkdown,
+  showTable,
+  tableBundle,
+  type TableInput,
+  type TableOptions,
+  VEGA_LITE_MIME,
+  VEGA_LITE_V5_SCHEMA,
+} from "./display.ts";
+export {
+  type NotebookRun,
+  type NotebookSweep,
+  type NotebookSweepOptions,
+  openNotebookSweep,
+  SWEEP_ENV,
+  TINY_SWEEP_NAME,
+  tinySweep,
+} from "./sweep.ts";
+export { distinctValues, type TableRow, tableRows } from "./tables.ts";

@@ -1,0 +1,184 @@
+/**
+ * The sweep a notebook reads: the directory named by `ZSL_SWEEP`, or else a tiny sweep (two small
+ * models, a few hundred steps on the embedded Brown Corpus) that the notebook trains itself in a minute
+ * or two on a CPU, so that every notebook runs headless on a fresh machine. A finished tiny sweep is
+ * reused; an interrupted one resumes.
+ *
+ * @module
+ */
+import { openGpu } from "../gpu/device.ts";
+import type { GpuDevice } from "../gpu/device.ts";
+import type { SweepDefinition } from "../sweep/definition.ts";
+import { expandSweep, validateSweep } from "../sweep/definition.ts";
+import { runSweepLocally } from "../sweep/local.ts";
+import { join, resolve } from "../util/path.ts";
+
+/** The environment variable naming the sweep directory a notebook reads. */
+export const SWEEP_ENV = "ZSL_SWEEP";
+
+/** The name of {@linkcode tinySweep}; a directory holding a sweep of this name may be (re)trained. */
+export const TINY_SWEEP_NAME = "notebook-tiny";
+
+/**
+ * Two small models (`tiny`, `cpu-xs`) for 256 steps on Brown (bytes), batch 8, with every analysis:
+ * both decelerate within the run (t_d of a few dozen steps), and the whole sweep takes about 20 s of
+ * training and analysis on lavapipe once its kernels are compiled.
+ */
+export function tinySweep(): SweepDefinition {
+  return validateSweep({
+    name: TINY_SWEEP_NAME,
+    models: ["tiny", "cpu-xs"],
+    seeds: [0],
+    schedules: ["trapezoidal"],
+    batches: [8],
+    seqs: [],
+    common: { steps: 256, warmup: 10, data: "brown", tokenizer: "bytes", evalSequences: 8 },
+    analyses: {
+      deceleration: true,
+      interferenceCheckpoints: true,
+      interferenceOneStep: true,
+      oneStepBatches: 2,
+    },
+  }, "the notebooks' tiny sweep");
+}
+
+/** Options of {@linkcode openNotebookSweep}. */
+export interface NotebookSweepOptions {
+  /**
+   * Where the tiny sweep goes when `ZSL_SWEEP` is unset (relative to the working directory, which is
+   * the notebook's directory in Jupyter).
+   */
+  defaultDir: string;
+  /** Files under `results/` the notebook reads (default `deceleration.arrow`). */
+  needs?: string[];
+  /** The device to train on, when the tiny sweep must be trained (default: opened and destroyed here). */
+  gpu?: GpuDevice;
+  /** Progress lines (default `console.log`, which a notebook shows under the cell). */
+  log?: (line: string) => void;
+}
+
+/** One run of a notebook's sweep. */
+export interface NotebookRun {
+  /** The run id: its directory name and the model name in the result tables. */
+  id: string;
+  /** The run directory (`metrics.arrow`, checkpoints). */
+  dir: string;
+}
+
+/** The sweep a notebook reads. */
+export interface NotebookSweep {
+  /** The sweep directory, absolute. */
+  dir: string;
+  /** `dir/results`: the Arrow tables and figures of the analyses. */
+  resultsDir: string;
+  /** The sweep's definition (`sweep.json`). */
+  definition: SweepDefinition;
+  /** Its runs, in the definition's order. */
+  runs: NotebookRun[];
+  /** Whether the directory came from `ZSL_SWEEP` or is the default tiny sweep. */
+  source: "env" | "default";
+  /** Whether this call trained or analysed anything (false: every result was there). */
+  computed: boolean;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+async function readDefinition(dir: string): Promise<SweepDefinition | null> {
+  const path = join(dir, "sweep.json");
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw new Error(`zsl: cannot read ${path}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`zsl: ${path} is not valid JSON (${(error as Error).message}): fix or remove it`);
+  }
+  return validateSweep(raw, path);
+}
+
+async function isEmptyDirectory(dir: string): Promise<boolean> {
+  for await (const _ of Deno.readDir(dir)) return false;
+  return true;
+}
+
+/**
+ * Opens the sweep a notebook reads. `ZSL_SWEEP` names a sweep directory (from `deno task sweep`, with
+ * its `results/`); when it is unset, `options.defaultDir` is used. A directory that does not exist yet,
+ * is empty, or holds an unfinished {@linkcode tinySweep} gets the tiny sweep trained and analysed in it
+ * (finished runs are skipped). Throws, naming the fix, when another sweep lacks a result the notebook
+ * needs, or when the directory holds something that is not a sweep.
+ */
+export async function openNotebookSweep(options: NotebookSweepOptions): Promise<NotebookSweep> {
+  const fromEnv = Deno.env.get(SWEEP_ENV);
+  const source = fromEnv ? "env" : "default";
+  const dir = resolve(fromEnv || options.defaultDir);
+  const resultsDir = join(dir, "results");
+  const needs = options.needs ?? ["deceleration.arrow"];
+  const log = options.log ?? ((line: string) => console.log(line));
+  const missing = async () => {
+    const out: string[] = [];
+    for (const name of needs) if (!(await exists(join(resultsDir, name)))) out.push(name);
+    return out;
+  };
+
+  let definition = await readDefinition(dir);
+  let computed = false;
+  const absent = definition ? await missing() : needs;
+  if (absent.length > 0) {
+    if (definition && definition.name !== TINY_SWEEP_NAME) {
+      throw new Error(
+        `zsl: the sweep in ${dir} has no results/${absent.join(", results/")}: finish it with ` +
+          `\`deno task sweep --sweep ${join(dir, "sweep.json")} --out ${dir}\`, or point ${SWEEP_ENV} ` +
+          `at a finished sweep (unset it to train the notebooks' tiny sweep)`,
+      );
+    }
+    if (!definition && (await exists(dir)) && !(await isEmptyDirectory(dir))) {
+      throw new Error(
+        `zsl: ${dir} is not a sweep directory (no sweep.json) and not empty: point ${SWEEP_ENV} at a ` +
+          `sweep directory (sweeps/<name> of \`deno task sweep\`), or at a new directory for the tiny sweep`,
+      );
+    }
+    definition = tinySweep();
+    log(`zsl: training the notebooks' tiny sweep (${definition.models.join(", ")}) in ${dir}`);
+    const gpu = options.gpu ?? (await openGpu());
+    const started = performance.now();
+    try {
+      await runSweepLocally(gpu, definition, dir, {
+        onEvent: (event) => {
+          if (event.kind === "run-start" && event.status === "done") {
+            log(`  ${event.run.id}: finished, skipped`);
+          }
+          if (event.kind === "run-done") log(`  ${event.run.id}: trained in ${event.seconds.toFixed(1)} s`);
+          if (event.kind === "analysis") log(`  ${event.what}`);
+        },
+      });
+    } finally {
+      if (!options.gpu) gpu.destroy();
+    }
+    log(`zsl: tiny sweep done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    computed = true;
+    const still = await missing();
+    if (still.length > 0) {
+      throw new Error(
+        `zsl: the tiny sweep did not write results/${still.join(", results/")}: this version of the ` +
+          `sweep does not produce them; point ${SWEEP_ENV} at a sweep that has them`,
+      );
+    }
+  }
+  if (!definition) throw new Error(`zsl: ${join(dir, "sweep.json")} is missing after the sweep ran`);
+  const runs = expandSweep(definition).map((run) => ({ id: run.id, dir: join(dir, "runs", run.id) }));
+  return { dir, resultsDir, definition, runs, source, computed };
+}

@@ -1,0 +1,636 @@
+/**
+ * Figures F5–F8 (METHOD.md §7) of gradient interference:
+ *
+ * - F5: D(∇ℓ), the mean per-coordinate gradient interference, against the checkpoint step t (log x),
+ *   one line per model, the deceleration band (union of the fitted t_d ranges) shaded;
+ * - F6: the distribution of C_j = 1 − D_j per checkpoint as a heatmap (x: checkpoint step, ordinal;
+ *   y: C_j bin; colour: fraction of coordinates, log scale), one facet per model;
+ * - F7: C_g and C_(u,G)/C_(u,g) against t on log₂ y axes, two panels, one line per model;
+ * - F8: 2-D histograms of the true Δℓ_i (x) against the predicted Δ̂ℓ_i = g_i·δ (y), one facet per
+ *   checkpoint, symmetric ranges, the y = x line dashed. The binning is done here (a table of counts,
+ *   not millions of points, goes into the spec).
+ *
+ * The builders are pure functions of table rows (`gradient_interference.arrow`,
+ * `gradient_coherence_histogram.arrow`, the per-example tables), so notebooks can call them on tables
+ * read back from disk.
+ *
+ * @module
+ */
+import { CHART_FONT } from "./fonts.ts";
+import { modelColors } from "./deceleration.ts";
+import { join } from "../util/path.ts";
+import { renderChartToMemory, writeRenderedChart } from "./render.ts";
+import type { ChartFiles, RenderedChart, VegaLiteSpec } from "./render.ts";
+
+/** The fields of a `gradient_interference.arrow` row that F5 and F7 plot. */
+export interface GradientMetricRow {
+  /** Run name (line colour). */
+  run: string;
+  /** Checkpoint step t. */
+  step: number;
+  /** "token" or "sequence" (line dash when both are present). */
+  granularity: string;
+  /** D(∇ℓ). */
+  dGrad: number;
+  /** C_g. */
+  cG: number;
+  /** C_(u,G). */
+  cUG: number;
+  /** C_(u,g). */
+  cUg: number;
+}
+
+/** The fields of a `gradient_coherence_histogram.arrow` row that F6 plots. */
+export interface CoherenceBinRow {
+  /** Run name (facet). */
+  run: string;
+  /** Checkpoint step t. */
+  step: number;
+  /** "token" or "sequence". */
+  granularity: string;
+  /** Lower edge of the C_j bin. */
+  binLo: number;
+  /** Upper edge of the C_j bin. */
+  binHi: number;
+  /** Coordinates in the bin. */
+  count: number;
+}
+
+/** One facet of F8: the per-example predicted and true loss changes of one checkpoint. */
+export interface PredictionPanel {
+  /** Run name. */
+  run: string;
+  /** Checkpoint step t. */
+  step: number;
+  /** "token" or "sequence". */
+  granularity: string;
+  /** Δ̂ℓ_i, one per example. */
+  predicted: ArrayLike<number>;
+  /** The true Δℓ_i, one per example (non-finite pairs are skipped). */
+  actual: ArrayLike<number>;
+}
+
+/** Options of the gradient figures. */
+export interface GradientFigureOptions {
+  /** Width of one panel in pixels (default set per figure). */
+  width?: number;
+  /** Height of one panel in pixels (default set per figure). */
+  height?: number;
+  /** Figure title (default: a description of the figure). */
+  title?: string;
+  /** Colour scheme of the models (a continuous Vega scheme; default plasma, as F1). */
+  scheme?: string;
+  /** The deceleration band [from, to] in steps shaded on F5 and F7 (default none). */
+  band?: [number, number] | null;
+}
+
+/** Options of F6. */
+export interface CoherenceHistogramFigureOptions extends GradientFigureOptions {
+  /** Which granularity to show (default "token" when present, else the first one found). */
+  granularity?: string;
+}
+
+/** Options of F8. */
+export interface PredictionFigureOptions extends GradientFigureOptions {
+  /** Bins along each axis (default 40). */
+  bins?: number;
+  /** Quantile of |Δℓ|, |Δ̂ℓ| that sets each facet's symmetric range; values beyond go to the edge bins (default 0.999). */
+  quantile?: number;
+  /** Facets per row (default 4). */
+  columns?: number;
+}
+
+const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
+const CONFIG = {
+  font: CHART_FONT,
+  view: { stroke: null },
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12 },
+};
+
+/** Run names in order of first appearance. */
+function runNames(rows: { run: string }[]): string[] {
+  return [...new Set(rows.map((row) => row.run))];
+}
+
+function powersOfTwo(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let e = Math.floor(Math.log2(lo) + 1e-9); 2 ** e <= hi * (1 + 1e-9); e++) {
+    if (2 ** e >= lo * (1 - 1e-9)) out.push(2 ** e);
+  }
+  const stride = Math.ceil(out.length / 8);
+  return out.filter((_, i) => i % stride === 0);
+}
+
+/** The union of the bands that are not null (null when none is). */
+export function unionOfBands(bands: Iterable<[number, number] | null | undefined>): [number, number] | null {
+  let from = Infinity;
+  let to = -Infinity;
+  for (const band of bands) {
+    if (!band || !Number.isFinite(band[0]) || !Number.isFinite(band[1])) continue;
+    from = Math.min(from, band[0]);
+    to = Math.max(to, band[1]);
+  }
+  return Number.isFinite(from) ? [from, to] : null;
+}
+
+function stepAxis(steps: number[], title: string) {
+  const lo = Math.min(...steps);
+  const hi = Math.max(...steps);
+  const domain = [lo / 1.3, hi * 1.3];
+  return {
+    field: "step",
+    type: "quantitative",
+    title,
+    scale: { type: "log", base: 2, domain, nice: false },
+    axis: { values: powersOfTwo(domain[0], domain[1]), format: "d", grid: true, gridDash: [1, 2] },
+  };
+}
+
+function colorEncoding(names: string[], scheme?: string) {
+  return {
+    field: "run",
+    type: "nominal",
+    title: "Model",
+    scale: { domain: names, range: modelColors(names.length, scheme) },
+    legend: { orient: "bottom", direction: "horizontal", symbolStrokeWidth: 3, symbolOpacity: 1 },
+  };
+}
+
+/** Dashes by granularity, only when both granularities are on the figure. */
+function dashEncoding(rows: { granularity: string }[]): Record<string, unknown> {
+  const kinds = [...new Set(rows.map((row) => row.granularity))].sort().reverse(); // token first
+  if (kinds.length < 2) return {};
+  return {
+    strokeDash: {
+      field: "granularity",
+      type: "nominal",
+      title: "Example",
+      scale: { domain: kinds, range: kinds.map((_, i) => (i === 0 ? [1, 0] : [5, 3])) },
+      legend: { orient: "bottom" },
+    },
+  };
+}
+
+function bandLayer(band: [number, number] | null, x: Record<string, unknown>): unknown[] {
+  if (!band) return [];
+  return [{
+    data: { values: [{ from: band[0], to: band[1], label: "Decel." }] },
+    layer: [
+      {
+        mark: { type: "rect", color: "gray", opacity: 0.25 },
+        encoding: { x: { ...x, field: "from" }, x2: { field: "to" } },
+      },
+      {
+        mark: { type: "text", baseline: "top", align: "left", dx: 3, dy: 4, fontSize: 10, color: "#444" },
+        encoding: { x: { ...x, field: "from" }, y: { value: 0 }, text: { field: "label" } },
+      },
+    ],
+  }];
+}
+
+/** A panel of one quantity of the rows against the step: a line and points per run (and granularity). */
+function linePanel(
+  rows: Record<string, unknown>[],
+  y: Record<string, unknown>,
+  x: Record<string, unknown>,
+  color: Record<string, unknown>,
+  dash: Record<string, unknown>,
+  band: [number, number] | null,
+  size: { width: number; height: number },
+  subtitle?: string,
+): Record<string, unknown> {
+  const field = y.field as string;
+  return {
+    width: size.width,
+    height: size.height,
+    ...(subtitle ? { title: { text: subtitle, fontSize: 12, fontWeight: "normal" } } : {}),
+    layer: [
+      ...bandLayer(band, x),
+      {
+        data: { values: rows },
+        mark: { type: "line", strokeWidth: 2, clip: true },
+        encoding: { x, y, color, detail: { field: "granularity" }, ...dash },
+      },
+      {
+        data: { values: rows },
+        mark: { type: "point", filled: true, size: 22, clip: true },
+        encoding: {
+          x,
+          y,
+          color,
+          tooltip: [{ field: "run" }, { field: "granularity" }, { field: "step" }, { field, format: ".4g" }],
+        },
+      },
+    ],
+  };
+}
+
+function unitDomain(values: number[]): [number, number] {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) return [0, 1];
+  const lo = Math.max(0, Math.min(...finite) - 0.05);
+  const hi = Math.min(1, Math.max(...finite) + 0.05);
+  return [Math.floor(lo * 20) / 20, Math.ceil(hi * 20) / 20];
+}
+
+/** A log₂ domain around the positive finite values, widened to whole powers of two. */
+function log2Domain(values: number[]): [number, number] {
+  const positive = values.filter((v) => Number.isFinite(v) && v > 0);
+  if (positive.length === 0) return [0.5, 1];
+  const lo = 2 ** Math.floor(Math.log2(Math.min(...positive)));
+  const hi = 2 ** Math.ceil(Math.log2(Math.max(...positive)));
+  return lo === hi ? [lo / 2, hi * 2] : [lo, hi];
+}
+
+/**
+ * Figure F5: D(∇ℓ) against the checkpoint step t (log₂ x), one line per run (dashed for sequence
+ * granularity when both granularities are present), the deceleration band shaded.
+ */
+export function gradientInterferenceFigureSpec(
+  rows: GradientMetricRow[],
+  options: GradientFigureOptions = {},
+): VegaLiteSpec {
+  const points = rows.filter((row) => Number.isFinite(row.dGrad) && row.step > 0)
+    .map((row) => ({ run: row.run, step: row.step, granularity: row.granularity, dGrad: row.dGrad }));
+  if (points.length === 0) {
+    throw new Error("zsl: figure F5 needs at least one checkpoint with a finite D(∇ℓ)");
+  }
+  const names = runNames(rows);
+  const x = stepAxis(points.map((p) => p.step), "Checkpoint step t");
+  const y = {
+    field: "dGrad",
+    type: "quantitative",
+    title: "D(∇ℓ) (mean per-coordinate interference)",
+    scale: { domain: unitDomain(points.map((p) => p.dGrad)), nice: false, zero: false },
+    axis: { grid: true, gridDash: [1, 2] },
+  };
+  return {
+    $schema: SCHEMA,
+    title: options.title ?? "Per-coordinate gradient interference D(∇ℓ) (non-embedding parameters)",
+    ...linePanel(
+      points,
+      y,
+      x,
+      colorEncoding(names, options.scheme),
+      dashEncoding(points),
+      options.band ?? null,
+      { width: options.width ?? 360, height: options.height ?? 260 },
+    ),
+    config: CONFIG,
+  } as unknown as VegaLiteSpec;
+}
+
+/**
+ * Figure F7: C_g (left) and C_(u,G)/C_(u,g) (right) against t, log₂ y axes, one line per run, the
+ * deceleration band shaded. Their product is 1 − D(Δ̂ℓ).
+ */
+export function coherenceFigureSpec(
+  rows: GradientMetricRow[],
+  options: GradientFigureOptions = {},
+): VegaLiteSpec {
+  const points = rows.filter((row) => row.step > 0).map((row) => ({
+    run: row.run,
+    step: row.step,
+    granularity: row.granularity,
+    cG: row.cG,
+    ratio: row.cUG / row.cUg,
+  }));
+  const usable = (field: "cG" | "ratio") => points.filter((p) => Number.isFinite(p[field]) && p[field] > 0);
+  const cG = usable("cG");
+  const ratio = usable("ratio");
+  if (cG.length === 0 && ratio.length === 0) {
+    throw new Error("zsl: figure F7 needs at least one checkpoint with positive, finite coherences");
+  }
+  const names = runNames(rows);
+  const color = colorEncoding(names, options.scheme);
+  const x = stepAxis([...cG, ...ratio].map((p) => p.step), "Checkpoint step t");
+  const size = { width: options.width ?? 280, height: options.height ?? 240 };
+  const band = options.band ?? null;
+  const log2 = (field: string, title: string, values: number[]) => ({
+    field,
+    type: "quantitative",
+    title,
+    scale: { type: "log", base: 2, domain: log2Domain(values), nice: false },
+    axis: { grid: true, gridDash: [1, 2], format: ".2~g" },
+  });
+  return {
+    $schema: SCHEMA,
+    title: options.title ?? "Coherence of the per-example first-order loss changes p_ij = g_ij·δ_j",
+    hconcat: [
+      linePanel(
+        cG,
+        log2("cG", "C_g", cG.map((p) => p.cG)),
+        x,
+        color,
+        dashEncoding(cG),
+        band,
+        size,
+        "C_g = Σ_j|Σ_i p_ij| / Σ_jΣ_i|p_ij|",
+      ),
+      linePanel(
+        ratio,
+        log2("ratio", "C_(u,G) / C_(u,g)", ratio.map((p) => p.ratio)),
+        x,
+        color,
+        dashEncoding(ratio),
+        band,
+        size,
+        "C_(u,G)/C_(u,g) = (1 − D(Δ̂ℓ)) / C_g",
+      ),
+    ],
+    resolve: { scale: { color: "shared" } },
+    config: CONFIG,
+  } as unknown as VegaLiteSpec;
+}
+
+/**
+ * Figure F6: the distribution of C_j = 1 − D_j over the non-embedding coordinates at each checkpoint,
+ * as a heatmap (x: checkpoint step, ordinal; y: C_j bin; colour: fraction of the checkpoint's
+ * coordinates, log scale, empty bins blank), one facet per run.
+ */
+export function coherenceHistogramFigureSpec(
+  rows: CoherenceBinRow[],
+  options: CoherenceHistogramFigureOptions = {},
+): VegaLiteSpec {
+  const kinds = new Set(rows.map((row) => row.granularity));
+  const granularity = options.granularity ?? (kinds.has("token") ? "token" : rows[0]?.granularity);
+  const picked = rows.filter((row) => row.granularity === granularity);
+  const totals = new Map<string, number>();
+  for (const row of picked) {
+    const key = `${row.run}|${row.step}`;
+    totals.set(key, (totals.get(key) ?? 0) + row.count);
+  }
+  const cells = picked.filter((row) => row.count > 0).map((row) => ({
+    run: row.run,
+    step: row.step,
+    binLo: row.binLo,
+    binHi: row.binHi,
+    count: row.count,
+    fraction: row.count / totals.get(`${row.run}|${row.step}`)!,
+  }));
+  if (cells.length === 0) {
+    throw new Error(`zsl: figure F6 needs a coherence histogram with counts (granularity ${granularity})`);
+  }
+  const names = runNames(cells);
+  return {
+    $schema: SCHEMA,
+    title: options.title ??
+      `Per-coordinate gradient coherence C_j = 1 − D_j per checkpoint (${granularity} examples)`,
+    data: { values: cells },
+    facet: { field: "run", type: "nominal", title: null, sort: names, header: { labelFontSize: 12 } },
+    columns: Math.min(names.length, 3),
+    spec: {
+      width: options.width ?? 240,
+      height: options.height ?? 220,
+      mark: { type: "rect" },
+      encoding: {
+        x: { field: "step", type: "ordinal", title: "Checkpoint step t", sort: "ascending" },
+        y: {
+          field: "binLo",
+          type: "quantitative",
+          title: "C_j = 1 − D_j",
+          scale: { domain: [0, 1], nice: false },
+        },
+        y2: { field: "binHi" },
+        color: {
+          field: "fraction",
+          type: "quantitative",
+          title: ["Fraction of", "coordinates"],
+          scale: { type: "log", scheme: "viridis" },
+          legend: { format: "~e" },
+        },
+        tooltip: [
+          { field: "run" },
+          { field: "step" },
+          { field: "binLo", title: "C_j from", format: ".2f" },
+          { field: "count" },
+          { field: "fraction", format: ".3g" },
+        ],
+      },
+    },
+    resolve: { scale: { x: "independent" } },
+    config: CONFIG,
+  } as unknown as VegaLiteSpec;
+}
+
+/** A 2-D histogram of (actual, predicted) over the symmetric square [−range, range]². */
+export interface PredictionHistogram {
+  /** Half-width of both axes. */
+  range: number;
+  /** Bins along each axis. */
+  bins: number;
+  /** Finite pairs counted. */
+  n: number;
+  /** Pairs outside the square, counted in the edge bins. */
+  clipped: number;
+  /** Non-empty cells: x (true Δℓ) from x0 to x1, y (predicted Δ̂ℓ) from y0 to y1. */
+  cells: { x0: number; x1: number; y0: number; y1: number; count: number }[];
+}
+
+/** The q-quantile (nearest rank) of the sorted array. */
+function quantileOfSorted(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/**
+ * Bins the pairs (actual[i], predicted[i]) into `bins`×`bins` cells over [−R, R]² with R the
+ * `quantile` of every |value| (both axes: the range is symmetric and shared, so y = x is the
+ * diagonal); values beyond R count in the edge bins. Non-finite pairs are skipped.
+ */
+export function predictionHistogram2d(
+  predicted: ArrayLike<number>,
+  actual: ArrayLike<number>,
+  options: { bins?: number; quantile?: number } = {},
+): PredictionHistogram {
+  const bins = options.bins ?? 40;
+  const q = options.quantile ?? 0.999;
+  if (!Number.isInteger(bins) || bins < 1) {
+    throw new Error(`zsl: histogram bins must be a positive integer, got ${bins}`);
+  }
+  if (!(q > 0 && q <= 1)) throw new Error(`zsl: the range quantile must be in (0, 1], got ${q}`);
+  if (predicted.length !== actual.length) {
+    throw new Error(
+      `zsl: ${predicted.length} predicted and ${actual.length} actual loss changes: give one of each per example`,
+    );
+  }
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let i = 0; i < predicted.length; i++) {
+    if (Number.isFinite(predicted[i]) && Number.isFinite(actual[i])) {
+      xs.push(actual[i]);
+      ys.push(predicted[i]);
+    }
+  }
+  const magnitudes = Float64Array.from([...xs, ...ys], Math.abs).sort();
+  let range = quantileOfSorted(magnitudes, q);
+  // All-zero (or no) changes: any positive range shows them at the centre.
+  if (!(range > 0)) range = 1;
+  const width = (2 * range) / bins;
+  const bin = (v: number) => Math.min(bins - 1, Math.max(0, Math.floor((v + range) / width)));
+  const counts = new Map<number, number>();
+  let clipped = 0;
+  for (let i = 0; i < xs.length; i++) {
+    if (Math.abs(xs[i]) > range || Math.abs(ys[i]) > range) clipped++;
+    const key = bin(xs[i]) * bins + bin(ys[i]);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const cells = [...counts].sort((a, b) => a[0] - b[0]).map(([key, count]) => {
+    const bx = Math.floor(key / bins);
+    const by = key % bins;
+    return {
+      x0: -range + bx * width,
+      x1: -range + (bx + 1) * width,
+      y0: -range + by * width,
+      y1: -range + (by + 1) * width,
+      count,
+    };
+  });
+  return { range, bins, n: xs.length, clipped, cells };
+}
+
+/**
+ * Figure F8: one facet per checkpoint (and run), a 2-D histogram of the true Δℓ_i (x) against the
+ * predicted Δ̂ℓ_i (y) over a symmetric square range (its own per facet), cells coloured by count
+ * (log), and the y = x line dashed.
+ */
+export function predictionFigureSpec(
+  panels: PredictionPanel[],
+  options: PredictionFigureOptions = {},
+): VegaLiteSpec {
+  if (panels.length === 0) throw new Error("zsl: figure F8 needs at least one checkpoint's Δℓ_i and Δ̂ℓ_i");
+  const runs = new Set(panels.map((p) => p.run));
+  const kinds = new Set(panels.map((p) => p.granularity));
+  const values: Record<string, unknown>[] = [];
+  const labels: string[] = [];
+  for (const panel of panels) {
+    const histogram = predictionHistogram2d(panel.predicted, panel.actual, options);
+    const label = [
+      ...(runs.size > 1 ? [panel.run] : []),
+      `t = ${panel.step}`,
+      ...(kinds.size > 1 ? [panel.granularity] : []),
+    ].join(" · ");
+    if (labels.includes(label)) throw new Error(`zsl: figure F8 has two panels labelled "${label}"`);
+    labels.push(label);
+    for (const cell of histogram.cells) values.push({ panel: label, kind: "cell", ...cell });
+    const r = histogram.range;
+    values.push({ panel: label, kind: "diagonal", x0: -r, y0: -r }, {
+      panel: label,
+      kind: "diagonal",
+      x0: r,
+      y0: r,
+    });
+  }
+  const axis = (field: string, title: string) => ({
+    field,
+    type: "quantitative",
+    title,
+    scale: { zero: false, nice: false },
+    axis: { grid: false, format: "~g", tickCount: 5 },
+  });
+  const x = axis("x0", "True Δℓ_i");
+  const y = axis("y0", "Predicted Δ̂ℓ_i = g_i·δ");
+  const side = options.width ?? options.height ?? 180;
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: options.title ?? "First-order predicted vs true per-example loss change of one step",
+      subtitle: "dashed: y = x",
+    },
+    data: { values },
+    facet: { field: "panel", type: "nominal", title: null, sort: labels, header: { labelFontSize: 11 } },
+    columns: Math.min(labels.length, options.columns ?? 4),
+    spec: {
+      width: side,
+      height: side,
+      layer: [
+        {
+          transform: [{ filter: "datum.kind === 'cell'" }],
+          mark: { type: "rect" },
+          encoding: {
+            x,
+            x2: { field: "x1" },
+            y,
+            y2: { field: "y1" },
+            color: {
+              field: "count",
+              type: "quantitative",
+              title: "Examples",
+              scale: { type: "log", scheme: "blues" },
+            },
+            tooltip: [{ field: "panel" }, { field: "x0", format: ".3g" }, { field: "y0", format: ".3g" }, {
+              field: "count",
+            }],
+          },
+        },
+        {
+          transform: [{ filter: "datum.kind === 'diagonal'" }],
+          mark: { type: "line", color: "#d62728", strokeDash: [4, 3], strokeWidth: 1.3 },
+          encoding: { x, y },
+        },
+      ],
+    },
+    resolve: { scale: { x: "independent", y: "independent" } },
+    config: CONFIG,
+  } as unknown as VegaLiteSpec;
+}
+
+/** What the gradient figures are made of: table rows and per-example panels. */
+export interface GradientFigureInput {
+  /** Rows of `gradient_interference.arrow` (F5, F7). */
+  rows: GradientMetricRow[];
+  /** Rows of `gradient_coherence_histogram.arrow` (F6). */
+  histogram: CoherenceBinRow[];
+  /** Per-checkpoint predicted and true loss changes (F8; empty: no F8). */
+  panels: PredictionPanel[];
+  /** Fitted deceleration range of each run (F5 and F7 shade their union). */
+  bands?: Map<string, [number, number] | null>;
+}
+
+/**
+ * Renders the figures that `input` has data for, in memory: `zsl_f5` (needs a finite D(∇ℓ)), `zsl_f6`
+ * (a histogram with counts), `zsl_f7` (positive coherences), `zsl_f8` (panels).
+ */
+export async function renderGradientFigures(
+  input: GradientFigureInput,
+  options: GradientFigureOptions = {},
+): Promise<[string, RenderedChart][]> {
+  const runs = new Set(input.rows.map((row) => row.run));
+  const band = options.band !== undefined
+    ? options.band
+    : unionOfBands([...(input.bands ?? new Map())].filter(([name]) => runs.has(name)).map(([, b]) => b));
+  const common = { scheme: options.scheme, band };
+  const figures: [string, RenderedChart][] = [];
+  if (input.rows.some((row) => Number.isFinite(row.dGrad))) {
+    figures.push(["zsl_f5", await renderChartToMemory(gradientInterferenceFigureSpec(input.rows, common))]);
+  }
+  if (input.histogram.some((row) => row.count > 0)) {
+    figures.push([
+      "zsl_f6",
+      await renderChartToMemory(coherenceHistogramFigureSpec(input.histogram, common)),
+    ]);
+  }
+  if (input.rows.some((row) => row.cG > 0 || row.cUG / row.cUg > 0)) {
+    figures.push(["zsl_f7", await renderChartToMemory(coherenceFigureSpec(input.rows, common))]);
+  }
+  if (input.panels.length > 0) {
+    figures.push(["zsl_f8", await renderChartToMemory(predictionFigureSpec(input.panels, common))]);
+  }
+  return figures;
+}
+
+/**
+ * Renders the figures of `input` (see {@linkcode renderGradientFigures}) and writes each as
+ * `<out>/<name>.vl.json`, `.svg` and `.png`; everything is rendered before the first file is written.
+ */
+export async function writeGradientFigures(
+  input: GradientFigureInput,
+  out: string,
+  options: GradientFigureOptions = {},
+): Promise<ChartFiles[]> {
+  const figures = await renderGradientFigures(input, options);
+  const written: ChartFiles[] = [];
+  for (const [name, figure] of figures) written.push(await writeRenderedChart(figure, join(out, name)));
+  return written;
+}

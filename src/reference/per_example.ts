@@ -1,0 +1,153 @@
+/**
+ * Float64 references of the per-example gradient statistics (`src/ops/per_example.ts`): per-example
+ * gradients built explicitly, then the same sums the GPU ops stream.
+ *
+ * @module
+ */
+
+import type { Matrix as Values } from "./matmul.ts";
+
+/** What one op adds and writes: per-coordinate sums and per-example sums over the op's coordinates. */
+export interface ExampleStatsReference {
+  /** Σ_e G_e[j], [coordinates]. */
+  sumG: Float64Array;
+  /** Σ_e |G_e[j]|, [coordinates]. */
+  sumAbsG: Float64Array;
+  /**
+   * [examples][4]: (Σ_j G_e[j]·δ_j, Σ_j |G_e[j]·δ_j|, Σ_j G_e[j]², Σ_j |G_e[j]|) over every coordinate.
+   */
+  perExample: Float64Array;
+}
+
+function check(name: string, sizes: Record<string, number>, operands: [string, Values, number][]): void {
+  for (const [size, value] of Object.entries(sizes)) {
+    if (!(Number.isInteger(value) && value > 0)) {
+      throw new RangeError(`zsl: ${name} needs a positive integer ${size}, got ${value}`);
+    }
+  }
+  for (const [operand, values, expected] of operands) {
+    if (values.length < expected) {
+      throw new RangeError(`zsl: ${name}: ${operand} has ${values.length} values, needs ${expected}`);
+    }
+  }
+}
+
+/**
+ * Example e's gradient of a Linear weight, G_e = Σ_{r∈e} dy_r x_rᵀ [out·in], for dy [E·P, out] and
+ * x [E·P, in] (rows e·P … e·P + P − 1 are example e's).
+ */
+export function linearExampleGradient(
+  dy: Values,
+  x: Values,
+  e: number,
+  rowsPerExample: number,
+  out: number,
+  inFeatures: number,
+): Float64Array {
+  const g = new Float64Array(out * inFeatures);
+  for (let r = e * rowsPerExample; r < (e + 1) * rowsPerExample; r++) {
+    for (let o = 0; o < out; o++) {
+      const a = dy[r * out + o];
+      if (a === 0) continue;
+      for (let k = 0; k < inFeatures; k++) g[o * inFeatures + k] += a * x[r * inFeatures + k];
+    }
+  }
+  return g;
+}
+
+/**
+ * Example e's gradient of the tied embedding wte [V, d]: Σ_{r∈e} dlogits_r final_rᵀ plus dEmbedding_r
+ * added into row ids[r] for every r ∈ e.
+ */
+export function embeddingExampleGradient(
+  dlogits: Values,
+  final: Values,
+  dEmbedding: Values,
+  ids: ArrayLike<number>,
+  e: number,
+  rowsPerExample: number,
+  vocab: number,
+  d: number,
+): Float64Array {
+  const g = linearExampleGradient(dlogits, final, e, rowsPerExample, vocab, d);
+  for (let r = e * rowsPerExample; r < (e + 1) * rowsPerExample; r++) {
+    for (let k = 0; k < d; k++) g[ids[r] * d + k] += dEmbedding[r * d + k];
+  }
+  return g;
+}
+
+/** The sums of {@linkcode ExampleStatsReference} over per-example gradients `gradients[e]`. */
+export function exampleStats(gradients: Float64Array[], delta: Values): ExampleStatsReference {
+  const n = delta.length;
+  const sumG = new Float64Array(n);
+  const sumAbsG = new Float64Array(n);
+  const perExample = new Float64Array(gradients.length * 4);
+  gradients.forEach((g, e) => {
+    for (let j = 0; j < n; j++) {
+      const p = g[j] * delta[j];
+      sumG[j] += g[j];
+      sumAbsG[j] += Math.abs(g[j]);
+      perExample[4 * e] += p;
+      perExample[4 * e + 1] += Math.abs(p);
+      perExample[4 * e + 2] += g[j] * g[j];
+      perExample[4 * e + 3] += Math.abs(g[j]);
+    }
+  });
+  return { sumG, sumAbsG, perExample };
+}
+
+/** Reference of `LinearExampleStats.record` (sums start at zero). */
+export function linearExampleStats(
+  dy: Values,
+  x: Values,
+  delta: Values,
+  examples: number,
+  rowsPerExample: number,
+  out: number,
+  inFeatures: number,
+): ExampleStatsReference {
+  const rows = examples * rowsPerExample;
+  check("linearExampleStats", { examples, rowsPerExample, out, in: inFeatures }, [
+    ["dy", dy, rows * out],
+    ["x", x, rows * inFeatures],
+    ["delta", delta, out * inFeatures],
+  ]);
+  const gradients = Array.from(
+    { length: examples },
+    (_, e) => linearExampleGradient(dy, x, e, rowsPerExample, out, inFeatures),
+  );
+  return exampleStats(gradients, delta.subarray(0, out * inFeatures));
+}
+
+/** Reference of `EmbeddingExampleStats.record` (sums start at zero). */
+export function embeddingExampleStats(
+  dlogits: Values,
+  final: Values,
+  dEmbedding: Values,
+  ids: ArrayLike<number>,
+  delta: Values,
+  examples: number,
+  rowsPerExample: number,
+  vocab: number,
+  d: number,
+): ExampleStatsReference {
+  const rows = examples * rowsPerExample;
+  check("embeddingExampleStats", { examples, rowsPerExample, vocab, d }, [
+    ["dlogits", dlogits, rows * vocab],
+    ["final", final, rows * d],
+    ["dEmbedding", dEmbedding, rows * d],
+    ["delta", delta, vocab * d],
+  ]);
+  for (let r = 0; r < rows; r++) {
+    if (!(Number.isInteger(ids[r]) && ids[r] >= 0 && ids[r] < vocab)) {
+      throw new RangeError(
+        `zsl: embeddingExampleStats: token id ${ids[r]} at row ${r} is not in 0…${vocab - 1}`,
+      );
+    }
+  }
+  const gradients = Array.from(
+    { length: examples },
+    (_, e) => embeddingExampleGradient(dlogits, final, dEmbedding, ids, e, rowsPerExample, vocab, d),
+  );
+  return exampleStats(gradients, delta.subarray(0, vocab * d));
+}

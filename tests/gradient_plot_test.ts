@@ -1,0 +1,267 @@
+import { assert, assertEquals, assertThrows } from "./asserts.ts";
+import { Random } from "./helpers.ts";
+import {
+  type CoherenceBinRow,
+  coherenceFigureSpec,
+  coherenceHistogramFigureSpec,
+  gradientInterferenceFigureSpec,
+  type GradientMetricRow,
+  predictionFigureSpec,
+  predictionHistogram2d,
+  type PredictionPanel,
+  unionOfBands,
+} from "../src/plot/gradients.ts";
+import { chartToSvg } from "../src/plot/render.ts";
+import { gradientInterferenceFromMatrices } from "../src/analysis/gradients/metrics.ts";
+import {
+  exampleTableName,
+  type GradientTableRun,
+  readCoherenceHistogram,
+  readGradientInterference,
+  writeExampleTable,
+  writeGradientReport,
+} from "../src/analysis/gradients/table.ts";
+
+const STEPS = [1, 2, 4, 8, 16, 32];
+
+/** Two runs, token granularity, plus sequence granularity for the first: D(∇ℓ) rising with t. */
+function metricRows(): GradientMetricRow[] {
+  const rows: GradientMetricRow[] = [];
+  for (const [run, offset] of [["cpu-xs", 0], ["cpu-s", -0.05]] as const) {
+    for (const [i, step] of STEPS.entries()) {
+      rows.push({
+        run,
+        step,
+        granularity: "token",
+        dGrad: 0.5 + 0.07 * i + offset,
+        cG: 2 ** -(i + 1),
+        cUG: 0.9,
+        cUg: 0.6,
+      });
+      if (run === "cpu-xs") {
+        rows.push({
+          run,
+          step,
+          granularity: "sequence",
+          dGrad: 0.3 + 0.05 * i,
+          cG: 2 ** -i,
+          cUG: 0.8,
+          cUg: 0.7,
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+function histogramRows(): CoherenceBinRow[] {
+  const rows: CoherenceBinRow[] = [];
+  for (const run of ["cpu-xs", "cpu-s"]) {
+    for (const step of STEPS.slice(0, 3)) {
+      for (let b = 0; b < 100; b++) {
+        // Coherence mass moving towards 0 as training goes on; most bins empty.
+        const count = b < 40 / step ? 100 - b : 0;
+        rows.push({ run, step, granularity: "token", binLo: b / 100, binHi: (b + 1) / 100, count });
+      }
+    }
+  }
+  return rows;
+}
+
+function panels(random: Random): PredictionPanel[] {
+  return [4, 8].map((step) => {
+    const actual = Float64Array.from({ length: 400 }, () => random.normal() * 0.1 / step);
+    return {
+      run: "cpu-xs",
+      step,
+      granularity: "token",
+      actual,
+      predicted: actual.map((v) => v * 0.9 + 0.01 * random.normal() / step),
+    };
+  });
+}
+
+function marks(svg: string, role: string): number {
+  return (svg.match(new RegExp(`aria-roledescription="${role}"`, "g")) ?? []).length;
+}
+
+Deno.test("gradient plot: F5 has a log₂ step axis, a line per run and granularity, and the band", async () => {
+  const rows = metricRows();
+  const spec = gradientInterferenceFigureSpec(rows, { band: [3, 6] });
+  const json = JSON.stringify(spec);
+  assert(json.includes('"type":"log","base":2'), "log₂ x scale");
+  assert(json.includes('"strokeDash"'), "token and sequence lines are told apart by dash");
+  const svg = await chartToSvg(spec);
+  assertEquals(marks(svg, "line mark"), 3, "cpu-xs token, cpu-xs sequence, cpu-s token");
+  assert(svg.includes(">Decel.<") && svg.includes("mark-rect"), "the deceleration band");
+  for (const text of ["cpu-xs", "cpu-s", "Checkpoint step t"]) assert(svg.includes(`>${text}<`), text);
+  // Without a band there is no rect; with one granularity there is no dash legend.
+  const plain = gradientInterferenceFigureSpec(rows.filter((r) => r.granularity === "token"));
+  assert(!JSON.stringify(plain).includes("strokeDash"));
+  assert(!(await chartToSvg(plain)).includes("mark-rect"));
+  assertThrows(
+    () => gradientInterferenceFigureSpec(rows.map((r) => ({ ...r, dGrad: NaN }))),
+    Error,
+    "finite D(∇ℓ)",
+  );
+});
+
+Deno.test("gradient plot: F7 has two panels with log₂ y scales of C_g and C_(u,G)/C_(u,g)", async () => {
+  const spec = coherenceFigureSpec(metricRows(), { band: [3, 6] }) as unknown as { hconcat: unknown[] };
+  assertEquals(spec.hconcat.length, 2);
+  const json = JSON.stringify(spec);
+  const logScales = json.match(/"type":"log","base":2/g) ?? [];
+  // Per panel: the step axis (line, points, band rect, band text) and the y axis (line, points).
+  assert(logScales.length >= 4, `log₂ scales: ${logScales.length}`);
+  for (const field of ['"field":"cG"', '"field":"ratio"']) {
+    const y = json.match(
+      new RegExp(`"y":\\{${field},"type":"quantitative","title":"[^"]*","scale":\\{"type":"log","base":2`),
+    );
+    assert(y, `${field} on a log₂ y axis`);
+  }
+  const svg = await chartToSvg(spec as never);
+  assertEquals(marks(svg, "line mark"), 6, "3 lines per panel");
+  assert(svg.includes(">C_g<") && svg.includes(">C_(u,G) / C_(u,g)<"), "the two y axes");
+  // The ratio column is C_(u,G)/C_(u,g) of the rows.
+  const data = (spec.hconcat[1] as { layer: { data?: { values: { ratio: number }[] } }[] }).layer
+    .find((layer) => layer.data?.values?.[0]?.ratio !== undefined)!.data!.values;
+  assert(Math.abs(data[0].ratio - 0.9 / 0.6) < 1e-12);
+  assertThrows(() => coherenceFigureSpec(metricRows().map((r) => ({ ...r, cG: 0, cUG: NaN }))), Error, "F7");
+});
+
+Deno.test("gradient plot: F6 is a heatmap of C_j bins per checkpoint, one facet per run", async () => {
+  const rows = histogramRows();
+  const spec = coherenceHistogramFigureSpec(rows);
+  const json = JSON.stringify(spec);
+  assert(json.includes('"x":{"field":"step","type":"ordinal"'), "checkpoints on an ordinal axis");
+  assert(json.includes('"scale":{"type":"log","scheme":"viridis"}'), "log colour of the fraction");
+  const cells =
+    (spec as unknown as { data: { values: { run: string; step: number; fraction: number }[] } }).data
+      .values;
+  assertEquals(cells.length, rows.filter((r) => r.count > 0).length);
+  // Fractions of each checkpoint add up to 1.
+  const total = cells.filter((c) => c.run === "cpu-s" && c.step === 2).reduce((a, c) => a + c.fraction, 0);
+  assert(Math.abs(total - 1) < 1e-12, `fractions sum to ${total}`);
+  const svg = await chartToSvg(spec);
+  assert(svg.includes(">cpu-xs<") && svg.includes(">cpu-s<"), "one facet per run");
+  assert(svg.includes(">C_j = 1 − D_j<"));
+  assertEquals(marks(svg, "rect mark"), cells.length, "one rect per non-empty bin");
+  assertThrows(() => coherenceHistogramFigureSpec(rows.map((r) => ({ ...r, count: 0 }))), Error, "F6");
+});
+
+Deno.test("gradient plot: F8 bins Δℓ vs Δ̂ℓ on symmetric ranges and draws y = x in every facet", async () => {
+  const random = new Random(3);
+  const histogram = predictionHistogram2d([0.5, -1, 2, NaN, 0.1], [0.4, -0.8, 3, 1, 0.2], {
+    bins: 10,
+    quantile: 1,
+  });
+  assertEquals([histogram.range, histogram.n, histogram.clipped], [3, 4, 0]);
+  assertEquals(histogram.cells.reduce((a, c) => a + c.count, 0), 4);
+  for (const cell of histogram.cells) {
+    assert(cell.x0 >= -3 && cell.x1 <= 3 + 1e-12 && cell.y0 >= -3 && cell.y1 <= 3 + 1e-12);
+    assert(Math.abs(cell.x1 - cell.x0 - 0.6) < 1e-12 && Math.abs(cell.y1 - cell.y0 - 0.6) < 1e-12);
+  }
+  // (x = 3, y = 2): x in the last bin (its upper edge), y in bin 8.
+  assert(histogram.cells.some((c) => Math.abs(c.x0 - 2.4) < 1e-12 && Math.abs(c.y0 - 1.8) < 1e-12));
+  // A smaller quantile clips the outlier into the edge bins.
+  const clipped = predictionHistogram2d([0.1, 0.2, -0.1, 100], [0.1, 0.1, -0.2, 0.3], { quantile: 0.75 });
+  assertEquals([clipped.range, clipped.clipped], [0.2, 1]);
+  assertEquals(predictionHistogram2d([0, 0], [0, 0]).range, 1, "all-zero changes still get a range");
+  assertThrows(() => predictionHistogram2d([1], [1, 2]), Error, "1 predicted and 2 actual");
+
+  const spec = predictionFigureSpec(panels(random));
+  const json = JSON.stringify(spec);
+  assert(
+    json.includes(`"filter":"datum.kind === 'diagonal'"`) && json.includes('"strokeDash":[4,3]'),
+    "y = x layer",
+  );
+  assert(
+    json.includes('"resolve":{"scale":{"x":"independent","y":"independent"}}'),
+    "each facet its own range",
+  );
+  const values =
+    (spec as unknown as { data: { values: { panel: string; kind: string; x0: number; y0: number }[] } })
+      .data.values;
+  for (const panel of ["t = 4", "t = 8"]) {
+    const diagonal = values.filter((v) => v.panel === panel && v.kind === "diagonal");
+    assertEquals(diagonal.length, 2);
+    assert(
+      diagonal[0].x0 === -diagonal[1].x0 && diagonal[0].x0 === diagonal[0].y0,
+      "symmetric y = x endpoints",
+    );
+  }
+  const svg = await chartToSvg(spec);
+  assertEquals(marks(svg, "line mark"), 2, "one y = x line per facet");
+  for (const text of ["t = 4", "t = 8", "True Δℓ_i", "Predicted Δ̂ℓ_i = g_i·δ"]) {
+    assert(svg.includes(`>${text}<`), text);
+  }
+  assertThrows(() => predictionFigureSpec([]), Error, "F8");
+  assertEquals(unionOfBands([null, [3, 5], undefined, [4, 9]]), [3, 9]);
+  assertEquals(unionOfBands([null]), null);
+});
+
+Deno.test("gradient plot: writeGradientReport writes the tables and figures F5–F8", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "zsl-gradient-report-" });
+  try {
+    const random = new Random(17);
+    const results: GradientTableRun[] = [];
+    for (const name of ["cpu-xs", "cpu-s"]) {
+      const runDir = `${dir}/runs/${name}`;
+      const checkpoints = [];
+      for (const step of [1, 2, 4]) {
+        const g = Array.from({ length: 6 }, () => Float64Array.from({ length: 8 }, () => random.normal()));
+        const delta = Float64Array.from({ length: 8 }, () => 0.01 * random.normal());
+        const metrics = gradientInterferenceFromMatrices(g, delta);
+        const predicted = g.map((row) => row.reduce((a, v, j) => a + v * delta[j], 0));
+        await writeExampleTable(`${runDir}/gradients/${exampleTableName(step, "token")}`, {
+          sequence: [0, 0, 0, 1, 1, 1],
+          position: [0, 1, 2, 0, 1, 2],
+          predicted,
+          actual: predicted.map((v) => v + 0.001 * random.normal()),
+          absPredicted: predicted.map(Math.abs),
+          gradSq: predicted.map(() => 1),
+          gradAbs: predicted.map(() => 1),
+        });
+        checkpoints.push({ ...metrics, step, granularity: "token", lr: 1e-3, seconds: 1, agreement: null });
+      }
+      results.push({ name, runDir, checkpoints });
+    }
+    const out = `${dir}/results`;
+    const { written } = await writeGradientReport([], results, out, {
+      breaks: new Map([["cpu-xs", { tD: 2, tDRange: [1.5, 3] }], ["cpu-s", null]]),
+    });
+    const names = written.map((path) => path.slice(out.length + 1)).sort();
+    assertEquals(
+      names,
+      [
+        "gradient_coherence_histogram.arrow",
+        "gradient_interference.arrow",
+        "gradients.md",
+        ...["zsl_f5", "zsl_f6", "zsl_f7", "zsl_f8"].flatMap((f) => [`${f}.png`, `${f}.svg`, `${f}.vl.json`]),
+      ].sort(),
+    );
+    const rows = await readGradientInterference(`${out}/gradient_interference.arrow`);
+    assertEquals(rows.map((r) => `${r.run}@${r.step}`), [
+      "cpu-xs@1",
+      "cpu-xs@2",
+      "cpu-xs@4",
+      "cpu-s@1",
+      "cpu-s@2",
+      "cpu-s@4",
+    ]);
+    assertEquals((await readCoherenceHistogram(`${out}/gradient_coherence_histogram.arrow`)).length, 600);
+    assert((await Deno.readTextFile(`${out}/zsl_f5.svg`)).includes(">Decel.<"), "F5 shades cpu-xs's band");
+    assertEquals(marks(await Deno.readTextFile(`${out}/zsl_f8.svg`), "line mark"), 6, "y = x in 6 facets");
+    const png = await Deno.readFile(`${out}/zsl_f8.png`);
+    assertEquals(Array.from(png.slice(1, 4)), [0x50, 0x4e, 0x47]);
+    // Without per-example tables F8 is left out; the rest is written.
+    await Deno.remove(`${dir}/runs`, { recursive: true });
+    const again = await writeGradientReport([], results, `${dir}/again`, { breaks: new Map() });
+    assert(
+      !again.written.some((path) => path.includes("zsl_f8")) &&
+        again.written.some((p) => p.endsWith("zsl_f7.svg")),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

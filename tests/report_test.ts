@@ -1,0 +1,226 @@
+import { assert, assertEquals } from "./asserts.ts";
+import { GPU_TEST, testGpu } from "./helpers.ts";
+import { validateSweep } from "../src/sweep/definition.ts";
+import { runSweepLocally } from "../src/sweep/local.ts";
+import type { SweepEnvironment } from "../src/sweep/results.ts";
+import { DECELERATION_COLUMNS, GRADIENT_TABLE, writeRunsTable } from "../src/sweep/results.ts";
+import { escapeHtml, formatCell, writeSweepReport } from "../src/sweep/report.ts";
+import { readArrow, writeArrow } from "../src/io/arrow.ts";
+import type { TableData } from "../src/io/arrow.ts";
+import { parameterCount, presetByName } from "../src/model/config.ts";
+import { join } from "../src/util/path.ts";
+
+Deno.test("report: HTML escaping and cell formatting", () => {
+  assertEquals(escapeHtml(`<a href="x">&'</a>`), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+  assertEquals(formatCell(NaN), "—");
+  assertEquals(formatCell(12), "12");
+  assertEquals(formatCell(0.123456), "0.1235");
+  assertEquals(formatCell(1.5e-5), "1.500e-5");
+  assertEquals(formatCell(true), "yes");
+});
+
+/** The column values of `table` as plain numbers (NaN for non-numbers). */
+function numbers(table: TableData, column: string): number[] {
+  const values = table.columns[column];
+  assert(values !== undefined, `no column ${column} (columns: ${table.names.join(", ")})`);
+  return Array.from(values, (value) => (typeof value === "number" ? value : NaN));
+}
+
+function strings(table: TableData, column: string): string[] {
+  return Array.from(table.columns[column] ?? [], String);
+}
+
+/** Element names that never have a closing tag. */
+const VOID = new Set(["meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"]);
+
+/** Checks that every opened element is closed in order (enough to catch a broken template). */
+function assertBalanced(html: string): void {
+  const stack: string[] = [];
+  const body = html.replace(/<!DOCTYPE[^>]*>/i, "").replace(/<style>[\s\S]*?<\/style>/, "<style></style>");
+  for (const match of body.matchAll(/<(\/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*>/g)) {
+    const [, closing, rawName] = match;
+    const name = rawName.toLowerCase();
+    if (VOID.has(name)) continue;
+    if (!closing) stack.push(name);
+    else {
+      const open = stack.pop();
+      assert(open === name, `</${name}> closes <${open}> at offset ${match.index}`);
+    }
+  }
+  assertEquals(stack, [], "unclosed elements");
+  assert(!/<(?![a-zA-Z/!])/.test(body), "a raw < in text (not escaped)");
+}
+
+Deno.test({
+  name:
+    "report: a tiny sweep's runs.arrow joins config, fit and interference; report.html embeds every figure",
+  ...GPU_TEST,
+  async fn(t) {
+    const { gpu } = await testGpu();
+    const out = await Deno.makeTempDir({ prefix: "zsl-report-" });
+    const steps = 48;
+    const definition = validateSweep({
+      // Markup in the name: the report must show it as text.
+      name: `report <i>"test"</i> & co`,
+      models: ["tiny"],
+      seeds: [0, 1],
+      batches: [4],
+      common: { steps, warmup: 2, evalSequences: 4, data: "brown", tokenizer: "bytes" },
+      analyses: {
+        deceleration: true,
+        interferenceCheckpoints: true,
+        interferenceOneStep: true,
+        oneStepBatches: 1,
+        // The gradient analysis has tests of its own; its table is joined below from a file of its layout.
+        gradientInterference: "none",
+      },
+    });
+    const { runs, results } = await runSweepLocally(gpu, definition, out);
+    const ids = runs.map((run) => run.id);
+    assertEquals(ids, ["tiny_s0", "tiny_s1"]);
+    const resultsDir = join(out, "results");
+    for (const file of ["runs.arrow", "environment.json", "report.html"]) {
+      assert(
+        results.includes(join(resultsDir, file)),
+        `${file} is not among the results: ${results.join(", ")}`,
+      );
+    }
+
+    await t.step("runs.arrow: one row per run, values equal to the per-run tables", async () => {
+      const table = await readArrow(join(resultsDir, "runs.arrow"));
+      assertEquals(table.numRows, 2);
+      assertEquals(strings(table, "run_id"), ids);
+      const counts = parameterCount({ ...presetByName("tiny").config, vocab_size: 320 });
+      assertEquals(numbers(table, "params_non_embedding"), [counts.nonEmbedding, counts.nonEmbedding]);
+      assertEquals(numbers(table, "params_total"), [counts.total, counts.total]);
+      assertEquals(numbers(table, "seed"), [0, 1]);
+      assertEquals(numbers(table, "steps_done"), [steps, steps]);
+      assertEquals(numbers(table, "batch"), [4, 4]);
+      assertEquals(strings(table, "tokenizer"), ["bytes", "bytes"]);
+      assertEquals(strings(table, "schedule"), ["trapezoidal", "trapezoidal"]);
+      for (const column of ["d_model", "n_layers", "n_heads", "seq_len", "peak_lr", "train_wall_seconds"]) {
+        assert(numbers(table, column).every((v) => Number.isFinite(v) && v > 0), `${column} not positive`);
+      }
+      assert(
+        numbers(table, "train_sweep_seconds").every((v) => v > 0),
+        "the sweep's training time is missing",
+      );
+
+      const fits = await readArrow(join(resultsDir, "deceleration.arrow"));
+      for (const [row, id] of ids.entries()) {
+        const fitRow = strings(fits, "name").indexOf(id);
+        assert(fitRow >= 0, `no fit of ${id}`);
+        for (const column of DECELERATION_COLUMNS) {
+          assertEquals(numbers(table, column)[row], numbers(fits, column)[fitRow], `${id} ${column}`);
+        }
+        assertEquals(table.columns.identified[row], fits.columns.identified[fitRow], `${id} identified`);
+      }
+
+      const dt2t = await readArrow(join(resultsDir, "interference_dt_2t.arrow"));
+      const dt1 = await readArrow(join(resultsDir, "interference_dt_1.arrow"));
+      for (const [row, id] of ids.entries()) {
+        const own = strings(dt2t, "model").map((model, i) => (model === id ? i : -1)).filter((i) => i >= 0);
+        const last = own.reduce((a, b) => (numbers(dt2t, "t")[b] > numbers(dt2t, "t")[a] ? b : a));
+        assertEquals(numbers(table, "dt2t_last_t")[row], numbers(dt2t, "t")[last]);
+        for (const metric of ["D", "M", "abs_deltaL"]) {
+          assertEquals(
+            numbers(table, `dt2t_last_${metric}`)[row],
+            numbers(dt2t, metric)[last],
+            `${id} ${metric}`,
+          );
+        }
+        const evalLast = strings(dt1, "model").map((_, i) => i)
+          .filter((i) => strings(dt1, "model")[i] === id && strings(dt1, "set")[i] === "eval")
+          .reduce((a, b) => (numbers(dt1, "t")[b] > numbers(dt1, "t")[a] ? b : a));
+        assertEquals(numbers(table, "dt1_eval_last_D")[row], numbers(dt1, "D")[evalLast]);
+        // The one-step analysis starts from the power-of-two checkpoints only.
+        assertEquals(numbers(table, "dt1_last_t")[row], 2 ** Math.floor(Math.log2(steps)));
+        // The window holding t_d exists exactly when the fit identified a break inside the run.
+        const identified = table.columns.identified[row] === true;
+        const tD = numbers(table, "t_d")[row];
+        if (identified && tD >= 1 && tD < steps) {
+          const t = numbers(table, "dt2t_td_t")[row];
+          assert(t <= tD && tD < 2 * t, `${id}: window ${t} → ${2 * t} does not hold t_d = ${tD}`);
+        } else {
+          assert(Number.isNaN(numbers(table, "dt2t_td_D")[row]), `${id}: a value at an unidentified t_d`);
+        }
+      }
+    });
+
+    await t.step("environment.json: adapter, machine and timings", async () => {
+      const environment = JSON.parse(
+        await Deno.readTextFile(join(resultsDir, "environment.json")),
+      ) as SweepEnvironment;
+      assertEquals(environment.analysisAdapter?.description, gpu.adapter.description);
+      assertEquals(environment.runs.map((run) => run.id), ids);
+      for (const run of environment.runs) {
+        assertEquals(run.sessions.length, 1);
+        assertEquals([run.sessions[0].firstStep, run.sessions[0].lastStep], [1, steps]);
+        assert(run.sessions[0].seconds > 0 && run.trainWallSeconds > 0, "training times missing");
+      }
+      assert(environment.analyses.some((analysis) => analysis.what.startsWith("deceleration")));
+      assert(environment.analyses.some((analysis) => analysis.what.startsWith("loss interference")));
+      assert(environment.host.cpus >= 1 && environment.host.deno.deno === Deno.version.deno);
+      const { training, analyses, total } = environment.seconds;
+      assert(Math.abs(training + analyses - total) < 1e-9 && training > 0 && analyses > 0, "bad totals");
+    });
+
+    await t.step("report.html: self-contained, escaped, every figure and table", async () => {
+      const html = await Deno.readTextFile(join(resultsDir, "report.html"));
+      assertBalanced(html);
+      const figures = [...Deno.readDirSync(resultsDir)].map((entry) => entry.name)
+        .filter((name) => name.endsWith(".svg")).map((name) => name.slice(0, -4));
+      for (const figure of ["deceleration_f1", "zsl_f2", "zsl_f3", "zsl_f4"]) {
+        assert(figures.includes(figure), `the sweep wrote no ${figure}.svg`);
+      }
+      for (const figure of figures) {
+        assert(
+          new RegExp(
+            `<figure id="figure-${figure}"><img [^>]*src="data:image/(svg\\+xml|png);base64,[A-Za-z0-9+/=]{1000,}"`,
+          )
+            .test(html),
+          `figure ${figure} is not embedded`,
+        );
+      }
+      assert(!/\b(src|href)\s*=\s*["']?\s*(https?:)?\/\//i.test(html), "a reference to a remote resource");
+      assert(!/url\(|@import|<script|<link|<iframe/i.test(html), "an external or scripted resource");
+      assert(
+        html.includes("report &lt;i&gt;&quot;test&quot;&lt;/i&gt; &amp; co"),
+        "the sweep name is not escaped",
+      );
+      assert(!html.includes("<i>"), "markup from the sweep name reached the page");
+      for (
+        const section of ["deceleration", "figures", "interference", "runs", "what-was-run", "environment"]
+      ) {
+        assert(html.includes(`<section id="${section}">`), `no ${section} section`);
+      }
+      assert(html.includes("T1 — deceleration per model"), "no T1 table");
+      for (const id of ids) assert(html.includes(`<td>${id}`), `run ${id} missing from the tables`);
+      assert(html.includes(escapeHtml(gpu.adapter.description || gpu.adapter.device)), "no adapter");
+    });
+
+    await t.step("gradient_interference.arrow is joined when present, by column name", async () => {
+      // The layout the gradient analysis writes (`model` is the preset, shared by both runs; `run` the id),
+      // columns in an order of its own.
+      await writeArrow(join(resultsDir, GRADIENT_TABLE), {
+        model: ["tiny", "tiny", "tiny", "tiny", "tiny"],
+        granularity: ["token", "token", "sequence", "token", "token"],
+        d_grad: Float64Array.from([0.5, 0.9, 0.7, 0.4, 0.8]),
+        run: ["tiny_s0", "tiny_s0", "tiny_s0", "tiny_s1", "tiny_s1"],
+        step: Int32Array.from([16, 32, 32, 16, 32]),
+        c_g: Float64Array.from([0.3, 0.1, 0.2, 0.35, 0.15]),
+      });
+      await writeRunsTable(out, ids);
+      const table = await readArrow(join(resultsDir, "runs.arrow"));
+      assertEquals(numbers(table, "grad_token_last_step"), [32, 32]);
+      assertEquals(numbers(table, "grad_token_last_d_grad"), [0.9, 0.8]);
+      assertEquals(numbers(table, "grad_token_last_c_g"), [0.1, 0.15]);
+      assertEquals(numbers(table, "grad_sequence_last_d_grad"), [0.7, NaN]);
+      const html = await Deno.readTextFile(await writeSweepReport(out));
+      assert(html.includes('<section id="gradients">'), "no gradient section");
+      assert(html.includes("grad_token_last_d_grad"), "the gradient columns are not in the runs table");
+      assertBalanced(html);
+    });
+    await Deno.remove(out, { recursive: true });
+  },
+});
