@@ -25,12 +25,16 @@
 // per prefix length at token granularity), each of which would otherwise be a pipeline to compile, and
 // loops bounded by them stay loops (lavapipe fully unrolls small constant trip counts).
 //
-// Compile time on lavapipe (measured): every global access whose address differs across lanes is a loop
-// over the lanes in the generated code, and values carried around a runtime loop (the examples) must
-// stay in registers. The first versions kept sum_g / sum_abs_g of the whole block in unrolled private
-// arrays and took 15-20 s per pipeline; the loops over a block's rows and coordinates are now bounded
-// by params.block (16, a value the compiler cannot see), which keeps one copy of each access in the code
-// and the private arrays in memory as whole SIMD vectors: about 1 s per pipeline.
+// Compile time on lavapipe (measured on 2 cores): a first register kernel kept δ, sum_g and sum_abs_g of
+// its block in private arrays that NIR turned into registers, carried around the loop over examples
+// (256 floats per lane beside the accumulators): LLVM's register allocator took 15-20 s per pipeline.
+// Now one access to each of those arrays has a runtime index (the load and store loops, bounded by
+// params.block = 16, a value the compiler cannot see), so they stay arrays in memory, which the fold
+// reads and writes at constant indices as whole SIMD vectors: about 1 s per pipeline, and as fast.
+// (Indexing them at run time in the fold too made the fold 2× slower: runtime-indexed private arrays
+// are accessed lane by lane.) Likewise the tiled kernel's loops over its 16 coordinates are bounded by
+// params.block: every global access whose address differs across lanes is a loop over the lanes in
+// the generated code, and 16 unrolled copies of each made it slow to compile.
 
 enable subgroups;
 
@@ -88,12 +92,11 @@ fn hsum(v: vec4f) -> f32 {
 // groups (32 columns) of W, as matmul.wgsl's dytx_v4: lane l owns the vec4 column group wid.x·8 + l of
 // the 16 rows; per token row, the 16 dy values are 4 vec4s loaded by 4 lanes (two token rows per load)
 // and handed around with subgroupShuffle. G_e of the block (r_acc) is indexed by constants only, so it
-// stays in registers through the loop over the example's rows. δ, sum_g and sum_abs_g of the block live
-// in private arrays for all examples of the row block (loaded and stored once), indexed in loops with a
-// runtime bound, which keeps them in memory as whole SIMD vectors: one load or store each, far cheaper
-// than per-lane global accesses. The per-example fold reduces the 8 lanes' partial sums with a
-// subgroupShuffleXor butterfly (floating-point addition is commutative, so every lane ends with the same
-// value; lane 0 stores it).
+// stays in registers through the loop over the example's rows. δ, sum_g and sum_abs_g of the block are
+// loaded once per row block into private arrays that stay in memory (see the top of the file), which
+// the fold reads and writes as whole SIMD vectors, far cheaper than per-lane global accesses. The
+// per-example fold reduces the 8 lanes' partial sums with a subgroupShuffleXor butterfly (floating-point
+// addition is commutative, so every lane ends with the same value; lane 0 stores it).
 
 const TR = 16u;
 const TP = TR / 4u;  // lanes holding one token row's 16 dy values
@@ -125,8 +128,9 @@ fn lane_of(wid: vec3u, nwg: vec3u, lid: vec3u) -> Lane {
   return Lane(lid.x, min(c4, cols4 - 1u), c4 < cols4, wid.x + wid.y * nwg.x);
 }
 
-// Rows of the block inside W, bounded by params.block rather than the constant TR, so that the loops
-// over them stay loops (see the top of the file).
+// Rows of the block inside W, bounded by params.block rather than the constant TR: the load and store
+// loops stay loops with a runtime index, which keeps r_delta, r_sum_g and r_sum_abs in memory (see the
+// top of the file).
 fn r_rows(r0: u32) -> u32 {
   return min(params.block, OUT - min(r0, OUT));
 }
@@ -192,16 +196,13 @@ fn r_embed_input(e: u32, r0: u32, l: Lane) {
 
 // Folds acc into the running sums and the example's partials. `first`: the workgroup's first row block
 // (its partials are overwritten, later blocks add).
-fn r_fold(e: u32, r0: u32, l: Lane, first: bool) {
-  // A copy for the loop below to index: indexing r_acc itself at run time would move it to memory.
-  var g_rows: array<vec4f, TR>;
-  for (var r = 0u; r < TR; r++) { g_rows[r] = r_acc[r]; }
+fn r_fold(e: u32, l: Lane, first: bool) {
   var s_dot = vec4f(0.0);
   var s_abs_dot = vec4f(0.0);
   var s_sq = vec4f(0.0);
   var s_abs = vec4f(0.0);
-  for (var r = 0u; r < r_rows(r0); r++) {
-    let g = g_rows[r];
+  for (var r = 0u; r < TR; r++) {
+    let g = r_acc[r];
     let a = abs(g);
     r_sum_g[r] += g;
     r_sum_abs[r] += a;
@@ -212,6 +213,9 @@ fn r_fold(e: u32, r0: u32, l: Lane, first: bool) {
     s_abs += a;
   }
   var stats = vec4f(hsum(s_dot), hsum(s_abs_dot), hsum(s_sq), hsum(s_abs));
+  stats += subgroupShuffleXor(stats, 1u);
+  stats += subgroupShuffleXor(stats, 2u);
+  stats += subgroupShuffleXor(stats, 4u);
   if (l.lane == 0u) {
     let at = l.column * params.examples + e;
     if (first) {
@@ -245,7 +249,7 @@ fn linear_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     r_load(r0, l);
     for (var e = 0u; e < params.examples; e++) {
       r_accumulate(e, r0, l);
-      r_fold(e, r0, l, rb == first);
+      r_fold(e, l, rb == first);
     }
     r_store(r0, l);
   }
@@ -263,7 +267,7 @@ fn embed_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     for (var e = 0u; e < params.examples; e++) {
       r_accumulate(e, r0, l);
       r_embed_input(e, r0, l);
-      r_fold(e, r0, l, rb == first);
+      r_fold(e, l, rb == first);
     }
     r_store(r0, l);
   }

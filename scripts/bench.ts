@@ -14,6 +14,7 @@ import {
   profileTrainingStep,
 } from "../src/bench/training.ts";
 import { benchGradients, formatGradientRows } from "../src/bench/gradients.ts";
+import { formatPerExampleRows, perExampleBench } from "../src/bench/per_example.ts";
 import type { MatmulVariant } from "../src/ops/matmul.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 
@@ -56,6 +57,12 @@ const SECTIONS: Record<string, Section> = {
     summary: "where a training step of cpu-s goes: each kernel family alone at the model's shapes",
     run: (c) => profileTrainingStep(c.kernels, { reps: c.quick ? 5 : 20, log: c.log }),
     format: formatProfileRows,
+  },
+  "per-example": {
+    summary:
+      "per-example gradient statistics kernels beside the dyTx weight-gradient matmul of the same rows",
+    run: (c) => perExampleBench(c.kernels, { quick: c.quick, log: c.log }),
+    format: formatPerExampleRows,
   },
   gradients: {
     summary:

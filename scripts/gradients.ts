@@ -12,7 +12,12 @@ import { openGpu } from "../src/gpu/device.ts";
 import type { GpuDevice } from "../src/gpu/device.ts";
 import { loadRun } from "../src/train/run.ts";
 import type { LoadedRun } from "../src/train/run.ts";
-import { analyseRunGradients } from "../src/analysis/gradients/run.ts";
+import { analyseRunGradients, projectionFileName } from "../src/analysis/gradients/run.ts";
+import {
+  formatOpposedPairs,
+  mostOpposedPairs,
+  readProjections,
+} from "../src/analysis/gradients/projection.ts";
 import type { RunGradients } from "../src/analysis/gradients/run.ts";
 import type { Granularity } from "../src/analysis/gradients/statistics.ts";
 import { writeGradientReport } from "../src/analysis/gradients/table.ts";
@@ -69,6 +74,19 @@ const OPTIONS = {
     multiple: false,
     description: "deceleration fit for the t_d band: fit only steps > this (default: as deno task decel)",
   },
+  project: {
+    type: "string",
+    short: "p",
+    multiple: false,
+    description: "also project every example's gradient to K×K dimensions per parameter (seeded Kronecker " +
+      "random projections) into RUN/gradients/projections_*.{npy,arrow,json}, and print the most opposed pairs",
+  },
+  seed: {
+    type: "string",
+    multiple: false,
+    description: "seed of the projection matrices",
+    default: "0",
+  },
   force: {
     type: "boolean",
     short: "f",
@@ -99,6 +117,12 @@ async function main(): Promise<void> {
   const sequences = numberOption(values, "sequences");
   const targetsPerPass = numberOption(values, "targets-per-pass");
   const minStep = numberOption(values, "min-step");
+  const projectDims = numberOption(values, "project");
+  if (projectDims !== undefined && (!Number.isInteger(projectDims) || projectDims < 1)) {
+    throw new UsageError(`--project must be a positive integer (dimensions per side of each parameter)`);
+  }
+  const seed = numberOption(values, "seed") ?? 0;
+  const projection = projectDims ? { kOut: projectDims, kIn: projectDims, seed } : undefined;
   const out = typeof values.out === "string"
     ? resolve(values.out)
     : positionals.length === 1
@@ -123,6 +147,7 @@ async function main(): Promise<void> {
           checkpoints,
           sequences,
           targetsPerPass,
+          projection,
           force: values.force === true,
           onProgress: (text, done, total) => {
             const elapsed = (performance.now() - started) / 1000;
@@ -146,6 +171,21 @@ async function main(): Promise<void> {
           `identity error ${c.identityError.toExponential(1)}  Δ̂ℓ~Δℓ pearson ${fmt(c.agreement.pearson)}  ` +
           `${c.seconds.toFixed(2)} s`,
       );
+    }
+  }
+  if (projection) {
+    for (const result of results) {
+      const last = result.checkpoints.at(-1)!;
+      const dir = join(result.runDir, "gradients");
+      const set = await readProjections(dir, projectionFileName(last.step, granularity));
+      const run = runs.find((candidate) => candidate.runDir === result.runDir);
+      const spec = run?.info.spec as { tokenizer?: string } | undefined;
+      // Byte-level runs show their tokens as characters; others by id.
+      const decode = spec?.tokenizer === "bytes" ? (token: number) => String.fromCharCode(token) : undefined;
+      console.log(
+        `${result.name} step ${last.step}: the most opposed example gradients (cosine of projections)`,
+      );
+      console.log(formatOpposedPairs(mostOpposedPairs(set, 5), decode));
     }
   }
   console.log(`wrote ${written.join(", ")}`);

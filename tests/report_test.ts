@@ -71,8 +71,7 @@ Deno.test({
         interferenceCheckpoints: true,
         interferenceOneStep: true,
         oneStepBatches: 1,
-        // The gradient analysis has tests of its own; its table is joined below from a file of its layout.
-        gradientInterference: "none",
+        gradientInterference: "sequence",
       },
     });
     const { runs, results } = await runSweepLocally(gpu, definition, out);
@@ -197,6 +196,19 @@ Deno.test({
       assert(html.includes("T1 — deceleration per model"), "no T1 table");
       for (const id of ids) assert(html.includes(`<td>${id}`), `run ${id} missing from the tables`);
       assert(html.includes(escapeHtml(gpu.adapter.description || gpu.adapter.device)), "no adapter");
+    });
+
+    await t.step("the sweep's gradient interference reaches runs.arrow and the report (F5–F8)", async () => {
+      const table = await readArrow(join(resultsDir, "runs.arrow"));
+      assertEquals(numbers(table, "grad_sequence_last_step"), [32, 32]);
+      for (const value of numbers(table, "grad_sequence_last_d_grad")) {
+        assert(value > 0 && value < 1, `D(∇ℓ) ${value} is not in (0, 1)`);
+      }
+      const html = await Deno.readTextFile(join(resultsDir, "report.html"));
+      for (const figure of ["zsl_f5", "zsl_f6", "zsl_f7", "zsl_f8"]) {
+        assert(results.includes(join(resultsDir, `${figure}.png`)), `${figure}.png was not written`);
+        assert(html.includes(figure), `${figure} is not in the report`);
+      }
     });
 
     await t.step("gradient_interference.arrow is joined when present, by column name", async () => {

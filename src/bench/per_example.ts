@@ -47,12 +47,15 @@ export interface PerExampleBenchOptions {
 
 /**
  * The default cases: E = 16 examples of P = 64 rows with Linear weights 128 × 128 and 384 × 128 (an
- * attention projection of d = 128), and the byte-vocabulary embedding 320 × 128 (quick: the first two).
+ * attention projection of d = 128), the same 1024 rows as E = 64 short examples of P = 16 (short
+ * prefixes at token granularity: the per-example fold weighs most), and the byte-vocabulary embedding
+ * 320 × 128 (quick: the first two).
  */
 export function defaultPerExampleShapes(quick = false): PerExampleBenchShape[] {
   const shapes: PerExampleBenchShape[] = [
     { op: "linear", examples: 16, rowsPerExample: 64, out: 128, in: 128 },
     { op: "linear", examples: 16, rowsPerExample: 64, out: 384, in: 128 },
+    { op: "linear", examples: 64, rowsPerExample: 16, out: 128, in: 128 },
     { op: "embedding", examples: 16, rowsPerExample: 64, out: 320, in: 128 },
   ];
   return quick ? shapes.slice(0, 2) : shapes;

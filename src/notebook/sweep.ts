@@ -20,9 +20,8 @@ export const SWEEP_ENV = "ZSL_SWEEP";
 export const TINY_SWEEP_NAME = "notebook-tiny";
 
 /**
- * Two small models (`tiny`, `cpu-xs`) for 256 steps on Brown (bytes), batch 8, with every analysis:
- * both decelerate within the run (t_d of a few dozen steps), and the whole sweep takes about 20 s of
- * training and analysis on lavapipe once its kernels are compiled.
+ * Two small models (`tiny`, `cpu-xs`) for 256 steps on Brown (bytes), batch 8, with every analysis
+ * (gradient interference per sequence): both decelerate within the run (t_d of a few dozen steps).
  */
 export function tinySweep(): SweepDefinition {
   return validateSweep({
@@ -38,6 +37,7 @@ export function tinySweep(): SweepDefinition {
       interferenceCheckpoints: true,
       interferenceOneStep: true,
       oneStepBatches: 2,
+      gradientInterference: "token",
     },
   }, "the notebooks' tiny sweep");
 }

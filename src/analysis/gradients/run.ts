@@ -25,6 +25,8 @@ import { finishGradientInterference, predictionAgreement } from "./metrics.ts";
 import type { GradientInterference, PredictionAgreement } from "./metrics.ts";
 import { GradientStatistics } from "./statistics.ts";
 import type { Granularity } from "./statistics.ts";
+import { ProjectionWriter } from "./projection.ts";
+import type { ProjectionOptions } from "../../ops/projection.ts";
 import { exampleTableName, readExampleTable, writeExampleTable } from "./table.ts";
 import type { ExampleRows } from "./table.ts";
 
@@ -44,6 +46,11 @@ export interface RunGradientOptions {
   targetsPerPass?: number;
   /** Pipeline cache to share. */
   kernels?: Kernels;
+  /**
+   * Also write every example's gradient projected to kOut·kIn dimensions per parameter (seeded
+   * Kronecker random projections) to `projections_step-NNNNNNN_<granularity>.{npy,arrow,json}`.
+   */
+  projection?: ProjectionOptions;
   /** Progress text as the work goes (what, done, total). */
   onProgress?: (text: string, done: number, total: number) => void;
 }
@@ -76,6 +83,11 @@ export interface RunGradients {
   checkpoints: GradientCheckpoint[];
   /** How many checkpoints were computed (the rest came from the cache). */
   computed: number;
+}
+
+/** Base name (no extension) of a checkpoint's projected gradients. */
+export function projectionFileName(step: number, granularity: Granularity): string {
+  return `projections_step-${String(step).padStart(7, "0")}_${granularity}`;
 }
 
 /** File name of a checkpoint's cached metrics. */
@@ -127,6 +139,7 @@ export async function analyseRunGradients(
     afterStep: run.steps,
     adamw,
     targetsPerPass: options.targetsPerPass ?? null,
+    projection: options.projection ?? null,
   });
   await Deno.mkdir(cacheDir, { recursive: true });
   const needed: number[] = [];
@@ -156,6 +169,7 @@ export async function analyseRunGradients(
       granularity,
       targetsPerPass: options.targetsPerPass,
       kernels,
+      projection: options.projection,
     });
     try {
       for (const [index, step] of needed.entries()) {
@@ -217,6 +231,21 @@ export async function analyseRunGradients(
           gradAbs: stats.examples.gradAbs,
         };
         await writeExampleTable(join(cacheDir, exampleTableName(step, granularity)), rows);
+        if (stats.projected && options.projection) {
+          const token = granularity === "token";
+          const writer = await ProjectionWriter.create(cacheDir, {
+            ...options.projection,
+            slices: [...stats.projected.slices],
+            extra: { run: run.info.name, step, granularity },
+          }, projectionFileName(step, granularity));
+          await writer.append({
+            sequence: stats.sequence,
+            position: stats.position,
+            token: stats.position.map((s, i) => token ? examplesOf[stats.sequence[i] * T + s] : -1),
+            target: stats.position.map((s, i) => token ? examplesOf[stats.sequence[i] * T + s + 1] : -1),
+          }, stats.projected.vectors);
+          await writer.finish();
+        }
         await writeJsonAtomic(join(cacheDir, gradientFileName(step, granularity)), {
           settings: settings(step),
           result: withNulls(result),

@@ -521,6 +521,8 @@ export class GradientStatistics {
     for (const shape of this.#shapes.values()) {
       shape.model.destroy();
       shape.embedding.destroy();
+      for (const op of shape.linear.values()) op.destroy();
+      shape.reduce.destroy();
       shape.partials.destroy();
       shape.exampleOut.destroy();
       shape.projector?.destroy();
