@@ -7,11 +7,10 @@
  * @module
  */
 import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
-import { bar, formatDuration, ProgressLine } from "../src/cli/progress.ts";
+import { analyseWithProgress, loadAnalysisRuns } from "../src/cli/analysis.ts";
+import { join } from "../src/util/path.ts";
 import { openGpu } from "../src/gpu/device.ts";
 import type { GpuDevice } from "../src/gpu/device.ts";
-import { loadRun } from "../src/train/run.ts";
-import type { LoadedRun } from "../src/train/run.ts";
 import { analyseRunGradients, projectionFileName } from "../src/analysis/gradients/run.ts";
 import {
   formatOpposedPairs,
@@ -21,9 +20,6 @@ import {
 import type { RunGradients } from "../src/analysis/gradients/run.ts";
 import type { Granularity } from "../src/analysis/gradients/statistics.ts";
 import { writeGradientReport } from "../src/analysis/gradients/table.ts";
-import { uniqueNames } from "../src/analysis/deceleration/write.ts";
-import { ensureWritableDirectory } from "../src/io/atomic.ts";
-import { commonParent, join, resolve } from "../src/util/path.ts";
 
 const COMMAND = "deno task gradients RUN_DIR…";
 const SUMMARY = "Gradient interference (Mircea et al. 2025, METHOD.md §6) of trained runs, from exact\n" +
@@ -123,43 +119,22 @@ async function main(): Promise<void> {
   }
   const seed = numberOption(values, "seed") ?? 0;
   const projection = projectDims ? { kOut: projectDims, kIn: projectDims, seed } : undefined;
-  const out = typeof values.out === "string"
-    ? resolve(values.out)
-    : positionals.length === 1
-    ? join(resolve(positionals[0]), "gradients")
-    : join(commonParent(positionals) ?? Deno.cwd(), "gradients");
-  const runs: LoadedRun[] = [];
-  for (const path of positionals) runs.push(await loadRun(path));
-  await ensureWritableDirectory(out);
-  const names = uniqueNames(runs.map((run) => run.info.name));
-  runs.forEach((run, i) => (run.info.name = names[i]));
-
+  const { runs, out } = await loadAnalysisRuns(positionals, values.out as string | undefined, "gradients");
   let gpu: GpuDevice | null = null;
   const openDevice = async () => (gpu ??= await openGpu());
-  const progress = new ProgressLine();
-  const results: RunGradients[] = [];
+  let results: RunGradients[];
   try {
-    for (const run of runs) {
-      const started = performance.now();
-      results.push(
-        await analyseRunGradients(openDevice, run, {
-          granularity,
-          checkpoints,
-          sequences,
-          targetsPerPass,
-          projection,
-          force: values.force === true,
-          onProgress: (text, done, total) => {
-            const elapsed = (performance.now() - started) / 1000;
-            progress.update(
-              `${bar(total ? done / total : 1)} ${done}/${total} ${text} (${formatDuration(elapsed)})`,
-            );
-          },
-        }),
-      );
-    }
+    results = await analyseWithProgress(runs, (run, onProgress) =>
+      analyseRunGradients(openDevice, run, {
+        granularity,
+        checkpoints,
+        sequences,
+        targetsPerPass,
+        projection,
+        force: values.force === true,
+        onProgress,
+      }));
   } finally {
-    progress.done();
     (gpu as GpuDevice | null)?.destroy();
   }
   const { written } = await writeGradientReport(runs, results, out, { minStep });

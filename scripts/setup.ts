@@ -82,22 +82,53 @@ await runMain(async () => {
     Deno.args,
     "scripts/setup.ts",
     "Installs what zsl needs when it is missing (root on Debian/Ubuntu), or prints the commands to run.",
-    { tests: { type: "boolean", description: "also what the test suite needs" } },
+    {
+      tests: { type: "boolean", description: "also what the test suite needs" },
+      probe: { type: "boolean", description: "internal: exit 0 when a WebGPU adapter opens, 3 when none" },
+    },
   );
-  let adapterOk = false;
-  try {
-    const gpu = await openGpu();
-    gpu.destroy();
-    adapterOk = true;
-  } catch (error) {
-    if (!(error instanceof NoAdapterError)) throw error;
+  if (values.probe) {
+    try {
+      (await openGpu()).destroy();
+    } catch (error) {
+      if (error instanceof NoAdapterError) Deno.exit(3);
+      throw error;
+    }
+    Deno.exit(0);
   }
-  if (!adapterOk) {
+  // The test requirements first, the adapter last: a process started right after a Dawn device was
+  // destroyed can crash this one (seen on lavapipe), so the adapter is probed in a child process.
+  if (values.tests) await installTestRequirements();
+  if (!(await adapterFound())) {
     console.error("zsl setup: no WebGPU adapter; installing lavapipe (Mesa's software Vulkan driver)");
     if (!(await installLavapipe(true))) Deno.exit(1);
   }
-  if (!values.tests) return;
-  await ensureDenoKernel();
+  if (values.tests) await ensureDenoKernel();
+});
+
+/** Whether a WebGPU adapter opens, asked of a child process (exit 0: yes, 3: none). */
+async function adapterFound(): Promise<boolean> {
+  const probe = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-ffi",
+      import.meta.filename!,
+      "--probe",
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (probe.code === 0) return true;
+  if (probe.code === 3) return false;
+  throw new Error(
+    `zsl setup: the adapter probe failed (exit ${probe.code}); run deno task doctor to see why`,
+  );
+}
+
+async function installTestRequirements(): Promise<void> {
   const missing: Requirement[] = [];
   for (const requirement of TEST_REQUIREMENTS) {
     if (!(await requirement.present())) missing.push(requirement);
@@ -121,4 +152,4 @@ await runMain(async () => {
     await new Deno.Command("apt-get", { args: ["update", "-q"], stdout: "null" }).output();
     if (!(await aptInstall(packages, { quiet: true }))) Deno.exit(1);
   }
-});
+}

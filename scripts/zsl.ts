@@ -9,11 +9,9 @@
  * @module
  */
 import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
-import { bar, formatDuration, ProgressLine } from "../src/cli/progress.ts";
+import { analyseWithProgress, loadAnalysisRuns } from "../src/cli/analysis.ts";
 import { openGpu } from "../src/gpu/device.ts";
 import type { GpuDevice } from "../src/gpu/device.ts";
-import { loadRun } from "../src/train/run.ts";
-import type { LoadedRun } from "../src/train/run.ts";
 import {
   analyseRun,
   interferenceSummaryLines,
@@ -21,9 +19,6 @@ import {
   type RunInterference,
   writeInterferenceReport,
 } from "../src/analysis/interference/mod.ts";
-import { uniqueNames } from "../src/analysis/deceleration/write.ts";
-import { ensureWritableDirectory } from "../src/io/atomic.ts";
-import { commonParent, join, resolve } from "../src/util/path.ts";
 
 const COMMAND = "deno task zsl RUN_DIR…";
 const SUMMARY = "Loss interference / zero-sum learning (Mircea et al. 2025) of trained runs.\n\n" +
@@ -123,48 +118,23 @@ async function main(): Promise<void> {
   const minStep = numberOption(values, "min-step");
   const lr = parseLr(values.lr as string);
   const oneStep = !values["no-one-step"];
-  const out = typeof values.out === "string"
-    ? resolve(values.out)
-    : positionals.length === 1
-    ? join(resolve(positionals[0]), "interference")
-    : join(commonParent(positionals) ?? Deno.cwd(), "interference");
-  const runs: LoadedRun[] = [];
-  for (const path of positionals) runs.push(await loadRun(path));
-  await ensureWritableDirectory(out);
-  const names = uniqueNames(runs.map((run) => run.info.name));
-  runs.forEach((run, i) => (run.info.name = names[i]));
-
+  const { runs, out } = await loadAnalysisRuns(positionals, values.out as string | undefined, "interference");
   let gpu: GpuDevice | null = null;
-  const openDevice = async () => {
-    gpu ??= await openGpu();
-    return gpu;
-  };
-  const progress = new ProgressLine();
-  const results: RunInterference[] = [];
+  const openDevice = async () => (gpu ??= await openGpu());
+  let results: RunInterference[];
   try {
-    for (const run of runs) {
-      const started = performance.now();
-      results.push(
-        await analyseRun(openDevice, run, {
-          oneStep,
-          batches,
-          lr,
-          clip,
-          evalSequences,
-          maxStep,
-          force: values.force === true,
-          onProgress: (text, done, total) => {
-            const elapsed = (performance.now() - started) / 1000;
-            const eta = done > 0 ? (elapsed / done) * (total - done) : NaN;
-            progress.update(
-              `${bar(total ? done / total : 1)} ${done}/${total} ${text} ETA ${formatDuration(eta)}`,
-            );
-          },
-        }),
-      );
-    }
+    results = await analyseWithProgress(runs, (run, onProgress) =>
+      analyseRun(openDevice, run, {
+        oneStep,
+        batches,
+        lr,
+        clip,
+        evalSequences,
+        maxStep,
+        force: values.force === true,
+        onProgress,
+      }));
   } finally {
-    progress.done();
     (gpu as GpuDevice | null)?.destroy();
   }
 

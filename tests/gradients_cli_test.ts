@@ -3,7 +3,8 @@
  * Δ̂ℓ tracking Δℓ, the cache) and `deno task gradients` (tables, figures, projections).
  */
 import { assert, assertEquals } from "./asserts.ts";
-import { GPU_TEST, testGpu } from "./helpers.ts";
+import { ANALYSIS_PERMISSIONS, GPU_TEST, runScript, testGpu } from "./helpers.ts";
+import type { ScriptOutput } from "./helpers.ts";
 import { loadRun, resolveRun } from "../src/train/run.ts";
 import { train } from "../src/train/trainer.ts";
 import { readArrow } from "../src/io/arrow.ts";
@@ -11,23 +12,8 @@ import { analyseRunGradients, projectionFileName } from "../src/analysis/gradien
 import { readProjections } from "../src/analysis/gradients/projection.ts";
 import { readGradientInterference } from "../src/analysis/gradients/table.ts";
 
-const SCRIPT = new URL("../scripts/gradients.ts", import.meta.url).pathname;
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-sys=cpus,networkInterfaces,hostname",
-];
-
-async function gradientsCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, SCRIPT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
+function gradientsCli(args: string[]): Promise<ScriptOutput> {
+  return runScript("gradients", ANALYSIS_PERMISSIONS, args);
 }
 
 Deno.test({

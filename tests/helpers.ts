@@ -66,3 +66,31 @@ export function randomInputs(random: Random, n: number, scale = 1): { f32: Float
   for (let i = 0; i < n; i++) f32[i] = (random.uniform() * 2 - 1) * scale;
   return { f32, f64: Float64Array.from(f32) };
 }
+
+/** What a script run by {@linkcode runScript} printed, and its exit code. */
+export interface ScriptOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The permissions of the analysis tasks (`deno task zsl`, `deno task gradients`). */
+export const ANALYSIS_PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-sys=cpus,networkInterfaces,hostname",
+];
+
+/** Runs `scripts/<name>.ts` in a child Deno with `permissions` and `args`, capturing its output. */
+export async function runScript(name: string, permissions: string[], args: string[]): Promise<ScriptOutput> {
+  const script = new URL(`../scripts/${name}.ts`, import.meta.url).pathname;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, script, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
+}

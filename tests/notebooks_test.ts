@@ -60,13 +60,11 @@ function sourceOf(cell: NotebookCell): string {
 async function run(command: string, args: string[], env: Record<string, string> = {}) {
   const output = await new Deno.Command(command, { args, env, stdout: "piped", stderr: "piped" }).output();
   const decoder = new TextDecoder();
-  return {
-    success: output.success,
-    text: decoder.decode(output.stdout) + decoder.decode(output.stderr),
-  };
+  const stdout = decoder.decode(output.stdout);
+  return { success: output.success, stdout, text: stdout + decoder.decode(output.stderr) };
 }
 
-Deno.test("notebooks: every committed notebook uses the Deno kernel and has its outputs cleared", async () => {
+Deno.test("notebooks: each committed notebook uses the Deno kernel and has its outputs cleared", async () => {
   const found = [];
   for await (const entry of Deno.readDir(NOTEBOOKS_DIR)) {
     if (entry.name.endsWith(".ipynb")) found.push(entry.name);
@@ -117,7 +115,7 @@ Deno.test({
     assert(version?.success, `jupyter nbconvert is not installed: ${SETUP_HELP}`);
     const kernels = await run("jupyter", ["kernelspec", "list", "--json"]);
     assert(
-      kernels.success && JSON.parse(kernels.text.slice(kernels.text.indexOf("{")))?.kernelspecs?.deno,
+      kernels.success && JSON.parse(kernels.stdout)?.kernelspecs?.deno,
       `Jupyter has no "deno" kernel: ${SETUP_HELP}, or run \`deno jupyter --install\``,
     );
     const dir = await Deno.makeTempDir({ prefix: "zsl-notebooks-" });
@@ -189,7 +187,7 @@ Deno.test("notebook helpers: tables as HTML, Markdown and text; cells formatted;
   assertEquals(formatCell(null), "—");
 });
 
-Deno.test("notebook helpers: a chart bundle carries the spec as Vega-Lite 5, and SVG when asked", async () => {
+Deno.test("notebook helpers: a chart bundle holds the spec as Vega-Lite 5, and SVG when asked", async () => {
   const spec = {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: { text: "Two points" },
@@ -248,6 +246,11 @@ Deno.test("notebook helpers: which sweep a notebook opens, and the errors that s
       .then(() => null, (e: Error) => e);
     assert(error?.message.includes("has no results/interference_dt_2t.arrow"), String(error));
     assert(error?.message.includes("deno task sweep --sweep"), String(error));
+
+    // A relative ZSL_SWEEP would resolve against the notebook's folder, not where Jupyter started.
+    Deno.env.set(SWEEP_ENV, "sweeps/default");
+    const relative = await openNotebookSweep({ defaultDir: dir }).then(() => null, (e: Error) => e);
+    assert(relative?.message.includes("give an absolute one"), String(relative));
 
     // A directory holding something else is not trained into.
     const other = join(dir, "other");

@@ -1,26 +1,12 @@
 import { assert, assertEquals } from "./asserts.ts";
-import { GPU_TEST, testGpu } from "./helpers.ts";
+import { ANALYSIS_PERMISSIONS, GPU_TEST, runScript, testGpu } from "./helpers.ts";
+import type { ScriptOutput } from "./helpers.ts";
 import { resolveRun } from "../src/train/run.ts";
 import { train } from "../src/train/trainer.ts";
 import { readArrow } from "../src/io/arrow.ts";
 
-const SCRIPT = new URL("../scripts/zsl.ts", import.meta.url).pathname;
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-sys=cpus,networkInterfaces,hostname",
-];
-
-async function zsl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, SCRIPT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
+function zsl(args: string[]): Promise<ScriptOutput> {
+  return runScript("zsl", ANALYSIS_PERMISSIONS, args);
 }
 
 Deno.test({

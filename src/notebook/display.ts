@@ -10,7 +10,7 @@
 import type { TableData } from "../io/arrow.ts";
 import { chartToSvg, type VegaLiteSpec } from "../plot/render.ts";
 
-/** A Jupyter MIME bundle: output data keyed by media type, as `Deno.jupyter.display(…, {raw: true})` takes it. */
+/** A Jupyter MIME bundle: output data by media type, as `Deno.jupyter.display(…, {raw: true})` takes it. */
 export type MediaBundle = Record<string, unknown>;
 
 /**

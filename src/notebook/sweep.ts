@@ -116,13 +116,22 @@ async function isEmptyDirectory(dir: string): Promise<boolean> {
 
 /**
  * Opens the sweep a notebook reads. `ZSL_SWEEP` names a sweep directory (from `deno task sweep`, with
- * its `results/`); when it is unset, `options.defaultDir` is used. A directory that does not exist yet,
- * is empty, or holds an unfinished {@linkcode tinySweep} gets the tiny sweep trained and analysed in it
- * (finished runs are skipped). Throws, naming the fix, when another sweep lacks a result the notebook
- * needs, or when the directory holds something that is not a sweep.
+ * its `results/`) by an absolute path; when it is unset, `options.defaultDir` is used. A directory that
+ * does not exist yet, is empty, or holds an unfinished {@linkcode tinySweep} gets the tiny sweep trained
+ * and analysed in it (finished runs are skipped). Throws, naming the fix, when another sweep lacks a
+ * result the notebook needs, or when the directory holds something that is not a sweep.
  */
 export async function openNotebookSweep(options: NotebookSweepOptions): Promise<NotebookSweep> {
   const fromEnv = Deno.env.get(SWEEP_ENV);
+  // Absolute: "/…" (POSIX) or "C:\…", "\\server\…" (Windows).
+  if (fromEnv && !/^([A-Za-z]:)?[\\/]/.test(fromEnv)) {
+    // The kernel runs in the notebook's folder, not where Jupyter was started: a relative path would
+    // silently name another directory.
+    throw new Error(
+      `zsl: ${SWEEP_ENV}=${fromEnv} is a relative path: give an absolute one ` +
+        `(e.g. ${SWEEP_ENV}=$PWD/${fromEnv})`,
+    );
+  }
   const source = fromEnv ? "env" : "default";
   const dir = resolve(fromEnv || options.defaultDir);
   const resultsDir = join(dir, "results");
@@ -152,7 +161,10 @@ export async function openNotebookSweep(options: NotebookSweepOptions): Promise<
       );
     }
     definition = tinySweep();
-    log(`zsl: training the notebooks' tiny sweep (${definition.models.join(", ")}) in ${dir}`);
+    log(
+      `zsl: running the notebooks' tiny sweep (${definition.models.join(", ")}) in ${dir} ` +
+        `(finished runs are skipped)`,
+    );
     const gpu = options.gpu ?? (await openGpu());
     const started = performance.now();
     try {

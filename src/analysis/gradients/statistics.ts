@@ -388,12 +388,7 @@ export class GradientStatistics {
     shape.model.setParameters(parameters);
     const sink = this.#sink(shape);
     for (let first = 0; first < sequences; first += S) {
-      const count = Math.min(S, sequences - first);
-      // A short last batch is padded with copies of its last sequence.
-      const batch = new Uint32Array(S * T);
-      for (let b = 0; b < S; b++) {
-        batch.set(tokens.subarray((first + Math.min(b, count - 1)) * T).subarray(0, T), b * T);
-      }
+      const { batch, count } = paddedBatch(tokens, T, first, S);
       // The padding sequences get no targets, so nothing of them reaches the per-coordinate sums.
       const targets = new Uint32Array(S * T).fill(NO_TARGET);
       for (let r = 0; r < count * T; r++) if (r % T !== T - 1) targets[r] = batch[r + 1];
@@ -434,11 +429,7 @@ export class GradientStatistics {
     const sinks = shapes.map((shape) => this.#sink(shape));
     let rows = 0;
     for (let first = 0; first < sequences; first += S) {
-      const count = Math.min(S, sequences - first);
-      const batch = new Uint32Array(S * T);
-      for (let b = 0; b < S; b++) {
-        batch.set(tokens.subarray((first + Math.min(b, count - 1)) * T).subarray(0, T), b * T);
-      }
+      const { batch, count } = paddedBatch(tokens, T, first, S);
       source.setTokens(batch);
       const forward = this.gpu.device.createCommandEncoder();
       const pass = forward.beginComputePass();
@@ -533,6 +524,20 @@ export class GradientStatistics {
     this.#sumAbsG.destroy();
     this.#delta.destroy();
   }
+}
+
+/**
+ * Sequences `first`… of `tokens` as a batch of `size` (a short last batch padded with copies of its
+ * last sequence), and how many are real.
+ */
+function paddedBatch(tokens: Uint32Array, T: number, first: number, size: number) {
+  const count = Math.min(size, tokens.length / T - first);
+  const batch = new Uint32Array(size * T);
+  for (let b = 0; b < size; b++) {
+    const sequence = first + Math.min(b, count - 1);
+    batch.set(tokens.subarray(sequence * T, (sequence + 1) * T), b * T);
+  }
+  return { batch, count };
 }
 
 /** [examples, 4] float32 (Δ̂ℓ, Σ|p|, ‖g‖², ‖g‖₁) → float64 columns. */
