@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { CHART_FONT } from "./fonts.ts";
+import { CHART_CONFIG, powersOfTwo, VEGA_LITE_SCHEMA } from "./style.ts";
 import { modelColors } from "./deceleration.ts";
 import { join } from "../util/path.ts";
 import { renderChartToMemory, writeRenderedChart } from "./render.ts";
@@ -100,26 +100,9 @@ export interface PredictionFigureOptions extends GradientFigureOptions {
   columns?: number;
 }
 
-const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
-const CONFIG = {
-  font: CHART_FONT,
-  view: { stroke: null },
-  axis: { labelFontSize: 11, titleFontSize: 12 },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
-};
-
 /** Run names in order of first appearance. */
 function runNames(rows: { run: string }[]): string[] {
   return [...new Set(rows.map((row) => row.run))];
-}
-
-function powersOfTwo(lo: number, hi: number): number[] {
-  const out: number[] = [];
-  for (let e = Math.floor(Math.log2(lo) + 1e-9); 2 ** e <= hi * (1 + 1e-9); e++) {
-    if (2 ** e >= lo * (1 - 1e-9)) out.push(2 ** e);
-  }
-  const stride = Math.ceil(out.length / 8);
-  return out.filter((_, i) => i % stride === 0);
 }
 
 /** The union of the bands that are not null (null when none is). */
@@ -266,7 +249,7 @@ export function gradientInterferenceFigureSpec(
     axis: { grid: true, gridDash: [1, 2] },
   };
   return {
-    $schema: SCHEMA,
+    $schema: VEGA_LITE_SCHEMA,
     title: options.title ?? "Per-coordinate gradient interference D(∇ℓ) (non-embedding parameters)",
     ...linePanel(
       points,
@@ -277,7 +260,7 @@ export function gradientInterferenceFigureSpec(
       options.band ?? null,
       { width: options.width ?? 360, height: options.height ?? 260 },
     ),
-    config: CONFIG,
+    config: CHART_CONFIG,
   } as unknown as VegaLiteSpec;
 }
 
@@ -315,7 +298,7 @@ export function coherenceFigureSpec(
     axis: { grid: true, gridDash: [1, 2], format: ".2~g" },
   });
   return {
-    $schema: SCHEMA,
+    $schema: VEGA_LITE_SCHEMA,
     title: options.title ?? "Coherence of the per-example first-order loss changes p_ij = g_ij·δ_j",
     hconcat: [
       linePanel(
@@ -340,7 +323,7 @@ export function coherenceFigureSpec(
       ),
     ],
     resolve: { scale: { color: "shared" } },
-    config: CONFIG,
+    config: CHART_CONFIG,
   } as unknown as VegaLiteSpec;
 }
 
@@ -374,7 +357,7 @@ export function coherenceHistogramFigureSpec(
   }
   const names = runNames(cells);
   return {
-    $schema: SCHEMA,
+    $schema: VEGA_LITE_SCHEMA,
     title: options.title ??
       `Per-coordinate gradient coherence C_j = 1 − D_j per checkpoint (${granularity} examples)`,
     data: { values: cells },
@@ -410,7 +393,7 @@ export function coherenceHistogramFigureSpec(
       },
     },
     resolve: { scale: { x: "independent" } },
-    config: CONFIG,
+    config: CHART_CONFIG,
   } as unknown as VegaLiteSpec;
 }
 
@@ -533,7 +516,7 @@ export function predictionFigureSpec(
   const y = axis("y0", "Predicted Δ̂ℓ_i = g_i·δ");
   const side = options.width ?? options.height ?? 180;
   return {
-    $schema: SCHEMA,
+    $schema: VEGA_LITE_SCHEMA,
     title: {
       text: options.title ?? "First-order predicted vs true per-example loss change of one step",
       subtitle: "dashed: y = x",
@@ -572,7 +555,7 @@ export function predictionFigureSpec(
       ],
     },
     resolve: { scale: { x: "independent", y: "independent" } },
-    config: CONFIG,
+    config: CHART_CONFIG,
   } as unknown as VegaLiteSpec;
 }
 

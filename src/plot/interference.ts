@@ -12,7 +12,7 @@
  * @module
  */
 import * as vega from "npm:vega@6.4.0";
-import { CHART_FONT } from "./fonts.ts";
+import { CHART_CONFIG, powersOfTwo, VEGA_LITE_SCHEMA } from "./style.ts";
 import { modelColors } from "./deceleration.ts";
 import type { VegaLiteSpec } from "./render.ts";
 
@@ -70,24 +70,6 @@ export interface InterferenceFigureOptions {
   title?: string;
   /** Colour scheme of the models (a continuous Vega scheme; default plasma, as F1). */
   scheme?: string;
-}
-
-const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
-const CONFIG = {
-  font: CHART_FONT,
-  view: { stroke: null },
-  axis: { labelFontSize: 11, titleFontSize: 12 },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
-};
-
-function powersOfTwo(lo: number, hi: number): number[] {
-  const out: number[] = [];
-  for (let e = Math.floor(Math.log2(lo) + 1e-9); 2 ** e <= hi * (1 + 1e-9); e++) {
-    if (2 ** e >= lo * (1 - 1e-9)) out.push(2 ** e);
-  }
-  // At most ~8 ticks: every second or fourth power when the range is long.
-  const stride = Math.ceil(out.length / 8);
-  return out.filter((_, i) => i % stride === 0);
 }
 
 /** The union of the models' bands (null when none has one). */
@@ -230,7 +212,7 @@ export function interferenceFigureSpec(
   const band = unionBand(models);
   const size = { width: options.width ?? 240, height: options.height ?? 220 };
   return {
-    $schema: SCHEMA,
+    $schema: VEGA_LITE_SCHEMA,
     title: options.title ?? "Loss interference between checkpoints t and 2t (eval split)",
     hconcat: [
       panel(
@@ -274,7 +256,7 @@ export function interferenceFigureSpec(
       ),
     ],
     resolve: { scale: { color: "shared" } },
-    config: CONFIG,
+    config: CHART_CONFIG,
   } as unknown as VegaLiteSpec;
 }
 
@@ -352,11 +334,11 @@ export function oneStepFigureSpec(
   };
   const sets = new Set(all.map((r) => r.set));
   return {
-    $schema: SCHEMA,
+    $schema: VEGA_LITE_SCHEMA,
     title: options.title ?? "Loss interference of one AdamW step from checkpoint t (mean ± std over batches)",
     vconcat: (["train", "eval"] as const).filter((set) => sets.has(set)).map(row),
     resolve: { scale: { color: "shared" } },
-    config: CONFIG,
+    config: CHART_CONFIG,
   } as unknown as VegaLiteSpec;
 }
 
@@ -472,7 +454,7 @@ export function trajectoryFigureSpec(
     eval: "D–M trajectories of one AdamW step (eval split) over log₂|ΔL|",
   };
   return {
-    $schema: SCHEMA,
+    $schema: VEGA_LITE_SCHEMA,
     title: {
       text: options.title ?? titles[source],
       subtitle: models.some((m) => m.band)
@@ -532,7 +514,7 @@ export function trajectoryFigureSpec(
         encoding: { x, y: { ...y, field: "labelM" }, text: { field: "label" }, color },
       },
     ],
-    config: CONFIG,
+    config: CHART_CONFIG,
   } as unknown as VegaLiteSpec;
 }
 
@@ -584,7 +566,7 @@ export function probeFigureSpec(
     return spec;
   };
   return {
-    $schema: SCHEMA,
+    $schema: VEGA_LITE_SCHEMA,
     title: options.title ?? "Live loss-interference probe during training (probe set)",
     hconcat: [
       thin(
@@ -634,6 +616,6 @@ export function probeFigureSpec(
       ),
     ],
     resolve: { scale: { color: "shared" } },
-    config: CONFIG,
+    config: CHART_CONFIG,
   } as unknown as VegaLiteSpec;
 }
