@@ -3,8 +3,8 @@
  * every example's gradient from the ordinary backward, one example at a time (the loss at one
  * target position, or one sequence's mean loss), then the CPU function over the explicit matrices.
  */
-import { assert, assertEquals } from "./asserts.ts";
-import { GPU_TEST, Random, relativeError, testGpu } from "./helpers.ts";
+import { assert, assertEquals, relativeError } from "./asserts.ts";
+import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 import { GradientStatistics } from "../src/analysis/gradients/statistics.ts";
 import type { ExampleStatistics, Granularity } from "../src/analysis/gradients/statistics.ts";
 import {

@@ -1,5 +1,6 @@
 /**
- * Shared test helpers: one GPU device per test file, seeded random inputs, and tolerance checks.
+ * Shared test helpers: one GPU device per test file, seeded random inputs, and running scripts. The
+ * assertions are in `asserts.ts`.
  *
  * @module
  */
@@ -24,41 +25,6 @@ export function testGpu(): Promise<{ gpu: GpuDevice; kernels: Kernels }> {
 
 /** Options for GPU tests: Dawn's pending callbacks are not leaks. */
 export const GPU_TEST = { sanitizeOps: false, sanitizeResources: false } as const;
-
-/** Largest absolute difference divided by the largest absolute expected value. */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) {
-    throw new Error(`length mismatch: ${actual.length} vs ${expected.length}`);
-  }
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const diff = Math.abs(actual[i] - expected[i]);
-    if (!(diff <= maxDiff)) maxDiff = Number.isNaN(diff) ? Infinity : diff;
-    maxRef = Math.max(maxRef, Math.abs(expected[i]));
-  }
-  return maxDiff / Math.max(maxRef, 1e-30);
-}
-
-/** Asserts `relativeError(actual, expected) <= tolerance`, naming the worst element. */
-export function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  tolerance: number,
-  label: string,
-): void {
-  const error = relativeError(actual, expected);
-  if (!(error <= tolerance)) {
-    let worst = 0;
-    for (let i = 0; i < expected.length; i++) {
-      if (!(Math.abs(actual[i] - expected[i]) <= Math.abs(actual[worst] - expected[worst]))) worst = i;
-    }
-    throw new Error(
-      `${label}: relative error ${error.toExponential(3)} > ${tolerance} ` +
-        `(worst at ${worst}: got ${actual[worst]}, expected ${expected[worst]})`,
-    );
-  }
-}
 
 /** Random float32 values in [-scale, scale) with their float64 copy. */
 export function randomInputs(random: Random, n: number, scale = 1): { f32: Float32Array; f64: Float64Array } {

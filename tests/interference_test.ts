@@ -1,6 +1,6 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
 import { ODD_TINY_CONFIG } from "../src/model/selftest.ts";
-import { assertClose, GPU_TEST, Random, testGpu } from "./helpers.ts";
+import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 import {
   contourGrid,
   interferenceFigureSpec,

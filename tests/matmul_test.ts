@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "./asserts.ts";
+import { assertClose, assertEquals, assertThrows } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import {
   Matmul,
@@ -7,7 +7,7 @@ import {
   registerVariantSupported,
 } from "../src/ops/matmul.ts";
 import { matmulDyTx, matmulDyW, matmulXWt } from "../src/reference/matmul.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 const LAYOUTS: MatmulLayout[] = ["xwT", "dyW", "dyTx"];
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import { registerVariantSupported } from "../src/ops/matmul.ts";
 import {
@@ -15,7 +15,7 @@ import {
   type ExampleStatsReference,
   linearExampleStats,
 } from "../src/reference/per_example.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 // Each distinct (entry point, out, in) is a pipeline to compile on lavapipe (about a second each; the
 // whole file runs in about 9 s with Mesa's shader cache disabled), so the shapes are few: odd sizes (7 × 9, the tiled kernel, which every register request

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
 import {
   cosineSimilarityMatrix,
   formatOpposedPairs,
@@ -18,7 +18,7 @@ import {
   projectGradient,
   projectGradients,
 } from "../src/reference/projection.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 // Odd sizes, none a multiple of any tile: E = 3 examples of P = 5 rows, Linears 7 × 9, kOut = 4, kIn = 3.
 // The embedding is 11 × 9 so that its P_d projection shares the Linears' pipeline (every pipeline costs

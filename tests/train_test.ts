@@ -1,5 +1,5 @@
-import { assert, assertEquals, assertRejects } from "./asserts.ts";
-import { assertClose, GPU_TEST, Random, testGpu } from "./helpers.ts";
+import { assert, assertClose, assertEquals, assertRejects } from "./asserts.ts";
+import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 import { learningRate } from "../src/train/schedule.ts";
 import { AdamW, PAPER_ADAMW } from "../src/train/adamw.ts";
 import { adamwReferenceStep } from "../src/reference/adamw.ts";
