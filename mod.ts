@@ -52,8 +52,8 @@ export { dropLastPositions, NO_TARGET, Transformer } from "./src/model/transform
 export type { PerExampleGradientSink, RecordOptions, TransformerOptions } from "./src/model/transformer.ts";
 export { defaultEvalBatch, evaluateTokenLosses, toTokenIds } from "./src/model/evaluate.ts";
 export type { EvaluateOptions, TokenLosses } from "./src/model/evaluate.ts";
-export { kernelSelfTest, ODD_TINY_CONFIG } from "./src/model/selftest.ts";
-export type { SelfTestResult } from "./src/model/selftest.ts";
+export { kernelSelfTest, ODD_TINY_CONFIG } from "./src/reference/selftest.ts";
+export type { SelfTestResult } from "./src/reference/selftest.ts";
 
 // Kernel families (one WGSL file each, forward and backward)
 export { defaultMatmulVariant, Matmul } from "./src/ops/matmul.ts";

@@ -5,7 +5,7 @@
  */
 import { parseArgs, runMain } from "../src/cli/args.ts";
 import { openGpuOrInstall } from "../src/gpu/doctor.ts";
-import { kernelSelfTest } from "../src/model/selftest.ts";
+import { kernelSelfTest } from "../src/reference/selftest.ts";
 
 const LIMITS = [
   "maxStorageBufferBindingSize",

@@ -12,7 +12,7 @@ import {
   gradientInterferenceFromMatrices,
 } from "../src/analysis/gradients/metrics.ts";
 import type { GradientInterference } from "../src/analysis/gradients/metrics.ts";
-import { ODD_TINY_CONFIG } from "../src/model/selftest.ts";
+import { ODD_TINY_CONFIG } from "../src/reference/selftest.ts";
 import { initParameters, parameterLayout } from "../src/model/parameters.ts";
 import type { ParameterLayout } from "../src/model/parameters.ts";
 import { NO_TARGET, Transformer } from "../src/model/transformer.ts";

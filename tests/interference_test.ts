@@ -1,5 +1,5 @@
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
-import { ODD_TINY_CONFIG } from "../src/model/selftest.ts";
+import { ODD_TINY_CONFIG } from "../src/reference/selftest.ts";
 import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 import {
   contourGrid,

@@ -1,5 +1,5 @@
 import { assert, assertClose, assertEquals, assertRejects, assertThrows, relativeError } from "./asserts.ts";
-import { ODD_TINY_CONFIG } from "../src/model/selftest.ts";
+import { ODD_TINY_CONFIG } from "../src/reference/selftest.ts";
 import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { parameterCount, presetByName, PRESETS, validateConfig } from "../src/model/config.ts";

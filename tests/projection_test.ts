@@ -77,7 +77,7 @@ Deno.test("projectionMatrices: deterministic per (seed, name), N(0, 1/k) entries
   // Moments of a large matrix: 20000 entries of N(0, 1/kOut). The sample variance has relative standard
   // error √(2/n) = 1 %; 5 % is 5 standard errors. The mean's standard error is √(1/(kOut·n)) = 0.0035.
   const big = projectionMatrices(
-    { specs: [{ ...layout.specs[0], shape: [5000, 3] }], byName: new Map(), totalLength: 0 },
+    { specs: [{ ...layout.specs[0], shape: [5000, 3] }], byName: new Map() },
     { kOut: K_OUT, kIn: K_IN, seed: 1 },
   ).get(WTE)!.out;
   const mean = big.reduce((sum, value) => sum + value, 0) / big.length;

@@ -5,7 +5,7 @@
  * @module
  */
 import { type Binding, type Constants, createBuffer, grid, type Kernels } from "../gpu/mod.ts";
-import { checkAttentionShape } from "../reference/attention.ts";
+import { checkAttentionShape } from "./shapes.ts";
 
 /**
  * Kernel variant: `register` (workgroups of one 8-lane subgroup that share the other side's rows by

@@ -23,9 +23,27 @@
  */
 import { createBuffer, readFloats, TENSOR_ALIGNMENT, uploadBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { type Binding, grid, type Kernels } from "../gpu/kernels.ts";
-import type { ParameterLayout, ParameterSpec } from "../model/parameters.ts";
 import { Random } from "../util/random.ts";
 import { defaultMatmulVariant, Matmul, type MatmulVariant } from "./matmul.ts";
+
+/** A parameter tensor as a projection reads it from `parameterLayout`: its name and [out, in] shape. */
+export interface ProjectedTensor {
+  /** The parameter's name (`transformer.wte.weight`, `transformer.blocks.0.att_proj.weight`, …). */
+  name: string;
+  /** [out, in] for Linear weights, [vocab, d] for the embedding. */
+  shape: [number, number];
+}
+
+/**
+ * The parameters a projection can cover, in buffer order: a `ParameterLayout` is one (declared here, not
+ * imported, so that ops never import the model).
+ */
+export interface ProjectedLayout {
+  /** Every parameter, in the flat buffer's order. */
+  specs: readonly ProjectedTensor[];
+  /** The same parameters by name. */
+  byName: ReadonlyMap<string, ProjectedTensor>;
+}
 
 /** The name of the tied embedding in every layout. */
 const EMBEDDING_NAME = "transformer.wte.weight";
@@ -95,7 +113,11 @@ function checkProjectionOptions(options: ProjectionOptions, where: string): void
   }
 }
 
-function selectedSpecs(layout: ParameterLayout, options: ProjectionOptions, where: string): ParameterSpec[] {
+function selectedSpecs(
+  layout: ProjectedLayout,
+  options: ProjectionOptions,
+  where: string,
+): readonly ProjectedTensor[] {
   if (options.parameters === undefined) return layout.specs;
   const wanted = new Set(options.parameters);
   for (const name of wanted) {
@@ -116,7 +138,7 @@ function selectedSpecs(layout: ParameterLayout, options: ProjectionOptions, wher
  * drawn from a generator seeded by {@linkcode projectionSeed}(seed, name). Same options → same values.
  */
 export function projectionMatrices(
-  layout: ParameterLayout,
+  layout: ProjectedLayout,
   options: ProjectionOptions,
 ): Map<string, ProjectionMatrices> {
   checkProjectionOptions(options, "projectionMatrices");
@@ -251,7 +273,7 @@ export class GradientProjector {
    */
   static async create(
     kernels: Kernels,
-    layout: ParameterLayout,
+    layout: ProjectedLayout,
     options: GradientProjectorOptions,
   ): Promise<GradientProjector> {
     checkProjectionOptions(options, "GradientProjector");

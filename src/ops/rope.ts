@@ -5,7 +5,7 @@
  * @module
  */
 import { type Binding, grid, type Kernels, uploadBuffer } from "../gpu/mod.ts";
-import { checkRopeShape, ropeTable } from "../reference/rope.ts";
+import { checkRopeShape, ropeTable } from "./shapes.ts";
 
 /** The shape a {@linkcode Rope} is built for. */
 export interface RopeShape {

@@ -1,16 +1,17 @@
 /**
  * A quick end-to-end check of the kernels on the current adapter: the loss and every parameter's
- * gradient of a tiny model against the float64 reference. `deno task doctor` runs it.
+ * gradient of a tiny model against the float64 reference. `deno task doctor` runs it. It lives beside the
+ * references (which may import the model) so that the model never imports them.
  *
  * @module
  */
 import type { GpuDevice } from "../gpu/device.ts";
 import { Kernels } from "../gpu/kernels.ts";
 import { Random } from "../util/random.ts";
-import type { ModelConfig } from "./config.ts";
-import { initParameters, parameterLayout } from "./parameters.ts";
-import { Transformer } from "./transformer.ts";
-import { referenceGradients } from "../reference/model.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { initParameters, parameterLayout } from "../model/parameters.ts";
+import { Transformer } from "../model/transformer.ts";
+import { referenceGradients } from "./model.ts";
 
 /** The self-test's outcome: worst relative errors and whether they are within bounds. */
 export interface SelfTestResult {
