@@ -1,12 +1,12 @@
 /**
  * `deno task decel RUN_DIR… [--out DIR]`: fits the loss-deceleration BNSL to each run's training
- * loss and writes the table (`deceleration.arrow`), the paper's tables (`deceleration.md`) and
- * figure F1 (`deceleration_f1.vl.json`, `.svg`, `.png`).
+ * loss and writes the table (`deceleration.arrow`), the points of F1 (`deceleration_curves.arrow`), the
+ * paper's tables (`deceleration.md`) and figure F1 (`deceleration_f1.vl.json`, `.svg`, `.png`).
  *
  * @module
  */
-import type { DecelerationFit } from "../src/analysis/deceleration/mod.ts";
-import { writeDecelerationReport } from "../src/analysis/deceleration/write.ts";
+import { writeDecelerationResults } from "../src/sweep/analyse.ts";
+import { decelerationSummary } from "../src/report/summary.ts";
 import { ensureWritableDirectory } from "../src/io/atomic.ts";
 import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
 import { commonParent, resolve } from "../src/util/path.ts";
@@ -16,7 +16,8 @@ const SUMMARY = "Fits the loss-deceleration BNSL (Mircea et al. 2025) to each ru
   "Each argument is a run directory (its metrics.arrow, columns step and train_loss; the model's name\n" +
   'from run.json\'s "name", else the directory name) or an Arrow or CSV file of step, loss (named after\n' +
   "the file). Writes deceleration.arrow (one row per model, every parameter with its ± error),\n" +
-  "deceleration.md (the paper's tables) and figure F1 as deceleration_f1.vl.json/.svg/.png.";
+  "deceleration_curves.arrow (the points of F1), deceleration.md (the paper's tables) and figure F1 as\n" +
+  "deceleration_f1.vl.json/.svg/.png.";
 
 const OPTIONS = {
   out: {
@@ -50,17 +51,6 @@ const OPTIONS = {
   },
 } as const;
 
-function summaryLine(name: string, fit: DecelerationFit): string {
-  const status = fit.identified ? "" : `  ⚠ break not identified: ${fit.reasons.join("; ")}`;
-  return `${name}: t_d = ${Math.round(fit.tD)} (${Math.round(fit.tDRange[0])}–${
-    Math.round(fit.tDRange[1])
-  }), ` +
-    `L_d = ${fit.lossD.toFixed(4)}, r_d = ${fit.rateD.toFixed(4)}, L̂_T = ${
-      fit.predictedFinalLoss.toFixed(4)
-    }, ` +
-    `L_T = ${fit.finalLoss.toFixed(4)}, RSLE = ${fit.rsle.toFixed(4)} (${fit.nPoints} points)${status}`;
-}
-
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs(Deno.args, COMMAND, SUMMARY, OPTIONS, true);
   if (positionals.length === 0) {
@@ -74,8 +64,8 @@ async function main(): Promise<void> {
   // Fail on an unwritable destination before the work, and write nothing until everything succeeded.
   await ensureWritableDirectory(out);
 
-  const { models, files } = await writeDecelerationReport(positionals, out, { preprocess, minStep, d1Guess });
-  for (const { name, fit } of models) console.log(summaryLine(name, fit));
+  const { rows, files } = await writeDecelerationResults(positionals, out, { preprocess, minStep, d1Guess });
+  for (const row of rows) console.log(decelerationSummary(row));
   console.log(`wrote ${files.join(", ")}`);
 }
 

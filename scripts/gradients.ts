@@ -8,18 +8,17 @@
  */
 import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
 import { analyseWithProgress, loadAnalysisRuns } from "../src/cli/analysis.ts";
-import { join } from "../src/util/path.ts";
 import { openGpu } from "../src/gpu/device.ts";
 import type { GpuDevice } from "../src/gpu/device.ts";
-import { analyseRunGradients, projectionFileName } from "../src/analysis/gradients/run.ts";
-import {
-  formatOpposedPairs,
-  mostOpposedPairs,
-  readProjections,
-} from "../src/analysis/gradients/projection.ts";
+import { analyseRunGradients } from "../src/analysis/gradients/run.ts";
+import { mostOpposedPairs } from "../src/analysis/gradients/projection.ts";
 import type { RunGradients } from "../src/analysis/gradients/run.ts";
-import type { Granularity } from "../src/analysis/gradients/statistics.ts";
-import { writeGradientReport } from "../src/analysis/gradients/table.ts";
+import { gradientInterferenceRows } from "../src/analysis/gradients/rows.ts";
+import type { Granularity } from "../src/results/gradients.ts";
+import { gradientsDir, projectionFilesBase } from "../src/results/gradients.ts";
+import { readProjections } from "../src/results/projections.ts";
+import { fitBreaks, writeGradientResults } from "../src/sweep/analyse.ts";
+import { formatOpposedPairs, gradientSummary } from "../src/report/summary.ts";
 
 const COMMAND = "deno task gradients RUN_DIR…";
 const SUMMARY = "Gradient interference (Mircea et al. 2025, METHOD.md §6) of trained runs, from exact\n" +
@@ -137,22 +136,15 @@ async function main(): Promise<void> {
   } finally {
     (gpu as GpuDevice | null)?.destroy();
   }
-  const { written } = await writeGradientReport(runs, results, out, { minStep });
-  for (const result of results) {
-    for (const c of result.checkpoints) {
-      console.log(
-        `${result.name} step ${c.step} (${c.examples} ${c.granularity} examples): D(∇ℓ) ${fmt(c.dGrad)}  ` +
-          `C_g ${fmt(c.cG)}  C_(u,G)/C_(u,g) ${fmt(c.cUG / c.cUg)}  1−D(Δ̂ℓ) ${fmt(c.oneMinusDPredicted)}  ` +
-          `identity error ${c.identityError.toExponential(1)}  Δ̂ℓ~Δℓ pearson ${fmt(c.agreement.pearson)}  ` +
-          `${c.seconds.toFixed(2)} s`,
-      );
-    }
-  }
+  const written = await writeGradientResults(runs, results, out, { breaks: await fitBreaks(runs, minStep) });
+  for (const row of gradientInterferenceRows(results)) console.log(gradientSummary(row));
   if (projection) {
     for (const result of results) {
       const last = result.checkpoints.at(-1)!;
-      const dir = join(result.runDir, "gradients");
-      const set = await readProjections(dir, projectionFileName(last.step, granularity));
+      const set = await readProjections(
+        gradientsDir(result.runDir),
+        projectionFilesBase(last.step, granularity),
+      );
       const run = runs.find((candidate) => candidate.runDir === result.runDir);
       const spec = run?.info.spec as { tokenizer?: string } | undefined;
       // Byte-level runs show their tokens as characters; others by id.
@@ -164,10 +156,6 @@ async function main(): Promise<void> {
     }
   }
   console.log(`wrote ${written.join(", ")}`);
-}
-
-function fmt(value: number): string {
-  return Number.isFinite(value) ? value.toPrecision(4) : "NaN";
 }
 
 if (import.meta.main) await runMain(main);

@@ -12,13 +12,9 @@ import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts
 import { analyseWithProgress, loadAnalysisRuns } from "../src/cli/analysis.ts";
 import { openGpu } from "../src/gpu/device.ts";
 import type { GpuDevice } from "../src/gpu/device.ts";
-import {
-  analyseRun,
-  interferenceSummaryLines,
-  type OneStepLr,
-  type RunInterference,
-  writeInterferenceReport,
-} from "../src/analysis/interference/mod.ts";
+import { analyseRun, type OneStepLr, type RunInterference } from "../src/analysis/interference/mod.ts";
+import { fitBreaks, writeInterferenceResults } from "../src/sweep/analyse.ts";
+import { interferenceSummary } from "../src/report/summary.ts";
 
 const COMMAND = "deno task zsl RUN_DIR…";
 const SUMMARY = "Loss interference / zero-sum learning (Mircea et al. 2025) of trained runs.\n\n" +
@@ -138,9 +134,10 @@ async function main(): Promise<void> {
     (gpu as GpuDevice | null)?.destroy();
   }
 
-  const { written, breaks } = await writeInterferenceReport(runs, results, out, { oneStep, minStep });
+  const breaks = await fitBreaks(runs, minStep);
+  const written = await writeInterferenceResults(runs, results, out, { oneStep, breaks });
   for (const result of results) {
-    for (const line of interferenceSummaryLines(result, breaks.get(result.name) ?? null)) console.log(line);
+    for (const line of interferenceSummary(result, breaks.get(result.name) ?? null)) console.log(line);
   }
   console.log(`wrote ${written.join(", ")}`);
 }

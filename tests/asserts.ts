@@ -70,7 +70,10 @@ export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<num
   return maxDiff / Math.max(maxRef, 1e-30);
 }
 
-/** Asserts `relativeError(actual, expected) <= tolerance`, naming the worst element. */
+/**
+ * Asserts `relativeError(actual, expected) <= tolerance`, printing the observed error beside the bound,
+ * and naming the worst element when it fails.
+ */
 export function assertClose(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
@@ -78,6 +81,9 @@ export function assertClose(
   label: string,
 ): void {
   const error = relativeError(actual, expected);
+  console.log(
+    `${label}: relative error ${error.toExponential(2)} ${error <= tolerance ? "≤" : ">"} ${tolerance}`,
+  );
   if (!(error <= tolerance)) {
     let worst = 0;
     for (let i = 0; i < expected.length; i++) {
@@ -88,4 +94,14 @@ export function assertClose(
         `(worst at ${worst}: got ${actual[worst]}, expected ${expected[worst]})`,
     );
   }
+}
+
+/**
+ * Asserts `observed ≤ bound` and prints both, so that a test's output shows how much margin it has (an
+ * error, a distance from an identity): `label: observed 3.1e-7 ≤ bound 1e-4`.
+ */
+export function assertWithin(observed: number, bound: number, label: string): void {
+  const ok = observed <= bound;
+  console.log(`${label}: observed ${observed.toExponential(2)} ${ok ? "≤" : ">"} bound ${bound}`);
+  if (!ok) throw new Error(`${label}: observed ${observed} exceeds the bound ${bound}`);
 }

@@ -2,20 +2,22 @@ import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts"
 import {
   bnsl,
   type BnslParameters,
-  decelerationColumns,
-  decelerationMarkdown,
+  decelerationCurveRows,
+  decelerationRow,
   defaultD1Guess,
   defaultMinStep,
   fitDeceleration,
-  formatWithError,
   logGridIndices,
   logMovingAverage,
   movingAverageWindowStart,
   onLogGrid,
-  parseLossCsv,
   preprocessLossCurve,
-  readLossCurve,
 } from "../src/analysis/deceleration/mod.ts";
+import { parseLossCsv, readLossCurve } from "../src/results/loss_curves.ts";
+import { DECELERATION_CURVES_TABLE, DECELERATION_TABLE } from "../src/results/deceleration.ts";
+import { readTable, rowsToColumns } from "../src/results/table.ts";
+import { decelerationMarkdown } from "../src/report/markdown.ts";
+import { formatWithError } from "../src/util/format.ts";
 import { decodeArrow, writeArrow } from "../src/io/arrow.ts";
 import { Random } from "../src/util/random.ts";
 
@@ -416,7 +418,8 @@ Deno.test("report: one Arrow row per model with errors, and the paper's Markdown
       fit: fitDeceleration(fixture.steps, fixture.smoothed_loss, { preprocess: false, minStep: 100 }),
     };
   });
-  const columns = decelerationColumns(models);
+  const rows = models.map(decelerationRow);
+  const columns = rowsToColumns(DECELERATION_TABLE, rows);
   for (const [name, column] of Object.entries(columns)) assertEquals(column.length, 2, name);
   for (
     const name of ["b_err", "c0_err", "c1_err", "log_d1_err", "f1_err", "L_d_err", "r_d_err", "L_hat_T_err"]
@@ -424,7 +427,20 @@ Deno.test("report: one Arrow row per model with errors, and the paper's Markdown
     assert(name in columns, name);
   }
   assertEquals(columns.name, ["14M", "144M"]);
-  const markdown = decelerationMarkdown(models);
+  // The row holds the fit's values under the table's names, and F1's points are the fit's curves.
+  assertEquals([rows[0].tD, rows[0].tDMin, rows[0].lossDErr], [
+    models[0].fit.tD,
+    models[0].fit.tDRange[0],
+    models[0].fit.errors.lossD,
+  ]);
+  const curve = decelerationCurveRows(models[0]);
+  const smoothed = curve.filter((point) => point.series === "smoothed");
+  assertEquals(smoothed.map((point) => point.loss), Array.from(models[0].fit.curve.losses));
+  assertEquals(
+    new Set(curve.map((point) => point.series)),
+    new Set(["smoothed", "fit", "pre-break", "post-break"]),
+  );
+  const markdown = decelerationMarkdown(rows);
   assert(markdown.includes("| Model | L_d | t_d | r_d | L̂_T | L_T |"));
   assert(markdown.includes("| 14M | 4.050 ± 0.011 | 5877 (5749–6009) |"), markdown);
   assert(
@@ -486,6 +502,7 @@ Deno.test("scripts/decel.ts: a run directory with metrics.arrow and a CSV curve,
     for (
       const file of [
         "deceleration.arrow",
+        "deceleration_curves.arrow",
         "deceleration.md",
         "deceleration_f1.vl.json",
         "deceleration_f1.svg",
@@ -494,12 +511,17 @@ Deno.test("scripts/decel.ts: a run directory with metrics.arrow and a CSV curve,
     ) {
       assert((await Deno.stat(`${dir}/runs/${file}`)).size > 0, file);
     }
-    const table = decodeArrow(await Deno.readFile(`${dir}/runs/deceleration.arrow`));
-    assertEquals(table.numRows, 1);
-    assertEquals(table.columns.name[0], "tiny");
-    assertEquals(table.columns.identified[0], true);
+    const [fit, ...others] = await readTable(`${dir}/runs`, DECELERATION_TABLE);
+    assertEquals(others.length, 0);
+    assertEquals(fit.name, "tiny");
+    assertEquals(fit.identified, true);
+    const curves = await readTable(`${dir}/runs`, DECELERATION_CURVES_TABLE);
+    assert(
+      curves.length > 100 && curves.every((point) => point.model === "tiny"),
+      "F1's points are not stored",
+    );
     assertRelative(
-      Number(table.columns.t_d[0]),
+      fit.tD,
       1500 * 1.09,
       0.08,
       "t_d of the synthetic run (smoothing lag included)",

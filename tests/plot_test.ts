@@ -1,15 +1,15 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
-import { fitDeceleration } from "../src/analysis/deceleration/mod.ts";
+import { decelerationCurveRows, decelerationRow, fitDeceleration } from "../src/analysis/deceleration/mod.ts";
 import {
   chartFonts,
   chartToSvg,
-  decelerationBand,
-  decelerationFigureSpec,
   modelColors,
   renderChart,
   renderChartToMemory,
   type VegaLiteSpec,
 } from "../src/plot/mod.ts";
+import { decelerationBand, decelerationFigure } from "../src/report/figures.ts";
+import { bandExtent, layers, type Spec, values } from "./figure_helpers.ts";
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -105,10 +105,28 @@ Deno.test("plot: text is drawn with a system DejaVu Sans or the bundled Roboto",
 
 Deno.test("plot: figure F1 has the curves, fits, segments, band and legend of two models", async () => {
   const models = fixtureModels();
-  const band = decelerationBand(models)!;
+  const rows = models.map(decelerationRow);
+  const curves = models.flatMap(decelerationCurveRows);
+  const band = decelerationBand(rows)!;
   assert(Math.abs(band[0] - models[0].fit.tDRange[0]) < 1e-9, "band starts at the smallest t_d range end");
   assert(Math.abs(band[1] - models[1].fit.tDRange[1]) < 1e-9, "band ends at the largest t_d range end");
-  const spec = decelerationFigureSpec(models);
+  const spec = decelerationFigure(curves, rows);
+  assertEquals(bandExtent(spec as unknown as Spec), band, "the band spans the fitted t_d ranges");
+  // Each line layer draws one series of the points, step on x and loss on y, both log.
+  const lineLayers = layers(spec as unknown as Spec).filter((layer) =>
+    (layer.mark as Spec | undefined)?.type === "line"
+  );
+  assertEquals(lineLayers.map((layer) => (layer.transform as { filter: string }[])[0].filter), [
+    "datum.series === 'smoothed'",
+    "datum.series === 'fit'",
+    "datum.series === 'pre-break' || datum.series === 'post-break'",
+  ]);
+  for (const layer of lineLayers) {
+    const encoding = layer.encoding as Record<string, Spec>;
+    assertEquals([encoding.x.field, encoding.y.field, encoding.color.field], ["step", "loss", "model"]);
+    assertEquals([(encoding.x.scale as Spec).type, (encoding.y.scale as Spec).type], ["log", "log"]);
+  }
+  assertEquals(values(spec as unknown as Spec).length, curves.length, "every point of both models");
   const rendered = await renderChartToMemory(spec);
   const svg = rendered.svg;
   // 2 models × (smoothed, fit, pre-break + post-break) line groups; the band's rect and label.
@@ -128,8 +146,12 @@ Deno.test("plot: figure F1 has the curves, fits, segments, band and legend of tw
 
   // Without an identified break there are no segments and no band.
   const unidentified = models.map((m) => ({ ...m, fit: { ...m.fit, identified: false } }));
-  assertEquals(decelerationBand(unidentified), null);
-  const plain = await chartToSvg(decelerationFigureSpec(unidentified));
+  const plainSpec = decelerationFigure(
+    unidentified.flatMap(decelerationCurveRows),
+    unidentified.map(decelerationRow),
+  );
+  assertEquals(bandExtent(plainSpec as unknown as Spec), null);
+  const plain = await chartToSvg(plainSpec);
   assert(!plain.includes("Decel.") && !plain.includes('stroke-dasharray="2,2"'));
 });
 

@@ -1,11 +1,7 @@
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
-import {
-  cosineSimilarityMatrix,
-  formatOpposedPairs,
-  mostOpposedPairs,
-  ProjectionWriter,
-  readProjections,
-} from "../src/analysis/gradients/projection.ts";
+import { cosineSimilarityMatrix, mostOpposedPairs } from "../src/analysis/gradients/projection.ts";
+import { ProjectionWriter, readProjections } from "../src/results/projections.ts";
+import { formatOpposedPairs } from "../src/report/summary.ts";
 import { readNpy } from "../src/io/npy.ts";
 import { type MatmulVariant, registerVariantSupported } from "../src/ops/matmul.ts";
 import { readFloats, uploadBuffer } from "../src/gpu/mod.ts";

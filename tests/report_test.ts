@@ -2,10 +2,14 @@ import { assert, assertEquals } from "./asserts.ts";
 import { GPU_TEST, testGpu } from "./helpers.ts";
 import { validateSweep } from "../src/sweep/definition.ts";
 import { runSweepLocally } from "../src/sweep/local.ts";
-import type { SweepEnvironment } from "../src/sweep/results.ts";
-import { DECELERATION_COLUMNS, GRADIENT_TABLE, writeRunsTable } from "../src/sweep/results.ts";
-import { escapeHtml, formatCell, writeSweepReport } from "../src/sweep/report.ts";
-import { readArrow, writeArrow } from "../src/io/arrow.ts";
+import type { SweepEnvironment } from "../src/results/sweep.ts";
+import { GRADIENT_TABLE, type GradientInterferenceRow } from "../src/results/gradients.ts";
+import { writeTable } from "../src/results/table.ts";
+import { DECELERATION_COLUMNS, writeSweepRunsTable } from "../src/report/runs_table.ts";
+import { writeSweepReport } from "../src/report/sweep_report.ts";
+import { escapeHtml } from "../src/util/html.ts";
+import { formatCell } from "../src/util/format.ts";
+import { readArrow } from "../src/io/arrow.ts";
 import type { TableData } from "../src/io/arrow.ts";
 import { parameterCount, presetByName } from "../src/model/config.ts";
 import { join } from "../src/util/path.ts";
@@ -211,28 +215,45 @@ Deno.test({
       }
     });
 
-    await t.step("gradient_interference.arrow is joined when present, by column name", async () => {
-      // The layout the gradient analysis writes (`model` is the preset, shared by both runs; `run` the id),
-      // columns in an order of its own.
-      await writeArrow(join(resultsDir, GRADIENT_TABLE), {
-        model: ["tiny", "tiny", "tiny", "tiny", "tiny"],
-        granularity: ["token", "token", "sequence", "token", "token"],
-        d_grad: Float64Array.from([0.5, 0.9, 0.7, 0.4, 0.8]),
-        run: ["tiny_s0", "tiny_s0", "tiny_s0", "tiny_s1", "tiny_s1"],
-        step: Int32Array.from([16, 32, 32, 16, 32]),
-        c_g: Float64Array.from([0.3, 0.1, 0.2, 0.35, 0.15]),
-      });
-      await writeRunsTable(out, ids);
-      const table = await readArrow(join(resultsDir, "runs.arrow"));
-      assertEquals(numbers(table, "grad_token_last_step"), [32, 32]);
-      assertEquals(numbers(table, "grad_token_last_d_grad"), [0.9, 0.8]);
-      assertEquals(numbers(table, "grad_token_last_c_g"), [0.1, 0.15]);
-      assertEquals(numbers(table, "grad_sequence_last_d_grad"), [0.7, NaN]);
-      const html = await Deno.readTextFile(await writeSweepReport(out));
-      assert(html.includes('<section id="gradients">'), "no gradient section");
-      assert(html.includes("grad_token_last_d_grad"), "the gradient columns are not in the runs table");
-      assertBalanced(html);
-    });
+    await t.step(
+      "gradient_interference.arrow is joined per run and granularity, at the last checkpoint",
+      async () => {
+        // Both runs share the preset (`model`); `run` tells them apart. Token rows for both, sequence rows for one.
+        const row = (run: string, granularity: string, step: number, dGrad: number, cG: number) => {
+          const values = Object.fromEntries(
+            Object.values(GRADIENT_TABLE.columns).map((
+              [field, type],
+            ) => [field, type === "string" ? "" : NaN]),
+          );
+          return {
+            ...values,
+            run,
+            model: "tiny",
+            granularity,
+            step,
+            dGrad,
+            cG,
+          } as unknown as GradientInterferenceRow;
+        };
+        await writeTable(resultsDir, GRADIENT_TABLE, [
+          row("tiny_s0", "token", 16, 0.5, 0.3),
+          row("tiny_s0", "token", 32, 0.9, 0.1),
+          row("tiny_s0", "sequence", 32, 0.7, 0.2),
+          row("tiny_s1", "token", 16, 0.4, 0.35),
+          row("tiny_s1", "token", 32, 0.8, 0.15),
+        ]);
+        await writeSweepRunsTable(out, ids);
+        const table = await readArrow(join(resultsDir, "runs.arrow"));
+        assertEquals(numbers(table, "grad_token_last_step"), [32, 32]);
+        assertEquals(numbers(table, "grad_token_last_d_grad"), [0.9, 0.8]);
+        assertEquals(numbers(table, "grad_token_last_c_g"), [0.1, 0.15]);
+        assertEquals(numbers(table, "grad_sequence_last_d_grad"), [0.7, NaN]);
+        const html = await Deno.readTextFile(await writeSweepReport(out));
+        assert(html.includes('<section id="gradients">'), "no gradient section");
+        assert(html.includes("grad_token_last_d_grad"), "the gradient columns are not in the runs table");
+        assertBalanced(html);
+      },
+    );
     await Deno.remove(out, { recursive: true });
   },
 });

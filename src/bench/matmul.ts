@@ -156,6 +156,8 @@ function fill(count: number, seed: number): Float32Array {
  *
  * @example
  * ```ts
+ * import { Kernels, openGpu } from "../gpu/mod.ts";
+ * const kernels = new Kernels(await openGpu());
  * const rows = await benchMatmul(kernels, { quick: true });
  * console.log(formatMatmulRows(rows));
  * ```

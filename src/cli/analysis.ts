@@ -6,10 +6,11 @@
  */
 import { loadRun } from "../train/run.ts";
 import type { LoadedRun } from "../train/run.ts";
-import { uniqueNames } from "../analysis/deceleration/write.ts";
+import { uniqueNames } from "../util/names.ts";
 import { ensureWritableDirectory } from "../io/atomic.ts";
 import { commonParent, join, resolve } from "../util/path.ts";
-import { bar, formatDuration, ProgressLine } from "./progress.ts";
+import { formatDuration } from "../util/format.ts";
+import { bar, ProgressLine } from "./progress.ts";
 
 /**
  * Loads the run directories (names made unique for tables and legends) and makes the output

@@ -115,7 +115,8 @@ interface HeadChunk {
  *
  * @example
  * ```ts
- * import { openGpu, presetByName, Transformer, parameterLayout, initParameters } from "./mod.ts";
+ * import { openGpu } from "../gpu/mod.ts";
+ * import { initParameters, parameterLayout, presetByName } from "./mod.ts";
  * const gpu = await openGpu();
  * const config = presetByName("tiny").config;
  * const model = await Transformer.create(gpu, config, { batch: 2, training: false });

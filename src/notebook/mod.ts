@@ -5,16 +5,19 @@
  * @module
  */
 export {
-  chartBundle,
-  type ChartBundleOptions,
+  chartOutput,
+  type ChartOutputOptions,
   display,
-  formatCell,
   inJupyter,
   markdownBundle,
+  markdownToText,
   type MediaBundle,
+  type MediaMetadata,
+  type Output,
   showChart,
   showMarkdown,
   showTable,
+  svgSize,
   tableBundle,
   type TableInput,
   type TableOptions,
@@ -30,4 +33,3 @@ export {
   TINY_SWEEP_NAME,
   tinySweep,
 } from "./sweep.ts";
-export { distinctValues, type TableRow, tableRows } from "./tables.ts";

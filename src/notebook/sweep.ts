@@ -11,6 +11,13 @@ import type { GpuDevice } from "../gpu/device.ts";
 import type { SweepDefinition } from "../sweep/definition.ts";
 import { expandSweep, validateSweep } from "../sweep/definition.ts";
 import { runSweepLocally } from "../sweep/local.ts";
+import {
+  readSweepDefinitionJson,
+  SWEEP_DEFINITION_FILE,
+  sweepResultsDir,
+  sweepRunDir,
+} from "../results/sweep.ts";
+import { exists } from "../util/files.ts";
 import { join, resolve } from "../util/path.ts";
 
 /** The environment variable naming the sweep directory a notebook reads. */
@@ -81,32 +88,9 @@ export interface NotebookSweep {
   computed: boolean;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 async function readDefinition(dir: string): Promise<SweepDefinition | null> {
-  const path = join(dir, "sweep.json");
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw new Error(`zsl: cannot read ${path}: ${(error as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`zsl: ${path} is not valid JSON (${(error as Error).message}): fix or remove it`);
-  }
-  return validateSweep(raw, path);
+  const raw = await readSweepDefinitionJson(dir, "fix or remove it");
+  return raw === null ? null : validateSweep(raw, join(dir, SWEEP_DEFINITION_FILE));
 }
 
 async function isEmptyDirectory(dir: string): Promise<boolean> {
@@ -134,7 +118,7 @@ export async function openNotebookSweep(options: NotebookSweepOptions): Promise<
   }
   const source = fromEnv ? "env" : "default";
   const dir = resolve(fromEnv || options.defaultDir);
-  const resultsDir = join(dir, "results");
+  const resultsDir = sweepResultsDir(dir);
   const needs = options.needs ?? ["deceleration.arrow"];
   const log = options.log ?? ((line: string) => console.log(line));
   const missing = async () => {
@@ -150,7 +134,9 @@ export async function openNotebookSweep(options: NotebookSweepOptions): Promise<
     if (definition && definition.name !== TINY_SWEEP_NAME) {
       throw new Error(
         `zsl: the sweep in ${dir} has no results/${absent.join(", results/")}: finish it with ` +
-          `\`deno task sweep --sweep ${join(dir, "sweep.json")} --out ${dir}\`, or point ${SWEEP_ENV} ` +
+          `\`deno task sweep --sweep ${
+            join(dir, SWEEP_DEFINITION_FILE)
+          } --out ${dir}\`, or point ${SWEEP_ENV} ` +
           `at a finished sweep (unset it to train the notebooks' tiny sweep)`,
       );
     }
@@ -190,7 +176,7 @@ export async function openNotebookSweep(options: NotebookSweepOptions): Promise<
       );
     }
   }
-  if (!definition) throw new Error(`zsl: ${join(dir, "sweep.json")} is missing after the sweep ran`);
-  const runs = expandSweep(definition).map((run) => ({ id: run.id, dir: join(dir, "runs", run.id) }));
+  if (!definition) throw new Error(`zsl: ${join(dir, SWEEP_DEFINITION_FILE)} is missing after the sweep ran`);
+  const runs = expandSweep(definition).map((run) => ({ id: run.id, dir: sweepRunDir(dir, run.id) }));
   return { dir, resultsDir, definition, runs, source, computed };
 }

@@ -64,7 +64,7 @@ function registerSupported(kernels: Kernels): boolean {
  *
  * @example
  * ```ts
- * import { Attention, Kernels, openGpu } from "./mod.ts";
+ * import { Kernels, openGpu } from "../gpu/mod.ts";
  * const gpu = await openGpu();
  * const attention = await Attention.create(new Kernels(gpu), { batch: 2, seqLen: 16, dModel: 64, nHeads: 4 });
  * console.log(attention.variant, attention.lseLength);

@@ -80,6 +80,9 @@ const WORKGROUP_SIZE = 256;
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, ids: Uint32Array;
+ * declare const wte: GPUBuffer, idsBuffer: GPUBuffer, x: GPUBuffer, dx: GPUBuffer, dwte: GPUBuffer;
  * const embedding = await Embedding.create(kernels, { rows: 1024, vocab: 50304, d: 256 });
  * embedding.writeIndex(ids);                 // per batch, before its backward is submitted
  * embedding.forward(pass, wte, idsBuffer, x);

@@ -131,7 +131,8 @@ function bindingBytes(binding: Binding): number {
  *
  * @example
  * ```ts
- * import { Kernels, Matmul, openGpu } from "./mod.ts";
+ * import { Kernels, openGpu } from "../gpu/mod.ts";
+ * declare const x: GPUBuffer, w: GPUBuffer, y: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer;
  * const gpu = await openGpu();
  * const kernels = new Kernels(gpu);
  * // y[N,M] = x[N,K] · W[M,K]ᵀ for N = 4096 tokens, a 256 → 768 Linear

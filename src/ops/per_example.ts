@@ -319,6 +319,9 @@ class StatsKernel {
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder;
+ * declare const dy: GPUBuffer, x: GPUBuffer, delta: GPUBuffer, sumG: GPUBuffer, sumAbsG: GPUBuffer, partials: GPUBuffer;
  * const stats = await LinearExampleStats.create(kernels, { examples: 16, rowsPerExample: 64, out: 384, in: 128 });
  * // partials: this op's region, stats.partialColumns · 16 · 4 floats
  * stats.record(pass, dy, x, delta, sumG, sumAbsG, partials);
@@ -413,6 +416,10 @@ export class LinearExampleStats {
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, ids: Uint32Array, dlogits: GPUBuffer;
+ * declare const final: GPUBuffer, dEmbedding: GPUBuffer, delta: GPUBuffer, sumG: GPUBuffer, sumAbsG: GPUBuffer;
+ * declare const partials: GPUBuffer;
  * const stats = await EmbeddingExampleStats.create(kernels, { examples: 16, rowsPerExample: 64, vocab: 320, d: 128 });
  * stats.writeIndex(ids);  // per batch, before the submit that records with it
  * stats.record(pass, dlogits, final, dEmbedding, delta, sumG, sumAbsG, partials);
@@ -548,6 +555,8 @@ export function exampleTokenIndex(
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, partials: GPUBuffer, out: GPUBuffer;
  * const reduce = await ExampleStatsReduce.create(kernels, { examples: 16, columns: 1200 });
  * reduce.record(pass, partials, out);
  * ```

@@ -197,6 +197,9 @@ function bindingBytes(binding: Binding): number {
  *
  * @example
  * ```ts
+ * import type { GpuDevice, Kernels } from "../gpu/mod.ts";
+ * import type { ParameterLayout, Transformer } from "../model/mod.ts";
+ * declare const gpu: GpuDevice, kernels: Kernels, layout: ParameterLayout, model: Transformer, ids: Uint32Array;
  * const projector = await GradientProjector.create(kernels, layout, {
  *   examples: 64, rowsPerExample: 128, kOut: 16, kIn: 16, seed: 0,
  * });

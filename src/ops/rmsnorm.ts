@@ -48,6 +48,9 @@ export interface RmsNormShape {
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder;
+ * declare const x: GPUBuffer, y: GPUBuffer, rstd: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer;
  * const norm = await RmsNorm.create(kernels, { rows: 1024, d: 256, accumulate: true });
  * norm.forward(pass, x, y, rstd);
  * norm.backward(pass, dy, y, rstd, dx); // dx += ∂L/∂x

@@ -29,7 +29,7 @@ const WORKGROUP = 256;
  *
  * @example
  * ```ts
- * import { Kernels, openGpu, Rope } from "./mod.ts";
+ * import { Kernels, openGpu } from "../gpu/mod.ts";
  * const gpu = await openGpu();
  * const rope = await Rope.create(new Kernels(gpu), { batch: 2, seqLen: 16, dModel: 64, headDim: 16 });
  * rope.destroy();

@@ -8,7 +8,9 @@
 
 /** A cos/sin table `[seqLen, headDim/2]`, row-major. */
 export interface RopeTable {
+  /** cos of each position's angle per pair, `[seqLen, headDim/2]`. */
   cos: Float64Array;
+  /** sin of each position's angle per pair, `[seqLen, headDim/2]`. */
   sin: Float64Array;
 }
 

@@ -22,6 +22,9 @@ const WORKGROUP_SIZE = 256;
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder;
+ * declare const u: GPUBuffer, out: GPUBuffer, dout: GPUBuffer, du: GPUBuffer;
  * const swiglu = await SwiGlu.create(kernels, { rows: 1024, width: 256 });
  * swiglu.forward(pass, u, out);        // out: [1024, 128]
  * swiglu.backward(pass, dout, u, du);  // du: [1024, 256], overwritten

@@ -10,22 +10,19 @@
  *   checkpoint, symmetric ranges, the y = x line dashed. The binning is done here (a table of counts,
  *   not millions of points, goes into the spec).
  *
- * The builders are pure functions of table rows (`gradient_interference.arrow`,
- * `gradient_coherence_histogram.arrow`, the per-example tables), so notebooks can call them on tables
- * read back from disk.
+ * The builders are pure functions of plain rows (`src/report/figures.ts` makes them from the result
+ * tables), so notebooks can call them on tables read back from disk.
  *
  * @module
  */
-import { CHART_CONFIG, powersOfTwo, VEGA_LITE_SCHEMA } from "./style.ts";
-import { modelColors } from "./deceleration.ts";
-import { join } from "../util/path.ts";
-import { renderChartToMemory, writeRenderedChart } from "./render.ts";
-import type { ChartFiles, RenderedChart, VegaLiteSpec } from "./render.ts";
+import type { VegaLiteSpec } from "./render.ts";
+import type { Band, FigureOptions, Spec } from "./style.ts";
+import { colorByModel, figure, linePanel, log2Domain, modelNames, stepAxis, unitDomain } from "./style.ts";
 
-/** The fields of a `gradient_interference.arrow` row that F5 and F7 plot. */
+/** The metrics of one checkpoint that F5 and F7 plot. */
 export interface GradientMetricRow {
-  /** Run name (line colour). */
-  run: string;
+  /** The model (line colour). */
+  model: string;
   /** Checkpoint step t. */
   step: number;
   /** "token" or "sequence" (line dash when both are present). */
@@ -40,10 +37,10 @@ export interface GradientMetricRow {
   cUg: number;
 }
 
-/** The fields of a `gradient_coherence_histogram.arrow` row that F6 plots. */
+/** One bin of the C_j histogram of one checkpoint (F6). */
 export interface CoherenceBinRow {
-  /** Run name (facet). */
-  run: string;
+  /** The model (facet). */
+  model: string;
   /** Checkpoint step t. */
   step: number;
   /** "token" or "sequence". */
@@ -58,8 +55,8 @@ export interface CoherenceBinRow {
 
 /** One facet of F8: the per-example predicted and true loss changes of one checkpoint. */
 export interface PredictionPanel {
-  /** Run name. */
-  run: string;
+  /** The model. */
+  model: string;
   /** Checkpoint step t. */
   step: number;
   /** "token" or "sequence". */
@@ -71,17 +68,9 @@ export interface PredictionPanel {
 }
 
 /** Options of the gradient figures. */
-export interface GradientFigureOptions {
-  /** Width of one panel in pixels (default set per figure). */
-  width?: number;
-  /** Height of one panel in pixels (default set per figure). */
-  height?: number;
-  /** Figure title (default: a description of the figure). */
-  title?: string;
-  /** Colour scheme of the models (a continuous Vega scheme; default plasma, as F1). */
-  scheme?: string;
+export interface GradientFigureOptions extends FigureOptions {
   /** The deceleration band [from, to] in steps shaded on F5 and F7 (default none). */
-  band?: [number, number] | null;
+  band?: Band;
 }
 
 /** Options of F6. */
@@ -100,48 +89,8 @@ export interface PredictionFigureOptions extends GradientFigureOptions {
   columns?: number;
 }
 
-/** Run names in order of first appearance. */
-function runNames(rows: { run: string }[]): string[] {
-  return [...new Set(rows.map((row) => row.run))];
-}
-
-/** The union of the bands that are not null (null when none is). */
-export function unionOfBands(bands: Iterable<[number, number] | null | undefined>): [number, number] | null {
-  let from = Infinity;
-  let to = -Infinity;
-  for (const band of bands) {
-    if (!band || !Number.isFinite(band[0]) || !Number.isFinite(band[1])) continue;
-    from = Math.min(from, band[0]);
-    to = Math.max(to, band[1]);
-  }
-  return Number.isFinite(from) ? [from, to] : null;
-}
-
-function stepAxis(steps: number[], title: string) {
-  const lo = Math.min(...steps);
-  const hi = Math.max(...steps);
-  const domain = [lo / 1.3, hi * 1.3];
-  return {
-    field: "step",
-    type: "quantitative",
-    title,
-    scale: { type: "log", base: 2, domain, nice: false },
-    axis: { values: powersOfTwo(domain[0], domain[1]), format: "d", grid: true, gridDash: [1, 2] },
-  };
-}
-
-function colorEncoding(names: string[], scheme?: string) {
-  return {
-    field: "run",
-    type: "nominal",
-    title: "Model",
-    scale: { domain: names, range: modelColors(names.length, scheme) },
-    legend: { orient: "bottom", direction: "horizontal", symbolStrokeWidth: 3, symbolOpacity: 1 },
-  };
-}
-
 /** Dashes by granularity, only when both granularities are on the figure. */
-function dashEncoding(rows: { granularity: string }[]): Record<string, unknown> {
+function dashEncoding(rows: { granularity: string }[]): Spec {
   const kinds = [...new Set(rows.map((row) => row.granularity))].sort().reverse(); // token first
   if (kinds.length < 2) return {};
   return {
@@ -155,75 +104,26 @@ function dashEncoding(rows: { granularity: string }[]): Record<string, unknown> 
   };
 }
 
-function bandLayer(band: [number, number] | null, x: Record<string, unknown>): unknown[] {
-  if (!band) return [];
-  return [{
-    data: { values: [{ from: band[0], to: band[1], label: "Decel." }] },
-    layer: [
-      {
-        mark: { type: "rect", color: "gray", opacity: 0.25 },
-        encoding: { x: { ...x, field: "from" }, x2: { field: "to" } },
-      },
-      {
-        mark: { type: "text", baseline: "top", align: "left", dx: 3, dy: 4, fontSize: 10, color: "#444" },
-        encoding: { x: { ...x, field: "from" }, y: { value: 0 }, text: { field: "label" } },
-      },
-    ],
-  }];
-}
-
-/** A panel of one quantity of the rows against the step: a line and points per run (and granularity). */
-function linePanel(
-  rows: Record<string, unknown>[],
-  y: Record<string, unknown>,
-  x: Record<string, unknown>,
-  color: Record<string, unknown>,
-  dash: Record<string, unknown>,
-  band: [number, number] | null,
+/** A line per model (and granularity) of one metric of `rows` against the step. */
+function metricPanel(
+  rows: Spec[],
+  y: Spec,
+  x: Spec,
+  color: Spec,
+  band: Band,
   size: { width: number; height: number },
   subtitle?: string,
-): Record<string, unknown> {
-  const field = y.field as string;
-  return {
-    width: size.width,
-    height: size.height,
-    ...(subtitle ? { title: { text: subtitle, fontSize: 12, fontWeight: "normal" } } : {}),
-    layer: [
-      ...bandLayer(band, x),
-      {
-        data: { values: rows },
-        mark: { type: "line", strokeWidth: 2, clip: true },
-        encoding: { x, y, color, detail: { field: "granularity" }, ...dash },
-      },
-      {
-        data: { values: rows },
-        mark: { type: "point", filled: true, size: 22, clip: true },
-        encoding: {
-          x,
-          y,
-          color,
-          tooltip: [{ field: "run" }, { field: "granularity" }, { field: "step" }, { field, format: ".4g" }],
-        },
-      },
-    ],
-  };
-}
-
-function unitDomain(values: number[]): [number, number] {
-  const finite = values.filter(Number.isFinite);
-  if (finite.length === 0) return [0, 1];
-  const lo = Math.max(0, Math.min(...finite) - 0.05);
-  const hi = Math.min(1, Math.max(...finite) + 0.05);
-  return [Math.floor(lo * 20) / 20, Math.ceil(hi * 20) / 20];
-}
-
-/** A log₂ domain around the positive finite values, widened to whole powers of two. */
-function log2Domain(values: number[]): [number, number] {
-  const positive = values.filter((v) => Number.isFinite(v) && v > 0);
-  if (positive.length === 0) return [0.5, 1];
-  const lo = 2 ** Math.floor(Math.log2(Math.min(...positive)));
-  const hi = 2 ** Math.ceil(Math.log2(Math.max(...positive)));
-  return lo === hi ? [lo / 2, hi * 2] : [lo, hi];
+): Spec {
+  return linePanel(rows, {
+    x,
+    y,
+    color,
+    band,
+    size,
+    subtitle,
+    lineEncoding: { detail: { field: "granularity" }, ...dashEncoding(rows as { granularity: string }[]) },
+    tooltip: ["model", "granularity", "step"],
+  });
 }
 
 /**
@@ -235,11 +135,10 @@ export function gradientInterferenceFigureSpec(
   options: GradientFigureOptions = {},
 ): VegaLiteSpec {
   const points = rows.filter((row) => Number.isFinite(row.dGrad) && row.step > 0)
-    .map((row) => ({ run: row.run, step: row.step, granularity: row.granularity, dGrad: row.dGrad }));
+    .map((row) => ({ model: row.model, step: row.step, granularity: row.granularity, dGrad: row.dGrad }));
   if (points.length === 0) {
     throw new Error("zsl: figure F5 needs at least one checkpoint with a finite D(∇ℓ)");
   }
-  const names = runNames(rows);
   const x = stepAxis(points.map((p) => p.step), "Checkpoint step t");
   const y = {
     field: "dGrad",
@@ -248,20 +147,12 @@ export function gradientInterferenceFigureSpec(
     scale: { domain: unitDomain(points.map((p) => p.dGrad)), nice: false, zero: false },
     axis: { grid: true, gridDash: [1, 2] },
   };
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: options.title ?? "Per-coordinate gradient interference D(∇ℓ) (non-embedding parameters)",
-    ...linePanel(
-      points,
-      y,
-      x,
-      colorEncoding(names, options.scheme),
-      dashEncoding(points),
-      options.band ?? null,
-      { width: options.width ?? 360, height: options.height ?? 260 },
-    ),
-    config: CHART_CONFIG,
-  } as unknown as VegaLiteSpec;
+  const color = colorByModel(modelNames(rows, options), options.scheme);
+  const size = { width: options.width ?? 360, height: options.height ?? 260 };
+  return figure(
+    options.title ?? "Per-coordinate gradient interference D(∇ℓ) (non-embedding parameters)",
+    metricPanel(points, y, x, color, options.band ?? null, size),
+  );
 }
 
 /**
@@ -273,7 +164,7 @@ export function coherenceFigureSpec(
   options: GradientFigureOptions = {},
 ): VegaLiteSpec {
   const points = rows.filter((row) => row.step > 0).map((row) => ({
-    run: row.run,
+    model: row.model,
     step: row.step,
     granularity: row.granularity,
     cG: row.cG,
@@ -285,8 +176,7 @@ export function coherenceFigureSpec(
   if (cG.length === 0 && ratio.length === 0) {
     throw new Error("zsl: figure F7 needs at least one checkpoint with positive, finite coherences");
   }
-  const names = runNames(rows);
-  const color = colorEncoding(names, options.scheme);
+  const color = colorByModel(modelNames(rows, options), options.scheme);
   const x = stepAxis([...cG, ...ratio].map((p) => p.step), "Checkpoint step t");
   const size = { width: options.width ?? 280, height: options.height ?? 240 };
   const band = options.band ?? null;
@@ -297,34 +187,29 @@ export function coherenceFigureSpec(
     scale: { type: "log", base: 2, domain: log2Domain(values), nice: false },
     axis: { grid: true, gridDash: [1, 2], format: ".2~g" },
   });
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: options.title ?? "Coherence of the per-example first-order loss changes p_ij = g_ij·δ_j",
+  return figure(options.title ?? "Coherence of the per-example first-order loss changes p_ij = g_ij·δ_j", {
     hconcat: [
-      linePanel(
+      metricPanel(
         cG,
         log2("cG", "C_g", cG.map((p) => p.cG)),
         x,
         color,
-        dashEncoding(cG),
         band,
         size,
         "C_g = Σ_j|Σ_i p_ij| / Σ_jΣ_i|p_ij|",
       ),
-      linePanel(
+      metricPanel(
         ratio,
         log2("ratio", "C_(u,G) / C_(u,g)", ratio.map((p) => p.ratio)),
         x,
         color,
-        dashEncoding(ratio),
         band,
         size,
         "C_(u,G)/C_(u,g) = (1 − D(Δ̂ℓ)) / C_g",
       ),
     ],
     resolve: { scale: { color: "shared" } },
-    config: CHART_CONFIG,
-  } as unknown as VegaLiteSpec;
+  });
 }
 
 /**
@@ -341,60 +226,60 @@ export function coherenceHistogramFigureSpec(
   const picked = rows.filter((row) => row.granularity === granularity);
   const totals = new Map<string, number>();
   for (const row of picked) {
-    const key = `${row.run}|${row.step}`;
+    const key = `${row.model}|${row.step}`;
     totals.set(key, (totals.get(key) ?? 0) + row.count);
   }
   const cells = picked.filter((row) => row.count > 0).map((row) => ({
-    run: row.run,
+    model: row.model,
     step: row.step,
     binLo: row.binLo,
     binHi: row.binHi,
     count: row.count,
-    fraction: row.count / totals.get(`${row.run}|${row.step}`)!,
+    fraction: row.count / totals.get(`${row.model}|${row.step}`)!,
   }));
   if (cells.length === 0) {
     throw new Error(`zsl: figure F6 needs a coherence histogram with counts (granularity ${granularity})`);
   }
-  const names = runNames(cells);
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: options.title ??
+  const names = modelNames(cells, options);
+  return figure(
+    options.title ??
       `Per-coordinate gradient coherence C_j = 1 − D_j per checkpoint (${granularity} examples)`,
-    data: { values: cells },
-    facet: { field: "run", type: "nominal", title: null, sort: names, header: { labelFontSize: 12 } },
-    columns: Math.min(names.length, 3),
-    spec: {
-      width: options.width ?? 240,
-      height: options.height ?? 220,
-      mark: { type: "rect" },
-      encoding: {
-        x: { field: "step", type: "ordinal", title: "Checkpoint step t", sort: "ascending" },
-        y: {
-          field: "binLo",
-          type: "quantitative",
-          title: "C_j = 1 − D_j",
-          scale: { domain: [0, 1], nice: false },
+    {
+      data: { values: cells },
+      facet: { field: "model", type: "nominal", title: null, sort: names, header: { labelFontSize: 12 } },
+      columns: Math.min(names.length, 3),
+      spec: {
+        width: options.width ?? 240,
+        height: options.height ?? 220,
+        mark: { type: "rect" },
+        encoding: {
+          x: { field: "step", type: "ordinal", title: "Checkpoint step t", sort: "ascending" },
+          y: {
+            field: "binLo",
+            type: "quantitative",
+            title: "C_j = 1 − D_j",
+            scale: { domain: [0, 1], nice: false },
+          },
+          y2: { field: "binHi" },
+          color: {
+            field: "fraction",
+            type: "quantitative",
+            title: ["Fraction of", "coordinates"],
+            scale: { type: "log", scheme: "viridis" },
+            legend: { format: "~e" },
+          },
+          tooltip: [
+            { field: "model" },
+            { field: "step" },
+            { field: "binLo", title: "C_j from", format: ".2f" },
+            { field: "count" },
+            { field: "fraction", format: ".3g" },
+          ],
         },
-        y2: { field: "binHi" },
-        color: {
-          field: "fraction",
-          type: "quantitative",
-          title: ["Fraction of", "coordinates"],
-          scale: { type: "log", scheme: "viridis" },
-          legend: { format: "~e" },
-        },
-        tooltip: [
-          { field: "run" },
-          { field: "step" },
-          { field: "binLo", title: "C_j from", format: ".2f" },
-          { field: "count" },
-          { field: "fraction", format: ".3g" },
-        ],
       },
+      resolve: { scale: { x: "independent" } },
     },
-    resolve: { scale: { x: "independent" } },
-    config: CHART_CONFIG,
-  } as unknown as VegaLiteSpec;
+  );
 }
 
 /** A 2-D histogram of (actual, predicted) over the symmetric square [−range, range]². */
@@ -483,14 +368,14 @@ export function predictionFigureSpec(
   options: PredictionFigureOptions = {},
 ): VegaLiteSpec {
   if (panels.length === 0) throw new Error("zsl: figure F8 needs at least one checkpoint's Δℓ_i and Δ̂ℓ_i");
-  const runs = new Set(panels.map((p) => p.run));
+  const models = new Set(panels.map((p) => p.model));
   const kinds = new Set(panels.map((p) => p.granularity));
   const values: Record<string, unknown>[] = [];
   const labels: string[] = [];
   for (const panel of panels) {
     const histogram = predictionHistogram2d(panel.predicted, panel.actual, options);
     const label = [
-      ...(runs.size > 1 ? [panel.run] : []),
+      ...(models.size > 1 ? [panel.model] : []),
       `t = ${panel.step}`,
       ...(kinds.size > 1 ? [panel.granularity] : []),
     ].join(" · ");
@@ -515,12 +400,10 @@ export function predictionFigureSpec(
   const x = axis("x0", "True Δℓ_i");
   const y = axis("y0", "Predicted Δ̂ℓ_i = g_i·δ");
   const side = options.width ?? options.height ?? 180;
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: {
-      text: options.title ?? "First-order predicted vs true per-example loss change of one step",
-      subtitle: "dashed: y = x",
-    },
+  return figure({
+    text: options.title ?? "First-order predicted vs true per-example loss change of one step",
+    subtitle: "dashed: y = x",
+  }, {
     data: { values },
     facet: { field: "panel", type: "nominal", title: null, sort: labels, header: { labelFontSize: 11 } },
     columns: Math.min(labels.length, options.columns ?? 4),
@@ -555,65 +438,5 @@ export function predictionFigureSpec(
       ],
     },
     resolve: { scale: { x: "independent", y: "independent" } },
-    config: CHART_CONFIG,
-  } as unknown as VegaLiteSpec;
-}
-
-/** What the gradient figures are made of: table rows and per-example panels. */
-export interface GradientFigureInput {
-  /** Rows of `gradient_interference.arrow` (F5, F7). */
-  rows: GradientMetricRow[];
-  /** Rows of `gradient_coherence_histogram.arrow` (F6). */
-  histogram: CoherenceBinRow[];
-  /** Per-checkpoint predicted and true loss changes (F8; empty: no F8). */
-  panels: PredictionPanel[];
-  /** Fitted deceleration range of each run (F5 and F7 shade their union). */
-  bands?: Map<string, [number, number] | null>;
-}
-
-/**
- * Renders the figures that `input` has data for, in memory: `zsl_f5` (needs a finite D(∇ℓ)), `zsl_f6`
- * (a histogram with counts), `zsl_f7` (positive coherences), `zsl_f8` (panels).
- */
-export async function renderGradientFigures(
-  input: GradientFigureInput,
-  options: GradientFigureOptions = {},
-): Promise<[string, RenderedChart][]> {
-  const runs = new Set(input.rows.map((row) => row.run));
-  const band = options.band !== undefined
-    ? options.band
-    : unionOfBands([...(input.bands ?? new Map())].filter(([name]) => runs.has(name)).map(([, b]) => b));
-  const common = { scheme: options.scheme, band };
-  const figures: [string, RenderedChart][] = [];
-  if (input.rows.some((row) => Number.isFinite(row.dGrad))) {
-    figures.push(["zsl_f5", await renderChartToMemory(gradientInterferenceFigureSpec(input.rows, common))]);
-  }
-  if (input.histogram.some((row) => row.count > 0)) {
-    figures.push([
-      "zsl_f6",
-      await renderChartToMemory(coherenceHistogramFigureSpec(input.histogram, common)),
-    ]);
-  }
-  if (input.rows.some((row) => row.cG > 0 || row.cUG / row.cUg > 0)) {
-    figures.push(["zsl_f7", await renderChartToMemory(coherenceFigureSpec(input.rows, common))]);
-  }
-  if (input.panels.length > 0) {
-    figures.push(["zsl_f8", await renderChartToMemory(predictionFigureSpec(input.panels, common))]);
-  }
-  return figures;
-}
-
-/**
- * Renders the figures of `input` (see {@linkcode renderGradientFigures}) and writes each as
- * `<out>/<name>.vl.json`, `.svg` and `.png`; everything is rendered before the first file is written.
- */
-export async function writeGradientFigures(
-  input: GradientFigureInput,
-  out: string,
-  options: GradientFigureOptions = {},
-): Promise<ChartFiles[]> {
-  const figures = await renderGradientFigures(input, options);
-  const written: ChartFiles[] = [];
-  for (const [name, figure] of figures) written.push(await writeRenderedChart(figure, join(out, name)));
-  return written;
+  });
 }

@@ -1,5 +1,6 @@
 /**
- * Figures: Vega-Lite specs and their rendering to `.vl.json`, SVG and PNG.
+ * Figures: Vega-Lite specs from plain rows (`model`, `step` and the quantities drawn), and their
+ * rendering to `.vl.json`, SVG and PNG. Nothing here knows the analyses or the result tables.
  *
  * @module
  */
@@ -16,10 +17,34 @@ export {
   writeRenderedChart,
 } from "./render.ts";
 export { CHART_FONT, type ChartFonts, chartFonts } from "./fonts.ts";
+export { type Band, type FigureOptions, modelColors, unionBand } from "./style.ts";
 export {
-  decelerationBand,
   type DecelerationFigureOptions,
   decelerationFigureSpec,
-  type FigureModel,
-  modelColors,
+  type LossCurvePoint,
 } from "./deceleration.ts";
+export {
+  contourGrid,
+  type InterferenceFigureOptions,
+  interferenceFigureSpec,
+  type InterferencePoint,
+  oneStepFigureSpec,
+  type OneStepPoint,
+  probeFigureSpec,
+  type TrajectoryFigureOptions,
+  trajectoryFigureSpec,
+} from "./interference.ts";
+export {
+  type CoherenceBinRow,
+  coherenceFigureSpec,
+  type CoherenceHistogramFigureOptions,
+  coherenceHistogramFigureSpec,
+  type GradientFigureOptions,
+  gradientInterferenceFigureSpec,
+  type GradientMetricRow,
+  type PredictionFigureOptions,
+  predictionFigureSpec,
+  type PredictionHistogram,
+  predictionHistogram2d,
+  type PredictionPanel,
+} from "./gradients.ts";

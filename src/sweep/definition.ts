@@ -45,6 +45,9 @@ export interface SweepDefinition {
   };
 }
 
+/** Where a run stands: finished, with checkpoints to resume from, or not started. */
+export type RunStatus = "done" | "partial" | "new";
+
 /** One run of a sweep: its directory name and its spec. */
 export interface SweepRun {
   /** Unique, directory-safe: the model, plus seed, schedule, batch and seq where the sweep varies them. */

@@ -15,7 +15,9 @@ import type { SweepDefinition, SweepRun } from "./definition.ts";
 import { expandSweep } from "./definition.ts";
 import type { GpuDevice } from "../gpu/device.ts";
 import type { RunStatus, SweepEvent } from "./local.ts";
-import { analyseSweep, runStatus } from "./local.ts";
+import { runStatus } from "./local.ts";
+import { analyseSweep } from "./analyse.ts";
+import { SWEEP_DEFINITION_FILE, sweepRunDir } from "../results/sweep.ts";
 
 /** Resources and scheduling options of both jobs (each maps to one `#SBATCH` line). */
 export interface SlurmOptions {
@@ -247,7 +249,7 @@ export async function sweepRunStatuses(
   }
   const statuses = [];
   for (const run of all.filter((run) => !only || only.includes(run.id))) {
-    const out = join(sweepDir, "runs", run.id);
+    const out = sweepRunDir(sweepDir, run.id);
     // The steps are in the spec almost always; resolving the run (which reads its corpus) is the fallback.
     const steps = run.spec.steps ?? (await resolveRun({ ...run.spec, out })).options.steps;
     statuses.push({ run, status: await runStatus(out, steps) });
@@ -282,7 +284,7 @@ export async function planSlurmSweep(
   const slurmDir = join(absoluteSweepDir, "slurm");
   const logsDir = join(slurmDir, "logs");
   await ensureWritableDirectory(logsDir);
-  const definitionPath = join(absoluteSweepDir, "sweep.json");
+  const definitionPath = join(absoluteSweepDir, SWEEP_DEFINITION_FILE);
   await writeJsonAtomic(definitionPath, definition);
   const statuses = await sweepRunStatuses(definition, absoluteSweepDir, options.only);
   const pendingRuns = statuses.filter((entry) => entry.status !== "done").map((entry) => entry.run.id);

@@ -18,7 +18,12 @@ export function randomTokens(count: number, vocab: number, seed: number): Uint32
 }
 
 /** Seconds per full training step (forward, backward, clipped AdamW) of `config` at `batch` sequences. */
-export async function timeTrainingStep(kernels: Kernels, config: ModelConfig, batch: number, steps: number) {
+export async function timeTrainingStep(
+  kernels: Kernels,
+  config: ModelConfig,
+  batch: number,
+  steps: number,
+): Promise<number> {
   const gpu = kernels.gpu;
   const model = await Transformer.create(gpu, config, { batch }, kernels);
   const optimizer = await AdamW.create(gpu, model.layout, {}, kernels);

@@ -173,9 +173,12 @@ function validateRun(options: TrainOptions): void {
  *
  * @example
  * ```ts
- * import { openGpu, train } from "./mod.ts";
- * // const result = await train(gpu, { runDir: "runs/tiny", model, data, steps: 100, batch: 8, microbatch: 8,
- * //   schedule: { kind: "trapezoidal", peakLr: 1e-3, warmup: 10 }, seed: 0 });
+ * import { openGpu } from "../gpu/mod.ts";
+ * import { resolveRun } from "./run.ts";
+ * const gpu = await openGpu();
+ * const { options } = await resolveRun({ out: "runs/tiny", preset: "tiny", steps: 100, batch: 8 });
+ * const result = await train(gpu, options);
+ * console.log(result.losses.at(-1));
  * ```
  */
 export async function train(gpu: GpuDevice, options: TrainOptions): Promise<TrainResult> {

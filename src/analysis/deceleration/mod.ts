@@ -1,6 +1,6 @@
 /**
- * Loss deceleration (METHOD.md §4): preprocessing of raw loss curves, the one-break BNSL, its fit
- * and derived quantities, reading curves from runs or files, and the result tables.
+ * Loss deceleration (METHOD.md §4): preprocessing of raw loss curves, the one-break BNSL, its fit and
+ * derived quantities, and the fits as result rows.
  *
  * @module
  */
@@ -40,6 +40,10 @@ export {
   type PreprocessedCurve,
   preprocessLossCurve,
 } from "./preprocess.ts";
-export { type LossCurve, parseLossCsv, readLossCurve } from "./curves.ts";
-export { decelerationColumns, decelerationMarkdown, formatWithError, type NamedFit } from "./report.ts";
-export { uniqueNames, writeDecelerationReport } from "./write.ts";
+export {
+  decelerationBreak,
+  decelerationCurveRows,
+  decelerationRow,
+  fitCurves,
+  type NamedFit,
+} from "./rows.ts";

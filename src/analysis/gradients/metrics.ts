@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { StableSum } from "../interference/loss.ts";
+import { StableSum } from "../../util/stable_sum.ts";
 
 /** Bins of the C_j = 1 − D_j histogram over [0, 1] (the paper's). */
 export const COHERENCE_BINS = 100;

@@ -35,11 +35,11 @@ import { NO_TARGET, Transformer } from "../../model/transformer.ts";
 import { EmbeddingExampleStats, ExampleStatsReduce, LinearExampleStats } from "../../ops/per_example.ts";
 import { GradientProjector } from "../../ops/projection.ts";
 import type { ProjectionOptions, ProjectionSlice } from "../../ops/projection.ts";
+import type { Granularity } from "../../results/gradients.ts";
 import { accumulateCoordinates, emptyCoordinateSums } from "./metrics.ts";
 import type { CoordinateSums, ExampleSums } from "./metrics.ts";
 
-/** What one example is. */
-export type Granularity = "token" | "sequence";
+export type { Granularity };
 
 /** Options of {@linkcode GradientStatistics.create}. */
 export interface GradientStatisticsOptions {
@@ -106,7 +106,9 @@ interface PassOutputs {
  *
  * @example
  * ```ts
- * import { GradientStatistics, ODD_TINY_CONFIG, initParameters, openGpu, parameterLayout } from "./mod.ts";
+ * import { openGpu } from "../../gpu/mod.ts";
+ * import { initParameters, parameterLayout } from "../../model/mod.ts";
+ * import { ODD_TINY_CONFIG } from "../../reference/mod.ts";
  * const gpu = await openGpu();
  * const stats = await GradientStatistics.create(gpu, ODD_TINY_CONFIG, { granularity: "token" });
  * const layout = parameterLayout(ODD_TINY_CONFIG);

@@ -11,19 +11,8 @@ export {
   type InterferenceResult,
   lossInterference,
   meanStd,
-  StableSum,
 } from "./loss.ts";
-export {
-  modelTokenLosses,
-  readTokenLosses,
-  targetLabels,
-  tokenLossColumns,
-  type TokenLossOptions,
-  TokenLossReader,
-  type TokenSet,
-  tokenSetOf,
-  writeTokenLosses,
-} from "./token_losses.ts";
+export { targetLabels, type TokenSet, tokenSetOf } from "./token_losses.ts";
 export {
   OneStep,
   oneStepLearningRate,
@@ -34,27 +23,13 @@ export {
 export {
   analyseRun,
   DEFAULT_ONE_STEP_BATCHES,
-  type Dt1BatchRow,
-  type Dt1Row,
-  type Dt2tGroupRow,
-  type Dt2tRow,
   evalTokenSet,
   isPowerOfTwo,
-  lossFileName,
-  oneStepFileName,
   powerOfTwoPairs,
   type RunInterference,
   type RunInterferenceOptions,
   summariseOneStep,
 } from "./run.ts";
-export {
-  dt1BatchColumns,
-  dt1Columns,
-  dt2tColumns,
-  dt2tGroupColumns,
-  interferenceMarkdown,
-  type SummaryBreak,
-} from "./tables.ts";
 export {
   createLossProbe,
   DEFAULT_PROBE_SEQUENCES,
@@ -62,4 +37,3 @@ export {
   type LossProbeOptions,
   PROBE_COLUMNS,
 } from "./probe.ts";
-export { decelerationOf, interferenceSummaryLines, probeSeries, writeInterferenceReport } from "./write.ts";

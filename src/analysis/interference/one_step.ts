@@ -23,8 +23,8 @@ import { AdamW } from "../../train/adamw.ts";
 import type { AdamWOptions } from "../../train/adamw.ts";
 import { learningRate } from "../../train/schedule.ts";
 import type { Schedule } from "../../train/schedule.ts";
-import { modelTokenLosses } from "./token_losses.ts";
-import type { TokenLossOptions } from "./token_losses.ts";
+import { modelTokenLosses } from "../../model/token_losses.ts";
+import type { TokenLossOptions } from "../../model/token_losses.ts";
 
 /** Options of {@linkcode OneStep.create}. */
 export interface OneStepOptions {

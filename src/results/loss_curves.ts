@@ -1,11 +1,13 @@
 /**
- * Reading training-loss curves: a run directory (its `metrics.arrow`, name from `run.json`), or a
- * two-column Arrow or CSV file of step and loss.
+ * What the analyses read of a run's training curves: the training loss of a run directory (its
+ * `metrics.arrow`, name from `run.json`) or of a two-column Arrow or CSV file of step and loss, and the
+ * live loss-interference probe's columns (`probe_D`, `probe_M`, `probe_deltaL`) of a run trained with
+ * `--probe-every`.
  *
  * @module
  */
-import { decodeArrow, numericColumn, type TableData } from "../../io/arrow.ts";
-import { basename, extname, join } from "../../util/path.ts";
+import { decodeArrow, numericColumn, readArrow, type TableData } from "../io/arrow.ts";
+import { basename, extname, join } from "../util/path.ts";
 
 /** A loss curve read from disk. */
 export interface LossCurve {
@@ -178,4 +180,40 @@ export async function readLossCurve(path: string): Promise<LossCurve> {
     steps: numericColumn(table, stepName, path),
     losses: numericColumn(table, lossName, path),
   };
+}
+
+/** A run's live-probe series: D, M and ΔL between consecutive probes, at each probe's step. */
+export interface ProbeSeries {
+  /** The run's name. */
+  name: string;
+  /** Training step of each probe (rows of `metrics.arrow`; NaN columns on steps without a probe). */
+  steps: Float64Array;
+  /** `probe_D`: D over the interval ending at each probe. */
+  D: Float64Array;
+  /** `probe_M` (nats): M over the interval ending at each probe. */
+  M: Float64Array;
+  /** `probe_deltaL` (nats): the signed ΔL over the interval ending at each probe. */
+  deltaL: Float64Array;
+}
+
+/**
+ * The live-probe columns of a run's `metrics.arrow` when it was trained with `--probe-every` and measured
+ * something (null otherwise, and when the file cannot be read).
+ */
+export async function readProbeSeries(runDir: string, name: string): Promise<ProbeSeries | null> {
+  try {
+    const path = join(runDir, "metrics.arrow");
+    const table = await readArrow(path);
+    if (!table.columns.probe_D) return null;
+    const series = {
+      name,
+      steps: numericColumn(table, "step", path),
+      D: numericColumn(table, "probe_D", path),
+      M: numericColumn(table, "probe_M", path),
+      deltaL: numericColumn(table, "probe_deltaL", path),
+    };
+    return series.M.some(Number.isFinite) ? series : null;
+  } catch {
+    return null;
+  }
 }

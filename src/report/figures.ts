@@ -1,0 +1,247 @@
+/**
+ * The figures of the result tables: each takes result rows (from `src/results/`), turns them into the
+ * plain rows of `src/plot/` (vocabulary: `model`, `step`), and returns named Vega-Lite specs. The sweep,
+ * the CLIs and the notebooks draw the same figures through here.
+ *
+ * @module
+ */
+import type { VegaLiteSpec } from "../plot/render.ts";
+import { renderChartToMemory, type RenderedChart, writeRenderedChart } from "../plot/render.ts";
+import { type DecelerationFigureOptions, decelerationFigureSpec } from "../plot/deceleration.ts";
+import type { InterferencePoint, OneStepPoint } from "../plot/interference.ts";
+import {
+  interferenceFigureSpec,
+  oneStepFigureSpec,
+  probeFigureSpec,
+  trajectoryFigureSpec,
+} from "../plot/interference.ts";
+import type { CoherenceBinRow, GradientMetricRow, PredictionPanel } from "../plot/gradients.ts";
+import {
+  coherenceFigureSpec,
+  coherenceHistogramFigureSpec,
+  gradientInterferenceFigureSpec,
+  predictionFigureSpec,
+} from "../plot/gradients.ts";
+import type { Band } from "../plot/style.ts";
+import { unionBand } from "../plot/style.ts";
+import type { DecelerationBreak, DecelerationCurveRow, DecelerationRow } from "../results/deceleration.ts";
+import { DECELERATION_FIGURE } from "../results/deceleration.ts";
+import type { CoherenceHistogramRow, GradientInterferenceRow } from "../results/gradients.ts";
+import { exampleTableFile, GRADIENT_FIGURES, gradientsDir, readExampleTable } from "../results/gradients.ts";
+import type { Dt1Row, Dt2tRow } from "../results/interference.ts";
+import { INTERFERENCE_FIGURES } from "../results/interference.ts";
+import type { ProbeSeries } from "../results/loss_curves.ts";
+import { exists } from "../util/files.ts";
+import { join } from "../util/path.ts";
+
+/** A figure to write: its base name in the results directory and its spec. */
+export type NamedFigure = [name: string, spec: VegaLiteSpec];
+
+/** Each model's band [t_d low, t_d high] (null where no break was identified). */
+export function bandsOf(breaks: Map<string, DecelerationBreak | null>): Map<string, Band> {
+  return new Map([...breaks].map(([name, fit]) => [name, fit?.tDRange ?? null]));
+}
+
+/** The union of the ±1σ t_d ranges of the identified fits (null when none is). */
+export function decelerationBand(rows: readonly DecelerationRow[]): Band {
+  return unionBand(rows.map((row) => (row.identified ? [row.tDMin, row.tDMax] : null)));
+}
+
+/** F1 from `deceleration_curves.arrow` and the band of `deceleration.arrow`. */
+export function decelerationFigure(
+  curves: readonly DecelerationCurveRow[],
+  rows: readonly DecelerationRow[],
+  options: DecelerationFigureOptions = {},
+): VegaLiteSpec {
+  return decelerationFigureSpec(curves, { band: decelerationBand(rows), ...options });
+}
+
+/** Δ_t^{2t} rows as F2/F3 points. */
+export function checkpointPoints(rows: readonly Dt2tRow[]): InterferencePoint[] {
+  return rows.map((row) => ({
+    model: row.model,
+    step: row.t,
+    stepEnd: row.t2,
+    D: row.D,
+    M: row.M,
+    absDeltaL: Math.abs(row.deltaL),
+  }));
+}
+
+/** Δ_t^{t+1} rows as F4 points. */
+export function oneStepPoints(rows: readonly Dt1Row[]): OneStepPoint[] {
+  return rows.map((row) => ({
+    model: row.model,
+    step: row.t,
+    set: row.set,
+    D: row.D,
+    DStd: row.DStd,
+    M: row.M,
+    MStd: row.MStd,
+    absDeltaL: row.absDeltaL,
+    absDeltaLStd: row.absDeltaLStd,
+  }));
+}
+
+/** Δ_t^{t+1} rows of one set as F3 points (the window t → t + 1). */
+export function oneStepTrajectoryPoints(rows: readonly Dt1Row[], set: "train" | "eval"): InterferencePoint[] {
+  return rows.filter((row) => row.set === set).map((row) => ({
+    model: row.model,
+    step: row.t,
+    stepEnd: row.t + 1,
+    D: row.D,
+    M: row.M,
+    absDeltaL: row.absDeltaL,
+  }));
+}
+
+/** The live probe's series as points (the change since the previous probe, at each probe's step). */
+export function probePoints(series: readonly ProbeSeries[]): InterferencePoint[] {
+  return series.flatMap((s) =>
+    Array.from(s.steps, (step, i) => ({
+      model: s.name,
+      step,
+      stepEnd: step,
+      D: s.D[i],
+      M: s.M[i],
+      absDeltaL: Math.abs(s.deltaL[i]),
+    }))
+  );
+}
+
+/** What the loss-interference figures are drawn from. */
+export interface InterferenceFigureInput {
+  /** The models in legend order. */
+  models: string[];
+  /** `interference_dt_2t.arrow` rows (F2, F3; none: no F2, F3). */
+  dt2t: readonly Dt2tRow[];
+  /** `interference_dt_1.arrow` rows (F4; none: no F4). */
+  dt1: readonly Dt1Row[];
+  /** Each model's fitted break (the bands). */
+  breaks: Map<string, DecelerationBreak | null>;
+  /** The runs' live-probe series (the probe figure; none: no probe figure). */
+  probes: readonly ProbeSeries[];
+}
+
+/** F2 and F3 (when there are Δ_t^{2t} rows), F4 (Δ_t^{t+1} rows) and the probe's figure (probe series). */
+export function interferenceFigures(input: InterferenceFigureInput): NamedFigure[] {
+  const options = { models: input.models, bands: bandsOf(input.breaks) };
+  const figures: NamedFigure[] = [];
+  if (input.dt2t.length > 0) {
+    const points = checkpointPoints(input.dt2t);
+    figures.push([INTERFERENCE_FIGURES.checkpoints, interferenceFigureSpec(points, options)]);
+    figures.push([INTERFERENCE_FIGURES.trajectories, trajectoryFigureSpec(points, options)]);
+  }
+  if (input.dt1.length > 0) {
+    figures.push([INTERFERENCE_FIGURES.oneStep, oneStepFigureSpec(oneStepPoints(input.dt1), options)]);
+  }
+  const probes = input.probes.filter((series) => input.models.includes(series.name));
+  if (probes.length > 0) {
+    const models = probes.map((series) => series.name);
+    const bands = new Map(models.map((model) => [model, options.bands.get(model) ?? null]));
+    figures.push([INTERFERENCE_FIGURES.probe, probeFigureSpec(probePoints(probes), { models, bands })]);
+  }
+  return figures;
+}
+
+/** `gradient_interference.arrow` rows as F5/F7 rows (the run is the model). */
+export function gradientMetricRows(rows: readonly GradientInterferenceRow[]): GradientMetricRow[] {
+  return rows.map((row) => ({ ...row, model: row.run }));
+}
+
+/** `gradient_coherence_histogram.arrow` rows as F6 rows. */
+export function coherenceBinRows(rows: readonly CoherenceHistogramRow[]): CoherenceBinRow[] {
+  return rows.map((row) => ({ ...row, model: row.run }));
+}
+
+/**
+ * The F8 panels of `rows`: each checkpoint's per-example table (in `RUN/gradients/` of the run's directory
+ * given by `runDirOf`) with true loss changes. A table that does not exist is skipped; one that exists but
+ * cannot be read is an error.
+ */
+export async function predictionPanels(
+  rows: readonly GradientInterferenceRow[],
+  runDirOf: (run: string) => string | undefined,
+): Promise<PredictionPanel[]> {
+  const panels: PredictionPanel[] = [];
+  for (const row of rows) {
+    const runDir = runDirOf(row.run);
+    if (runDir === undefined) continue;
+    const path = join(gradientsDir(runDir), exampleTableFile(row.step, row.granularity));
+    if (!(await exists(path))) continue;
+    const examples = await readExampleTable(path);
+    if (!Array.from(examples.actual).some(Number.isFinite)) continue;
+    panels.push({
+      model: row.run,
+      step: row.step,
+      granularity: row.granularity,
+      predicted: examples.predicted,
+      actual: examples.actual,
+    });
+  }
+  return panels;
+}
+
+/** What the gradient figures are drawn from. */
+export interface GradientFigureInput {
+  /** `gradient_interference.arrow` rows (F5, F7). */
+  rows: readonly GradientInterferenceRow[];
+  /** `gradient_coherence_histogram.arrow` rows (F6). */
+  histogram: readonly CoherenceHistogramRow[];
+  /** Per-checkpoint predicted and true loss changes (F8; none: no F8). */
+  panels: readonly PredictionPanel[];
+  /** Each run's fitted break: F5 and F7 shade the union of the bands of the runs drawn. */
+  breaks: Map<string, DecelerationBreak | null>;
+}
+
+/** The figures `input` has data for: F5 (a finite D(∇ℓ)), F6 (counts), F7 (positive coherences), F8 (panels). */
+export function gradientFigures(input: GradientFigureInput): NamedFigure[] {
+  const runs = new Set(input.rows.map((row) => row.run));
+  const band = unionBand([...bandsOf(input.breaks)].filter(([name]) => runs.has(name)).map(([, b]) => b));
+  const rows = gradientMetricRows(input.rows);
+  const figures: NamedFigure[] = [];
+  if (rows.some((row) => Number.isFinite(row.dGrad))) {
+    figures.push([GRADIENT_FIGURES.interference, gradientInterferenceFigureSpec(rows, { band })]);
+  }
+  if (input.histogram.some((row) => row.count > 0)) {
+    figures.push([
+      GRADIENT_FIGURES.histogram,
+      coherenceHistogramFigureSpec(coherenceBinRows(input.histogram), { band }),
+    ]);
+  }
+  if (rows.some((row) => row.cG > 0 || row.cUG / row.cUg > 0)) {
+    figures.push([GRADIENT_FIGURES.coherence, coherenceFigureSpec(rows, { band })]);
+  }
+  if (input.panels.length > 0) {
+    figures.push([GRADIENT_FIGURES.prediction, predictionFigureSpec([...input.panels], { band })]);
+  }
+  return figures;
+}
+
+/** F1 named for the results directory. */
+export function decelerationFigures(
+  curves: readonly DecelerationCurveRow[],
+  rows: readonly DecelerationRow[],
+): NamedFigure[] {
+  return curves.length > 0 ? [[DECELERATION_FIGURE, decelerationFigure(curves, rows)]] : [];
+}
+
+/** Renders every figure in memory (spec, SVG, PNG): a failure here leaves nothing written. */
+export async function renderFigures(figures: readonly NamedFigure[]): Promise<[string, RenderedChart][]> {
+  const rendered: [string, RenderedChart][] = [];
+  for (const [name, spec] of figures) rendered.push([name, await renderChartToMemory(spec)]);
+  return rendered;
+}
+
+/** Writes rendered figures to `dir/<name>.{vl.json,svg,png}`; returns the paths written. */
+export async function writeFigures(
+  dir: string,
+  rendered: readonly [string, RenderedChart][],
+): Promise<string[]> {
+  const written: string[] = [];
+  for (const [name, figure] of rendered) {
+    const files = await writeRenderedChart(figure, join(dir, name));
+    written.push(files.vegaLite, files.svg, files.png);
+  }
+  return written;
+}
