@@ -43,17 +43,15 @@ export interface Preset {
 const PAPER_VOCAB = 50304;
 const BYTES_VOCAB = 320;
 
+/** An OLMo config of width `d`, `layers` blocks, `heads` heads, MLP ratio 1. */
+function sized(d: number, layers: number, heads: number, vocab: number, seqLen: number): ModelConfig {
+  return { d_model: d, n_layers: layers, n_heads: heads, vocab_size: vocab, seq_len: seqLen, mlp_ratio: 1 };
+}
+
 function paper(name: string, d: number, layers: number, heads: number, microbatch: number): Preset {
   return {
     name,
-    config: {
-      d_model: d,
-      n_layers: layers,
-      n_heads: heads,
-      vocab_size: PAPER_VOCAB,
-      seq_len: 1024,
-      mlp_ratio: 1,
-    },
+    config: sized(d, layers, heads, PAPER_VOCAB, 1024),
     description: `the paper's ${name} (d ${d}, ${layers} layers, ${heads} heads, GPT-NeoX vocab, seq 1024)`,
     paperMicrobatch: microbatch,
   };
@@ -62,14 +60,7 @@ function paper(name: string, d: number, layers: number, heads: number, microbatc
 function small(name: string, d: number, layers: number, heads: number, seqLen: number): Preset {
   return {
     name,
-    config: {
-      d_model: d,
-      n_layers: layers,
-      n_heads: heads,
-      vocab_size: BYTES_VOCAB,
-      seq_len: seqLen,
-      mlp_ratio: 1,
-    },
+    config: sized(d, layers, heads, BYTES_VOCAB, seqLen),
     description: `small model for CPUs (d ${d}, ${layers} layers, ${heads} heads, byte vocab, seq ${seqLen})`,
   };
 }

@@ -4,16 +4,16 @@
  *
  * @module
  */
-export * from "./matmul.ts";
+export * from "./model.ts";
+export * from "./selftest.ts";
+export * from "./adamw.ts";
 export * from "./attention.ts";
-export * from "./rope.ts";
-export * from "./rmsnorm.ts";
-export * from "./swiglu.ts";
 export * from "./cross_entropy.ts";
 export * from "./embedding.ts";
 export * from "./grad_norm.ts";
-export * from "./adamw.ts";
+export * from "./matmul.ts";
 export * from "./per_example.ts";
 export * from "./projection.ts";
-export * from "./model.ts";
-export * from "./selftest.ts";
+export * from "./rmsnorm.ts";
+export * from "./rope.ts";
+export * from "./swiglu.ts";

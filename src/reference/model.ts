@@ -60,20 +60,29 @@ interface LayerCache {
   gated: Float64Array;
 }
 
+/** The sizes the forward and the backward use: width, sequence, rows, vocabulary, MLP widths, eps and θ. */
+function sizesOf(config: ModelConfig, batch: number) {
+  const d = config.d_model;
+  const T = config.seq_len;
+  return {
+    d,
+    T,
+    N: batch * T,
+    V: config.vocab_size,
+    eps: config.norm_eps ?? 1e-5,
+    theta: config.rope_theta ?? 10000,
+    hidden: mlpHidden(config),
+    up: config.mlp_ratio * d,
+  };
+}
+
 function forwardWithCache(
   config: ModelConfig,
   params: ReferenceParameters,
   tokens: ArrayLike<number>,
   batch: number,
 ) {
-  const d = config.d_model;
-  const T = config.seq_len;
-  const N = batch * T;
-  const V = config.vocab_size;
-  const eps = config.norm_eps ?? 1e-5;
-  const theta = config.rope_theta ?? 10000;
-  const hidden = mlpHidden(config);
-  const up = config.mlp_ratio * d;
+  const { d, T, N, V, eps, theta, hidden, up } = sizesOf(config, batch);
   const ids = Uint32Array.from(tokens);
   const wte = parameter(params, "transformer.wte.weight");
 
@@ -141,14 +150,7 @@ export function referenceGradients(
   batch: number,
 ): ReferenceLosses & { gradients: ReferenceParameters } {
   const cache = forwardWithCache(config, params, tokens, batch);
-  const d = config.d_model;
-  const T = config.seq_len;
-  const N = batch * T;
-  const V = config.vocab_size;
-  const eps = config.norm_eps ?? 1e-5;
-  const theta = config.rope_theta ?? 10000;
-  const hidden = mlpHidden(config);
-  const up = config.mlp_ratio * d;
+  const { d, T, N, V, eps, theta, hidden, up } = sizesOf(config, batch);
   const wte = parameter(params, "transformer.wte.weight");
   const gradients: ReferenceParameters = new Map();
 

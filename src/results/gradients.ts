@@ -37,68 +37,78 @@ export const GRADIENT_FIGURES = {
 /** What an example is: a predicted token (the paper's) or a whole sequence. */
 export type Granularity = "token" | "sequence";
 
-/** One row of `gradient_interference.arrow`: the metrics of one run, checkpoint and granularity. */
-export interface GradientInterferenceRow {
+/** The metrics of gradient interference over N examples and J coordinates (METHOD.md §6), p_ij = g_ij·δ_j. */
+export interface GradientMetrics {
+  /** Examples N. */
+  examples: number;
+  /** Coordinates J (embedding included). */
+  coordinates: number;
+  /** D(∇ℓ): mean D_j over the non-embedding coordinates with a defined D_j (NaN when there are none). */
+  dGrad: number;
+  /** Coordinates averaged in D(∇ℓ). */
+  dGradCoordinates: number;
+  /** Non-embedding coordinates left out of D(∇ℓ) because every example's gradient is 0 there. */
+  dGradZeroCoordinates: number;
+  /** C_g = Σ_j|Σ_i p_ij| / Σ_jΣ_i|p_ij| (NaN when Σ|p| = 0: δ = 0 or all-zero gradients). */
+  cG: number;
+  /** C_(u,G) = |Σ_jΣ_i p_ij| / Σ_j|Σ_i p_ij| (NaN when Σ_j|Σ_i p_ij| = 0). */
+  cUG: number;
+  /** C_(u,g) = Σ_i|Σ_j p_ij| / Σ_iΣ_j|p_ij| (NaN when Σ|p| = 0). */
+  cUg: number;
+  /** 1 − D(Δ̂ℓ) = |Σ_i Δ̂ℓ_i| / Σ_i|Δ̂ℓ_i| (NaN when every Δ̂ℓ_i = 0). */
+  oneMinusDPredicted: number;
+  /** D(Δ̂ℓ), the loss-interference D of the predicted changes. */
+  dPredicted: number;
+  /** M(Δ̂ℓ) = Σ_i|Δ̂ℓ_i| / N (nats). */
+  mPredicted: number;
+  /**
+   * |left − right| for the identity left = 1 − D(Δ̂ℓ) (per-example path), right = C_g·C_(u,G)/C_(u,g)
+   * (NaN when a side is undefined). Absolute: both sides are fractions in [0, 1], so this is an error on
+   * the scale of 1 − D itself; a relative error would blow up float32 rounding by 1/(1 − D(Δ̂ℓ)) once
+   * nearly everything cancels, and say nothing about whether the metrics can be trusted.
+   */
+  identityError: number;
+  /** ‖δ‖₂. */
+  deltaNorm: number;
+  /** Mean over examples of ‖g_i‖₂. */
+  meanExampleGradNorm: number;
+}
+
+/**
+ * One row of `gradient_interference.arrow`: the metrics of one run, checkpoint and granularity. The
+ * columns are snake_case ({@linkcode GRADIENT_TABLE} maps them; all float64 but `step` int32 and the
+ * strings), in the order run, model, params, step, granularity, then the metrics.
+ */
+export interface GradientInterferenceRow extends GradientMetrics {
   /** `run` (utf8): the run's name. */
   run: string;
   /** `model` (utf8): its preset (the run name when it has none). */
   model: string;
-  /** `params` (float64): total parameters, the tied embedding once (NaN when unknown). */
+  /** `params`: total parameters, the tied embedding once (NaN when unknown). */
   params: number;
   /** `step` (int32, steps): the checkpoint t. */
   step: number;
   /** `granularity` (utf8): "token" or "sequence". */
   granularity: string;
-  /** `examples` (float64): examples N. */
-  examples: number;
-  /** `coordinates` (float64): coordinates J, embedding included. */
-  coordinates: number;
-  /** `lr` (float64): learning rate of the one-step update δ. */
+  /** `lr`: learning rate of the one-step update δ. */
   lr: number;
-  /** `d_grad` (float64): D(∇ℓ), the mean per-coordinate interference over non-embedding coordinates. */
-  dGrad: number;
-  /** `d_grad_coordinates` (float64): coordinates averaged in D(∇ℓ). */
-  dGradCoordinates: number;
-  /** `d_grad_zero_coordinates` (float64): non-embedding coordinates left out (every example's gradient 0). */
-  dGradZeroCoordinates: number;
-  /** `c_g` (float64): C_g = Σ_j|Σ_i p_ij| / Σ_jΣ_i|p_ij|. */
-  cG: number;
-  /** `c_u_G` (float64): C_(u,G) = |Σ_jΣ_i p_ij| / Σ_j|Σ_i p_ij|. */
-  cUG: number;
-  /** `c_u_g` (float64): C_(u,g) = Σ_i|Σ_j p_ij| / Σ_iΣ_j|p_ij|. */
-  cUg: number;
-  /** `one_minus_d_pred` (float64): 1 − D(Δ̂ℓ). */
-  oneMinusDPredicted: number;
-  /** `d_pred` (float64): D(Δ̂ℓ). */
-  dPredicted: number;
-  /** `m_pred` (float64, nats): M(Δ̂ℓ) = Σ_i|Δ̂ℓ_i| / N. */
-  mPredicted: number;
-  /**
-   * `identity_error` (float64): |1 − D(Δ̂ℓ) − C_g·C_(u,G)/C_(u,g)|, absolute (both sides are fractions in
-   * [0, 1]); NaN when a side is undefined.
-   */
-  identityError: number;
-  /** `delta_norm` (float64): ‖δ‖₂. */
-  deltaNorm: number;
-  /** `mean_grad_norm` (float64): ‖G‖₂ of the mean gradient G. */
+  /** `mean_grad_norm`: ‖G‖₂ of the mean gradient G. */
   meanGradNorm: number;
-  /** `mean_example_grad_norm` (float64): mean over examples of ‖g_i‖₂. */
-  meanExampleGradNorm: number;
-  /** `pearson` (float64): Pearson correlation of Δ̂ℓ and Δℓ (NaN without Δℓ). */
+  /** `pearson`: Pearson correlation of Δ̂ℓ and Δℓ (NaN without Δℓ). */
   pearson: number;
-  /** `spearman` (float64): Spearman correlation of Δ̂ℓ and Δℓ. */
+  /** `spearman`: Spearman correlation of Δ̂ℓ and Δℓ. */
   spearman: number;
-  /** `slope` (float64): least-squares slope through 0 of Δℓ on Δ̂ℓ. */
+  /** `slope`: least-squares slope through 0 of Δℓ on Δ̂ℓ. */
   slope: number;
-  /** `sign_agreement` (float64): fraction of examples where Δ̂ℓ and Δℓ have the same sign. */
+  /** `sign_agreement`: fraction of examples where Δ̂ℓ and Δℓ have the same sign. */
   signAgreement: number;
-  /** `median_relative_error` (float64): median |Δ̂ℓ − Δℓ|/|Δℓ|. */
+  /** `median_relative_error`: median |Δ̂ℓ − Δℓ|/|Δℓ|. */
   medianRelativeError: number;
-  /** `seconds` (float64, s): wall time of the per-example statistics. */
+  /** `seconds` (s): wall time of the per-example statistics. */
   seconds: number;
-  /** `sequences` (float64): sequences whose examples were measured (NaN when not recorded). */
+  /** `sequences`: sequences whose examples were measured (NaN when not recorded). */
   sequences: number;
-  /** `rows_backpropagated` (float64): rows the per-example backward processed (NaN when not recorded). */
+  /** `rows_backpropagated`: rows the per-example backward processed (NaN when not recorded). */
   rowsBackpropagated: number;
 }
 

@@ -22,6 +22,7 @@
  *
  * @module
  */
+import type { GradientMetrics } from "../../results/gradients.ts";
 import { StableSum } from "../../util/stable_sum.ts";
 
 /** Bins of the C_j = 1 − D_j histogram over [0, 1] (the paper's). */
@@ -219,45 +220,15 @@ export function emptyExampleSums(examples: number): ExampleSums {
   };
 }
 
-/** The metrics of gradient interference over N examples and J coordinates. */
-export interface GradientInterference {
-  /** Examples N. */
-  examples: number;
-  /** Coordinates J (embedding included). */
-  coordinates: number;
-  /** D(∇ℓ): mean D_j over the non-embedding coordinates with a defined D_j (NaN when there are none). */
-  dGrad: number;
-  /** Coordinates averaged in D(∇ℓ). */
-  dGradCoordinates: number;
-  /** Non-embedding coordinates left out of D(∇ℓ) because every example's gradient is 0 there. */
-  dGradZeroCoordinates: number;
+/**
+ * The metrics of gradient interference over N examples and J coordinates: the ones the result table keeps
+ * ({@linkcode GradientMetrics}, documented there) and the sums and histogram they come from.
+ */
+export interface GradientInterference extends GradientMetrics {
   /** Counts of C_j = 1 − D_j in 100 bins over [0, 1] (last bin closed), non-embedding coordinates. */
   coherenceHistogram: number[];
-  /** C_g = Σ_j|Σ_i p_ij| / Σ_jΣ_i|p_ij| (NaN when Σ|p| = 0: δ = 0 or all-zero gradients). */
-  cG: number;
-  /** C_(u,G) = |Σ_jΣ_i p_ij| / Σ_j|Σ_i p_ij| (NaN when Σ_j|Σ_i p_ij| = 0). */
-  cUG: number;
-  /** C_(u,g) = Σ_i|Σ_j p_ij| / Σ_iΣ_j|p_ij| (NaN when Σ|p| = 0). */
-  cUg: number;
-  /** 1 − D(Δ̂ℓ) = |Σ_i Δ̂ℓ_i| / Σ_i|Δ̂ℓ_i| (NaN when every Δ̂ℓ_i = 0). */
-  oneMinusDPredicted: number;
-  /** D(Δ̂ℓ), the loss-interference D of the predicted changes. */
-  dPredicted: number;
-  /** M(Δ̂ℓ) = Σ_i|Δ̂ℓ_i| / N. */
-  mPredicted: number;
-  /**
-   * |left − right| for the identity left = 1 − D(Δ̂ℓ) (per-example path), right = C_g·C_(u,G)/C_(u,g)
-   * (NaN when a side is undefined). Both sides are fractions in [0, 1], so this is an error on the
-   * scale of 1 − D itself: a relative error would blow up float32 rounding by 1/(1 − D(Δ̂ℓ)) once
-   * nearly everything cancels, and say nothing about whether the metrics can be trusted.
-   */
-  identityError: number;
-  /** ‖δ‖₂. */
-  deltaNorm: number;
   /** ‖G‖₂ with G = Σ_i g_i / N, the mean gradient. */
   meanGradientNorm: number;
-  /** Mean over examples of ‖g_i‖₂. */
-  meanExampleGradNorm: number;
   /** Σ_i Δ̂ℓ_i from the per-example path. */
   sumPredicted: number;
   /** Σ_jΣ_i p_ij from the per-coordinate path (equal to `sumPredicted` up to rounding). */
