@@ -60,7 +60,12 @@ async function readNotebook(path: string): Promise<Notebook> {
 }
 
 function sourceOf(cell: NotebookCell): string {
-  return Array.isArray(cell.source) ? cell.source.join("") : cell.source;
+  return textOf(cell.source);
+}
+
+/** A multi-line string of a notebook file: nbformat stores it as one string or as a list of lines. */
+function textOf(value: unknown): string {
+  return Array.isArray(value) ? value.join("") : String(value);
 }
 
 async function run(command: string, args: string[], env: Record<string, string> = {}) {
@@ -160,15 +165,15 @@ Deno.test({
             const spec = chart[VEGA_LITE_MIME] as Record<string, unknown>;
             assertEquals(spec.$schema, VEGA_LITE_V5_SCHEMA, `${name}: a chart's $schema is not Vega-Lite 5`);
             // Frontends without Vega-Lite (classic Notebook, nbviewer, GitHub) show the SVG or the PNG.
-            assert(String(chart["image/svg+xml"]).startsWith("<svg"), `${name}: a chart has no SVG`);
-            assert(String(chart["image/png"]).startsWith("iVBORw0KGgo"), `${name}: a chart has no PNG`);
+            assert(textOf(chart["image/svg+xml"]).startsWith("<svg"), `${name}: a chart has no SVG`);
+            assert(textOf(chart["image/png"]).startsWith("iVBORw0KGgo"), `${name}: a chart has no PNG`);
             const size = output.metadata?.["image/png"];
             assert(Number(size?.width) > 0 && Number(size?.height) > 0, `${name}: a chart's PNG has no size`);
           }
           for (const bundle of data.filter((bundle) => "text/markdown" in bundle)) {
-            assertEquals(bundle["text/plain"], markdownToText(String(bundle["text/markdown"])));
+            assertEquals(textOf(bundle["text/plain"]), markdownToText(textOf(bundle["text/markdown"])));
           }
-          const tables = data.filter((bundle) => String(bundle["text/html"] ?? "").includes("<table>"));
+          const tables = data.filter((bundle) => textOf(bundle["text/html"] ?? "").includes("<table>"));
           assert(tables.length > 0, `${name} shows no table`);
           console.log(
             `${name}: ${((performance.now() - started) / 1000).toFixed(1)} s, ${charts.length} charts, ` +

@@ -17,6 +17,7 @@ import {
   sweepResultsDir,
   sweepRunDir,
 } from "../results/sweep.ts";
+import { DECELERATION_TABLE } from "../results/deceleration.ts";
 import { exists } from "../util/files.ts";
 import { join, resolve } from "../util/path.ts";
 
@@ -119,7 +120,7 @@ export async function openNotebookSweep(options: NotebookSweepOptions): Promise<
   const source = fromEnv ? "env" : "default";
   const dir = resolve(fromEnv || options.defaultDir);
   const resultsDir = sweepResultsDir(dir);
-  const needs = options.needs ?? ["deceleration.arrow"];
+  const needs = options.needs ?? [DECELERATION_TABLE.file];
   const log = options.log ?? ((line: string) => console.log(line));
   const missing = async () => {
     const out: string[] = [];

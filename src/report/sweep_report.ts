@@ -33,6 +33,7 @@ import type { RunSession, SweepEnvironment } from "../results/sweep.ts";
 import {
   ENVIRONMENT_FILE,
   readEnvironment,
+  readRunInfo,
   readRunsTable,
   readSweepDefinitionJson,
   REPORT_FILE,
@@ -42,7 +43,7 @@ import {
 } from "../results/sweep.ts";
 import { readTableIfPresent } from "../results/table.ts";
 import { formatDuration } from "../util/format.ts";
-import { listDirectory, readJsonIfPresent } from "../util/files.ts";
+import { listDirectory } from "../util/files.ts";
 import { escapeHtml } from "../util/html.ts";
 import { join } from "../util/path.ts";
 import type { Cell, Section } from "./html.ts";
@@ -355,7 +356,7 @@ export async function sweepReportHtml(sweepDir: string, options: SweepReportOpti
     runIds = [];
     for (const entry of await listDirectory(join(sweepDir, "runs"))) {
       if (
-        entry.isDirectory && (await readJsonIfPresent(join(sweepRunDir(sweepDir, entry.name), "run.json")))
+        entry.isDirectory && (await readRunInfo(sweepRunDir(sweepDir, entry.name)))
       ) {
         runIds.push(entry.name);
       }
@@ -363,7 +364,7 @@ export async function sweepReportHtml(sweepDir: string, options: SweepReportOpti
   }
   const infos = new Map<string, RunInfo | null>();
   for (const id of runIds) {
-    infos.set(id, await readJsonIfPresent<RunInfo>(join(sweepRunDir(sweepDir, id), "run.json")));
+    infos.set(id, await readRunInfo(sweepRunDir(sweepDir, id)));
   }
   const environment = await readEnvironment(sweepDir);
   const deceleration = await readTableIfPresent(resultsDir, DECELERATION_TABLE);

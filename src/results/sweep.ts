@@ -197,6 +197,11 @@ export function numberAt(table: TableData, column: string, row: number): number 
   return NaN;
 }
 
+/** The contents of a run directory's `run.json` (written by the trainer), or null when it has none. */
+export function readRunInfo(runDir: string): Promise<Record<string, unknown> | null> {
+  return readJsonIfPresent<Record<string, unknown>>(join(runDir, "run.json"));
+}
+
 /** What the presenters read of a run directory: its `run.json`, checkpoints, metrics and sessions. */
 export interface RunFacts {
   /** The run's id (its directory name). */
@@ -222,7 +227,7 @@ export interface RunFacts {
 /** The facts of `SWEEP/runs/<id>`; a run without `run.json` is an error that says to train it. */
 export async function readRunFacts(sweepDir: string, id: string): Promise<RunFacts> {
   const runDir = sweepRunDir(sweepDir, id);
-  const info = await readJsonIfPresent<Record<string, unknown>>(join(runDir, "run.json"));
+  const info = await readRunInfo(runDir);
   if (!info) {
     throw new Error(
       `zsl: run ${id} has no ${join(runDir, "run.json")}: train it first (deno task sweep --out ${sweepDir})`,
