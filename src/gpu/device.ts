@@ -17,7 +17,7 @@ export interface AdapterReport {
   vendor: string;
   /** Architecture, e.g. `hopper`, `software`. */
   architecture: string;
-  /** Device name, e.g. `llvmpipe-llvm-15-0-6-256-bits-`. */
+  /** Device name as Dawn spells it, without its trailing dash, e.g. `llvmpipe-llvm-15-0-6-256-bits`. */
   device: string;
   /** Driver description, e.g. `llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)`. */
   description: string;
@@ -154,7 +154,7 @@ function reportOf(adapter: GPUAdapter, backend: string): AdapterReport {
   return {
     vendor: info.vendor,
     architecture: info.architecture,
-    device: info.device,
+    device: info.device.replace(/^-+|-+$/g, ""),
     description: info.description,
     backend,
     isSoftware: fallback === true || SOFTWARE_PATTERN.test(text),

@@ -151,12 +151,7 @@ export async function analyseSweep(
             oneStep: interferenceOneStep,
             batches: oneStepBatches,
             onProgress: (text, done, total) =>
-              options.onEvent?.({
-                kind: "analysis-progress",
-                text: `${run.info.name}: ${text}`,
-                done,
-                total,
-              }),
+              options.onEvent?.({ kind: "analysis-progress", text, done, total }),
           }),
         );
       }
