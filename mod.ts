@@ -133,15 +133,15 @@ export type {
 export { loadRun, resolveRun } from "./src/train/run.ts";
 export type { LoadedRun, ResolvedRun, RunSpec } from "./src/train/run.ts";
 
-// Loss deceleration (METHOD.md §4) and figures
+// Loss deceleration (docs/method.md#loss-deceleration) and figures
 export * from "./src/analysis/deceleration/mod.ts";
 export * from "./src/plot/mod.ts";
 
-// Zero-sum learning: loss interference (METHOD.md §5) and its figures
+// Zero-sum learning: loss interference (docs/method.md#loss-interference) and its figures
 export * from "./src/analysis/interference/mod.ts";
 export * from "./src/plot/interference.ts";
 
-// Zero-sum learning: gradient interference (METHOD.md §6), projections, and figures F5–F8
+// Zero-sum learning: gradient interference (docs/method.md#gradient-interference), projections, and figures F5–F8
 export * from "./src/analysis/gradients/mod.ts";
 export * from "./src/plot/gradients.ts";
 

@@ -57,9 +57,10 @@ const TEST_REQUIREMENTS: Requirement[] = [
 
 const NOTEBOOK_REQUIREMENTS: Requirement[] = [
   {
-    what: "Jupyter's classic Notebook (to open notebooks/)",
+    what: "Jupyter (to open notebooks/; Debian's is the classic Notebook)",
     packages: ["jupyter-notebook"],
-    present: () => succeeds("jupyter", ["notebook", "--version"]),
+    // Any Jupyter that lists kernels will do (JupyterLab from pip too).
+    present: () => succeeds("jupyter", ["kernelspec", "list"]),
   },
 ];
 
@@ -165,7 +166,8 @@ await runMain(async () => {
     {
       notebooks: {
         type: "boolean",
-        description: "Also Jupyter's classic Notebook and the Deno kernel, to open notebooks/.",
+        description:
+          "Also Jupyter (Debian's classic Notebook, when there is none) and the Deno kernel, to open notebooks/.",
       },
       tests: {
         type: "boolean",

@@ -1,5 +1,5 @@
 /**
- * Figures F2–F4 (METHOD.md §7) of loss interference:
+ * Figures F2–F4 (docs/method.md#figures) of loss interference:
  *
  * - F2: D, M and |ΔL| of Δ_t^{2t} against t (log x), one line per model, the deceleration band
  *   from the fitted t_d ranges shaded;

@@ -127,7 +127,7 @@ export async function analyseSweep(
     analysisStart = performance.now();
   };
   if (definition.analyses.deceleration) {
-    options.onEvent?.({ kind: "analysis", what: "deceleration fit (METHOD.md §4)" });
+    options.onEvent?.({ kind: "analysis", what: "deceleration fit (docs/method.md#loss-deceleration)" });
     files.push(...(await writeDecelerationReport(runDirs, resultsDir)).files);
     recordAnalysisTime("deceleration fit");
   }
@@ -135,7 +135,7 @@ export async function analyseSweep(
   if (interferenceCheckpoints || interferenceOneStep) {
     options.onEvent?.({
       kind: "analysis",
-      what: `loss interference (METHOD.md §5): Δ_t^{2t}${
+      what: `loss interference (docs/method.md#loss-interference): Δ_t^{2t}${
         interferenceOneStep ? ` and Δ_t^{t+1} on ${oneStepBatches} unseen batches` : ""
       }`,
     });
@@ -171,7 +171,8 @@ export async function analyseSweep(
   if (granularity !== "none") {
     options.onEvent?.({
       kind: "analysis",
-      what: `gradient interference (METHOD.md §6): exact per-${granularity} gradients at each checkpoint`,
+      what:
+        `gradient interference (docs/method.md#gradient-interference): exact per-${granularity} gradients at each checkpoint`,
     });
     const loaded = [];
     for (const runDir of runDirs) loaded.push(await loadRun(runDir));

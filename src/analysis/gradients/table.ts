@@ -1,5 +1,5 @@
 /**
- * Tables and report of the gradient-interference analysis (METHOD.md §6), laid out like the loss
+ * Tables and report of the gradient-interference analysis (docs/method.md#gradient-interference), laid out like the loss
  * interference's (`src/analysis/interference/`):
  *
  * - per run, in `RUN/gradients/` (written by `run.ts`): `gradient_examples_step-NNNNNNN_<granularity>.arrow`,
@@ -422,7 +422,7 @@ export function gradientMarkdown(
 ): string {
   const lines = ["# Gradient interference", ""];
   lines.push(
-    "Per-example gradients g_i at checkpoint t and the one-step update δ (METHOD.md §6). D(∇ℓ): mean " +
+    "Per-example gradients g_i at checkpoint t and the one-step update δ (docs/method.md#gradient-interference). D(∇ℓ): mean " +
       "per-coordinate interference 1 − |Σ_i g_ij| / Σ_i |g_ij| over non-embedding coordinates. C_g, " +
       "C_(u,G), C_(u,g): coherences of p_ij = g_ij·δ_j; 1 − D(Δ̂ℓ) = C_g·C_(u,G)/C_(u,g). M(Δ̂ℓ): mean " +
       "|g_i·δ|. r, slope: Pearson correlation and slope through 0 of the true Δℓ_i on Δ̂ℓ_i.",

@@ -115,7 +115,7 @@ export function interferenceMarkdown(
   const lines = ["# Loss interference", ""];
   lines.push(
     "D = 1 − |Σ Δℓ| / Σ |Δℓ|, M = mean |Δℓ|, |ΔL| = |mean Δℓ| = M·(1 − D), over predicted tokens " +
-      "(METHOD.md §5). Δ_t^{2t}: checkpoints t → 2t on the eval split. Δ_t^{t+1}: one AdamW step from " +
+      "(docs/method.md#loss-interference). Δ_t^{2t}: checkpoints t → 2t on the eval split. Δ_t^{t+1}: one AdamW step from " +
       "checkpoint t, mean ± std over the unseen batches.",
     "",
   );
