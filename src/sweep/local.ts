@@ -136,7 +136,9 @@ export async function analyseSweep(
     options.onEvent?.({
       kind: "analysis",
       what: `loss interference (docs/method.md#loss-interference): Δ_t^{2t}${
-        interferenceOneStep ? ` and Δ_t^{t+1} on ${oneStepBatches} unseen batches` : ""
+        interferenceOneStep
+          ? ` and Δ_t^{t+1} on ${oneStepBatches} unseen batch${oneStepBatches === 1 ? "" : "es"}`
+          : ""
       }`,
     });
     const loaded = [];
