@@ -322,6 +322,14 @@ export class HeadlessChromium {
    * returns once the page has loaded, its images are decoded and its fonts are ready.
    */
   async open(file: string, viewport: Viewport): Promise<ChromiumPage> {
+    try {
+      return await this.#open(file, viewport);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\nChromium's last lines on stderr:\n${this.log}`);
+    }
+  }
+
+  async #open(file: string, viewport: Viewport): Promise<ChromiumPage> {
     const url = /^(file|data|about):/.test(file) ? file : pathToFileURL(resolve(file)).href;
     const connection = this.#connection;
     const { targetId } = await connection.send("Target.createTarget", { url: "about:blank" }) as {
