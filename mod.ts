@@ -84,13 +84,13 @@ export {
   writeInterferenceResults,
 } from "./src/sweep/analyse.ts";
 
-// Loss deceleration (METHOD.md §4)
+// Loss deceleration (docs/method.md#loss-deceleration)
 export { bnsl, fitDeceleration } from "./src/analysis/deceleration/mod.ts";
 export type { DecelerationFit, DecelerationOptions } from "./src/analysis/deceleration/mod.ts";
 export { decelerationCurveRows, decelerationRow, fitCurves } from "./src/analysis/deceleration/mod.ts";
 export type { NamedFit } from "./src/analysis/deceleration/mod.ts";
 
-// Loss interference (METHOD.md §5)
+// Loss interference (docs/method.md#loss-interference)
 export { analyseRun, IDENTITY_TOLERANCE, lossInterference } from "./src/analysis/interference/mod.ts";
 export type {
   Interference,
@@ -98,7 +98,7 @@ export type {
   RunInterferenceOptions,
 } from "./src/analysis/interference/mod.ts";
 
-// Gradient interference (METHOD.md §6)
+// Gradient interference (docs/method.md#gradient-interference)
 export {
   analyseRunGradients,
   gradientInterferenceFromMatrices,

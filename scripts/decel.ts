@@ -12,7 +12,9 @@ import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts
 import { commonParent, resolve } from "../src/util/path.ts";
 
 const COMMAND = "deno task decel RUN_DIR|CURVE_FILE…";
-const SUMMARY = "Fits the loss-deceleration BNSL (Mircea et al. 2025) to each run's training loss.\n\n" +
+const SUMMARY =
+  "Fits the loss-deceleration BNSL (Mircea et al. 2025; docs/method.md#loss-deceleration) to each run's\n" +
+  "training loss.\n\n" +
   "Each argument is a run directory (its metrics.arrow, columns step and train_loss; the model's name\n" +
   'from run.json\'s "name", else the directory name) or an Arrow or CSV file of step, loss (named after\n' +
   "the file). Writes deceleration.arrow (one row per model, every parameter with its ± error),\n" +
@@ -24,30 +26,33 @@ const OPTIONS = {
     type: "string",
     short: "o",
     multiple: false,
-    description: "output directory (default: the inputs' common parent directory, or the current directory " +
-      "when they share none)",
+    value: "DIR",
+    description: "Where to write the tables and the figure. By default the inputs' common parent " +
+      "directory, or the current directory when they have none.",
   },
   "min-step": {
     type: "string",
     short: "m",
     multiple: false,
-    description: "fit only steps > this (default: 100 for runs of ≥ 262,144 steps, T^0.369 for shorter runs)",
+    value: "N",
+    description: "Fit only the steps after N (the first transient). By default 100 for runs of 262,144 " +
+      "steps or more, as the paper, and T^0.369 for a run of T steps (the same share of the log-step axis).",
   },
   "d1-guess": {
     type: "string",
     short: "d",
     multiple: false,
+    value: "N",
     description:
-      "initial guess of the break in steps (default: 6000 when inside the fitted range, else its " +
-      "log-middle)",
+      "The initial guess of the break, in steps. By default the paper's 6000 when it lies in the " +
+      "middle third of the fitted log-step range, else the middle of that range.",
   },
   "no-preprocess": {
     type: "boolean",
     short: "n",
     multiple: false,
-    description:
-      "fit the given points as they are (already smoothed curves), without the log moving average " +
-      "and log-grid subsample",
+    description: "Fit the points as given (curves already smoothed), without the paper's log moving " +
+      "average and log-grid subsample (docs/method.md#preprocessing).",
   },
 } as const;
 

@@ -1,6 +1,6 @@
 /**
  * `deno task gradients RUN_DIR… [--checkpoints 1,2,4] [--granularity token|sequence] [--sequences N]
- * [--out DIR]`: gradient interference (METHOD.md §6) of trained runs from exact per-example gradients.
+ * [--out DIR]`: gradient interference (docs/method.md#gradient-interference) of trained runs from exact per-example gradients.
  * Writes gradient_interference.arrow, gradient_coherence_histogram.arrow, gradients.md and figures
  * F5–F8 (zsl_f5 … zsl_f8) into --out; per-checkpoint work is cached in `RUN/gradients/`.
  *
@@ -21,72 +21,86 @@ import { fitBreaks, writeGradientResults } from "../src/sweep/analyse.ts";
 import { formatOpposedPairs, gradientSummary } from "../src/report/summary.ts";
 
 const COMMAND = "deno task gradients RUN_DIR…";
-const SUMMARY = "Gradient interference (Mircea et al. 2025, METHOD.md §6) of trained runs, from exact\n" +
-  "per-example gradients: at each power-of-two checkpoint, one AdamW step δ (no clipping, lr(t)) on the\n" +
-  "first batch training never saw, then every example's gradient g_i at θ_t on that batch, streamed into\n" +
-  "D(∇ℓ) (per-coordinate interference), C_g, C_(u,G), C_(u,g), 1 − D(Δ̂ℓ) with the identity checked, and\n" +
-  "the first-order predictions Δ̂ℓ_i = g_i·δ beside the true Δℓ_i. Examples are tokens (the paper's;\n" +
-  "about (T−1)/2 backward passes per sequence) or whole sequences (one backward). Writes\n" +
-  "gradient_interference.arrow, gradient_coherence_histogram.arrow, gradients.md and figures zsl_f5\n" +
-  "(D(∇ℓ) vs t), zsl_f6 (C_j histograms), zsl_f7 (coherences vs t), zsl_f8 (Δℓ vs Δ̂ℓ) into --out.";
+const SUMMARY =
+  "Gradient interference (Mircea et al. 2025; docs/method.md#gradient-interference) of trained runs,\n" +
+  "from exact per-example gradients: at each power-of-two checkpoint, one AdamW step δ (no clipping,\n" +
+  "lr(t)) on the first batch training never saw, then every example's gradient g_i at θ_t on that\n" +
+  "batch, streamed into D(∇ℓ) (per-coordinate interference), C_g, C_(u,G), C_(u,g), 1 − D(Δ̂ℓ) with the\n" +
+  "identity checked, and the first-order predictions Δ̂ℓ_i = g_i·δ beside the true Δℓ_i. Examples are\n" +
+  "tokens (the paper's; about (T−1)/2 backward passes per sequence) or whole sequences (one backward).\n" +
+  "Writes gradient_interference.arrow, gradient_coherence_histogram.arrow, gradients.md and figures\n" +
+  "zsl_f5 (D(∇ℓ) vs t), zsl_f6 (C_j histograms), zsl_f7 (coherences vs t), zsl_f8 (Δℓ vs Δ̂ℓ) into\n" +
+  "--out.";
 
 const OPTIONS = {
   out: {
     type: "string",
     short: "o",
     multiple: false,
-    description: "output directory (default: RUN/gradients for one run, else <common parent>/gradients)",
+    value: "DIR",
+    description: "Where to write the tables and figures. By default RUN/gradients for one run, else " +
+      "gradients/ in the runs' common parent directory.",
   },
   granularity: {
     type: "string",
     short: "g",
     multiple: false,
-    description: "what an example is: token (the paper's, exact) or sequence",
+    value: "KIND",
+    description: "What an example is: token (the paper's; exact) or sequence.",
     default: "token",
   },
   checkpoints: {
     type: "string",
     short: "c",
     multiple: false,
-    description: "comma-separated checkpoint steps (default: every power of two)",
+    value: "STEPS",
+    description: "The checkpoints to measure, as comma-separated steps. By default every power of two.",
   },
   sequences: {
     type: "string",
     short: "s",
     multiple: false,
-    description: "sequences of the unseen batch whose examples are measured (default: 4 for tokens, the " +
-      "whole batch for sequences)",
+    value: "N",
+    description: "How many sequences of the unseen batch to take the examples from. By default 4 for " +
+      "tokens and the whole batch for sequences.",
   },
   "targets-per-pass": {
     type: "string",
     short: "k",
     multiple: false,
-    description: "token granularity: target positions back-propagated together (default ⌈(T−1)/4⌉)",
+    value: "K",
+    description: "With token examples, how many target positions are back-propagated together. By " +
+      "default ⌈(T−1)/4⌉.",
   },
   "min-step": {
     type: "string",
     short: "m",
     multiple: false,
-    description: "deceleration fit for the t_d band: fit only steps > this (default: as deno task decel)",
+    value: "N",
+    description: "For the deceleration fit that places the t_d band: fit only the steps after N. By " +
+      "default as deno task decel.",
   },
   project: {
     type: "string",
     short: "p",
     multiple: false,
-    description: "also project every example's gradient to K×K dimensions per parameter (seeded Kronecker " +
-      "random projections) into RUN/gradients/projections_*.{npy,arrow,json}, and print the most opposed pairs",
+    value: "K",
+    description: "Also project every example's gradient to K×K dimensions per parameter (seeded Kronecker " +
+      "random projections) into RUN/gradients/projections_*.{npy,arrow,json}, and print the most opposed " +
+      "pairs of examples.",
   },
   seed: {
     type: "string",
     multiple: false,
-    description: "seed of the projection matrices",
+    value: "N",
+    description: "Seed of the projection matrices.",
     default: "0",
   },
   force: {
     type: "boolean",
     short: "f",
     multiple: false,
-    description: "recompute, ignoring the caches",
+    description: "Recompute everything, ignoring the cached results of each checkpoint.",
   },
 } as const;
 

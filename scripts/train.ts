@@ -1,5 +1,5 @@
 /**
- * `deno task train`: trains one model (METHOD.md §3) and writes a run directory with checkpoints at
+ * `deno task train`: trains one model (docs/method.md#training) and writes a run directory with checkpoints at
  * every power of two, metrics.arrow and run.json. `--resume` continues from the last checkpoint.
  */
 import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
@@ -15,88 +15,143 @@ await runMain(async () => {
   const { values } = parseArgs(
     Deno.args,
     "deno task train",
-    "Trains a transformer LM with the paper's procedure and writes a run directory:\n" +
-      "  run.json, config.json, metrics.arrow, checkpoints/step-NNNNNNN/{model,optimizer}.safetensors + state.json",
+    "Trains a transformer language model with the paper's procedure (docs/method.md#training) and writes\n" +
+      "a run directory: run.json, config.json, metrics.arrow (one row per step), and a checkpoint at every\n" +
+      "power of two and at the last step (checkpoints/step-NNNNNNN/: model and optimizer .safetensors,\n" +
+      "state.json).",
     {
       preset: {
         type: "string",
-        description: `model preset: ${Object.keys(PRESETS).join(", ")}`,
+        value: "NAME",
+        description: `The model to train: one of the paper's sizes or a small CPU model (${
+          Object.keys(PRESETS).join(", ")
+        }).`,
         default: "cpu-s",
       },
-      config: { type: "string", description: "model config JSON instead of a preset" },
+      config: {
+        type: "string",
+        value: "FILE",
+        description:
+          "A model config (JSON with d_model, n_layers, n_heads, vocab_size, seq_len, mlp_ratio) " +
+          "to train instead of a preset.",
+      },
       init: {
         type: "string",
-        description: "start from these weights (.safetensors) instead of the seeded init",
+        value: "FILE",
+        description: "Start from these weights (a .safetensors file) instead of a seeded initialisation.",
       },
       data: {
         type: "string",
-        description: "corpus: brown, a .txt file, a folder of .txt files, or a .npy token array",
+        value: "SOURCE",
+        description: "What to train on: brown (the Brown Corpus, embedded), a .txt file, a folder of .txt " +
+          "files, or a .npy array of token ids.",
         default: "brown",
       },
       tokenizer: {
         type: "string",
-        description: "bytes or gpt2 (default: bytes for small presets, gpt2 for the paper's)",
+        value: "NAME",
+        description: "bytes or gpt2. By default bytes for the small models and gpt2 for the paper's sizes.",
       },
-      steps: { type: "string", description: "optimizer steps", default: "200" },
-      batch: { type: "string", description: "sequences per global batch", default: "16" },
+      steps: { type: "string", value: "N", description: "How many optimizer steps to take.", default: "200" },
+      batch: { type: "string", value: "N", description: "Sequences in each global batch.", default: "16" },
       microbatch: {
         type: "string",
-        description: "sequences per microbatch (divides --batch; default: --batch)",
+        value: "N",
+        description: "Sequences in each forward and backward pass; it divides --batch, and the gradient is " +
+          "summed over the microbatches of a step. By default the whole batch at once.",
       },
-      seq: { type: "string", description: "sequence length (default: the preset's)" },
-      lr: { type: "string", description: "peak learning rate (default: Kaplan's LR(N) of METHOD.md §2)" },
+      seq: { type: "string", value: "N", description: "Sequence length in tokens. By default the preset's." },
+      lr: {
+        type: "string",
+        value: "X",
+        description: "Peak learning rate. By default Kaplan's LR(N) = 0.003239 − 0.0001395·ln N, N the " +
+          "non-embedding parameters (docs/method.md#learning-rate).",
+      },
       warmup: {
         type: "string",
-        description: "warmup steps from 0.1·LR to LR (default: min(2000, steps/20))",
+        value: "N",
+        description: "Steps of linear warmup from 0.1·LR to LR. By default 2000, or a twentieth of the run " +
+          "when that is fewer.",
       },
       schedule: {
         type: "string",
-        description: "trapezoidal (WSD, constant after warmup) or cosine (to 0.1·LR)",
+        value: "NAME",
+        description: "trapezoidal (warmup, then constant, with an optional linear decay at the end) or " +
+          "cosine (warmup, then down to 0.1·LR at the last step).",
         default: "trapezoidal",
       },
       decay: {
         type: "string",
-        description: "trapezoidal: linear decay to 0 over the last N steps",
+        value: "N",
+        description:
+          "With the trapezoidal schedule, bring the rate linearly down to 0 over the last N steps " +
+          "(0: no decay).",
         default: "0",
       },
       shuffle: {
         type: "string",
-        description: "true: one seeded order (seed 6198); false: file order",
+        value: "BOOL",
+        description:
+          "true trains on one seeded order of the sequences (--data-seed); false keeps the order " +
+          "of the data.",
         default: "true",
       },
-      seed: { type: "string", description: "initialisation seed", default: "0" },
-      "data-seed": { type: "string", description: "data order seed", default: "6198" },
+      seed: { type: "string", value: "N", description: "Seed of the initial weights.", default: "0" },
+      "data-seed": {
+        type: "string",
+        value: "N",
+        description: "Seed of the order of the training sequences.",
+        default: "6198",
+      },
       "eval-every": {
         type: "string",
-        description: "evaluate on the held-out split every N steps (default: 10 times a run)",
+        value: "N",
+        description: "Evaluate on the held-out sequences every N steps. By default ten times in a run " +
+          "(every tenth of the steps).",
       },
       "eval-sequences": {
         type: "string",
-        description: "held-out sequences (default: 2% of the corpus, ≤ 256)",
+        value: "N",
+        description:
+          "How many sequences to hold out for evaluation. By default 2% of the corpus, at most 256.",
       },
       "weight-decay": {
         type: "string",
-        description: "AdamW decoupled weight decay on Linear weights",
+        value: "X",
+        description: "AdamW's decoupled weight decay, applied to the Linear weights (not to the embedding).",
         default: "0.1",
       },
       clip: {
         type: "string",
-        description: "global gradient-norm clipping threshold (0: off)",
+        value: "X",
+        description: "Clip the gradient's global norm to this before each update (0: no clipping).",
         default: "1.0",
       },
-      name: { type: "string", description: "model name in tables and figures (default: the preset)" },
-      out: { type: "string", description: "run directory", default: "runs/train" },
-      resume: { type: "boolean", description: "continue the run in --out from its last checkpoint" },
+      name: {
+        type: "string",
+        value: "NAME",
+        description: "The model's name in tables and figures. By default the preset's name.",
+      },
+      out: {
+        type: "string",
+        value: "DIR",
+        description: "The run directory to write.",
+        default: "runs/train",
+      },
+      resume: { type: "boolean", description: "Continue the run in --out from its last checkpoint." },
       "probe-every": {
         type: "string",
+        value: "N",
         description:
-          "every N steps, D, M and ΔL of the loss change since the last probe on a fixed probe set " +
-          "(metrics columns probe_D, probe_M, probe_deltaL; 0: off)",
+          "Every N steps, measure D, M and ΔL of the loss change since the last probe on a fixed " +
+          "set of eval sequences (metrics columns probe_D, probe_M, probe_deltaL; docs/method.md#loss-interference). " +
+          "0: no probe.",
         default: "0",
       },
       "probe-sequences": {
         type: "string",
-        description: "probe set: the first N eval sequences",
+        value: "N",
+        description: "How many eval sequences (the first ones) the probe uses.",
         default: "8",
       },
     },

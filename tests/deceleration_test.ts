@@ -111,7 +111,7 @@ for (const model of ["14M", "144M"]) {
   });
 }
 
-Deno.test("deceleration: the 14M curve takes the published values (METHOD.md §4)", () => {
+Deno.test("deceleration: the 14M curve takes the published values (docs/method.md#loss-deceleration)", () => {
   const p: BnslParameters = { b: 18.42228, c0: 0.1745420, c1: -0.1620251, logD1: 8.678863, f1: 0.203022 };
   for (const [step, loss] of [[200, 7.3066], [1000, 5.5172], [5877, 4.1435], [262153, 3.8620]]) {
     assert(Math.abs(bnsl(p, step) - loss) < 5e-5, `L(${step}) = ${bnsl(p, step)}, expected ${loss}`);

@@ -86,10 +86,10 @@ function bruteForce(g: Float64Array[], delta: Float64Array, counted: boolean[]) 
   };
 }
 
-Deno.test("gradient metrics: the worked vector of METHOD.md §6", () => {
+Deno.test("gradient metrics: the worked vector of docs/method.md#measures", () => {
   const m = gradientInterferenceFromMatrices([[1, -2], [0.5, 1], [-1, 0.5]], [0.1, -0.2]);
   near(m.cG, 0.15 / 0.95, 1e-12, "C_g");
-  near(m.cG, 0.157895, 5e-6, "C_g (METHOD.md)");
+  near(m.cG, 0.157895, 5e-6, "C_g (docs/method.md#measures)");
   near(m.cUg, 0.894737, 5e-6, "C_(u,g)");
   near(m.cUG, 1, 1e-12, "C_(u,G)");
   near(m.oneMinusDPredicted, 0.176471, 5e-6, "1 − D(Δ̂ℓ)");

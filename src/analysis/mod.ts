@@ -1,6 +1,6 @@
 /**
- * The three analyses of a training run: loss deceleration (METHOD.md §4), loss interference (§5) and
- * gradient interference (§6). Each computes and returns typed rows of the result tables
+ * The three analyses of a training run (docs/method.md): loss deceleration (#loss-deceleration), loss
+ * interference (#loss-interference) and gradient interference (#gradient-interference). Each computes and returns typed rows of the result tables
  * (`src/results/`); none renders or names a file.
  *
  * @module

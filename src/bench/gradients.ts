@@ -1,5 +1,5 @@
 /**
- * The cost of exact gradient interference (METHOD.md §6) relative to a training step of the same
+ * The cost of exact gradient interference (docs/method.md#gradient-interference) relative to a training step of the same
  * batch, and relative to the method's floor for per-token gradients.
  *
  * The floor: a token's loss at position s depends on positions 0…s, so its exact gradient needs a

@@ -6,6 +6,7 @@
  */
 import { create, globals } from "npm:webgpu@0.6.2";
 import { throttleImmediates } from "./ticks.ts";
+import { filterKnownDawnWarnings } from "./dawn_warnings.ts";
 
 // Dawn's GPU* constructors (GPUBufferUsage, GPUMapMode, ...) are not globals in Deno until installed.
 Object.assign(globalThis, globals);
@@ -16,7 +17,7 @@ export interface AdapterReport {
   vendor: string;
   /** Architecture, e.g. `hopper`, `software`. */
   architecture: string;
-  /** Device name, e.g. `llvmpipe-llvm-15-0-6-256-bits-`. */
+  /** Device name as Dawn spells it, without its trailing dash, e.g. `llvmpipe-llvm-15-0-6-256-bits`. */
   device: string;
   /** Driver description, e.g. `llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)`. */
   description: string;
@@ -153,7 +154,7 @@ function reportOf(adapter: GPUAdapter, backend: string): AdapterReport {
   return {
     vendor: info.vendor,
     architecture: info.architecture,
-    device: info.device,
+    device: info.device.replace(/^-+|-+$/g, ""),
     description: info.description,
     backend,
     isSoftware: fallback === true || SOFTWARE_PATTERN.test(text),
@@ -204,10 +205,13 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuDevice> 
     throw new NoAdapterError(`Dawn failed to start with backend=${backend}: ${error}`);
   }
   const preference: GPUPowerPreference = options.forceSoftware ? "low-power" : "high-performance";
-  let adapter = await instance.requestAdapter({
-    powerPreference: preference,
-    forceFallbackAdapter: options.forceSoftware ?? false,
-  });
+  // Dawn enumerates the physical devices at the first request, and prints its known warnings then.
+  let adapter = await filterKnownDawnWarnings(() =>
+    instance!.requestAdapter({
+      powerPreference: preference,
+      forceFallbackAdapter: options.forceSoftware ?? false,
+    })
+  );
   if (!adapter && options.forceSoftware) adapter = await instance.requestAdapter();
   if (!adapter) {
     instance = null;

@@ -1,5 +1,5 @@
 /**
- * Model configuration: the OLMo-style decoder of METHOD.md §2, its presets, validation with errors
+ * Model configuration: the OLMo-style decoder of docs/method.md#model, its presets, validation with errors
  * that name the problem, and parameter counts.
  *
  * @module
@@ -66,7 +66,7 @@ function small(name: string, d: number, layers: number, heads: number, seqLen: n
 }
 
 /**
- * The presets: the paper's six sizes (METHOD.md §2) and small models that train on a 2-core CPU
+ * The presets: the paper's six sizes (docs/method.md#presets) and small models that train on a 2-core CPU
  * through lavapipe with the byte tokenizer.
  */
 export const PRESETS: Record<string, Preset> = Object.fromEntries(

@@ -1,5 +1,5 @@
 /**
- * The model's parameters: names and shapes as in OLMo (METHOD.md §2), their place in one flat
+ * The model's parameters: names and shapes as in OLMo (docs/method.md#model), their place in one flat
  * buffer, which get weight decay, and the "mitchell" initialisation.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The OLMo-style decoder of METHOD.md §2 on the GPU: every layer's forward and backward written out
+ * The OLMo-style decoder of docs/method.md#model on the GPU: every layer's forward and backward written out
  * as kernel dispatches, top to bottom, in the spirit of llm.c. No autograd.
  *
  * One {@linkcode Transformer} holds the parameters (one flat buffer), their gradients, and the

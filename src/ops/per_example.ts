@@ -1,5 +1,5 @@
 /**
- * Streaming statistics of per-example gradients (gradient interference, METHOD.md §6), without storing
+ * Streaming statistics of per-example gradients (gradient interference, docs/method.md#per-example-gradients), without storing
  * any per-example gradient. Kernels in `kernels/per_example.wgsl`.
  *
  * A batch holds E examples of P rows each (rows e·P … e·P + P − 1 are example e's). For a Linear

@@ -1,6 +1,6 @@
 /**
  * Per-example gradients projected to a few dimensions per parameter, without ever forming them
- * (LoGra-style Kronecker random projections; issue 6, METHOD.md §6).
+ * (LoGra-style Kronecker random projections; issue 6, docs/method.md#per-example-gradients).
  *
  * A Linear W [out, in] has per-example gradient G_e = Σ_{r∈e} dy_r x_rᵀ. With seeded Gaussian matrices
  * P_out [kOut, out] (entries N(0, 1/kOut)) and P_in [kIn, in] (entries N(0, 1/kIn)), its projection is

@@ -1,5 +1,5 @@
 /**
- * Figure F1 (METHOD.md §7): log-log training-loss curves with the BNSL fit and its two straight
+ * Figure F1 (docs/method.md#figures): log-log training-loss curves with the BNSL fit and its two straight
  * segments, one colour per model, and the deceleration band from the fitted t_d ranges.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * Figures F5–F8 (METHOD.md §7) of gradient interference:
+ * Figures F5–F8 (docs/method.md#figures) of gradient interference:
  *
  * - F5: D(∇ℓ), the mean per-coordinate gradient interference, against the checkpoint step t (log x),
  *   one line per model, the deceleration band (union of the fitted t_d ranges) shaded;

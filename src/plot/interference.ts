@@ -1,5 +1,5 @@
 /**
- * Figures F2–F4 (METHOD.md §7) of loss interference, from plain rows:
+ * Figures F2–F4 (docs/method.md#figures) of loss interference, from plain rows:
  *
  * - F2: D, M and |ΔL| of Δ_t^{2t} against the step t (log x), one line per model, the deceleration band
  *   (the union of the fitted t_d ranges) shaded;

@@ -1,5 +1,5 @@
 /**
- * The whole transformer of METHOD.md §2 in float64 TypeScript, forward and backward, composed from
+ * The whole transformer of docs/method.md#model in float64 TypeScript, forward and backward, composed from
  * the per-op references. It is the yardstick for the GPU engine's losses and gradients, and small
  * enough to read top to bottom.
  *

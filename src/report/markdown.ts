@@ -67,7 +67,7 @@ export function interferenceMarkdown(
   const lines = ["# Loss interference", ""];
   lines.push(
     "D = 1 − |Σ Δℓ| / Σ |Δℓ|, M = mean |Δℓ|, |ΔL| = |mean Δℓ| = M·(1 − D), over predicted tokens " +
-      "(METHOD.md §5). Δ_t^{2t}: checkpoints t → 2t on the eval split. Δ_t^{t+1}: one AdamW step from " +
+      "(docs/method.md#loss-interference). Δ_t^{2t}: checkpoints t → 2t on the eval split. Δ_t^{t+1}: one AdamW step from " +
       "checkpoint t, mean ± std over the unseen batches.",
     "",
   );
@@ -91,7 +91,7 @@ export function gradientMarkdown(
 ): string {
   const lines = ["# Gradient interference", ""];
   lines.push(
-    "Per-example gradients g_i at checkpoint t and the one-step update δ (METHOD.md §6). D(∇ℓ): mean " +
+    "Per-example gradients g_i at checkpoint t and the one-step update δ (docs/method.md#gradient-interference). D(∇ℓ): mean " +
       "per-coordinate interference 1 − |Σ_i g_ij| / Σ_i |g_ij| over non-embedding coordinates. C_g, " +
       "C_(u,G), C_(u,g): coherences of p_ij = g_ij·δ_j; 1 − D(Δ̂ℓ) = C_g·C_(u,G)/C_(u,g). M(Δ̂ℓ): mean " +
       "|g_i·δ|. r, slope: Pearson correlation and slope through 0 of the true Δℓ_i on Δ̂ℓ_i.",

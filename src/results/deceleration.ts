@@ -1,5 +1,5 @@
 /**
- * The loss-deceleration artefacts of a set of runs (METHOD.md §4), in `SWEEP/results/` (or `--out`):
+ * The loss-deceleration artefacts of a set of runs (docs/method.md#loss-deceleration), in `SWEEP/results/` (or `--out`):
  *
  * - `deceleration.arrow` ({@linkcode DECELERATION_TABLE}): one {@linkcode DecelerationRow} per model;
  * - `deceleration_curves.arrow` ({@linkcode DECELERATION_CURVES_TABLE}): the points figure F1 draws;

@@ -1,5 +1,5 @@
 /**
- * The gradient-interference artefacts (METHOD.md §6).
+ * The gradient-interference artefacts (docs/method.md#gradient-interference).
  *
  * Per sweep, in `SWEEP/results/` (or `--out`): `gradient_interference.arrow` (one
  * {@linkcode GradientInterferenceRow} per run, checkpoint and granularity),
@@ -37,7 +37,7 @@ export const GRADIENT_FIGURES = {
 /** What an example is: a predicted token (the paper's) or a whole sequence. */
 export type Granularity = "token" | "sequence";
 
-/** The metrics of gradient interference over N examples and J coordinates (METHOD.md §6), p_ij = g_ij·δ_j. */
+/** The metrics of gradient interference over N examples and J coordinates (docs/method.md#gradient-interference), p_ij = g_ij·δ_j. */
 export interface GradientMetrics {
   /** Examples N. */
   examples: number;

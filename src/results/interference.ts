@@ -1,5 +1,5 @@
 /**
- * The loss-interference artefacts (METHOD.md §5).
+ * The loss-interference artefacts (docs/method.md#loss-interference).
  *
  * Per sweep, in `SWEEP/results/` (or `--out`): `interference_dt_2t.arrow`, `interference_dt_2t_groups.arrow`,
  * `interference_dt_1.arrow`, `interference_dt_1_batches.arrow` (one model column, so that several runs share

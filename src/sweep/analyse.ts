@@ -255,7 +255,7 @@ export async function analyseSweep(
   }
   let breaks = new Map<string, DecelerationBreak | null>();
   if (analyses.deceleration) {
-    options.onEvent?.({ kind: "analysis", what: "deceleration fit (METHOD.md §4)" });
+    options.onEvent?.({ kind: "analysis", what: "deceleration fit (docs/method.md#loss-deceleration)" });
     const { rows, files: written } = await writeDecelerationResults(runDirs, resultsDir);
     files.push(...written);
     breaks = decelerationBreaks(rows);
@@ -269,8 +269,12 @@ export async function analyseSweep(
     if (interference) {
       options.onEvent?.({
         kind: "analysis",
-        what: `loss interference (METHOD.md §5): Δ_t^{2t}${
-          analyses.interferenceOneStep ? ` and Δ_t^{t+1} on ${analyses.oneStepBatches} unseen batches` : ""
+        what: `loss interference (docs/method.md#loss-interference): Δ_t^{2t}${
+          analyses.interferenceOneStep
+            ? ` and Δ_t^{t+1} on ${analyses.oneStepBatches} unseen batch${
+              analyses.oneStepBatches === 1 ? "" : "es"
+            }`
+            : ""
         }`,
       });
       const results: RunInterference[] = [];
@@ -279,7 +283,7 @@ export async function analyseSweep(
           await analyseRun(gpu.open, run, {
             oneStep: analyses.interferenceOneStep,
             batches: analyses.oneStepBatches,
-            onProgress: (text, done, total) => progress(`${run.info.name}: ${text}`, done, total),
+            onProgress: progress,
           }),
         );
       }
@@ -298,7 +302,8 @@ export async function analyseSweep(
     if (granularity !== "none") {
       options.onEvent?.({
         kind: "analysis",
-        what: `gradient interference (METHOD.md §6): exact per-${granularity} gradients at each checkpoint`,
+        what:
+          `gradient interference (docs/method.md#gradient-interference): exact per-${granularity} gradients at each checkpoint`,
       });
       const results: RunGradients[] = [];
       for (const run of loaded) {

@@ -35,7 +35,7 @@ export interface SweepDefinition {
     /** Unseen batches per checkpoint for Δ_t^{t+1}. */
     oneStepBatches: number;
     /**
-     * Gradient interference (METHOD.md §6) at every power-of-two checkpoint from exact per-example
+     * Gradient interference (docs/method.md#gradient-interference) at every power-of-two checkpoint from exact per-example
      * gradients: examples are "sequence"s (one backward) or "token"s (the paper's; about (T−1)/2
      * backward passes per sequence), or "none".
      */
@@ -76,7 +76,7 @@ export function defaultSweep(): SweepDefinition {
   };
 }
 
-/** The paper's six sizes and settings (METHOD.md §2–3), for GPUs. */
+/** The paper's six sizes and settings (docs/method.md#presets, #training), for GPUs. */
 export function paperSweep(): SweepDefinition {
   return {
     name: "paper",

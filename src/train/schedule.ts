@@ -1,5 +1,5 @@
 /**
- * Learning-rate schedules of METHOD.md §3. The update that produces step N (1-based) uses lr(N).
+ * Learning-rate schedules of docs/method.md#schedules. The update that produces step N (1-based) uses lr(N).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The training loop (METHOD.md §3), nanoGPT-small: for each step, the global batch's microbatches
+ * The training loop (docs/method.md#training), nanoGPT-small: for each step, the global batch's microbatches
  * accumulate their gradients, then one clipped AdamW update at lr(step). Checkpoints at every power
  * of two and at the last step; metrics every step; exact resume from the last checkpoint.
  *

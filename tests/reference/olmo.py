@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Independent PyTorch reference of the OLMo-style model and trainer of METHOD.md §2–3.
+"""Independent PyTorch reference of the OLMo-style model and trainer of docs/method.md (#model, #training).
 
-Written from METHOD.md alone (not from the project's TypeScript), so that it can check the WebGPU engine and
+Written from the method (docs/method.md) alone (not from the project's TypeScript), so that it can check the WebGPU engine and
 trainer. Runs under Debian's python3-torch 1.13 (CPU) and numpy; no other packages.
 
     /usr/bin/python3 tests/reference/olmo.py init|losses|grads|train|bench ...
@@ -115,7 +115,7 @@ def load_config(path: str) -> Config:
     return config_from_dict(obj)
 
 
-# The METHOD.md §2 presets (V = 50304, T = 1024).
+# The docs/method.md#presets presets (V = 50304, T = 1024).
 PRESETS = {
     "14M": Config(256, 4, 4, 50304, 1024),
     "37M": Config(512, 8, 8, 50304, 1024),
@@ -296,7 +296,7 @@ class OLMo(nn.Module):
 
 
 def init_std(cfg: Config, name: str) -> float:
-    """Mitchell init σ (METHOD.md §2)."""
+    """Mitchell init σ (docs/method.md#model)."""
     d = cfg.d_model
     if name == "transformer.wte.weight" or name.endswith(".att_proj.weight") or name.endswith(".ff_proj.weight"):
         return 1.0 / math.sqrt(d)
@@ -802,7 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_grads)
 
-    sp = sub.add_parser("train", help="AdamW training as METHOD.md §3")
+    sp = sub.add_parser("train", help="AdamW training as docs/method.md#training")
     sp.add_argument("--config", required=True)
     sp.add_argument("--init", required=True, help="model checkpoint to start from")
     sp.add_argument("--data", required=True)

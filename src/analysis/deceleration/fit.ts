@@ -1,6 +1,6 @@
 /**
  * Loss deceleration: fits the one-break BNSL to a training-loss curve and derives the break
- * (t_d, L_d, r_d) and the predicted final loss (METHOD.md §4).
+ * (t_d, L_d, r_d) and the predicted final loss (docs/method.md#loss-deceleration).
  *
  * Least squares: Levenberg–Marquardt from `ml-levenberg-marquardt` (analytic Jacobian) in chunks of
  * 50 iterations, each followed by Gauss–Newton steps with a line search (`gaussNewtonPolish`),
@@ -232,7 +232,7 @@ function nearestIndex(xs: Float64Array, x: number): number {
 }
 
 /**
- * The paper's initial guess (METHOD.md §4): i = index nearest log d1⁰; c0⁰ = −mean local slope
+ * The paper's initial guess (docs/method.md#fit): i = index nearest log d1⁰; c0⁰ = −mean local slope
  * before i; c1⁰ = −mean local slope from i to the end − c0⁰; b⁰ = exp(log y₀ + c0⁰·log t₀);
  * f1⁰ = 0.3. (The authors' code passes log b⁰ where b⁰ is expected, and drops the last slope;
  * neither changes the optimum.)

@@ -1,5 +1,5 @@
 /**
- * Loss deceleration (METHOD.md §4): preprocessing of raw loss curves, the one-break BNSL, its fit and
+ * Loss deceleration (docs/method.md#loss-deceleration): preprocessing of raw loss curves, the one-break BNSL, its fit and
  * derived quantities, and the fits as result rows.
  *
  * @module

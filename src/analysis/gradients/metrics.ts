@@ -1,5 +1,5 @@
 /**
- * Gradient interference (METHOD.md §6): how per-example gradients g_ij = ∂ℓ_i/∂θ_j and the one-step
+ * Gradient interference (docs/method.md#gradient-interference): how per-example gradients g_ij = ∂ℓ_i/∂θ_j and the one-step
  * update δ add up, from streaming sums (never every per-example gradient at once).
  *
  * With p_ij = g_ij·δ_j (example i's first-order loss change through coordinate j):

@@ -1,5 +1,5 @@
 /**
- * Gradient interference (METHOD.md §6): exact per-example gradient statistics on the GPU, the CPU
+ * Gradient interference (docs/method.md#gradient-interference): exact per-example gradient statistics on the GPU, the CPU
  * function over explicit matrices, per-run analysis, its result rows, and comparisons of projected
  * per-example gradients.
  *

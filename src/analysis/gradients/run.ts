@@ -1,5 +1,5 @@
 /**
- * Gradient interference of a training run (METHOD.md §6) at each power-of-two checkpoint: the
+ * Gradient interference of a training run (docs/method.md#gradient-interference) at each power-of-two checkpoint: the
  * one-step update δ of the loss-interference analysis (load the checkpoint with its optimizer state,
  * one AdamW step without clipping at lr(t) on the first batch training never saw), the exact
  * per-example gradients at θ_t of that same batch's examples, their statistics, and how well the

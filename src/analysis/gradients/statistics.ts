@@ -1,5 +1,5 @@
 /**
- * Exact per-example gradient statistics on the GPU (METHOD.md §6), streamed: no per-example
+ * Exact per-example gradient statistics on the GPU (docs/method.md#per-example-gradients), streamed: no per-example
  * gradient is ever stored whole.
  *
  * Every parameter is a Linear weight or the tied embedding, so an example's gradient of a weight is

@@ -1,5 +1,5 @@
 /**
- * Loss interference (METHOD.md §5): how the per-token loss changes between two models add up.
+ * Loss interference (docs/method.md#loss-interference): how the per-token loss changes between two models add up.
  *
  * For N tokens with changes Δℓ_i = ℓ_i(after) − ℓ_i(before):
  *

@@ -1,5 +1,5 @@
 /**
- * Zero-sum learning (METHOD.md §5): loss interference D, M, |ΔL| between checkpoints (Δ_t^{2t}),
+ * Zero-sum learning (docs/method.md#loss-interference): loss interference D, M, |ΔL| between checkpoints (Δ_t^{2t}),
  * over one optimizer step (Δ_t^{t+1}), per group, and live during training (the loss probe).
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * Δ_t^{t+1} (METHOD.md §5): one AdamW step from a checkpoint, with its optimizer state, on a batch
+ * Δ_t^{t+1} (docs/method.md#one-step): one AdamW step from a checkpoint, with its optimizer state, on a batch
  * training never saw, and the per-token losses before and after it.
  *
  * {@linkcode OneStep} holds a training {@linkcode Transformer} (microbatch = the run's, gradient of

@@ -1,5 +1,5 @@
 /**
- * Loss interference of a whole training run (METHOD.md §5): Δ_t^{2t} between consecutive
+ * Loss interference of a whole training run (docs/method.md#loss-interference): Δ_t^{2t} between consecutive
  * power-of-two checkpoints on the run's eval split, and Δ_t^{t+1}, one AdamW step from every
  * power-of-two checkpoint on K batches training never saw, measured on that batch ("train") and on
  * the eval split ("eval").
