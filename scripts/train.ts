@@ -8,7 +8,10 @@ import { openGpu } from "../src/gpu/device.ts";
 import { resolveRun } from "../src/train/run.ts";
 import type { ScheduleKind } from "../src/train/schedule.ts";
 import { train } from "../src/train/trainer.ts";
-import { PRESETS } from "../src/model/config.ts";
+import { ARCHITECTURES, PRESETS } from "../src/model/config.ts";
+import type { Architecture } from "../src/model/config.ts";
+import { OPTIMIZER_KINDS } from "../src/train/optimizer.ts";
+import type { OptimizerKind } from "../src/train/optimizer.ts";
 import { createLossProbe } from "../src/analysis/interference/probe.ts";
 
 await runMain(async () => {
@@ -24,6 +27,10 @@ await runMain(async () => {
         default: "cpu-s",
       },
       config: { type: "string", description: "model config JSON instead of a preset" },
+      arch: {
+        type: "string",
+        description: `architecture of the preset: ${ARCHITECTURES.join(", ")} (METHOD.md §8; default olmo)`,
+      },
       init: {
         type: "string",
         description: "start from these weights (.safetensors) instead of the seeded init",
@@ -84,6 +91,23 @@ await runMain(async () => {
         description: "global gradient-norm clipping threshold (0: off)",
         default: "1.0",
       },
+      optimizer: {
+        type: "string",
+        description: `${OPTIMIZER_KINDS.join(", ")} (METHOD.md §8)`,
+        default: "adamw",
+      },
+      "ademamix-alpha": { type: "string", description: "AdEMAMix: final mixing coefficient α", default: "8" },
+      "ademamix-beta3": {
+        type: "string",
+        description: "AdEMAMix: final slow-EMA decay β3",
+        default: "0.9999",
+      },
+      "ademamix-warmup": {
+        type: "string",
+        description: "AdEMAMix: warmup steps of α and β3 (0: none; default min(50000, steps))",
+      },
+      "muon-lr-scale": { type: "string", description: "Muon: its learning rate over lr(t)", default: "0.1" },
+      "muon-momentum": { type: "string", description: "Muon: Nesterov momentum", default: "0.95" },
       name: { type: "string", description: "model name in tables and figures (default: the preset)" },
       out: { type: "string", description: "run directory", default: "runs/train" },
       resume: { type: "boolean", description: "continue the run in --out from its last checkpoint" },
@@ -105,11 +129,20 @@ await runMain(async () => {
   if (shuffle !== "true" && shuffle !== "false") {
     throw new UsageError(`--shuffle must be true or false, got "${shuffle}"`);
   }
+  const arch = values.arch as string | undefined;
+  if (arch !== undefined && !ARCHITECTURES.includes(arch as Architecture)) {
+    throw new UsageError(`--arch must be one of ${ARCHITECTURES.join(", ")}, got "${arch}"`);
+  }
+  const optimizer = values.optimizer as string;
+  if (!OPTIMIZER_KINDS.includes(optimizer as OptimizerKind)) {
+    throw new UsageError(`--optimizer must be one of ${OPTIMIZER_KINDS.join(", ")}, got "${optimizer}"`);
+  }
   const resolved = await resolveRun({
     out: values.out as string,
     name: values.name as string | undefined,
     preset: values.config ? undefined : values.preset as string,
     config: values.config as string | undefined,
+    arch: arch as Architecture | undefined,
     init: values.init as string | undefined,
     data: values.data as string,
     tokenizer: values.tokenizer as string | undefined,
@@ -129,6 +162,12 @@ await runMain(async () => {
     weightDecay: numberOption(values, "weight-decay"),
     clip: numberOption(values, "clip"),
     resume: values.resume as boolean,
+    optimizer: optimizer as OptimizerKind,
+    ademamixAlpha: numberOption(values, "ademamix-alpha"),
+    ademamixBeta3: numberOption(values, "ademamix-beta3"),
+    ademamixWarmup: numberOption(values, "ademamix-warmup"),
+    muonLrScale: numberOption(values, "muon-lr-scale"),
+    muonMomentum: numberOption(values, "muon-momentum"),
   });
   const { options, config, plan } = resolved;
   const probeEvery = numberOption(values, "probe-every") ?? 0;
@@ -141,7 +180,8 @@ await runMain(async () => {
       `zsl train: ${options.name} (${(resolved.totalParams / 1e6).toFixed(2)}M params, ` +
         `${
           (resolved.nonEmbeddingParams / 1e6).toFixed(2)
-        }M non-embedding; d ${config.d_model}, ${config.n_layers} layers) ` +
+        }M non-embedding; ${config.arch}, d ${config.d_model}, ${config.n_layers} layers; ` +
+        `${options.optimizer?.kind ?? "adamw"}) ` +
         `on ${gpu.adapter.description || gpu.adapter.device}${gpu.adapter.isSoftware ? " (software)" : ""}`,
     );
     console.error(
