@@ -13,7 +13,7 @@ import {
   validateConfig,
   withArchitecture,
 } from "../model/config.ts";
-import type { OptimizerKind, OptimizerSpec } from "./optimizer.ts";
+import type { OptimizerKind, OptimizerOptions, OptimizerSpec } from "./optimizer.ts";
 import { OPTIMIZER_DEFAULTS, optimizerSpecOf, resolveOptimizerOptions } from "./optimizer.ts";
 import { flattenTensors, parameterLayout } from "../model/parameters.ts";
 import { readSafetensors } from "../io/safetensors.ts";
@@ -235,6 +235,8 @@ export interface LoadedRun {
   microbatch: number;
   /** The run's total optimizer steps (not the steps done so far). */
   steps: number;
+  /** The run's optimizer with every setting (clipping included): what one-step analyses re-run. */
+  optimizer: Required<OptimizerOptions>;
 }
 
 /**
@@ -268,5 +270,6 @@ export async function loadRun(runDir: string): Promise<LoadedRun> {
     batch: resolved.options.batch,
     microbatch: resolved.options.microbatch,
     steps: resolved.options.steps,
+    optimizer: resolveOptimizerOptions({ ...resolved.options.adamw, ...resolved.options.optimizer }),
   };
 }
