@@ -75,9 +75,10 @@ export interface PerExampleGradientSink {
   /** The tied embedding: `dlogits` [rows, V], `final` [rows, d], `dEmbedding` [rows, d]. */
   embedding(pass: GPUComputePassEncoder, dlogits: Binding, final: Binding, dEmbedding: Binding): void;
   /**
-   * nanoGPT's position embedding wpe (required for a nanoGPT model): `dEmbedding` [rows, d], the
-   * gradient wrt the embedding output; row r is at position r mod seq_len of its sequence, so each
-   * example's gradient of wpe is its rows of `dEmbedding`, one per position present.
+   * nanoGPT's position embedding wpe (required for a nanoGPT model), called just before
+   * {@linkcode PerExampleGradientSink.embedding}: `dEmbedding` [rows, d], the gradient wrt the embedding
+   * output; row r is at position r mod seq_len of its sequence, so each example's gradient of wpe is its
+   * rows of `dEmbedding`, one per position present.
    */
   positions?(pass: GPUComputePassEncoder, dEmbedding: Binding): void;
 }
@@ -503,8 +504,9 @@ export class Transformer {
     }
     if (sink) {
       const logits: Binding = { buffer: this.#logits, offset: 0, size: this.rows * c.vocab_size * 4 };
-      sink.embedding(pass, logits, this.#final, g.dStream);
+      // Positions first: the embedding is the sink's last call (GradientStatistics reduces after it).
       if (nanogpt) sink.positions!(pass, g.dStream);
+      sink.embedding(pass, logits, this.#final, g.dStream);
     } else {
       ops.embedding.backward(pass, g.dStream, this.#tensor(this.gradients!, this.layout.specs[0]));
       if (nanogpt) ops.positions!.backward(pass, g.dStream, this.#positionsOf(this.gradients!));
