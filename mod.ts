@@ -45,7 +45,7 @@ export {
   trainingFlopsPerToken,
   validateConfig,
 } from "./src/model/config.ts";
-export type { ModelConfig, Preset } from "./src/model/config.ts";
+export type { Architecture, ModelConfig, Preset } from "./src/model/config.ts";
 export { flattenTensors, initParameters, parameterLayout, tensorsOf } from "./src/model/parameters.ts";
 export type { ParameterLayout, ParameterSpec } from "./src/model/parameters.ts";
 export { dropLastPositions, NO_TARGET, Transformer } from "./src/model/transformer.ts";
@@ -108,6 +108,8 @@ export type { AdamWStep, AdamWTensor } from "./src/reference/adamw.ts";
 // Training
 export { AdamW, PAPER_ADAMW } from "./src/train/adamw.ts";
 export type { AdamWOptions } from "./src/train/adamw.ts";
+// Types the public TrainOptions, RunSpec and LoadedRun refer to (deno doc --lint needs them public).
+export type { OptimizerKind, OptimizerOptions, OptimizerSpec } from "./src/train/optimizer.ts";
 export { learningRate, validateSchedule } from "./src/train/schedule.ts";
 export type { Schedule, ScheduleKind } from "./src/train/schedule.ts";
 export {
