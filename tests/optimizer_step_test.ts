@@ -2,14 +2,18 @@
  * Runs with the ablation optimizers: resuming is bit-identical, and the engine's one-step API
  * (OptimizerStep) re-takes a run's step from a checkpoint with the run's own optimizer and state.
  */
-import { assert, assertEquals } from "./asserts.ts";
+import { assert, assertEquals, assertThrows } from "./asserts.ts";
 import { GPU_TEST, testGpu } from "./helpers.ts";
 import { loadRun, resolveRun } from "../src/train/run.ts";
 import type { RunSpec } from "../src/train/run.ts";
 import { train } from "../src/train/trainer.ts";
 import { checkpointPath, loadCheckpoint } from "../src/train/checkpoint.ts";
 import { learningRate } from "../src/train/schedule.ts";
-import { analysisOptimizerOptions, OptimizerStep } from "../src/train/optimizer_step.ts";
+import {
+  analysisOptimizerOptions,
+  OptimizerStep,
+  requireAdamWForOneStep,
+} from "../src/train/optimizer_step.ts";
 import type { OptimizerKind } from "../src/train/optimizer.ts";
 import { parameterLayout } from "../src/model/parameters.ts";
 
@@ -107,3 +111,9 @@ for (const kind of ["cautious", "ademamix", "muon"] as const) {
     },
   });
 }
+
+Deno.test("optimizer step: the AdamW-only one-step analyses refuse runs of the other optimizers", () => {
+  requireAdamWForOneStep({ kind: "adamw" }, "a");
+  requireAdamWForOneStep(undefined, "b");
+  assertThrows(() => requireAdamWForOneStep({ kind: "muon" }, "run-m"), Error, "run-m was trained with muon");
+});

@@ -50,6 +50,21 @@ export function analysisOptimizerOptions(runOptimizer: OptimizerOptions): Requir
   return { ...resolveOptimizerOptions(runOptimizer), maxNorm: 0 };
 }
 
+/**
+ * Throws unless a run's one-step analyses can take its step with AdamW: they do (through
+ * `src/analysis/interference/one_step.ts`) until they are moved onto {@linkcode OptimizerStep}, and
+ * stepping a Cautious, AdEMAMix or Muon run with AdamW would silently measure the wrong update.
+ */
+export function requireAdamWForOneStep(optimizer: { kind?: string } | undefined, runName: string): void {
+  const kind = optimizer?.kind ?? "adamw";
+  if (kind !== "adamw") {
+    throw new Error(
+      `zsl: ${runName} was trained with ${kind}; the one-step analyses take AdamW steps so far and would ` +
+        `measure the wrong update: analyse its Δ_t^{2t} only (--no-one-step where offered)`,
+    );
+  }
+}
+
 /** One step of a run's optimizer from a loaded state, on the GPU. */
 export class OptimizerStep {
   /** The device holding the model, the optimizer and the snapshot. */
