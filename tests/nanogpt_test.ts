@@ -2,7 +2,8 @@
  * The nanoGPT architecture (METHOD.md §8): config, layout, init, and the GPU engine's losses and
  * gradients against the float64 reference and finite differences.
  */
-import { assert, assertEquals, assertThrows } from "./asserts.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { resolveRun, runOptimizer } from "../src/train/run.ts";
 import { ODD_TINY_NANOGPT_CONFIG } from "../src/model/selftest.ts";
 import { assertClose, GPU_TEST, Random, testGpu } from "./helpers.ts";
 import type { ModelConfig } from "../src/model/config.ts";
@@ -204,4 +205,26 @@ Deno.test({
     model.destroy();
     evalModel.destroy();
   },
+});
+
+Deno.test("nanogpt: run specs apply --arch to presets, refuse a mismatch with a config, cap AdEMAMix's warmup", async () => {
+  await assertRejects(
+    () => resolveRun({ out: "unused", config: { ...CONFIG }, arch: "olmo" }),
+    Error,
+    "--arch olmo differs from the config's arch nanogpt",
+  );
+  assertEquals(runOptimizer({ out: "unused", optimizer: "ademamix" }, 300).ademamixWarmup, 300);
+  assertEquals(runOptimizer({ out: "unused", optimizer: "ademamix" }, 90000).ademamixWarmup, 50000);
+  assertEquals(runOptimizer({ out: "unused", optimizer: "muon", muonLrScale: 0.2 }, 10), {
+    kind: "muon",
+    muonLrScale: 0.2,
+    muonMomentum: 0.95,
+  });
+  const { config, options } = await resolveRun({ out: "unused", preset: "tiny", arch: "nanogpt", steps: 3 });
+  assertEquals([config.arch, config.mlp_ratio, config.norm_eps, options.name], [
+    "nanogpt",
+    4,
+    1e-6,
+    "nanogpt-tiny",
+  ]);
 });
