@@ -15,6 +15,7 @@ import {
 } from "../src/bench/training.ts";
 import { benchGradients, formatGradientRows } from "../src/bench/gradients.ts";
 import { formatPerExampleRows, perExampleBench } from "../src/bench/per_example.ts";
+import { benchOptimizers, formatOptimizerRows } from "../src/bench/optimizers.ts";
 import type { MatmulVariant } from "../src/ops/matmul.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 
@@ -63,6 +64,17 @@ const SECTIONS: Record<string, Section> = {
       "per-example gradient statistics kernels beside the dyTx weight-gradient matmul of the same rows",
     run: (c) => perExampleBench(c.kernels, { quick: c.quick, log: c.log }),
     format: formatPerExampleRows,
+  },
+  optimizers: {
+    summary:
+      "each optimizer's update and training step relative to AdamW, both architectures (docs/method.md#optimizers)",
+    run: (c) =>
+      benchOptimizers(c.kernels, {
+        presets: [c.quick ? "tiny" : "cpu-s"],
+        trials: c.quick ? 1 : 3,
+        log: c.log,
+      }),
+    format: formatOptimizerRows,
   },
   gradients: {
     summary:

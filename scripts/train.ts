@@ -8,7 +8,10 @@ import { openGpu } from "../src/gpu/device.ts";
 import { resolveRun } from "../src/train/run.ts";
 import type { ScheduleKind } from "../src/train/schedule.ts";
 import { train } from "../src/train/trainer.ts";
-import { PRESETS } from "../src/model/config.ts";
+import { ARCHITECTURES, PRESETS } from "../src/model/config.ts";
+import type { Architecture } from "../src/model/config.ts";
+import { OPTIMIZER_KINDS } from "../src/train/optimizer.ts";
+import type { OptimizerKind } from "../src/train/optimizer.ts";
 import { createLossProbe } from "../src/analysis/interference/probe.ts";
 
 await runMain(async () => {
@@ -34,6 +37,12 @@ await runMain(async () => {
         description:
           "A model config (JSON with d_model, n_layers, n_heads, vocab_size, seq_len, mlp_ratio) " +
           "to train instead of a preset.",
+      },
+      arch: {
+        type: "string",
+        value: "ARCH",
+        description: `The architecture of the preset: ${ARCHITECTURES.join(" or ")} ` +
+          "(docs/method.md#the-nanogpt-variant). By default olmo.",
       },
       init: {
         type: "string",
@@ -127,6 +136,41 @@ await runMain(async () => {
         description: "Clip the gradient's global norm to this before each update (0: no clipping).",
         default: "1.0",
       },
+      optimizer: {
+        type: "string",
+        value: "NAME",
+        description: `The optimizer: ${OPTIMIZER_KINDS.join(", ")} (docs/method.md#optimizers).`,
+        default: "adamw",
+      },
+      "ademamix-alpha": {
+        type: "string",
+        value: "X",
+        description: "AdEMAMix's final mixing coefficient α.",
+        default: "8",
+      },
+      "ademamix-beta3": {
+        type: "string",
+        value: "X",
+        description: "AdEMAMix's final decay β3 of the slow moving average.",
+        default: "0.9999",
+      },
+      "ademamix-warmup": {
+        type: "string",
+        value: "N",
+        description: "AdEMAMix's warmup of α and β3, in steps (0: none). By default min(50000, steps).",
+      },
+      "muon-lr-scale": {
+        type: "string",
+        value: "X",
+        description: "Muon's learning rate as a multiple of lr(t).",
+        default: "0.1",
+      },
+      "muon-momentum": {
+        type: "string",
+        value: "X",
+        description: "Muon's Nesterov momentum.",
+        default: "0.95",
+      },
       name: {
         type: "string",
         value: "NAME",
@@ -160,11 +204,20 @@ await runMain(async () => {
   if (shuffle !== "true" && shuffle !== "false") {
     throw new UsageError(`--shuffle must be true or false, got "${shuffle}"`);
   }
+  const arch = values.arch as string | undefined;
+  if (arch !== undefined && !ARCHITECTURES.includes(arch as Architecture)) {
+    throw new UsageError(`--arch must be one of ${ARCHITECTURES.join(", ")}, got "${arch}"`);
+  }
+  const optimizer = values.optimizer as string;
+  if (!OPTIMIZER_KINDS.includes(optimizer as OptimizerKind)) {
+    throw new UsageError(`--optimizer must be one of ${OPTIMIZER_KINDS.join(", ")}, got "${optimizer}"`);
+  }
   const resolved = await resolveRun({
     out: values.out as string,
     name: values.name as string | undefined,
     preset: values.config ? undefined : values.preset as string,
     config: values.config as string | undefined,
+    arch: arch as Architecture | undefined,
     init: values.init as string | undefined,
     data: values.data as string,
     tokenizer: values.tokenizer as string | undefined,
@@ -184,6 +237,12 @@ await runMain(async () => {
     weightDecay: numberOption(values, "weight-decay"),
     clip: numberOption(values, "clip"),
     resume: values.resume as boolean,
+    optimizer: optimizer as OptimizerKind,
+    ademamixAlpha: numberOption(values, "ademamix-alpha"),
+    ademamixBeta3: numberOption(values, "ademamix-beta3"),
+    ademamixWarmup: numberOption(values, "ademamix-warmup"),
+    muonLrScale: numberOption(values, "muon-lr-scale"),
+    muonMomentum: numberOption(values, "muon-momentum"),
   });
   const { options, config, plan } = resolved;
   const probeEvery = numberOption(values, "probe-every") ?? 0;
@@ -196,7 +255,8 @@ await runMain(async () => {
       `zsl train: ${options.name} (${(resolved.totalParams / 1e6).toFixed(2)}M params, ` +
         `${
           (resolved.nonEmbeddingParams / 1e6).toFixed(2)
-        }M non-embedding; d ${config.d_model}, ${config.n_layers} layers) ` +
+        }M non-embedding; ${config.arch}, d ${config.d_model}, ${config.n_layers} layers; ` +
+        `${options.optimizer?.kind ?? "adamw"}) ` +
         `on ${gpu.adapter.description || gpu.adapter.device}${gpu.adapter.isSoftware ? " (software)" : ""}`,
     );
     console.error(

@@ -1,6 +1,8 @@
 /**
- * The OLMo-style decoder of docs/method.md#model on the GPU: every layer's forward and backward written out
- * as kernel dispatches, top to bottom, in the spirit of llm.c. No autograd.
+ * The OLMo-style decoder (docs/method.md#model) and the nanoGPT architecture of the authors' ablations
+ * (docs/method.md#the-nanogpt-variant) on the GPU: every layer's forward and backward written out as kernel
+ * dispatches, top to bottom, in the spirit of llm.c (the nanoGPT block beside OLMo's, sharing the ops). No
+ * autograd.
  *
  * One {@linkcode Transformer} holds the parameters (one flat buffer), their gradients, and the
  * activations of one microbatch of `batch` sequences. A forward (and backward) of a microbatch is
@@ -15,8 +17,8 @@ import type { Binding } from "../gpu/kernels.ts";
 import { grid, Kernels } from "../gpu/kernels.ts";
 import type { ModelConfig } from "./config.ts";
 import { headDim, mlpHidden, validateConfig } from "./config.ts";
-import type { ParameterLayout, ParameterSpec } from "./parameters.ts";
-import { parameterLayout } from "./parameters.ts";
+import type { BlockWeights, ParameterLayout, ParameterSpec } from "./parameters.ts";
+import { blockWeights, parameterLayout } from "./parameters.ts";
 import { Matmul } from "../ops/matmul.ts";
 import { RmsNorm } from "../ops/rmsnorm.ts";
 import { Rope } from "../ops/rope.ts";
@@ -24,6 +26,8 @@ import { Attention } from "../ops/attention.ts";
 import { SwiGlu } from "../ops/swiglu.ts";
 import { CrossEntropy, SumReduce } from "../ops/cross_entropy.ts";
 import { Embedding } from "../ops/embedding.ts";
+import { Gelu } from "../ops/gelu.ts";
+import { PositionEmbedding } from "../ops/position.ts";
 
 /** Marks a row without a prediction target (the last position of each sequence). */
 export const NO_TARGET = 0xffffffff;
@@ -52,6 +56,12 @@ export interface TransformerOptions {
    * the gradients of summed token losses (per-example gradients use it).
    */
   lossScale?: number;
+  /**
+   * Rows of nanoGPT's position embedding wpe (default seq_len): a model of shorter sequences (prefix
+   * copies of per-example gradients) that shares the parameter layout of a full-length model passes the
+   * full length; it uses the first seq_len rows.
+   */
+  positions?: number;
 }
 
 /**
@@ -65,6 +75,13 @@ export interface PerExampleGradientSink {
   linear(pass: GPUComputePassEncoder, spec: ParameterSpec, dy: Binding, x: Binding): void;
   /** The tied embedding: `dlogits` [rows, V], `final` [rows, d], `dEmbedding` [rows, d]. */
   embedding(pass: GPUComputePassEncoder, dlogits: Binding, final: Binding, dEmbedding: Binding): void;
+  /**
+   * nanoGPT's position embedding wpe (required for a nanoGPT model), called just before
+   * {@linkcode PerExampleGradientSink.embedding}: `dEmbedding` [rows, d], the gradient wrt the embedding
+   * output; row r is at position r mod seq_len of its sequence, so each example's gradient of wpe is its
+   * rows of `dEmbedding`, one per position present.
+   */
+  positions?(pass: GPUComputePassEncoder, dEmbedding: Binding): void;
 }
 
 /** Options of {@linkcode Transformer.record}. */
@@ -172,9 +189,11 @@ export class Transformer {
     embedding: Embedding;
     norm: RmsNorm;
     normAccumulate: RmsNorm | null;
-    rope: Rope;
+    rope: Rope | null;
     attention: Attention;
-    swiglu: SwiGlu;
+    swiglu: SwiGlu | null;
+    gelu: Gelu | null;
+    positions: PositionEmbedding | null;
     residual: GPUComputePipeline;
     attProj: LinearOps;
     attnOut: LinearOps;
@@ -184,6 +203,7 @@ export class Transformer {
     lossSum: SumReduce;
   };
   #owned: GPUBuffer[] = [];
+  #blocks: BlockWeights[];
 
   private constructor(
     gpu: GpuDevice,
@@ -194,7 +214,12 @@ export class Transformer {
     this.gpu = gpu;
     this.kernels = kernels;
     this.config = config;
-    this.layout = parameterLayout(config);
+    const positions = options.positions ?? config.seq_len;
+    if (!Number.isInteger(positions) || positions < config.seq_len) {
+      throw new GpuError(`zsl: positions must be an integer ≥ seq_len ${config.seq_len}, got ${positions}`);
+    }
+    this.layout = parameterLayout(config, positions);
+    this.#blocks = Array.from({ length: config.n_layers }, (_, l) => blockWeights(this.layout, l));
     this.batch = options.batch;
     this.training = options.training ?? true;
     this.lossSlots = options.lossSlots ?? 64;
@@ -288,6 +313,7 @@ export class Transformer {
     const scale = options.lossScale ?? 1 / ((options.globalBatch ?? this.batch) * (c.seq_len - 1));
     const chunkRows = this.#logits.size / 4 / c.vocab_size;
     const head: HeadChunk[] = [];
+    const olmo = c.arch === "olmo";
     for (let rowStart = 0; rowStart < N; rowStart += chunkRows) {
       const rows = Math.min(chunkRows, N - rowStart);
       const same = head.find((chunk) => chunk.rows === rows);
@@ -305,20 +331,24 @@ export class Transformer {
       normAccumulate: training
         ? await RmsNorm.create(k, { rows: N, d, eps: c.norm_eps, accumulate: true })
         : null,
-      rope: await Rope.create(k, {
-        batch: this.batch,
-        seqLen: c.seq_len,
-        dModel: d,
-        headDim: headDim(c),
-        theta: c.rope_theta,
-      }),
+      rope: olmo
+        ? await Rope.create(k, {
+          batch: this.batch,
+          seqLen: c.seq_len,
+          dModel: d,
+          headDim: headDim(c),
+          theta: c.rope_theta,
+        })
+        : null,
       attention: await Attention.create(k, {
         batch: this.batch,
         seqLen: c.seq_len,
         dModel: d,
         nHeads: c.n_heads,
       }),
-      swiglu: await SwiGlu.create(k, { rows: N, width: up }),
+      swiglu: olmo ? await SwiGlu.create(k, { rows: N, width: up }) : null,
+      gelu: olmo ? null : await Gelu.create(k, { length: N * hidden }),
+      positions: olmo ? null : await PositionEmbedding.create(k, { batch: this.batch, seqLen: c.seq_len, d }),
       residual: await k.pipeline("residual", "residual_forward", { N: N * d }),
       attProj: await linear(3 * d, d),
       attnOut: await linear(d, d),
@@ -428,9 +458,17 @@ export class Transformer {
     const c = this.config;
     const d = c.d_model;
     const wte = this.#tensor(this.parameters, this.layout.specs[0]);
+    const nanogpt = c.arch === "nanogpt";
+    if (sink && nanogpt && !sink.positions) {
+      throw new GpuError("zsl: a per-example backward of a nanoGPT model needs a sink with positions()");
+    }
     if (options.forward ?? true) {
       ops.embedding.forward(pass, wte, this.#ids, this.#stream);
-      for (let l = 0; l < c.n_layers; l++) this.#recordBlockForward(pass, l);
+      if (nanogpt) ops.positions!.forward(pass, this.#positionsOf(this.parameters), this.#stream);
+      for (let l = 0; l < c.n_layers; l++) {
+        if (nanogpt) this.#recordNanoGptBlockForward(pass, l);
+        else this.#recordBlockForward(pass, l);
+      }
       ops.norm.forward(pass, this.#stream, this.#final, this.#rstdFinal);
     } else if (!this.training) {
       throw new GpuError("zsl: forward: false reuses kept activations: create the model with training: true");
@@ -462,11 +500,25 @@ export class Transformer {
     if (!backward) return;
     const g = this.#grads!;
     ops.norm.backward(pass, g.dFinal, this.#final, this.#rstdFinal, g.dStream);
-    for (let l = c.n_layers - 1; l >= 0; l--) this.#recordBlockBackward(pass, l, sink);
+    for (let l = c.n_layers - 1; l >= 0; l--) {
+      if (nanogpt) this.#recordNanoGptBlockBackward(pass, l, sink);
+      else this.#recordBlockBackward(pass, l, sink);
+    }
     if (sink) {
       const logits: Binding = { buffer: this.#logits, offset: 0, size: this.rows * c.vocab_size * 4 };
+      // Positions first: the embedding is the sink's last call (GradientStatistics reduces after it).
+      if (nanogpt) sink.positions!(pass, g.dStream);
       sink.embedding(pass, logits, this.#final, g.dStream);
-    } else ops.embedding.backward(pass, g.dStream, this.#tensor(this.gradients!, this.layout.specs[0]));
+    } else {
+      ops.embedding.backward(pass, g.dStream, this.#tensor(this.gradients!, this.layout.specs[0]));
+      if (nanogpt) ops.positions!.backward(pass, g.dStream, this.#positionsOf(this.gradients!));
+    }
+  }
+
+  /** The rows of wpe this model uses (its first seq_len) inside `buffer` (parameters or gradients). */
+  #positionsOf(buffer: GPUBuffer): Binding {
+    const spec = this.layout.byName.get("transformer.wpe.weight")!;
+    return { buffer, offset: spec.offset * 4, size: this.config.seq_len * this.config.d_model * 4 };
   }
 
   /**
@@ -483,9 +535,12 @@ export class Transformer {
     if (!this.training || !source.training) {
       throw new GpuError("zsl: copyPrefixFrom needs two models created with training: true");
     }
-    if (T < P || source.config.d_model !== c.d_model || source.config.n_layers !== c.n_layers) {
+    if (
+      T < P || source.config.d_model !== c.d_model || source.config.n_layers !== c.n_layers ||
+      source.config.arch !== c.arch
+    ) {
       throw new GpuError(
-        "zsl: copyPrefixFrom needs a source of the same width and depth and seq_len ≥ this one's",
+        "zsl: copyPrefixFrom needs a source of the same architecture, width and depth and seq_len ≥ this one's",
       );
     }
     if (!Number.isInteger(sequence) || sequence < 0 || sequence >= source.batch) {
@@ -536,14 +591,14 @@ export class Transformer {
     // middle = stream + attn_out(attention(rope(att_proj(norm(stream)))))
     ops.norm.forward(pass, this.#stream, a.norm1, a.rstd1);
     ops.attProj.forward.record(pass, a.norm1, this.#tensor(p, this.#weight(l, "att_proj")), a.qkv);
-    ops.rope.forward(pass, a.qkv);
+    ops.rope!.forward(pass, a.qkv);
     ops.attention.forward(pass, a.qkv, a.attention, a.lse);
     ops.attnOut.forward.record(pass, a.attention, this.#tensor(p, this.#weight(l, "attn_out")), this.#branch);
     residual(this.#stream, this.#branch, this.#middle);
     // stream = middle + ff_out(swiglu(ff_proj(norm(middle))))
     ops.norm.forward(pass, this.#middle, a.norm2, a.rstd2);
     ops.ffProj.forward.record(pass, a.norm2, this.#tensor(p, this.#weight(l, "ff_proj")), a.up);
-    ops.swiglu.forward(pass, a.up, a.gated);
+    ops.swiglu!.forward(pass, a.up, a.gated);
     ops.ffOut.forward.record(pass, a.gated, this.#tensor(p, this.#weight(l, "ff_out")), this.#branch);
     residual(this.#middle, this.#branch, this.#stream);
   }
@@ -563,7 +618,7 @@ export class Transformer {
     ops.ffOut.inputGrad!.record(pass, g.dStream, this.#tensor(p, ffOut), g.dGated);
     if (sink) sink.linear(pass, ffOut, g.dStream, a.gated);
     else ops.ffOut.weightGrad!.record(pass, g.dStream, a.gated, this.#tensor(grads, ffOut));
-    ops.swiglu.backward(pass, g.dGated, a.up, g.dUp);
+    ops.swiglu!.backward(pass, g.dGated, a.up, g.dUp);
     ops.ffProj.inputGrad!.record(pass, g.dUp, this.#tensor(p, ffProj), g.dNorm);
     if (sink) sink.linear(pass, ffProj, g.dUp, a.norm2);
     else ops.ffProj.weightGrad!.record(pass, g.dUp, a.norm2, this.#tensor(grads, ffProj));
@@ -573,10 +628,63 @@ export class Transformer {
     if (sink) sink.linear(pass, attnOut, g.dStream, a.attention);
     else ops.attnOut.weightGrad!.record(pass, g.dStream, a.attention, this.#tensor(grads, attnOut));
     ops.attention.backward(pass, g.dAttention, a.qkv, a.attention, a.lse, g.dQkv);
-    ops.rope.backward(pass, g.dQkv);
+    ops.rope!.backward(pass, g.dQkv);
     ops.attProj.inputGrad!.record(pass, g.dQkv, this.#tensor(p, attProj), g.dNorm);
     if (sink) sink.linear(pass, attProj, g.dQkv, a.norm1);
     else ops.attProj.weightGrad!.record(pass, g.dQkv, a.norm1, this.#tensor(grads, attProj));
+    ops.normAccumulate!.backward(pass, g.dNorm, a.norm1, a.rstd1, g.dStream);
+  }
+
+  /**
+   * Forward of nanoGPT block `l` (docs/method.md#the-nanogpt-variant): as OLMo's without RoPE, with an exact-GELU MLP of
+   * width 4d (`up` holds c_fc's output, `gated` the GELU's).
+   */
+  #recordNanoGptBlockForward(pass: GPUComputePassEncoder, l: number): void {
+    const ops = this.#ops;
+    const a = this.#layers[this.training ? l : 0];
+    const p = this.parameters;
+    const w = this.#blocks[l];
+    const residual = (x: GPUBuffer, branch: GPUBuffer, out: GPUBuffer) =>
+      this.kernels.dispatch(pass, ops.residual, [x, branch, out], grid(this.rows * this.config.d_model, 256));
+    // middle = stream + attn.c_proj(attention(attn.c_attn(norm(stream))))
+    ops.norm.forward(pass, this.#stream, a.norm1, a.rstd1);
+    ops.attProj.forward.record(pass, a.norm1, this.#tensor(p, w.qkv), a.qkv);
+    ops.attention.forward(pass, a.qkv, a.attention, a.lse);
+    ops.attnOut.forward.record(pass, a.attention, this.#tensor(p, w.attnOut), this.#branch);
+    residual(this.#stream, this.#branch, this.#middle);
+    // stream = middle + mlp.c_proj(gelu(mlp.c_fc(norm(middle))))
+    ops.norm.forward(pass, this.#middle, a.norm2, a.rstd2);
+    ops.ffProj.forward.record(pass, a.norm2, this.#tensor(p, w.mlpIn), a.up);
+    ops.gelu!.forward(pass, a.up, a.gated);
+    ops.ffOut.forward.record(pass, a.gated, this.#tensor(p, w.mlpOut), this.#branch);
+    residual(this.#middle, this.#branch, this.#stream);
+  }
+
+  /** Backward of nanoGPT block `l`: dStream holds d(loss)/d(block output) and leaves as d/d(block input). */
+  #recordNanoGptBlockBackward(pass: GPUComputePassEncoder, l: number, sink?: PerExampleGradientSink): void {
+    const ops = this.#ops;
+    const a = this.#layers[l];
+    const g = this.#grads!;
+    const p = this.parameters;
+    const grads = this.gradients!;
+    const w = this.#blocks[l];
+    // MLP branch; the skip path's gradient stays in dStream and the norm's backward adds onto it.
+    ops.ffOut.inputGrad!.record(pass, g.dStream, this.#tensor(p, w.mlpOut), g.dGated);
+    if (sink) sink.linear(pass, w.mlpOut, g.dStream, a.gated);
+    else ops.ffOut.weightGrad!.record(pass, g.dStream, a.gated, this.#tensor(grads, w.mlpOut));
+    ops.gelu!.backward(pass, g.dGated, a.up, g.dUp);
+    ops.ffProj.inputGrad!.record(pass, g.dUp, this.#tensor(p, w.mlpIn), g.dNorm);
+    if (sink) sink.linear(pass, w.mlpIn, g.dUp, a.norm2);
+    else ops.ffProj.weightGrad!.record(pass, g.dUp, a.norm2, this.#tensor(grads, w.mlpIn));
+    ops.normAccumulate!.backward(pass, g.dNorm, a.norm2, a.rstd2, g.dStream);
+    // Attention branch.
+    ops.attnOut.inputGrad!.record(pass, g.dStream, this.#tensor(p, w.attnOut), g.dAttention);
+    if (sink) sink.linear(pass, w.attnOut, g.dStream, a.attention);
+    else ops.attnOut.weightGrad!.record(pass, g.dStream, a.attention, this.#tensor(grads, w.attnOut));
+    ops.attention.backward(pass, g.dAttention, a.qkv, a.attention, a.lse, g.dQkv);
+    ops.attProj.inputGrad!.record(pass, g.dQkv, this.#tensor(p, w.qkv), g.dNorm);
+    if (sink) sink.linear(pass, w.qkv, g.dQkv, a.norm1);
+    else ops.attProj.weightGrad!.record(pass, g.dQkv, a.norm1, this.#tensor(grads, w.qkv));
     ops.normAccumulate!.backward(pass, g.dNorm, a.norm1, a.rstd1, g.dStream);
   }
 

@@ -16,3 +16,5 @@ export * from "./grad_norm.ts";
 export * from "./per_example.ts";
 export * from "./projection.ts";
 export * from "./shapes.ts";
+export * from "./gelu.ts";
+export * from "./position.ts";

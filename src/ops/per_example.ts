@@ -520,6 +520,121 @@ export class EmbeddingExampleStats {
   }
 }
 
+/** Shape of {@linkcode PositionExampleStats}. */
+export interface PositionExampleShape {
+  /** Examples E per record. */
+  examples: number;
+  /** Rows P of each example: positions 0…P−1 (the positions present). */
+  rowsPerExample: number;
+  /** Model dimension d: columns of wpe. */
+  d: number;
+}
+
+/** Coordinates of wpe per column of partials of {@linkcode PositionExampleStats}. */
+const POSITION_BLOCK = 256;
+const POSITION_WORKGROUP = 64;
+
+/**
+ * The same statistics for nanoGPT's position embedding wpe [positions, d] (`kernels/
+ * per_example_position.wgsl`): row e·P + s is at position s, so example e's gradient of wpe is its P rows
+ * of dEmbedding at rows 0…P−1 of wpe — compact, touching only the positions present; rows ≥ P of sumG,
+ * sumAbsG and δ are neither read nor written.
+ *
+ * @example
+ * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, dEmbedding: GPUBuffer, delta: GPUBuffer;
+ * declare const sumG: GPUBuffer, sumAbsG: GPUBuffer, partials: GPUBuffer;
+ * const stats = await PositionExampleStats.create(kernels, { examples: 16, rowsPerExample: 64, d: 128 });
+ * stats.record(pass, dEmbedding, delta, sumG, sumAbsG, partials);
+ * ```
+ */
+export class PositionExampleStats {
+  /** The shape. */
+  readonly shape: Readonly<PositionExampleShape>;
+  /** Columns of per-example partial sums this op writes (its region of the partials buffer). */
+  readonly partialColumns: number;
+  readonly #kernels: Kernels;
+  readonly #sums: GPUComputePipeline;
+  readonly #partials: GPUComputePipeline;
+  readonly #params: GPUBuffer;
+
+  private constructor(
+    kernels: Kernels,
+    shape: PositionExampleShape,
+    sums: GPUComputePipeline,
+    partials: GPUComputePipeline,
+  ) {
+    this.#kernels = kernels;
+    this.shape = shape;
+    this.#sums = sums;
+    this.#partials = partials;
+    this.partialColumns = Math.ceil((shape.rowsPerExample * shape.d) / POSITION_BLOCK);
+    this.#params = uniformBuffer(
+      kernels,
+      [shape.examples, shape.rowsPerExample, shape.d, POSITION_BLOCK],
+      "PositionExampleStats params",
+    );
+  }
+
+  /** Compiles (or takes from the cache) the two pipelines (one for every shape); allocates the params. */
+  static async create(kernels: Kernels, shape: PositionExampleShape): Promise<PositionExampleStats> {
+    const { examples, rowsPerExample, d } = shape;
+    checkPositive("PositionExampleStats", { examples, rowsPerExample, d });
+    const constants = { WG: POSITION_WORKGROUP };
+    const [sums, partials] = await Promise.all([
+      kernels.pipeline("per_example_position", "position_sums", constants),
+      kernels.pipeline("per_example_position", "position_partials", constants),
+    ]);
+    return new PositionExampleStats(kernels, { examples, rowsPerExample, d }, sums, partials);
+  }
+
+  /**
+   * For every example e, G_e = its rows of `dEmbedding` at wpe's rows 0…P−1: adds Σ_e G_e[j] into
+   * sumG[j] and Σ_e |G_e[j]| into sumAbsG[j] for the P·d coordinates present, and writes the per-example
+   * partial sums over them into partials [partialColumns][E][4] (overwritten).
+   *
+   * Bindings: dEmbedding [E·P, d], delta / sumG / sumAbsG wpe's ranges (at least P·d floats: rows
+   * 0…P−1 of wpe), partials this op's region.
+   */
+  record(
+    pass: GPUComputePassEncoder,
+    dEmbedding: Binding,
+    delta: Binding,
+    sumG: Binding,
+    sumAbsG: Binding,
+    partials: Binding,
+  ): void {
+    const { examples, rowsPerExample, d } = this.shape;
+    const coordinates = rowsPerExample * d;
+    checkBindings(`PositionExampleStats (E=${examples}, P=${rowsPerExample}, d=${d})`, [
+      ["dEmbedding", dEmbedding, examples * coordinates],
+      ["delta", delta, coordinates],
+      ["sumG", sumG, coordinates],
+      ["sumAbsG", sumAbsG, coordinates],
+      ["partials", partials, this.partialColumns * examples * 4],
+    ]);
+    const max = this.#kernels.gpu.limits.maxComputeWorkgroupsPerDimension;
+    this.#kernels.dispatch(
+      pass,
+      this.#sums,
+      [dEmbedding, sumG, sumAbsG, this.#params],
+      grid(coordinates, POSITION_WORKGROUP, max),
+    );
+    this.#kernels.dispatch(
+      pass,
+      this.#partials,
+      [dEmbedding, delta, partials, this.#params],
+      grid(this.partialColumns * examples, POSITION_WORKGROUP, max),
+    );
+  }
+
+  /** Frees the params uniform. */
+  destroy(): void {
+    this.#params.destroy();
+  }
+}
+
 /**
  * The index {@linkcode EmbeddingExampleStats} reads (u32 [2·E·P]): for each example e, its P rows
  * sorted by token id, rows ascending within an id — `[e·P + j]` the id, `[E·P + e·P + j]` the row.

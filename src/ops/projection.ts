@@ -14,7 +14,8 @@
  * The tied embedding wte [V, d] has an LM-head part (dy = d(loss)/d(logits) [rows, V], x = the
  * final-norm output [rows, d]: a dense Linear) and an input part Σ_r onehot(id_r) ⊗ dEmb_r whose
  * projection Σ_r P_V[:, id_r] ⊗ (P_d dEmb_r) gathers a column of P_V instead of multiplying. Both parts
- * add into wte's slice.
+ * add into wte's slice. nanoGPT's position embedding wpe [T, d] has only an input part, gathered the same
+ * way with the row's position r mod P in place of its token id: Σ_r P_T[:, pos_r] ⊗ (P_d dEmb_r).
  *
  * The matrices are generated on the host from one seed and each parameter's name, so every run and
  * every checkpoint analysed with the same seed and sizes uses the same projection.
@@ -47,6 +48,8 @@ export interface ProjectedLayout {
 
 /** The name of the tied embedding in every layout. */
 const EMBEDDING_NAME = "transformer.wte.weight";
+/** The name of nanoGPT's position embedding. */
+const POSITIONS_NAME = "transformer.wpe.weight";
 
 /** Sizes and seed of a projection. */
 export interface ProjectionOptions {
@@ -234,6 +237,7 @@ export class GradientProjector {
   readonly #a: GPUBuffer;
   readonly #b: GPUBuffer;
   readonly #ids: GPUBuffer;
+  readonly #positions: GPUBuffer;
   readonly #slots: GPUBuffer;
   readonly #layoutNames: ReadonlySet<string>;
   #idsWritten = false;
@@ -249,7 +253,7 @@ export class GradientProjector {
     outerGather: GPUComputePipeline,
     workgroups: [number, number, number],
     variant: MatmulVariant,
-    scratch: { a: GPUBuffer; b: GPUBuffer; ids: GPUBuffer; slots: GPUBuffer },
+    scratch: { a: GPUBuffer; b: GPUBuffer; ids: GPUBuffer; positions: GPUBuffer; slots: GPUBuffer },
   ) {
     this.variant = variant;
     this.#kernels = kernels;
@@ -264,6 +268,7 @@ export class GradientProjector {
     this.#a = scratch.a;
     this.#b = scratch.b;
     this.#ids = scratch.ids;
+    this.#positions = scratch.positions;
     this.#slots = scratch.slots;
     this.#workgroups = workgroups;
     this.output = createBuffer(kernels.gpu, examples * dims * 4, "projected per-example gradients");
@@ -356,6 +361,11 @@ export class GradientProjector {
       a: createBuffer(gpu, rows * kOut * 4, "projected rows of dy"),
       b: createBuffer(gpu, rows * kIn * 4, "projected rows of x"),
       ids: createBuffer(gpu, rows * 4, "projection token ids"),
+      positions: uploadBuffer(
+        gpu,
+        Uint32Array.from({ length: rows }, (_, r) => r % rowsPerExample),
+        "projection positions",
+      ),
       slots,
     };
     return new GradientProjector(
@@ -394,9 +404,9 @@ export class GradientProjector {
    */
   linear(pass: GPUComputePassEncoder, parameter: string | { name: string }, dy: Binding, x: Binding): void {
     const name = typeof parameter === "string" ? parameter : parameter.name;
-    if (name === EMBEDDING_NAME) {
+    if (name === EMBEDDING_NAME || name === POSITIONS_NAME) {
       throw new RangeError(
-        `zsl: ${EMBEDDING_NAME} is the tied embedding, not a Linear: project it with GradientProjector.embedding`,
+        `zsl: ${name} is an embedding, not a Linear: project it with GradientProjector.embedding or .positions`,
       );
     }
     const projected = this.#parameters.get(name);
@@ -451,6 +461,32 @@ export class GradientProjector {
   }
 
   /**
+   * Records the projection of nanoGPT's position embedding's per-example gradients, added into its
+   * slice: row r of `dEmbedding` [E·P, d] is at position r mod P, so the projection is
+   * Σ_r P_T[:, r mod P] (P_d dEmb_r)ᵀ. Records nothing when wpe is not projected.
+   */
+  positions(pass: GPUComputePassEncoder, dEmbedding: Binding): void {
+    const projected = this.#parameters.get(POSITIONS_NAME);
+    if (!projected) return;
+    this.#checkRows(POSITIONS_NAME, "dEmbedding", dEmbedding, projected.slice.shape[1]);
+    if (projected.slice.shape[0] < this.rowsPerExample) {
+      throw new RangeError(
+        `zsl: GradientProjector: wpe has ${
+          projected.slice.shape[0]
+        } positions, fewer than the ${this.rowsPerExample} ` +
+          `rows per example`,
+      );
+    }
+    projected.projectIn.record(pass, dEmbedding, projected.in, this.#b);
+    this.#kernels.dispatch(
+      pass,
+      this.#outerGather,
+      [projected.out, this.#positions, this.#b, this.output, projected.slot],
+      this.#workgroups,
+    );
+  }
+
+  /**
    * Uploads the token ids of the E·P rows (`queue.writeBuffer`) for the next
    * {@linkcode GradientProjector.embedding}: write them per batch, before submitting its pass.
    */
@@ -488,7 +524,9 @@ export class GradientProjector {
       parameter.out.destroy();
       parameter.in.destroy();
     }
-    for (const buffer of [this.output, this.#a, this.#b, this.#ids, this.#slots]) buffer.destroy();
+    for (const buffer of [this.output, this.#a, this.#b, this.#ids, this.#positions, this.#slots]) {
+      buffer.destroy();
+    }
   }
 
   #vocab(): number | null {

@@ -17,3 +17,7 @@ export * from "./projection.ts";
 export * from "./rmsnorm.ts";
 export * from "./rope.ts";
 export * from "./swiglu.ts";
+export * from "./gelu.ts";
+export * from "./nanogpt.ts";
+export * from "./optimizers.ts";
+export * from "./position.ts";

@@ -1,7 +1,8 @@
 /**
  * The whole transformer of docs/method.md#model in float64 TypeScript, forward and backward, composed from
  * the per-op references. It is the yardstick for the GPU engine's losses and gradients, and small
- * enough to read top to bottom.
+ * enough to read top to bottom. A config with `arch: "nanogpt"` goes to the nanoGPT reference
+ * (`nanogpt.ts`).
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { ropeBackward, ropeForward } from "./rope.ts";
 import { attentionBackward, attentionForward } from "./attention.ts";
 import { swigluBackward, swigluForward } from "./swiglu.ts";
 import { crossEntropyBackward, crossEntropyForward } from "./cross_entropy.ts";
+import { nanoGptForward, nanoGptGradients } from "./nanogpt.ts";
 
 /** Parameters by OLMo name, row-major (out×in). */
 export type ReferenceParameters = Map<string, Float64Array>;
@@ -138,6 +140,7 @@ export function referenceForward(
   tokens: ArrayLike<number>,
   batch: number,
 ): ReferenceLosses {
+  if (config.arch === "nanogpt") return nanoGptForward(config, params, tokens, batch);
   const { losses, meanLoss } = forwardWithCache(config, params, tokens, batch);
   return { losses, meanLoss };
 }
@@ -149,6 +152,7 @@ export function referenceGradients(
   tokens: ArrayLike<number>,
   batch: number,
 ): ReferenceLosses & { gradients: ReferenceParameters } {
+  if (config.arch === "nanogpt") return nanoGptGradients(config, params, tokens, batch);
   const cache = forwardWithCache(config, params, tokens, batch);
   const { d, T, N, V, eps, theta, hidden, up } = sizesOf(config, batch);
   const wte = parameter(params, "transformer.wte.weight");

@@ -176,3 +176,26 @@ export function embeddingExampleStats(
   );
   return exampleStats(gradients, delta.subarray(0, vocab * d));
 }
+
+/**
+ * Reference of `PositionExampleStats.record` (sums start at zero): example e's gradient of nanoGPT's wpe
+ * is its rows of `dEmbedding` at positions 0…P−1, over the P·d coordinates present.
+ */
+export function positionExampleStats(
+  dEmbedding: Values,
+  delta: Values,
+  examples: number,
+  rowsPerExample: number,
+  d: number,
+): ExampleStatsReference {
+  const coordinates = rowsPerExample * d;
+  checkOperands("positionExampleStats", { examples, rowsPerExample, d }, [
+    ["dEmbedding", dEmbedding, examples * coordinates],
+    ["delta", delta, coordinates],
+  ]);
+  const gradients = Array.from(
+    { length: examples },
+    (_, e) => Float64Array.from(dEmbedding.subarray(e * coordinates, (e + 1) * coordinates)),
+  );
+  return exampleStats(gradients, delta.subarray(0, coordinates));
+}

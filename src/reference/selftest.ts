@@ -54,6 +54,13 @@ export const ODD_TINY_CONFIG: Readonly<ModelConfig> = {
   mlp_ratio: 1,
 };
 
+/** {@linkcode ODD_TINY_CONFIG} as a nanoGPT model (MLP width 4d = 96, learned positions). */
+export const ODD_TINY_NANOGPT_CONFIG: Readonly<ModelConfig> = {
+  ...ODD_TINY_CONFIG,
+  arch: "nanogpt",
+  mlp_ratio: 4,
+};
+
 /** Runs the self-test on `gpu` with {@linkcode ODD_TINY_CONFIG}. */
 export async function kernelSelfTest(gpu: GpuDevice, kernels = new Kernels(gpu)): Promise<SelfTestResult> {
   const start = performance.now();

@@ -1,6 +1,7 @@
 /**
  * Checkpoints: `RUN/checkpoints/step-NNNNNNN/` holding `model.safetensors` (OLMo names, F32, out×in),
- * `optimizer.safetensors` (AdamW moments as `<name>.exp_avg` and `<name>.exp_avg_sq`) and
+ * `optimizer.safetensors` (the optimizer's state as `<name>.<state>`: AdamW's `<name>.exp_avg` and
+ * `<name>.exp_avg_sq`, the ablation optimizers' own states, src/train/optimizer.ts) and
  * `state.json` (step, lr, data position, seed, config, tokenizer, schedule). A checkpoint directory
  * is written under a temporary name and renamed, so it is either complete or absent.
  *
@@ -34,7 +35,15 @@ export interface Checkpoint {
   state: CheckpointState;
   /** Parameters, flat in layout order. */
   parameters: Float32Array;
-  /** AdamW moments, flat in layout order (absent when the directory has no optimizer file). */
+  /**
+   * Every tensor of `optimizer.safetensors` by name (`<parameter>.<state>`), whichever optimizer wrote
+   * it; absent when the directory has no optimizer file.
+   */
+  optimizer?: Map<string, Tensor>;
+  /**
+   * AdamW moments, flat in layout order (absent when the directory has no optimizer file or the
+   * optimizer kept no `exp_avg` for some parameter, e.g. Muon's weights).
+   */
   expAvg?: Float32Array;
   /** Second moments, like `expAvg`. */
   expAvgSq?: Float32Array;
@@ -58,7 +67,7 @@ export async function saveCheckpoint(
   runDir: string,
   layout: ParameterLayout,
   parameters: Float32Array,
-  moments: { expAvg: Float32Array; expAvgSq: Float32Array } | null,
+  moments: { expAvg: Float32Array; expAvgSq: Float32Array } | Map<string, Tensor> | null,
   state: CheckpointState,
 ): Promise<string> {
   const parent = join(runDir, "checkpoints");
@@ -72,7 +81,10 @@ export async function saveCheckpoint(
     join(temporary, "model.safetensors"),
     encodeSafetensors(tensorsOf(layout, parameters), metadata),
   );
-  if (moments) {
+  if (moments instanceof Map) {
+    // An optimizer's state, already named `<parameter>.<state>` (Optimizer.getState).
+    await Deno.writeFile(join(temporary, "optimizer.safetensors"), encodeSafetensors(moments, metadata));
+  } else if (moments) {
     const entries: [string, Tensor][] = [];
     const avg = tensorsOf(layout, moments.expAvg);
     const avgSq = tensorsOf(layout, moments.expAvgSq);
@@ -141,6 +153,11 @@ export async function loadCheckpoint(directory: string, layout: ParameterLayout)
   const optimizerBytes = await read("optimizer.safetensors");
   if (!optimizerBytes) return { directory, state, parameters };
   const optimizer = decodeSafetensors(optimizerBytes, join(directory, "optimizer.safetensors"));
+  const complete = (suffix: string) =>
+    layout.specs.every((spec) => optimizer.tensors.has(`${spec.name}.${suffix}`));
+  if (!complete("exp_avg") || !complete("exp_avg_sq")) {
+    return { directory, state, parameters, optimizer: optimizer.tensors };
+  }
   const pick = (suffix: string) =>
     flattenTensors(
       layout,
@@ -150,5 +167,12 @@ export async function loadCheckpoint(directory: string, layout: ParameterLayout)
       ),
       `${join(directory, "optimizer.safetensors")} (${suffix})`,
     );
-  return { directory, state, parameters, expAvg: pick("exp_avg"), expAvgSq: pick("exp_avg_sq") };
+  return {
+    directory,
+    state,
+    parameters,
+    optimizer: optimizer.tensors,
+    expAvg: pick("exp_avg"),
+    expAvgSq: pick("exp_avg_sq"),
+  };
 }

@@ -11,3 +11,5 @@ export * from "./checkpoint.ts";
 export * from "./metrics.ts";
 export * from "./run.ts";
 export * from "./timing.ts";
+export * from "./optimizer.ts";
+export * from "./optimizer_step.ts";

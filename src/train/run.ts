@@ -4,14 +4,17 @@
  *
  * @module
  */
-import type { ModelConfig } from "../model/config.ts";
+import type { Architecture, ModelConfig } from "../model/config.ts";
 import {
   kaplanPeakLr,
   parameterCount,
   presetByName,
   readConfigFile,
   validateConfig,
+  withArchitecture,
 } from "../model/config.ts";
+import type { OptimizerKind, OptimizerOptions, OptimizerSpec } from "./optimizer.ts";
+import { OPTIMIZER_DEFAULTS, optimizerSpecOf, resolveOptimizerOptions } from "./optimizer.ts";
 import { flattenTensors, parameterLayout } from "../model/parameters.ts";
 import { readSafetensors } from "../io/safetensors.ts";
 import { BatchPlan, loadCorpus, tokenizeCorpus, tokenizerByName } from "../data/mod.ts";
@@ -29,6 +32,8 @@ export interface RunSpec {
   preset?: string;
   /** Path of a JSON model config, or a config object. */
   config?: string | ModelConfig;
+  /** Architecture of the preset (default `olmo`); with `config`, it must match the config's. */
+  arch?: Architecture;
   /** Sequence length (overrides the preset's or config's seq_len). */
   seq?: number;
   /** Corpus: "brown" (default), a text file, a folder of .txt files, or a .npy token array. */
@@ -67,6 +72,32 @@ export interface RunSpec {
   clip?: number;
   /** Continue from the run directory's last checkpoint (default false). */
   resume?: boolean;
+  /** Optimizer (default `adamw`; docs/method.md#optimizers). */
+  optimizer?: OptimizerKind;
+  /** AdEMAMix: final α (default 8). */
+  ademamixAlpha?: number;
+  /** AdEMAMix: final β3 (default 0.9999). */
+  ademamixBeta3?: number;
+  /** AdEMAMix: warmup of α and β3 in steps (default the paper's 50,000, capped at `steps`; 0: none). */
+  ademamixWarmup?: number;
+  /** Muon: its learning rate over lr(t) (default 0.1). */
+  muonLrScale?: number;
+  /** Muon: Nesterov momentum (default 0.95). */
+  muonMomentum?: number;
+}
+
+/** The optimizer of a run spec with its defaults (AdEMAMix's warmup capped at the run's steps). */
+export function runOptimizer(spec: RunSpec, steps: number): OptimizerSpec {
+  const kind = spec.optimizer ?? "adamw";
+  const resolved = resolveOptimizerOptions({
+    kind,
+    ademamixAlpha: spec.ademamixAlpha,
+    ademamixBeta3: spec.ademamixBeta3,
+    ademamixWarmup: spec.ademamixWarmup ?? Math.min(OPTIMIZER_DEFAULTS.ademamixWarmup, steps),
+    muonLrScale: spec.muonLrScale,
+    muonMomentum: spec.muonMomentum,
+  });
+  return optimizerSpecOf(resolved);
 }
 
 /** A resolved run: the options for `train` and what was chosen for the defaults. */
@@ -93,11 +124,17 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
     config = typeof spec.config === "string"
       ? await readConfigFile(spec.config)
       : validateConfig(spec.config);
+    if (spec.arch !== undefined && spec.arch !== config.arch) {
+      throw new Error(
+        `zsl: --arch ${spec.arch} differs from the config's arch ${config.arch}: ` +
+          `set "arch" in the config file, or use --preset with --arch`,
+      );
+    }
   } else {
     const preset = presetByName(spec.preset ?? "cpu-s");
     presetName = preset.name;
     paperPreset = preset.paperMicrobatch !== undefined;
-    config = validateConfig(preset.config);
+    config = validateConfig(withArchitecture(preset.config, spec.arch ?? "olmo"));
   }
   if (spec.seq !== undefined) config = validateConfig({ ...config, seq_len: spec.seq });
   const tokenizer = await tokenizerByName(spec.tokenizer ?? (paperPreset ? "gpt2" : "bytes"));
@@ -129,7 +166,8 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
     const file = await readSafetensors(spec.init);
     init = flattenTensors(parameterLayout(config), file.tensors, spec.init);
   }
-  const name = spec.name ?? presetName ?? basename(spec.out);
+  const presetLabel = presetName && config.arch !== "olmo" ? `${config.arch}-${presetName}` : presetName;
+  const name = spec.name ?? presetLabel ?? basename(spec.out);
   return {
     config,
     plan,
@@ -152,6 +190,7 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
       seed: spec.seed ?? 0,
       init,
       adamw: { weightDecay: spec.weightDecay ?? 0.1, maxNorm: spec.clip ?? 1.0 },
+      optimizer: runOptimizer(spec, steps),
       evalEvery: spec.evalEvery ?? Math.max(1, Math.ceil(steps / 10)),
       resume: spec.resume ?? false,
       info: {
@@ -196,6 +235,8 @@ export interface LoadedRun {
   microbatch: number;
   /** The run's total optimizer steps (not the steps done so far). */
   steps: number;
+  /** The run's optimizer with every setting (clipping included): what one-step analyses re-run. */
+  optimizer: Required<OptimizerOptions>;
 }
 
 /**
@@ -229,5 +270,6 @@ export async function loadRun(runDir: string): Promise<LoadedRun> {
     batch: resolved.options.batch,
     microbatch: resolved.options.microbatch,
     steps: resolved.options.steps,
+    optimizer: resolveOptimizerOptions({ ...resolved.options.adamw, ...resolved.options.optimizer }),
   };
 }

@@ -9,13 +9,14 @@ import type { GpuDevice } from "../gpu/device.ts";
 import { GpuError } from "../gpu/device.ts";
 import { Kernels } from "../gpu/kernels.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { validateConfig } from "../model/config.ts";
+import { configFileFields, validateConfig } from "../model/config.ts";
 import { initParameters } from "../model/parameters.ts";
 import { Transformer } from "../model/transformer.ts";
 import { ensureWritableDirectory, writeJsonAtomic } from "../io/atomic.ts";
 import { join } from "../util/path.ts";
-import { AdamW, PAPER_ADAMW } from "./adamw.ts";
 import type { AdamWOptions } from "./adamw.ts";
+import { createOptimizer, optimizerSpecOf, resolveOptimizerOptions } from "./optimizer.ts";
+import type { OptimizerOptions, OptimizerSpec } from "./optimizer.ts";
 import { learningRate, validateSchedule } from "./schedule.ts";
 import type { Schedule } from "./schedule.ts";
 import {
@@ -63,8 +64,10 @@ export interface TrainOptions {
   seed: number;
   /** Initial parameters (flat, layout order) instead of the seeded initialisation. */
   init?: Float32Array;
-  /** AdamW hyperparameters over {@linkcode PAPER_ADAMW}. */
+  /** AdamW hyperparameters over `PAPER_ADAMW` (β, eps, weight decay, clipping: every optimizer's). */
   adamw?: AdamWOptions;
+  /** The optimizer and its own hyperparameters (default AdamW; docs/method.md#optimizers). */
+  optimizer?: OptimizerSpec;
   /** Evaluate on the eval set every this many steps, and at the last step (0 = never). */
   evalEvery?: number;
   /** Continue from the run directory's last checkpoint. */
@@ -134,8 +137,16 @@ export interface TrainResult {
   wallSeconds: number;
 }
 
-/** Fields of run.json that must match when resuming. */
-function identity(options: TrainOptions, config: Required<ModelConfig>, adamw: Required<AdamWOptions>) {
+/**
+ * Fields of run.json that must match when resuming. `optimizer` is there only for the ablation
+ * optimizers, so AdamW runs read as before.
+ */
+function identity(
+  options: TrainOptions,
+  config: Required<ModelConfig>,
+  optimizer: Required<OptimizerOptions>,
+) {
+  const { beta1, beta2, eps, weightDecay, maxNorm } = optimizer;
   return {
     model: config,
     steps: options.steps,
@@ -143,7 +154,8 @@ function identity(options: TrainOptions, config: Required<ModelConfig>, adamw: R
     microbatch: options.microbatch,
     schedule: options.schedule,
     seed: options.seed,
-    adamw,
+    adamw: { beta1, beta2, eps, weightDecay, maxNorm },
+    ...(optimizer.kind === "adamw" ? {} : { optimizer: optimizerSpecOf(optimizer) }),
     data: options.data.describe(),
   };
 }
@@ -184,11 +196,11 @@ function validateRun(options: TrainOptions): void {
 export async function train(gpu: GpuDevice, options: TrainOptions): Promise<TrainResult> {
   const config = validateConfig(options.model);
   validateRun(options);
-  const adamwOptions = { ...PAPER_ADAMW, ...options.adamw };
+  const optimizerOptions = resolveOptimizerOptions({ ...options.adamw, ...options.optimizer });
   const schedule: Schedule = { ...options.schedule, totalSteps: options.steps };
   const runDir = options.runDir;
   await ensureWritableDirectory(runDir);
-  const runIdentity = identity(options, config, adamwOptions);
+  const runIdentity = identity(options, config, optimizerOptions);
   await removeStaleTemporaries(runDir);
   const existing = await listCheckpoints(runDir);
   if (existing.length > 0 && !options.resume) {
@@ -217,7 +229,7 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
     },
     kernels,
   );
-  const optimizer = await AdamW.create(gpu, model.layout, adamwOptions, kernels);
+  const optimizer = await createOptimizer(gpu, model.layout, optimizerOptions, kernels);
   const staging = gpu.device.createBuffer({
     label: "step readback",
     size: (Math.max(microbatches, evalChunks) + 1) * 4,
@@ -232,7 +244,9 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
       const last = existing[existing.length - 1];
       const checkpoint = await loadCheckpoint(checkpointPath(runDir, last), model.layout);
       const saved = checkpoint.state.run as typeof runIdentity | undefined;
-      const withoutData = (run: typeof runIdentity | undefined) => JSON.stringify({ ...run, data: null });
+      // Configs saved before `arch` existed read as OLMo: compare them with their defaults filled in.
+      const withoutData = (run: typeof runIdentity | undefined) =>
+        JSON.stringify({ ...run, data: null, model: run?.model && validateConfig(run.model) });
       if (!saved || withoutData(saved) !== withoutData(runIdentity)) {
         throw new Error(
           `zsl: cannot resume ${runDir}: its checkpoint was made with different settings ` +
@@ -241,7 +255,7 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
             }); use the same arguments or another --out`,
         );
       }
-      if (!checkpoint.expAvg || !checkpoint.expAvgSq) {
+      if (!checkpoint.optimizer) {
         throw new Error(`zsl: cannot resume from ${checkpoint.directory}: it has no optimizer.safetensors`);
       }
       if (options.data.checkSameData) options.data.checkSameData(saved.data as never);
@@ -249,7 +263,7 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
         throw new Error(`zsl: cannot resume ${runDir}: the data differs from the checkpoint's`);
       }
       model.setParameters(checkpoint.parameters);
-      optimizer.setMoments(checkpoint.expAvg, checkpoint.expAvgSq);
+      optimizer.setState(checkpoint.optimizer, `${checkpoint.directory}/optimizer.safetensors`);
       firstStep = last + 1;
       wallOffset = Number(checkpoint.state.wall_seconds ?? 0);
       metrics = await MetricsLog.resume(metricsPath, last);
@@ -264,14 +278,7 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
       adapter: gpu.adapter,
       ...runIdentity,
     });
-    await writeJsonAtomic(join(runDir, "config.json"), {
-      d_model: config.d_model,
-      n_layers: config.n_layers,
-      n_heads: config.n_heads,
-      vocab_size: config.vocab_size,
-      seq_len: config.seq_len,
-      mlp_ratio: config.mlp_ratio,
-    });
+    await writeJsonAtomic(join(runDir, "config.json"), configFileFields(config));
 
     if (options.probe) {
       await options.probe.setup(model, { firstStep, evalTokens: () => options.data.evalSet().tokens });
@@ -383,7 +390,7 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
           runDir,
           model.layout,
           await model.getParameters(),
-          await optimizer.getMoments(),
+          await optimizer.getState(),
           state,
         );
         await metrics.flush();

@@ -15,6 +15,7 @@ import type { GpuDevice } from "../../gpu/device.ts";
 import { Kernels } from "../../gpu/kernels.ts";
 import { parameterLayout } from "../../model/parameters.ts";
 import { checkpointPath, listCheckpoints, loadCheckpoint } from "../../train/checkpoint.ts";
+import { requireAdamWForOneStep } from "../../train/optimizer_step.ts";
 import type { LoadedRun } from "../../train/run.ts";
 import type { AdamWOptions } from "../../train/adamw.ts";
 import { join } from "../../util/path.ts";
@@ -147,6 +148,7 @@ export async function analyseRunGradients(
     }
   }
   if (needed.length > 0) {
+    requireAdamWForOneStep(run.optimizer, run.info.name);
     const gpu = typeof device === "function" ? await device() : device;
     const kernels = options.kernels ?? new Kernels(gpu);
     const batch = run.plan.unseenBatch(run.steps, 0).tokens;

@@ -32,7 +32,12 @@ import type { ParameterLayout, ParameterSpec } from "../../model/parameters.ts";
 import { parameterLayout } from "../../model/parameters.ts";
 import type { PerExampleGradientSink } from "../../model/transformer.ts";
 import { NO_TARGET, Transformer } from "../../model/transformer.ts";
-import { EmbeddingExampleStats, ExampleStatsReduce, LinearExampleStats } from "../../ops/per_example.ts";
+import {
+  EmbeddingExampleStats,
+  ExampleStatsReduce,
+  LinearExampleStats,
+  PositionExampleStats,
+} from "../../ops/per_example.ts";
 import { GradientProjector } from "../../ops/projection.ts";
 import type { ProjectionOptions, ProjectionSlice } from "../../ops/projection.ts";
 import type { Granularity } from "../../results/gradients.ts";
@@ -84,6 +89,8 @@ interface PassShape {
   rowsPerExample: number;
   linear: Map<string, LinearExampleStats>;
   embedding: EmbeddingExampleStats;
+  /** nanoGPT's position embedding (null for OLMo). */
+  positions: PositionExampleStats | null;
   reduce: ExampleStatsReduce;
   /** Byte offset of each parameter's partials region. */
   regions: Map<string, number>;
@@ -93,6 +100,7 @@ interface PassShape {
 }
 
 const EMBEDDING = "transformer.wte.weight";
+const POSITIONS = "transformer.wpe.weight";
 
 /** Where a pass's per-example results go. */
 interface PassOutputs {
@@ -219,6 +227,8 @@ export class GradientStatistics {
         // Token examples: the gradient of one token's loss; sequence examples: of the mean token loss.
         lossScale: token ? 1 : 1 / (c.seq_len - 1),
         logitsChunkBytes: Math.max(rows * c.vocab_size * 4, 256),
+        // nanoGPT: the prefix model keeps the full model's wpe, so the parameter layout is the same.
+        positions: c.seq_len,
       },
       kernels,
     );
@@ -239,8 +249,12 @@ export class GradientStatistics {
       d: c.d_model,
     });
     place(EMBEDDING, embedding.partialColumns);
+    const positions = c.arch === "nanogpt"
+      ? await PositionExampleStats.create(kernels, { examples, rowsPerExample, d: c.d_model })
+      : null;
+    if (positions) place(POSITIONS, positions.partialColumns);
     for (const spec of this.layout.specs) {
-      if (spec.name === EMBEDDING) continue;
+      if (spec.name === EMBEDDING || spec.name === POSITIONS) continue;
       const [out, inner] = spec.shape;
       const key = `${out}x${inner}`;
       let op = linear.get(key);
@@ -257,6 +271,7 @@ export class GradientStatistics {
       rowsPerExample,
       linear,
       embedding,
+      positions,
       reduce,
       regions,
       partials: createBuffer(this.gpu, floats * 4, "per-example partial sums"),
@@ -296,6 +311,18 @@ export class GradientStatistics {
           tensor(this.#sumG, spec),
           tensor(this.#sumAbsG, spec),
           region(spec.name, op.partialColumns),
+        );
+      },
+      positions: (pass, dEmbedding) => {
+        shape.projector?.positions(pass, dEmbedding);
+        const spec = this.layout.byName.get(POSITIONS)!;
+        shape.positions!.record(
+          pass,
+          dEmbedding,
+          tensor(this.#delta, spec),
+          tensor(this.#sumG, spec),
+          tensor(this.#sumAbsG, spec),
+          region(POSITIONS, shape.positions!.partialColumns),
         );
       },
       embedding: (pass, dlogits, final, dEmbedding) => {
@@ -492,7 +519,7 @@ export class GradientStatistics {
         sumG.subarray(...range),
         sumAbsG.subarray(...range),
         delta.subarray(...range),
-        { interference: spec.name !== EMBEDDING },
+        { interference: spec.name !== EMBEDDING && spec.name !== POSITIONS },
       );
     }
     return sums;
@@ -514,6 +541,7 @@ export class GradientStatistics {
     for (const shape of this.#shapes.values()) {
       shape.model.destroy();
       shape.embedding.destroy();
+      shape.positions?.destroy();
       for (const op of shape.linear.values()) op.destroy();
       shape.reduce.destroy();
       shape.partials.destroy();

@@ -17,6 +17,7 @@ import { Transformer } from "../../model/transformer.ts";
 import { parameterLayout } from "../../model/parameters.ts";
 import { fingerprint } from "../../data/batches.ts";
 import { checkpointPath, listCheckpoints, loadCheckpoint } from "../../train/checkpoint.ts";
+import { requireAdamWForOneStep } from "../../train/optimizer_step.ts";
 import type { LoadedRun } from "../../train/run.ts";
 import type { AdamWOptions } from "../../train/adamw.ts";
 import { modelTokenLosses } from "../../model/token_losses.ts";
@@ -205,6 +206,7 @@ export async function analyseRun(
   }
   const unseen: Uint32Array[] = [];
   if (needOneStep.length > 0) {
+    requireAdamWForOneStep(run.optimizer, run.info.name);
     for (let k = 0; k < K; k++) unseen.push(run.plan.unseenBatch(run.steps, k).tokens);
   }
 
