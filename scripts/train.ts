@@ -1,6 +1,8 @@
 /**
  * `deno task train`: trains one model (METHOD.md §3) and writes a run directory with checkpoints at
  * every power of two, metrics.arrow and run.json. `--resume` continues from the last checkpoint.
+ * SIGTERM and Ctrl-C finish the step in flight, write a checkpoint of it, print the `--resume`
+ * command and exit with 143 or 130.
  */
 import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
 import { bar, formatDuration, ProgressLine } from "../src/cli/progress.ts";
@@ -8,6 +10,7 @@ import { openGpu } from "../src/gpu/device.ts";
 import { resolveRun } from "../src/train/run.ts";
 import type { ScheduleKind } from "../src/train/schedule.ts";
 import { train } from "../src/train/trainer.ts";
+import { listenForInterrupts, pauseHookFromEnvironment, resumeCommand } from "../src/train/interrupt.ts";
 import { PRESETS } from "../src/model/config.ts";
 import { createLossProbe } from "../src/analysis/interference/probe.ts";
 
@@ -20,8 +23,7 @@ await runMain(async () => {
     {
       preset: {
         type: "string",
-        description: `model preset: ${Object.keys(PRESETS).join(", ")}`,
-        default: "cpu-s",
+        description: `model preset: ${Object.keys(PRESETS).join(", ")} (default: cpu-s)`,
       },
       config: { type: "string", description: "model config JSON instead of a preset" },
       init: {
@@ -35,7 +37,17 @@ await runMain(async () => {
       },
       tokenizer: {
         type: "string",
-        description: "bytes or gpt2 (default: bytes for small presets, gpt2 for the paper's)",
+        description: "bytes or gpt2 (default: bytes for small presets, gpt2 for the paper's); a .npy " +
+          "needs none (any id below the model's vocab_size trains)",
+      },
+      "eos-id": {
+        type: "string",
+        description: ".npy/.bin: the id that ends a document (default: the named tokenizer's, else none)",
+      },
+      "vocab-size": {
+        type: "string",
+        description:
+          "the model's vocab_size, over the preset's or config's (token files of a larger vocabulary)",
       },
       steps: { type: "string", description: "optimizer steps", default: "200" },
       batch: { type: "string", description: "sequences per global batch", default: "16" },
@@ -87,6 +99,16 @@ await runMain(async () => {
       name: { type: "string", description: "model name in tables and figures (default: the preset)" },
       out: { type: "string", description: "run directory", default: "runs/train" },
       resume: { type: "boolean", description: "continue the run in --out from its last checkpoint" },
+      "checkpoint-every": {
+        type: "string",
+        description: "also checkpoint every N steps, replaced by the next (0: never; powers of two stay)",
+        default: "1000",
+      },
+      "checkpoint-minutes": {
+        type: "string",
+        description: "also checkpoint every M minutes, replaced by the next (0: never)",
+        default: "30",
+      },
       "probe-every": {
         type: "string",
         description:
@@ -105,14 +127,27 @@ await runMain(async () => {
   if (shuffle !== "true" && shuffle !== "false") {
     throw new UsageError(`--shuffle must be true or false, got "${shuffle}"`);
   }
+  if (values.preset !== undefined && values.config !== undefined) {
+    throw new UsageError("give --preset or --config, not both");
+  }
+  const probeEvery = numberOption(values, "probe-every") ?? 0;
+  if (!Number.isInteger(probeEvery) || probeEvery < 0) {
+    throw new UsageError(`--probe-every must be an integer ≥ 0 (0: off), got ${probeEvery}`);
+  }
+  const probeSequences = numberOption(values, "probe-sequences");
+  if (probeSequences !== undefined && !(Number.isInteger(probeSequences) && probeSequences >= 1)) {
+    throw new UsageError(`--probe-sequences must be a positive integer, got ${probeSequences}`);
+  }
   const resolved = await resolveRun({
     out: values.out as string,
     name: values.name as string | undefined,
-    preset: values.config ? undefined : values.preset as string,
+    preset: values.config ? undefined : (values.preset as string | undefined) ?? "cpu-s",
     config: values.config as string | undefined,
     init: values.init as string | undefined,
     data: values.data as string,
     tokenizer: values.tokenizer as string | undefined,
+    eosId: numberOption(values, "eos-id"),
+    vocabSize: numberOption(values, "vocab-size"),
     steps: numberOption(values, "steps"),
     batch: numberOption(values, "batch"),
     microbatch: numberOption(values, "microbatch"),
@@ -129,11 +164,12 @@ await runMain(async () => {
     weightDecay: numberOption(values, "weight-decay"),
     clip: numberOption(values, "clip"),
     resume: values.resume as boolean,
+    checkpointEvery: numberOption(values, "checkpoint-every"),
+    checkpointMinutes: numberOption(values, "checkpoint-minutes"),
   });
   const { options, config, plan } = resolved;
-  const probeEvery = numberOption(values, "probe-every") ?? 0;
   const probe = probeEvery > 0
-    ? createLossProbe({ every: probeEvery, sequences: numberOption(values, "probe-sequences") })
+    ? createLossProbe({ every: probeEvery, sequences: probeSequences })
     : undefined;
   const gpu = await openGpu();
   try {
@@ -152,22 +188,47 @@ await runMain(async () => {
         `${plan.trainSequenceCount} training / ${plan.evalSequenceCount} eval sequences → ${options.runDir}`,
     );
     const progress = new ProgressLine();
-    const result = await train(gpu, {
-      ...options,
-      probe,
-      onStep: (p) => {
-        const evalText = p.evalLoss !== undefined ? ` eval ${p.evalLoss.toFixed(4)}` : "";
-        progress.update(
-          `${bar(p.step / p.steps)} step ${p.step}/${p.steps} loss ${p.trainLoss.toFixed(4)}${evalText} ` +
-            `lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(3)} ${
-              p.tokensPerSecond.toFixed(0)
-            } tok/s ` +
-            `ETA ${formatDuration(p.etaSeconds)}`,
-          p.step === p.steps || p.evalLoss !== undefined,
-        );
-      },
+    const interrupts = listenForInterrupts((signal) => {
+      progress.done();
+      console.error(
+        `zsl train: ${signal}: finishing the step in flight, then writing a checkpoint of it ` +
+          `(Ctrl-C again to quit at once)`,
+      );
     });
+    const pause = pauseHookFromEnvironment(interrupts.signal);
+    let result;
+    try {
+      result = await train(gpu, {
+        ...options,
+        signal: interrupts.signal,
+        probe,
+        onCheckpoint: pause?.at === "checkpoint"
+          ? (s) => s === pause.step ? pause.pause() : undefined
+          : undefined,
+        onStep: async (p) => {
+          const evalText = p.evalLoss !== undefined ? ` eval ${p.evalLoss.toFixed(4)}` : "";
+          progress.update(
+            `${bar(p.step / p.steps)} step ${p.step}/${p.steps} loss ${p.trainLoss.toFixed(4)}${evalText} ` +
+              `lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(3)} ${
+                p.tokensPerSecond.toFixed(0)
+              } tok/s ` +
+              `ETA ${formatDuration(p.etaSeconds)}`,
+            p.step === p.steps || p.evalLoss !== undefined,
+          );
+          if (pause?.at === "step" && p.step === pause.step) await pause.pause();
+        },
+      });
+    } finally {
+      interrupts.dispose();
+    }
     progress.done();
+    if (result.alreadyFinished) {
+      console.error(
+        `zsl train: ${result.runDir} has finished all ${options.steps} steps (checkpoint step ` +
+          `${result.lastCheckpoint}): nothing to resume`,
+      );
+      return;
+    }
     if (probe) {
       console.error(
         `  loss probe: ${probe.measurements} probes of ${probe.sequences} sequences took ${
@@ -177,6 +238,15 @@ await runMain(async () => {
             result.wallSeconds.toFixed(1)
           } s`,
       );
+    }
+    if (result.interrupted) {
+      console.error(
+        `zsl train: interrupted (${result.interrupted}) after step ${result.step} of ${options.steps}; ` +
+          `checkpoint step ${result.lastCheckpoint} and metrics written. Continue with:\n  ` +
+          resumeCommand("deno task train", Deno.args),
+      );
+      gpu.destroy();
+      Deno.exit(interrupts.exitCode);
     }
     console.error(
       `zsl train: steps ${result.firstStep}–${result.step} in ${formatDuration(result.wallSeconds)}; ` +
