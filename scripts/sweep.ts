@@ -12,6 +12,7 @@ import { runSweepLocally } from "../src/sweep/local.ts";
 import { resolve } from "../src/util/path.ts";
 import { pathToFileURL } from "node:url";
 import { analyseFinishedSweep, runSweepOnSlurm } from "../src/sweep/slurm.ts";
+import { listenForInterrupts, shellWord } from "../src/train/interrupt.ts";
 
 await runMain(async () => {
   const { values } = parseArgs(
@@ -52,6 +53,10 @@ await runMain(async () => {
       },
       "train-only": { type: "boolean", description: "train, skip the analyses (what each SLURM task runs)" },
       "analyse-only": { type: "boolean", description: "analyse finished runs only (the SLURM analysis job)" },
+      "restart-changed": {
+        type: "boolean",
+        description: "delete and retrain the runs whose settings differ from the definition (else refused)",
+      },
     },
   );
   let definition: SweepDefinition;
@@ -85,6 +90,7 @@ await runMain(async () => {
       account: values.account as string | undefined,
       sbatchArgs: values["sbatch-arg"] as string[] | undefined,
       dryRun: values["dry-run"] as boolean | undefined,
+      restartChanged: values["restart-changed"] as boolean | undefined,
       wait: values.wait as boolean | undefined,
     });
     if (!ok) Deno.exit(1);
@@ -93,7 +99,8 @@ await runMain(async () => {
   if (values.executor !== "local") {
     throw new Error(`zsl: unknown --executor "${values.executor}": use local or slurm`);
   }
-  const gpu = await openGpuOrInstall({ install: true });
+  // No installing here (the sweep may not run apt-get): the error says how (deno task doctor --install).
+  const gpu = await openGpuOrInstall({ install: false });
   const progress = new ProgressLine();
   const started = performance.now();
   try {
@@ -138,13 +145,34 @@ await runMain(async () => {
         console.error(`analysis: ${event.what}`);
       }
     };
-    const { results } = values["analyse-only"]
-      ? { results: await analyseFinishedSweep(gpu, definition, out, { only, onEvent }) }
-      : await runSweepLocally(gpu, definition, out, {
-        only,
-        trainOnly: values["train-only"] as boolean | undefined,
-        onEvent,
-      });
+    const interrupts = listenForInterrupts((signal) => {
+      progress.done();
+      console.error(`zsl sweep: ${signal}: finishing the step in flight, then writing a checkpoint of it`);
+    });
+    let swept: { results: string[]; interrupted?: string };
+    try {
+      swept = values["analyse-only"]
+        ? { results: await analyseFinishedSweep(gpu, definition, out, { only, onEvent }) }
+        : await runSweepLocally(gpu, definition, out, {
+          only,
+          trainOnly: values["train-only"] as boolean | undefined,
+          restartChanged: values["restart-changed"] as boolean | undefined,
+          signal: interrupts.signal,
+          onEvent,
+        });
+    } finally {
+      interrupts.dispose();
+    }
+    if (swept.interrupted) {
+      progress.done();
+      console.error(
+        `zsl sweep: interrupted (${swept.interrupted}); the run in training wrote a checkpoint. ` +
+          `Continue with the same command:\n  ${["deno task sweep", ...Deno.args.map(shellWord)].join(" ")}`,
+      );
+      gpu.destroy();
+      Deno.exit(interrupts.exitCode);
+    }
+    const { results } = swept;
     console.error(`zsl sweep: done in ${formatDuration((performance.now() - started) / 1000)}`);
     for (const file of results) console.log(file);
     const report = results.find((file) => file.endsWith("report.html"));
