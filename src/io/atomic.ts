@@ -73,11 +73,8 @@ export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   return writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
 
-/**
- * Creates `directory` (and parents) and checks that files can be created in it, with an error that
- * names the directory and the fix.
- */
-export async function ensureWritableDirectory(directory: string): Promise<void> {
+/** Creates `directory` (and parents) if needed, with an error that names the directory. */
+export async function createDirectory(directory: string): Promise<void> {
   try {
     await Deno.mkdir(directory, { recursive: true });
   } catch (error) {
@@ -85,6 +82,14 @@ export async function ensureWritableDirectory(directory: string): Promise<void> 
       throw new Error(`zsl: cannot create output directory ${directory}: ${(error as Error).message}`);
     }
   }
+}
+
+/**
+ * Creates `directory` (and parents) and checks that files can be created in it, with an error that
+ * names the directory and the fix.
+ */
+export async function ensureWritableDirectory(directory: string): Promise<void> {
+  await createDirectory(directory);
   const probe = `${directory}/.zsl-write-probe-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
     await Deno.writeTextFile(probe, "");

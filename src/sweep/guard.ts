@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { ensureWritableDirectory } from "../io/atomic.ts";
+import { createDirectory, ensureWritableDirectory } from "../io/atomic.ts";
 import { join } from "../util/path.ts";
 import type { DirectoryLock } from "../util/lock.ts";
 import { lockDirectory } from "../util/lock.ts";
@@ -25,8 +25,15 @@ import { expandSweep } from "./definition.ts";
  * sweep. Throws at once, naming the holder's pid, when another sweep holds it.
  */
 export async function lockSweep(sweepDir: string, shared = false): Promise<DirectoryLock> {
-  await ensureWritableDirectory(sweepDir);
-  return await lockDirectory(sweepDir, "sweep directory", "choose another --out", { shared });
+  await createDirectory(sweepDir);
+  const lock = await lockDirectory(sweepDir, "sweep directory", "choose another --out", { shared });
+  try {
+    await ensureWritableDirectory(sweepDir);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  return lock;
 }
 
 /** Throws when `only` names a run the sweep does not have (before anything is written). */

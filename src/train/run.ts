@@ -18,6 +18,7 @@ import { BatchPlan, loadCorpus, tokenizeCorpus, tokenizerByName } from "../data/
 import type { Tokenizer } from "../data/mod.ts";
 import { IDS_TOKENIZER, idsTokenizer } from "../data/tokenizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
+import { validateSchedule } from "./schedule.ts";
 import { checkRunSpec } from "./spec_rules.ts";
 import type { TrainOptions } from "./trainer.ts";
 import { basename, join, resolve } from "../util/path.ts";
@@ -191,6 +192,13 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
     init = flattenTensors(parameterLayout(config), file.tensors, spec.init);
   }
   const name = spec.name ?? presetName ?? basename(spec.out);
+  const schedule = {
+    kind: spec.schedule ?? "trapezoidal",
+    peakLr: spec.lr ?? kaplanPeakLr(counts.nonEmbedding),
+    warmup: spec.warmup ?? Math.min(2000, Math.ceil(steps / 20)),
+    decaySteps: spec.decay ?? 0,
+  };
+  validateSchedule({ ...schedule, totalSteps: steps });
   return {
     config,
     plan,
@@ -204,12 +212,7 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
       steps,
       batch,
       microbatch,
-      schedule: {
-        kind: spec.schedule ?? "trapezoidal",
-        peakLr: spec.lr ?? kaplanPeakLr(counts.nonEmbedding),
-        warmup: spec.warmup ?? Math.min(2000, Math.ceil(steps / 20)),
-        decaySteps: spec.decay ?? 0,
-      },
+      schedule,
       seed: spec.seed ?? 0,
       init,
       adamw: { weightDecay: spec.weightDecay ?? 0.1, maxNorm: spec.clip ?? 1.0 },

@@ -23,7 +23,7 @@ import type { ModelConfig } from "../model/config.ts";
 import { validateConfig } from "../model/config.ts";
 import { initParameters, parameterLayout } from "../model/parameters.ts";
 import { Transformer } from "../model/transformer.ts";
-import { ensureWritableDirectory, writeJsonAtomic } from "../io/atomic.ts";
+import { createDirectory, ensureWritableDirectory, writeJsonAtomic } from "../io/atomic.ts";
 import { join } from "../util/path.ts";
 import { LOCK_FILE, lockDirectory } from "../util/lock.ts";
 import { AdamW, PAPER_ADAMW } from "./adamw.ts";
@@ -268,10 +268,11 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
   const adamwOptions = { ...PAPER_ADAMW, ...options.adamw };
   validateRun(options, adamwOptions);
   const fresh = await isAbsentOrEmpty(options.runDir);
-  await ensureWritableDirectory(options.runDir);
-  // Before anything else in the directory is read or changed: another writer's files stay untouched.
+  await createDirectory(options.runDir);
+  // Before anything else in the directory is read or written: another writer's files stay untouched.
   const lock = await lockDirectory(options.runDir, "run directory", "choose another --out");
   try {
+    await ensureWritableDirectory(options.runDir);
     return await trainLocked(gpu, options, config, adamwOptions);
   } catch (error) {
     // A run that failed before its first step leaves no directory behind (a retry starts clean).
