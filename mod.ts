@@ -122,7 +122,12 @@ export {
 export type { Checkpoint, CheckpointState } from "./src/train/checkpoint.ts";
 export { MetricsLog } from "./src/train/metrics.ts";
 export type { MetricsRow } from "./src/train/metrics.ts";
-export { train } from "./src/train/trainer.ts";
+export { DivergenceError, train } from "./src/train/trainer.ts";
+export { CheckpointError } from "./src/train/checkpoint.ts";
+export { INTERRUPT_EXIT_CODES, listenForInterrupts, resumeCommand } from "./src/train/interrupt.ts";
+export type { Interrupts } from "./src/train/interrupt.ts";
+export { lockDirectory, LockedError } from "./src/util/lock.ts";
+export type { DirectoryLock, LockHolder, LockOptions } from "./src/util/lock.ts";
 export type {
   StepProgress,
   TrainingData,

@@ -141,7 +141,7 @@ export async function gpt2Tokenizer(): Promise<Tokenizer> {
 export const IDS_TOKENIZER = "ids";
 
 /** The `eosId` of a tokenizer without an end-of-document token (no id equals it). */
-export const NO_EOS = -1;
+export const NO_EOS: number = -1;
 
 /**
  * The stand-in for token data made by a tokenizer zsl does not have (a user's own, GPT-NeoX's): every

@@ -19,6 +19,7 @@ export function ioCause(error: unknown): string {
 export class WriteError extends Error {
   /** The path that could not be written. */
   readonly path: string;
+  /** The message is `zsl: cannot write <path>: <cause><detail>`. */
   constructor(path: string, cause: unknown, detail = "") {
     super(`zsl: cannot write ${path}: ${ioCause(cause)}${detail}`, { cause });
     this.name = "WriteError";

@@ -58,7 +58,7 @@ export function requeueOnInterrupt(command: string): string[] {
 
 /**
  * The Deno permission flags of the sweep's jobs: those of `deno task sweep` in `repoRoot`/deno.json
- * without `--allow-run` (the `$HOME`-style variables in them are expanded by the job's bash).
+ * without `--allow-run`, their `$HOME`-style variables written `${HOME:-}` for the job's bash to expand.
  */
 export function sweepJobPermissions(repoRoot: string): string[] {
   const path = join(repoRoot, "deno.json");
@@ -71,5 +71,8 @@ export function sweepJobPermissions(repoRoot: string): string[] {
     );
   }
   if (typeof task !== "string") throw new Error(`zsl: ${path} has no "sweep" task`);
-  return task.split(/\s+/).filter((word) => word.startsWith("--allow-") && !word.startsWith("--allow-run"));
+  return task.split(/\s+/)
+    .filter((word) => word.startsWith("--allow-") && !word.startsWith("--allow-run"))
+    // The job script runs under `set -u`: an unset variable (DENO_DIR, XDG_CACHE_HOME) expands to "".
+    .map((word) => word.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, "${$1:-}"));
 }

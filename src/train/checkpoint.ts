@@ -172,6 +172,7 @@ export function checkpointPath(runDir: string, step: number): string {
 export class CheckpointError extends Error {
   /** The checkpoint directory. */
   readonly directory: string;
+  /** `message` names the file and the problem. */
   constructor(directory: string, message: string) {
     super(message);
     this.name = "CheckpointError";

@@ -185,6 +185,7 @@ export const LOSS_RISE_WARNING = 1.5;
 export class DivergenceError extends Error {
   /** The step at which it was seen. */
   readonly step: number;
+  /** `message` is the one-line explanation with the fix; `step` the step it happened at. */
   constructor(message: string, step: number) {
     super(message);
     this.name = "DivergenceError";

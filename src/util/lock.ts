@@ -45,6 +45,7 @@ export interface DirectoryLock {
 export class LockedError extends Error {
   /** The holder, as its lock file says (null when it could not be read). */
   readonly holder: LockHolder | null;
+  /** `message` names the directory, the holder and the fix. */
   constructor(message: string, holder: LockHolder | null) {
     super(message);
     this.name = "LockedError";
