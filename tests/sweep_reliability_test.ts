@@ -37,7 +37,7 @@ Deno.test("sweep JSON: every bad field is named by its path, with the nearest kn
     [{ common: { lr: "3e-4" } }, 'common.lr must be a number > 0, got "3e-4"'],
     [{ batches: [0] }, "batches[0] must be an integer ≥ 1, got 0"],
     [{ schedules: ["wsd"] }, 'schedules[0] must be one of trapezoidal, cosine, got "wsd"'],
-    [{ name: "a/b" }, "name must be a non-empty string without / or \\"],
+    [{ name: "" }, 'name must be a non-empty single-line string (it names the sweep), got ""'],
     [{ stpes: 3 }, "stpes is not a sweep field"],
   ];
   for (const [raw, message] of cases) {

@@ -136,11 +136,8 @@ export function checkSweepDefinition(
 
   if ("name" in raw) {
     const name = raw.name;
-    if (typeof name !== "string" || name.trim() === "" || /[/\\\0]/.test(name)) {
-      fail(
-        "name",
-        `must be a non-empty string without / or \\ (it names the sweep's directory), ${got(name)}`,
-      );
+    if (typeof name !== "string" || name.trim() === "" || /[\n\r\0]/.test(name)) {
+      fail("name", `must be a non-empty single-line string (it names the sweep), ${got(name)}`);
     }
   }
   if ("models" in raw) {
