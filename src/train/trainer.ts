@@ -193,6 +193,26 @@ export class DivergenceError extends Error {
   }
 }
 
+/** What defines a run's training: see {@linkcode runIdentity}. */
+export type RunIdentity = {
+  /** The model's shape, defaults filled in. */
+  model: Required<ModelConfig>;
+  /** Optimizer steps of the whole run. */
+  steps: number;
+  /** Sequences per global batch. */
+  batch: number;
+  /** Sequences per microbatch. */
+  microbatch: number;
+  /** The learning-rate schedule (without totalSteps). */
+  schedule: TrainOptions["schedule"];
+  /** Initialisation seed. */
+  seed: number;
+  /** AdamW hyperparameters. */
+  adamw: Required<AdamWOptions>;
+  /** `TrainingData.describe()`. */
+  data: unknown;
+};
+
 /**
  * What defines a run's training (model, steps, batch, schedule, seed, optimizer, data): the fields of
  * run.json and of every checkpoint's state that a resume, and a sweep's rerun, must find unchanged.
@@ -201,7 +221,7 @@ export function runIdentity(
   options: Pick<TrainOptions, "steps" | "batch" | "microbatch" | "schedule" | "seed" | "data">,
   config: Required<ModelConfig>,
   adamw: Required<AdamWOptions>,
-): Record<string, unknown> {
+): RunIdentity {
   return {
     model: config,
     steps: options.steps,
@@ -327,25 +347,6 @@ async function loadResumeCheckpoint(
   }
 }
 
-type RunIdentity = {
-  model: Required<ModelConfig>;
-  steps: number;
-  batch: number;
-  microbatch: number;
-  schedule: TrainOptions["schedule"];
-  seed: number;
-  adamw: Required<AdamWOptions>;
-  data: unknown;
-};
-
-function identityOf(
-  options: TrainOptions,
-  config: Required<ModelConfig>,
-  adamw: Required<AdamWOptions>,
-): RunIdentity {
-  return runIdentity(options, config, adamw) as RunIdentity;
-}
-
 async function trainLocked(
   gpu: GpuDevice,
   options: TrainOptions,
@@ -354,7 +355,7 @@ async function trainLocked(
 ): Promise<TrainResult> {
   const schedule: Schedule = { ...options.schedule, totalSteps: options.steps };
   const runDir = options.runDir;
-  const identity = identityOf(options, config, adamwOptions);
+  const identity = runIdentity(options, config, adamwOptions);
   await removeStaleTemporaries(runDir);
   const existing = await listCheckpoints(runDir);
   if (existing.length > 0 && !options.resume) {
@@ -470,19 +471,16 @@ async function trainLocked(
       new DivergenceError(
         `zsl: training diverged at step ${step}: ${what}; nothing of step ${step} was saved ` +
           `(last checkpoint: ${lastCheckpoint ? `step ${lastCheckpoint}` : "none"}); lower --lr ` +
-          `(${options.schedule.peakLr}) and train again in a new --out`,
+          `(${options.schedule.peakLr})${options.init ? " or check the --init weights" : ""} and train ` +
+          `again in a new --out`,
         step,
       );
     /** Writes step `step`'s checkpoint once the metrics that it covers are durable. */
     const writeCheckpoint = async (step: number, lr: number, wallSeconds: number): Promise<string> => {
       const parameters = await model.getParameters();
       const moments = await optimizer.getMoments();
-      for (
-        const [values, what] of [[parameters, "weight"], [moments.expAvg, "first moment"], [
-          moments.expAvgSq,
-          "second moment",
-        ]] as const
-      ) {
+      const held = { weight: parameters, "first moment": moments.expAvg, "second moment": moments.expAvgSq };
+      for (const [what, values] of Object.entries(held)) {
         const bad = firstNonFinite(values);
         if (bad) {
           throw diverged(
@@ -581,13 +579,8 @@ async function trainLocked(
         // Exactly zero only when the activations saturated (normalised to 0, every logit equal): a
         // dead model that momentum alone keeps moving.
         await metrics.flush();
-        throw diverged(
-          step,
-          `the gradient norm is exactly 0 (the weights saturated; the loss sits at ${
-            trainLoss.toFixed(4)
-          }, ` +
-            `ln V = ${uniformLoss.toFixed(4)})`,
-        );
+        const sits = `the loss sits at ${trainLoss.toFixed(4)}, ln V = ${uniformLoss.toFixed(4)}`;
+        throw diverged(step, `the gradient norm is exactly 0 (the weights saturated; ${sits})`);
       }
       if (Number.isNaN(lossReference)) lossReference = Math.max(trainLoss, uniformLoss);
       if (!warnedRise && trainLoss > LOSS_RISE_WARNING * lossReference) {
