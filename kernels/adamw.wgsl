@@ -32,6 +32,13 @@ fn adamw_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   if (i >= N) {
     return;
   }
+  // A non-finite gradient norm (NaN or ±Inf: all exponent bits set; tested on the bits because
+  // compilers may assume floats are finite) means the step diverged: leave the parameters and the
+  // moments as they were, so that no update holds a non-finite value. The host sees the norm at its
+  // next readback and stops the run (src/train/trainer.ts).
+  if ((bitcast<u32>(grad_norm[0]) & 0x7f800000u) == 0x7f800000u) {
+    return;
+  }
   // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped to at most 1.
   var clip = 1.0;
   if (hyper.max_norm > 0.0) {

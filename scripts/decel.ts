@@ -8,7 +8,7 @@
 import { writeDecelerationResults } from "../src/sweep/analyse.ts";
 import { decelerationSummary } from "../src/report/summary.ts";
 import { ensureWritableDirectory } from "../src/io/atomic.ts";
-import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
+import { numberOption, parseArgs, rangeOption, runMain, UsageError } from "../src/cli/args.ts";
 import { commonParent, resolve } from "../src/util/path.ts";
 
 const COMMAND = "deno task decel RUN_DIR|CURVE_FILE…";
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   if (positionals.length === 0) {
     throw new UsageError(`give at least one run directory or curve file\nRun with --help for the options.`);
   }
-  const minStep = numberOption(values, "min-step");
+  const minStep = rangeOption(values, "min-step", { min: 0 });
   const d1Guess = numberOption(values, "d1-guess");
   if (d1Guess !== undefined && !(d1Guess > 0)) throw new UsageError(`--d1-guess must be a positive step`);
   const preprocess = !values["no-preprocess"];

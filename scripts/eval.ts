@@ -2,7 +2,7 @@
  * `deno task eval --checkpoint M.safetensors --config C.json --data TOKENS.npy --out losses.arrow`:
  * per-token losses of a checkpoint, one row per predicted token (columns seq, pos, loss).
  */
-import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
+import { parseArgs, rangeOption, runMain, UsageError } from "../src/cli/args.ts";
 import { openGpu } from "../src/gpu/device.ts";
 import { readConfigFile } from "../src/model/config.ts";
 import { flattenTensors, parameterLayout } from "../src/model/parameters.ts";
@@ -60,7 +60,14 @@ await runMain(async () => {
   for (const required of ["checkpoint", "config", "data"]) {
     if (!values[required]) throw new UsageError(`--${required} is required (see --help)`);
   }
+  const batch = rangeOption(values, "batch", { min: 1, integer: true });
+  const maxSequences = rangeOption(values, "max-sequences", { min: 1, integer: true });
   const out = resolve(values.out as string);
+  // Before any work: the table goes to a file, and its directory must take it.
+  const outInfo = await Deno.stat(out).catch(() => null);
+  if (outInfo?.isDirectory) {
+    throw new UsageError(`--out ${out} is a directory: give a file name, e.g. --out ${out}/losses.arrow`);
+  }
   await ensureWritableDirectory(dirname(out));
   const config = await readConfigFile(values.config as string);
   const layout = parameterLayout(config);
@@ -84,8 +91,8 @@ await runMain(async () => {
     );
     const start = performance.now();
     const result = await evaluateTokenLosses(gpu, config, flat, tokens, {
-      batch: numberOption(values, "batch"),
-      maxSequences: numberOption(values, "max-sequences"),
+      batch,
+      maxSequences,
       onProgress: (done, total) => {
         const seconds = (performance.now() - start) / 1000;
         const rate = (done * (config.seq_len - 1)) / seconds;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
+import { numberOption, parseArgs, rangeOption, runMain, UsageError } from "../src/cli/args.ts";
 import { analyseWithProgress, loadAnalysisRuns } from "../src/cli/analysis.ts";
 import { openGpu } from "../src/gpu/device.ts";
 import type { GpuDevice } from "../src/gpu/device.ts";
@@ -123,14 +123,14 @@ async function main(): Promise<void> {
       return step;
     });
   }
-  const sequences = numberOption(values, "sequences");
-  const targetsPerPass = numberOption(values, "targets-per-pass");
-  const minStep = numberOption(values, "min-step");
+  const sequences = rangeOption(values, "sequences", { min: 1, integer: true });
+  const targetsPerPass = rangeOption(values, "targets-per-pass", { min: 1, integer: true });
+  const minStep = rangeOption(values, "min-step", { min: 0 });
   const projectDims = numberOption(values, "project");
   if (projectDims !== undefined && (!Number.isInteger(projectDims) || projectDims < 1)) {
     throw new UsageError(`--project must be a positive integer (dimensions per side of each parameter)`);
   }
-  const seed = numberOption(values, "seed") ?? 0;
+  const seed = rangeOption(values, "seed", { min: 0, integer: true }) ?? 0;
   const projection = projectDims ? { kOut: projectDims, kIn: projectDims, seed } : undefined;
   const { runs, out } = await loadAnalysisRuns(positionals, values.out as string | undefined, "gradients");
   let gpu: GpuDevice | null = null;

@@ -15,6 +15,7 @@ import { Kernels } from "../src/gpu/kernels.ts";
 import { resolveRun } from "../src/train/run.ts";
 import { pathToFileURL } from "node:url";
 import { analyseFinishedSweep, runSweepOnSlurm } from "../src/sweep/slurm.ts";
+import { listenForInterrupts, shellWord } from "../src/train/interrupt.ts";
 
 const COMMAND = "deno task sweep";
 const SUMMARY =
@@ -93,6 +94,11 @@ const OPTIONS: Record<string, OptionSpec> = {
   "analyse-only": {
     type: "boolean",
     description: "Analyse the finished runs only (what the SLURM analysis job runs).",
+  },
+  "restart-changed": {
+    type: "boolean",
+    description: "Delete and retrain the runs whose settings differ from the definition (without it, a " +
+      "rerun with changed settings is refused).",
   },
 };
 
@@ -173,6 +179,7 @@ await runMain(async () => {
       account: values.account as string | undefined,
       sbatchArgs: values["sbatch-arg"] as string[] | undefined,
       dryRun: values["dry-run"] as boolean | undefined,
+      restartChanged: values["restart-changed"] as boolean | undefined,
       wait: values.wait as boolean | undefined,
     });
     if (!ok) Deno.exit(1);
@@ -181,7 +188,8 @@ await runMain(async () => {
   if (values.executor !== "local") {
     throw new Error(`zsl: unknown --executor "${values.executor}": use local or slurm`);
   }
-  const gpu = await openGpuOrInstall({ install: true });
+  // No installing here (the sweep may not run apt-get): the error says how (deno task doctor --install).
+  const gpu = await openGpuOrInstall({ install: false });
   const progress = new ProgressLine();
   const started = performance.now();
   try {
@@ -226,13 +234,34 @@ await runMain(async () => {
         console.error(`analysis: ${event.what}`);
       }
     };
-    const { results } = values["analyse-only"]
-      ? { results: await analyseFinishedSweep(gpu, definition, out, { only, onEvent }) }
-      : await runSweepLocally(gpu, definition, out, {
-        only,
-        trainOnly: values["train-only"] as boolean | undefined,
-        onEvent,
-      });
+    const interrupts = listenForInterrupts((signal) => {
+      progress.done();
+      console.error(`zsl sweep: ${signal}: finishing the step in flight, then writing a checkpoint of it`);
+    });
+    let swept: { results: string[]; interrupted?: string };
+    try {
+      swept = values["analyse-only"]
+        ? { results: await analyseFinishedSweep(gpu, definition, out, { only, onEvent }) }
+        : await runSweepLocally(gpu, definition, out, {
+          only,
+          trainOnly: values["train-only"] as boolean | undefined,
+          restartChanged: values["restart-changed"] as boolean | undefined,
+          signal: interrupts.signal,
+          onEvent,
+        });
+    } finally {
+      interrupts.dispose();
+    }
+    if (swept.interrupted) {
+      progress.done();
+      console.error(
+        `zsl sweep: interrupted (${swept.interrupted}); the run in training wrote a checkpoint. ` +
+          `Continue with the same command:\n  ${["deno task sweep", ...Deno.args.map(shellWord)].join(" ")}`,
+      );
+      gpu.destroy();
+      Deno.exit(interrupts.exitCode);
+    }
+    const { results } = swept;
     console.error(`zsl sweep: done in ${formatDuration((performance.now() - started) / 1000)}`);
     for (const file of results) console.log(file);
     const report = results.find((file) => file.endsWith("report.html"));

@@ -1,6 +1,8 @@
 /**
  * `deno task train`: trains one model (docs/method.md#training) and writes a run directory with checkpoints at
  * every power of two, metrics.arrow and run.json. `--resume` continues from the last checkpoint.
+ * SIGTERM and Ctrl-C finish the step in flight, write a checkpoint of it, print the `--resume`
+ * command and exit with 143 or 130.
  */
 import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
 import { bar, formatDuration, ProgressLine } from "../src/cli/progress.ts";
@@ -12,6 +14,7 @@ import { ARCHITECTURES, PRESETS } from "../src/model/config.ts";
 import type { Architecture } from "../src/model/config.ts";
 import { OPTIMIZER_KINDS } from "../src/train/optimizer.ts";
 import type { OptimizerKind } from "../src/train/optimizer.ts";
+import { listenForInterrupts, pauseHookFromEnvironment, resumeCommand } from "../src/train/interrupt.ts";
 import { createLossProbe } from "../src/analysis/interference/probe.ts";
 
 await runMain(async () => {
@@ -28,8 +31,7 @@ await runMain(async () => {
         value: "NAME",
         description: `The model to train: one of the paper's sizes or a small CPU model (${
           Object.keys(PRESETS).join(", ")
-        }).`,
-        default: "cpu-s",
+        }). By default cpu-s.`,
       },
       config: {
         type: "string",
@@ -59,7 +61,20 @@ await runMain(async () => {
       tokenizer: {
         type: "string",
         value: "NAME",
-        description: "bytes or gpt2. By default bytes for the small models and gpt2 for the paper's sizes.",
+        description: "bytes or gpt2. By default bytes for the small models and gpt2 for the paper's sizes; " +
+          "a .npy needs none (any id below the model's vocab_size trains).",
+      },
+      "eos-id": {
+        type: "string",
+        value: "ID",
+        description: "For a .npy or .bin of token ids: the id that ends a document. By default the named " +
+          "tokenizer's, else none.",
+      },
+      "vocab-size": {
+        type: "string",
+        value: "N",
+        description: "The model's vocab_size, over the preset's or config's (for token files of a larger " +
+          "vocabulary).",
       },
       steps: { type: "string", value: "N", description: "How many optimizer steps to take.", default: "200" },
       batch: { type: "string", value: "N", description: "Sequences in each global batch.", default: "16" },
@@ -183,6 +198,20 @@ await runMain(async () => {
         default: "runs/train",
       },
       resume: { type: "boolean", description: "Continue the run in --out from its last checkpoint." },
+      "checkpoint-every": {
+        type: "string",
+        value: "N",
+        description:
+          "Also checkpoint every N steps, each replaced by the next (0: never; the powers of two " +
+          "stay).",
+        default: "1000",
+      },
+      "checkpoint-minutes": {
+        type: "string",
+        value: "M",
+        description: "Also checkpoint every M minutes, each replaced by the next (0: never).",
+        default: "30",
+      },
       "probe-every": {
         type: "string",
         value: "N",
@@ -204,6 +233,17 @@ await runMain(async () => {
   if (shuffle !== "true" && shuffle !== "false") {
     throw new UsageError(`--shuffle must be true or false, got "${shuffle}"`);
   }
+  if (values.preset !== undefined && values.config !== undefined) {
+    throw new UsageError("give --preset or --config, not both");
+  }
+  const probeEvery = numberOption(values, "probe-every") ?? 0;
+  if (!Number.isInteger(probeEvery) || probeEvery < 0) {
+    throw new UsageError(`--probe-every must be an integer ≥ 0 (0: off), got ${probeEvery}`);
+  }
+  const probeSequences = numberOption(values, "probe-sequences");
+  if (probeSequences !== undefined && !(Number.isInteger(probeSequences) && probeSequences >= 1)) {
+    throw new UsageError(`--probe-sequences must be a positive integer, got ${probeSequences}`);
+  }
   const arch = values.arch as string | undefined;
   if (arch !== undefined && !ARCHITECTURES.includes(arch as Architecture)) {
     throw new UsageError(`--arch must be one of ${ARCHITECTURES.join(", ")}, got "${arch}"`);
@@ -215,12 +255,14 @@ await runMain(async () => {
   const resolved = await resolveRun({
     out: values.out as string,
     name: values.name as string | undefined,
-    preset: values.config ? undefined : values.preset as string,
+    preset: values.config ? undefined : (values.preset as string | undefined) ?? "cpu-s",
     config: values.config as string | undefined,
     arch: arch as Architecture | undefined,
     init: values.init as string | undefined,
     data: values.data as string,
     tokenizer: values.tokenizer as string | undefined,
+    eosId: numberOption(values, "eos-id"),
+    vocabSize: numberOption(values, "vocab-size"),
     steps: numberOption(values, "steps"),
     batch: numberOption(values, "batch"),
     microbatch: numberOption(values, "microbatch"),
@@ -243,11 +285,12 @@ await runMain(async () => {
     ademamixWarmup: numberOption(values, "ademamix-warmup"),
     muonLrScale: numberOption(values, "muon-lr-scale"),
     muonMomentum: numberOption(values, "muon-momentum"),
+    checkpointEvery: numberOption(values, "checkpoint-every"),
+    checkpointMinutes: numberOption(values, "checkpoint-minutes"),
   });
   const { options, config, plan } = resolved;
-  const probeEvery = numberOption(values, "probe-every") ?? 0;
   const probe = probeEvery > 0
-    ? createLossProbe({ every: probeEvery, sequences: numberOption(values, "probe-sequences") })
+    ? createLossProbe({ every: probeEvery, sequences: probeSequences })
     : undefined;
   const gpu = await openGpu();
   try {
@@ -267,22 +310,47 @@ await runMain(async () => {
         `${plan.trainSequenceCount} training / ${plan.evalSequenceCount} eval sequences → ${options.runDir}`,
     );
     const progress = new ProgressLine();
-    const result = await train(gpu, {
-      ...options,
-      probe,
-      onStep: (p) => {
-        const evalText = p.evalLoss !== undefined ? ` eval ${p.evalLoss.toFixed(4)}` : "";
-        progress.update(
-          `${bar(p.step / p.steps)} step ${p.step}/${p.steps} loss ${p.trainLoss.toFixed(4)}${evalText} ` +
-            `lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(3)} ${
-              p.tokensPerSecond.toFixed(0)
-            } tok/s ` +
-            `ETA ${formatDuration(p.etaSeconds)}`,
-          p.step === p.steps || p.evalLoss !== undefined,
-        );
-      },
+    const interrupts = listenForInterrupts((signal) => {
+      progress.done();
+      console.error(
+        `zsl train: ${signal}: finishing the step in flight, then writing a checkpoint of it ` +
+          `(Ctrl-C again to quit at once)`,
+      );
     });
+    const pause = pauseHookFromEnvironment(interrupts.signal);
+    let result;
+    try {
+      result = await train(gpu, {
+        ...options,
+        signal: interrupts.signal,
+        probe,
+        onCheckpoint: pause?.at === "checkpoint"
+          ? (s) => s === pause.step ? pause.pause() : undefined
+          : undefined,
+        onStep: async (p) => {
+          const evalText = p.evalLoss !== undefined ? ` eval ${p.evalLoss.toFixed(4)}` : "";
+          progress.update(
+            `${bar(p.step / p.steps)} step ${p.step}/${p.steps} loss ${p.trainLoss.toFixed(4)}${evalText} ` +
+              `lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(3)} ${
+                p.tokensPerSecond.toFixed(0)
+              } tok/s ` +
+              `ETA ${formatDuration(p.etaSeconds)}`,
+            p.step === p.steps || p.evalLoss !== undefined,
+          );
+          if (pause?.at === "step" && p.step === pause.step) await pause.pause();
+        },
+      });
+    } finally {
+      interrupts.dispose();
+    }
     progress.done();
+    if (result.alreadyFinished) {
+      console.error(
+        `zsl train: ${result.runDir} has finished all ${options.steps} steps (checkpoint step ` +
+          `${result.lastCheckpoint}): nothing to resume`,
+      );
+      return;
+    }
     if (probe) {
       console.error(
         `  loss probe: ${probe.measurements} probes of ${probe.sequences} sequences took ${
@@ -292,6 +360,15 @@ await runMain(async () => {
             result.wallSeconds.toFixed(1)
           } s`,
       );
+    }
+    if (result.interrupted) {
+      console.error(
+        `zsl train: interrupted (${result.interrupted}) after step ${result.step} of ${options.steps}; ` +
+          `checkpoint step ${result.lastCheckpoint} and metrics written. Continue with:\n  ` +
+          resumeCommand("deno task train", Deno.args),
+      );
+      gpu.destroy();
+      Deno.exit(interrupts.exitCode);
     }
     console.error(
       `zsl train: steps ${result.firstStep}–${result.step} in ${formatDuration(result.wallSeconds)}; ` +

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { numberOption, parseArgs, runMain, UsageError } from "../src/cli/args.ts";
+import { numberOption, parseArgs, rangeOption, runMain, UsageError } from "../src/cli/args.ts";
 import { analyseWithProgress, loadAnalysisRuns } from "../src/cli/analysis.ts";
 import { openGpu } from "../src/gpu/device.ts";
 import type { GpuDevice } from "../src/gpu/device.ts";
@@ -122,8 +122,8 @@ async function main(): Promise<void> {
   if (evalSequences !== undefined && (!Number.isInteger(evalSequences) || evalSequences < 1)) {
     throw new UsageError(`--eval-sequences must be a positive integer`);
   }
-  const maxStep = numberOption(values, "max-step");
-  const minStep = numberOption(values, "min-step");
+  const maxStep = rangeOption(values, "max-step", { min: 1, integer: true });
+  const minStep = rangeOption(values, "min-step", { min: 0 });
   const lr = parseLr(values.lr as string);
   const oneStep = !values["no-one-step"];
   const { runs, out } = await loadAnalysisRuns(positionals, values.out as string | undefined, "interference");

@@ -40,14 +40,24 @@ export interface ScriptOutput {
   stderr: string;
 }
 
-/** The permissions of the analysis tasks (`deno task zsl`, `deno task gradients`). */
-export const ANALYSIS_PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-sys=cpus,networkInterfaces,hostname",
-];
+/**
+ * The `deno run` permission flags of a deno.json task, with `$VAR`s expanded as `deno task` expands
+ * them, and `extraEnv` added to `--allow-env` (a test hook's variable): children started with them
+ * check that the task's (least) permissions suffice.
+ */
+export function taskPermissions(task: string, extraEnv: string[] = []): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
+  const words = (config.tasks[task] as string).split(/\s+/).filter((word) => word.startsWith("--allow-"));
+  return words.map((word) => {
+    const expanded = word.replace(/\$([A-Z_]+)/g, (_, name) => Deno.env.get(name) ?? "");
+    return expanded.startsWith("--allow-env=") && extraEnv.length > 0
+      ? `${expanded},${extraEnv.join(",")}`
+      : expanded;
+  });
+}
+
+/** The permissions of the analysis tasks (`deno task zsl`, `deno task gradients`), from deno.json. */
+export const ANALYSIS_PERMISSIONS: string[] = taskPermissions("zsl");
 
 /** Runs `scripts/<name>.ts` in a child Deno with `permissions` and `args`, capturing its output. */
 export async function runScript(name: string, permissions: string[], args: string[]): Promise<ScriptOutput> {

@@ -15,9 +15,13 @@ Deno.test("sweep: the grid expands to one named run per point; bad definitions n
   assertEquals(runs.map((run) => run.id), ["cpu-xs_s0", "cpu-xs_s1", "cpu-s_s0", "cpu-s_s1"]);
   assertEquals(runs[1].spec.seed, 1);
   assertEquals(runs[2].spec.preset, "cpu-s");
-  assertThrows(() => validateSweep({ model: ["tiny"] }), Error, "unknown field(s) model");
-  assertThrows(() => validateSweep({ models: [] }), Error, '"models" is empty');
-  assertThrows(() => validateSweep({ seeds: 3 }), Error, '"seeds" must be an array');
+  assertThrows(
+    () => validateSweep({ model: ["tiny"] }),
+    Error,
+    'model is not a sweep field (did you mean "models"?)',
+  );
+  assertThrows(() => validateSweep({ models: [] }), Error, "models is empty");
+  assertThrows(() => validateSweep({ seeds: 3 }), Error, "seeds must be an array");
   assertThrows(() => expandSweep({ ...definition, seeds: [0, 0] }), Error, "both called");
 });
 
@@ -30,7 +34,7 @@ Deno.test({
     const definition = validateSweep({
       name: "test",
       models: ["tiny"],
-      common: { steps: 12, warmup: 2, batch: 4, evalSequences: 4 },
+      common: { steps: 12, warmup: 2, evalSequences: 4 },
       batches: [4],
       analyses: { deceleration: false, interferenceCheckpoints: false, interferenceOneStep: false },
     });

@@ -254,7 +254,10 @@ Deno.test({
     }
     // Only temporary names may be incomplete (a resumed run removes them).
     for (const entry of Deno.readDirSync(out)) {
-      assert(/^(run\.json|config\.json|metrics\.arrow|checkpoints)$|\.tmp$/.test(entry.name), entry.name);
+      assert(
+        /^(run\.json|config\.json|metrics\.arrow|checkpoints|\.zsl\.lock)$|\.tmp$/.test(entry.name),
+        entry.name,
+      );
     }
     await Deno.remove(out, { recursive: true });
   },

@@ -127,6 +127,36 @@ export function numberOption(values: ParsedArgs["values"], name: string): number
   return value;
 }
 
+/** The range a numeric option must lie in (see {@linkcode rangeOption}). */
+export interface OptionRange {
+  /** Smallest value allowed (default: none). */
+  min?: number;
+  /** The value must be above `min`, not equal to it. */
+  exclusiveMin?: boolean;
+  /** The value must be a whole number. */
+  integer?: boolean;
+}
+
+/**
+ * Reads a numeric option and checks its range, with an error naming the option, the range and the
+ * value given: `rangeOption(values, "max-sequences", { min: 1, integer: true })`.
+ */
+export function rangeOption(
+  values: ParsedArgs["values"],
+  name: string,
+  range: OptionRange,
+): number | undefined {
+  const value = numberOption(values, name);
+  if (value === undefined) return undefined;
+  const { min, exclusiveMin, integer } = range;
+  const belowMin = min !== undefined && (exclusiveMin ? !(value > min) : !(value >= min));
+  if ((integer && !Number.isInteger(value)) || belowMin) {
+    const bound = min === undefined ? "" : ` ${exclusiveMin ? ">" : "≥"} ${min}`;
+    throw new UsageError(`--${name} must be ${integer ? "an integer" : "a number"}${bound}, got ${value}`);
+  }
+  return value;
+}
+
 /**
  * Runs a script's main function: usage and input errors print their message alone and exit 2;
  * other errors print with their stack and exit 1.

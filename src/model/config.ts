@@ -148,6 +148,13 @@ export function withArchitecture(config: ModelConfig, arch: Architecture): Model
 }
 
 /**
+ * The most layers a model may have. One backward pass records every layer's dispatches into one
+ * compute pass, and Dawn crashed the process (SIGSEGV, no message) recording it for 2,500 layers on
+ * lavapipe (2,300 worked); the paper's largest model has 16, OLMo-7B 32.
+ */
+export const MAX_LAYERS = 1024;
+
+/**
  * Checks a config (from a file or code) and returns it with defaults filled in. Every error names
  * the field and what would be valid.
  */
@@ -168,6 +175,11 @@ export function validateConfig(raw: unknown): Required<ModelConfig> {
     if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
       throw new ConfigError(`${field} must be a positive integer, got ${JSON.stringify(value)}`);
     }
+  }
+  if ((object.n_layers as number) > MAX_LAYERS) {
+    throw new ConfigError(
+      `n_layers ${object.n_layers} is above ${MAX_LAYERS}, the most zsl records in one pass: use fewer layers`,
+    );
   }
   const known = new Set<string>(["arch", ...REQUIRED_FIELDS, "rope_theta", "norm_eps"]);
   const unknown = Object.keys(object).filter((key) => !known.has(key));

@@ -6,6 +6,7 @@
  */
 import type { RunSpec } from "../train/run.ts";
 import type { ScheduleKind } from "../train/schedule.ts";
+import { checkSweepDefinition } from "./validate.ts";
 
 /** The grid and the settings shared by every run of a sweep. */
 export interface SweepDefinition {
@@ -107,6 +108,7 @@ export function paperSweep(): SweepDefinition {
 /** Checks a sweep definition (e.g. read from JSON), naming the bad field. */
 export function validateSweep(raw: unknown, source = "sweep definition"): SweepDefinition {
   const base = defaultSweep();
+  checkSweepDefinition(raw, source, { fields: { ...base }, analyses: { ...base.analyses } });
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new Error(`zsl: ${source} must be a JSON object with fields ${Object.keys(base).join(", ")}`);
   }

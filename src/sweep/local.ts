@@ -17,6 +17,7 @@ import type { RunStatus, SweepDefinition, SweepRun } from "./definition.ts";
 import { expandSweep } from "./definition.ts";
 import type { SweepEvent } from "./events.ts";
 import { analyseSweep } from "./analyse.ts";
+import { checkOnly, findChangedRuns, handleChangedRuns, lockSweep } from "./guard.ts";
 
 export type { RunStatus, SweepEvent };
 
@@ -35,23 +36,51 @@ export interface LocalSweepOptions {
   trainOnly?: boolean;
   /** Called at each run's start and end, after every training step, and before each analysis. */
   onEvent?: (event: SweepEvent) => void;
+  /** Delete and retrain the runs whose stored definition differs from the requested one (else refuse). */
+  restartChanged?: boolean;
+  /** Interrupts training (SIGTERM, Ctrl-C): the run in training checkpoints and the sweep returns. */
+  signal?: AbortSignal;
 }
 
-/** Trains every run of the sweep that is not finished, then analyses all of them. */
+/**
+ * Trains every run of the sweep that is not finished, then analyses all of them. One sweep process per
+ * directory (SLURM array tasks, `trainOnly` with `only`, share it); `interrupted` is set when `signal`
+ * stopped the training.
+ */
 export async function runSweepLocally(
   gpu: GpuDevice,
   definition: SweepDefinition,
   sweepDir: string,
   options: LocalSweepOptions = {},
-): Promise<{ runs: SweepRun[]; results: string[] }> {
+): Promise<{ runs: SweepRun[]; results: string[]; interrupted?: string }> {
+  checkOnly(definition, options.only);
+  const lock = await lockSweep(sweepDir, options.trainOnly === true && options.only !== undefined);
+  try {
+    return await trainAndAnalyse(gpu, definition, sweepDir, options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainAndAnalyse(
+  gpu: GpuDevice,
+  definition: SweepDefinition,
+  sweepDir: string,
+  options: LocalSweepOptions,
+): Promise<{ runs: SweepRun[]; results: string[]; interrupted?: string }> {
   await ensureWritableDirectory(sweepDir);
-  await writeSweepDefinition(sweepDir, definition);
   const runs = expandSweep(definition).filter((run) => !options.only || options.only.includes(run.id));
   const kernels = new Kernels(gpu);
   const resolvedRuns: ResolvedRun[] = [];
   for (const run of runs) {
     resolvedRuns.push(await resolveRun({ ...run.spec, out: sweepRunDir(sweepDir, run.id) }));
   }
+  const changed = await findChangedRuns(
+    runs.map((run, i) => ({ id: run.id, options: resolvedRuns[i].options })),
+  );
+  await handleChangedRuns(changed, options.restartChanged ?? false);
+  // Only now: a refused rerun leaves the stored definition as it was.
+  await writeSweepDefinition(sweepDir, definition);
   options.onEvent?.({ kind: "estimate", ...(await estimateSweep(kernels, definition, runs, resolvedRuns)) });
   for (const [index, run] of runs.entries()) {
     const runDir = sweepRunDir(sweepDir, run.id);
@@ -65,6 +94,7 @@ export async function runSweepLocally(
       ...resolved.options,
       resume: status === "partial",
       kernels,
+      signal: options.signal,
       onStep: (progress) => options.onEvent?.({ kind: "step", index, total: runs.length, run, progress }),
     });
     const seconds = (performance.now() - start) / 1000;
@@ -77,6 +107,7 @@ export async function runSweepLocally(
       adapter: gpu.adapter.description || gpu.adapter.device,
       software: gpu.adapter.isSoftware,
     });
+    if (trained.interrupted) return { runs, results: [], interrupted: trained.interrupted };
     options.onEvent?.({ kind: "run-done", index, total: runs.length, run, seconds });
   }
   if (options.trainOnly) return { runs, results: [] };

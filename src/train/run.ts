@@ -18,7 +18,11 @@ import { OPTIMIZER_DEFAULTS, optimizerSpecOf, resolveOptimizerOptions } from "./
 import { flattenTensors, parameterLayout } from "../model/parameters.ts";
 import { readSafetensors } from "../io/safetensors.ts";
 import { BatchPlan, loadCorpus, tokenizeCorpus, tokenizerByName } from "../data/mod.ts";
+import type { Tokenizer } from "../data/mod.ts";
+import { IDS_TOKENIZER, idsTokenizer } from "../data/tokenizer.ts";
 import type { ScheduleKind } from "./schedule.ts";
+import { validateSchedule } from "./schedule.ts";
+import { checkRunSpec } from "./spec_rules.ts";
 import type { TrainOptions } from "./trainer.ts";
 import { basename, join, resolve } from "../util/path.ts";
 
@@ -38,8 +42,16 @@ export interface RunSpec {
   seq?: number;
   /** Corpus: "brown" (default), a text file, a folder of .txt files, or a .npy token array. */
   data?: string;
-  /** Tokenizer: "bytes" (default for small presets) or "gpt2" (default for the paper's presets). */
+  /**
+   * Tokenizer of text corpora: "bytes" (default for small presets) or "gpt2" (default for the paper's
+   * presets). Token files need none: any id below the model's vocab_size trains, and a named tokenizer
+   * only decodes them and gives its EOS id.
+   */
   tokenizer?: string;
+  /** Token files: the id that ends a document (default: the named tokenizer's; none without one). */
+  eosId?: number;
+  /** The model's vocab_size, over the preset's or config's (token files of a larger vocabulary). */
+  vocabSize?: number;
   /** Optimizer steps (default 200). */
   steps?: number;
   /** Sequences per global batch (default 16). */
@@ -72,6 +84,10 @@ export interface RunSpec {
   clip?: number;
   /** Continue from the run directory's last checkpoint (default false). */
   resume?: boolean;
+  /** Checkpoint every this many steps, replaced by the next (default 1000; 0: never). */
+  checkpointEvery?: number;
+  /** Checkpoint every this many minutes, replaced by the next (default 30; 0: never). */
+  checkpointMinutes?: number;
   /** Optimizer (default `adamw`; docs/method.md#optimizers). */
   optimizer?: OptimizerKind;
   /** AdEMAMix: final α (default 8). */
@@ -116,6 +132,7 @@ export interface ResolvedRun {
 
 /** Resolves a {@linkcode RunSpec}: loads the config, tokenizer, corpus, batch plan and initial weights. */
 export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
+  checkRunSpec(spec as unknown as Record<string, unknown>);
   if (spec.preset && spec.config) throw new Error("zsl: give --preset or --config, not both");
   let config: Required<ModelConfig>;
   let presetName: string | undefined;
@@ -137,21 +154,66 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
     config = validateConfig(withArchitecture(preset.config, spec.arch ?? "olmo"));
   }
   if (spec.seq !== undefined) config = validateConfig({ ...config, seq_len: spec.seq });
-  const tokenizer = await tokenizerByName(spec.tokenizer ?? (paperPreset ? "gpt2" : "bytes"));
-  if (!spec.config) config = { ...config, vocab_size: tokenizer.vocabSize };
-  if (tokenizer.vocabSize > config.vocab_size) {
-    throw new Error(
-      `zsl: the ${tokenizer.name} tokenizer needs vocab_size ≥ ${tokenizer.vocabSize}, ` +
-        `but the config has ${config.vocab_size}: raise vocab_size or use another --tokenizer`,
-    );
-  }
-  const corpus = tokenizeCorpus(await loadCorpus(spec.data ?? "brown"), tokenizer);
   const batch = spec.batch ?? 16;
   const microbatch = spec.microbatch ?? batch;
   const steps = spec.steps ?? 200;
+  const source = await loadCorpus(spec.data ?? "brown");
+  const named = spec.tokenizer === IDS_TOKENIZER ? undefined : spec.tokenizer;
+  let tokenizer: Tokenizer;
+  if (source.kind === "tokens") {
+    // Token files: the model's vocab_size bounds the ids; a tokenizer only decodes and gives the EOS id.
+    if (named) {
+      const base = await tokenizerByName(named);
+      if (!spec.config && spec.vocabSize === undefined) config = { ...config, vocab_size: base.vocabSize };
+    }
+    if (spec.vocabSize !== undefined) config = { ...config, vocab_size: spec.vocabSize };
+    const vocabSize = config.vocab_size;
+    if (named) {
+      const base = await tokenizerByName(named);
+      const eosId = spec.eosId ?? base.eosId;
+      if (eosId >= vocabSize) {
+        throw new Error(`zsl: --eos-id ${eosId} is outside the model's vocabulary (vocab_size ${vocabSize})`);
+      }
+      tokenizer = { ...base, vocabSize, tokenCount: vocabSize, eosId };
+    } else {
+      tokenizer = idsTokenizer(vocabSize, spec.eosId);
+    }
+  } else {
+    if (spec.eosId !== undefined) {
+      throw new Error(
+        `zsl: --eos-id applies to token files (.npy, .bin); a text corpus gets its tokenizer's EOS`,
+      );
+    }
+    tokenizer = await tokenizerByName(named ?? (paperPreset ? "gpt2" : "bytes"));
+    if (spec.vocabSize !== undefined) config = { ...config, vocab_size: spec.vocabSize };
+    else if (!spec.config) config = { ...config, vocab_size: tokenizer.vocabSize };
+    if (tokenizer.vocabSize > config.vocab_size) {
+      throw new Error(
+        `zsl: the ${tokenizer.name} tokenizer needs vocab_size ≥ ${tokenizer.vocabSize}, ` +
+          `but the model has ${config.vocab_size}: raise vocab_size or use another --tokenizer`,
+      );
+    }
+  }
+  const corpus = tokenizeCorpus(source, tokenizer, { vocabSize: config.vocab_size });
   const sequences = Math.floor(corpus.tokens.length / config.seq_len);
   const evalSequences = spec.evalSequences ??
     Math.min(256, Math.max(microbatch, Math.round(0.02 * sequences / microbatch) * microbatch));
+  const decay = (spec.lr ?? kaplanPeakLr(parameterCount(config).nonEmbedding)) * (spec.weightDecay ?? 0.1);
+  if (decay >= 1) {
+    throw new Error(
+      `zsl: --lr ${spec.lr} × --weight-decay ${
+        spec.weightDecay ?? 0.1
+      } = ${decay} ≥ 1: the decoupled decay ` +
+        `p ← p·(1 − lr·wd) would zero or flip the weights every step; lower --lr or --weight-decay`,
+    );
+  }
+  if (spec.lr === undefined && !(kaplanPeakLr(parameterCount(config).nonEmbedding) > 0)) {
+    throw new Error(
+      `zsl: Kaplan's learning-rate formula gives no positive rate for ${
+        parameterCount(config).nonEmbedding.toExponential(2)
+      } non-embedding parameters (it ends at 1.2e10): give --lr`,
+    );
+  }
   const plan = new BatchPlan({
     corpus,
     seqLen: config.seq_len,
@@ -168,6 +230,13 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
   }
   const presetLabel = presetName && config.arch !== "olmo" ? `${config.arch}-${presetName}` : presetName;
   const name = spec.name ?? presetLabel ?? basename(spec.out);
+  const schedule = {
+    kind: spec.schedule ?? "trapezoidal",
+    peakLr: spec.lr ?? kaplanPeakLr(counts.nonEmbedding),
+    warmup: spec.warmup ?? Math.min(2000, Math.ceil(steps / 20)),
+    decaySteps: spec.decay ?? 0,
+  };
+  validateSchedule({ ...schedule, totalSteps: steps });
   return {
     config,
     plan,
@@ -181,18 +250,15 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
       steps,
       batch,
       microbatch,
-      schedule: {
-        kind: spec.schedule ?? "trapezoidal",
-        peakLr: spec.lr ?? kaplanPeakLr(counts.nonEmbedding),
-        warmup: spec.warmup ?? Math.min(2000, Math.ceil(steps / 20)),
-        decaySteps: spec.decay ?? 0,
-      },
+      schedule,
       seed: spec.seed ?? 0,
       init,
       adamw: { weightDecay: spec.weightDecay ?? 0.1, maxNorm: spec.clip ?? 1.0 },
       optimizer: runOptimizer(spec, steps),
       evalEvery: spec.evalEvery ?? Math.max(1, Math.ceil(steps / 10)),
       resume: spec.resume ?? false,
+      checkpointEvery: spec.checkpointEvery,
+      checkpointMinutes: spec.checkpointMinutes,
       info: {
         preset: presetName ?? null,
         tokenizer: tokenizer.name,
@@ -204,6 +270,8 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
           ...spec,
           out: undefined,
           resume: undefined,
+          checkpointEvery: undefined,
+          checkpointMinutes: undefined,
           preset: undefined,
           seq: undefined,
           config,

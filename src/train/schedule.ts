@@ -37,6 +37,12 @@ export function validateSchedule(schedule: Schedule): Schedule {
   if (!Number.isInteger(totalSteps) || totalSteps < 1) {
     throw new Error(`zsl: --steps must be a positive integer, got ${totalSteps}`);
   }
+  if (warmup > totalSteps) {
+    throw new Error(
+      `zsl: --warmup ${warmup} is longer than the run (--steps ${totalSteps}): the learning rate would ` +
+        `never reach its peak; give --warmup ≤ ${totalSteps}`,
+    );
+  }
   if (!Number.isInteger(decay) || decay < 0 || decay > totalSteps - warmup) {
     throw new Error(
       `zsl: --decay must be an integer in 0…steps − warmup (${totalSteps - warmup}), got ${decay}`,

@@ -169,7 +169,11 @@ function prefix(label: string | undefined): string {
   return label ? `zsl: ${label}: ` : "zsl: ";
 }
 
-/** Checks the raw input: equal lengths, finite strictly increasing steps, finite positive losses. */
+/**
+ * Checks the raw input: equal lengths, finite non-decreasing steps, finite positive losses. A step may
+ * repeat (the authors' subsampling appends the last row even when it is already on the grid, and their
+ * fits used both rows): least squares weighs such a point twice and needs nothing else.
+ */
 function validate(steps: ArrayLike<number>, losses: ArrayLike<number>, label?: string): void {
   const where = prefix(label);
   if (steps.length !== losses.length) {
@@ -180,10 +184,10 @@ function validate(steps: ArrayLike<number>, losses: ArrayLike<number>, label?: s
     if (!Number.isFinite(steps[i])) {
       throw new Error(`${where}step at row ${i} is ${steps[i]}: steps must be finite numbers`);
     }
-    if (i > 0 && !(steps[i] > steps[i - 1])) {
+    if (i > 0 && !(steps[i] >= steps[i - 1])) {
       throw new Error(
-        `${where}steps must increase strictly, but row ${i} has step ${steps[i]} after ${steps[i - 1]}: ` +
-          `sort the rows by step and drop duplicates`,
+        `${where}steps must not decrease, but row ${i} has step ${steps[i]} after ${steps[i - 1]}: ` +
+          `sort the rows by step`,
       );
     }
   }
@@ -197,11 +201,19 @@ function validate(steps: ArrayLike<number>, losses: ArrayLike<number>, label?: s
   }
 }
 
-/** Mean of the local log-log slopes (y[k+1]−y[k])/(x[k+1]−x[k]) for k in [from, to). */
+/**
+ * Mean of the local log-log slopes (y[k+1]−y[k])/(x[k+1]−x[k]) for k in [from, to), over the pairs
+ * whose steps differ (a repeated step has no slope).
+ */
 function meanSlope(xs: Float64Array, ys: Float64Array, from: number, to: number): number {
   let sum = 0;
-  for (let k = from; k < to; k++) sum += (ys[k + 1] - ys[k]) / (xs[k + 1] - xs[k]);
-  return sum / (to - from);
+  let count = 0;
+  for (let k = from; k < to; k++) {
+    if (xs[k + 1] === xs[k]) continue;
+    sum += (ys[k + 1] - ys[k]) / (xs[k + 1] - xs[k]);
+    count++;
+  }
+  return sum / count;
 }
 
 /** Least-squares line through points [from, to): slope and intercept. */
@@ -461,7 +473,7 @@ export function defaultD1Guess(firstStep: number, lastStep: number): number {
  *
  * By default `losses` are raw per-step training losses: they are smoothed and subsampled as in the
  * paper, then the points with step > minStep are fitted. With `preprocess: false` they are fitted
- * as given. Throws (with the fix in the message) on unsorted or duplicate steps, non-finite or
+ * as given (a repeated step counts as two points). Throws (with the fix in the message) on decreasing steps, non-finite or
  * non-positive losses, or fewer than 10 points to fit. A fit whose break cannot be identified
  * (a pure power law, a break outside the data, a bend wider than the data, a curve that steepens)
  * is returned with `identified: false` and the reasons.
