@@ -12,8 +12,8 @@
  * pointed at an in-memory file (`memfd_create`) while Dawn enumerates adapters, then restored; what
  * was written meanwhile is written to stderr again, in order, without the lines that match
  * {@linkcode KNOWN_DAWN_WARNINGS} exactly. Everything else (the Vulkan loader's warnings, Mesa's,
- * Dawn's other messages, zsl's own) still comes through. Elsewhere, or without `--allow-ffi`, nothing
- * is filtered.
+ * Dawn's other messages, zsl's own) still comes through. Elsewhere, or without `--allow-ffi` for glibc
+ * ({@linkcode LIBC_PATHS}), nothing is filtered.
  *
  * @module
  */
@@ -37,16 +37,38 @@ type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
 let libc: Libc | null | undefined;
 
+/**
+ * Where glibc lies on the Linux systems zsl runs on. FFI is granted per library path (deno.json's tasks
+ * list these), so the library is opened by its absolute path.
+ */
+export const LIBC_PATHS: readonly string[] = [
+  "/lib/x86_64-linux-gnu/libc.so.6",
+  "/lib/aarch64-linux-gnu/libc.so.6",
+  "/lib64/libc.so.6",
+];
+
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
 /** glibc's functions through FFI, or null where that is not possible (not Linux, no --allow-ffi). */
 function openLibc(): Libc | null {
   if (libc !== undefined) return libc;
   libc = null;
   if (Deno.build.os !== "linux") return libc;
   try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return libc;
     const env = Deno.permissions.querySync({ name: "env", variable: "ZSL_DAWN_WARNINGS" }).state;
     if (env === "granted" && Deno.env.get("ZSL_DAWN_WARNINGS") === "all") return libc;
-    libc = Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+    const path = LIBC_PATHS.find((candidate) =>
+      Deno.permissions.querySync({ name: "ffi", path: candidate }).state === "granted" &&
+      exists(candidate)
+    );
+    if (path === undefined) return libc;
+    libc = Deno.dlopen(path, LIBC_SYMBOLS).symbols;
   } catch {
     libc = null;
   }
