@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { ARCHITECTURES } from "../model/config.ts";
+import { OPTIMIZER_KINDS } from "./optimizer.ts";
 
 /** The kind and range of one field. */
 export type FieldRule =
@@ -44,6 +46,13 @@ export const RUN_SPEC_RULES: Readonly<Record<string, FieldRule>> = {
   resume: { kind: "boolean" },
   checkpointEvery: { kind: "integer", min: 0 },
   checkpointMinutes: { kind: "number", min: 0 },
+  arch: { kind: "enum", values: ARCHITECTURES },
+  optimizer: { kind: "enum", values: OPTIMIZER_KINDS },
+  ademamixAlpha: { kind: "number", min: 0 },
+  ademamixBeta3: { kind: "number", min: 0 },
+  ademamixWarmup: { kind: "integer", min: 0 },
+  muonLrScale: { kind: "number", min: 0, exclusiveMin: true },
+  muonMomentum: { kind: "number", min: 0 },
 };
 
 /** The command-line flag of a `RunSpec` field: `dataSeed` → `--data-seed`. */
