@@ -125,6 +125,8 @@ export {
   readExampleTable,
 } from "./src/results/gradients.ts";
 export type { CoherenceHistogramRow, ExampleRows, GradientInterferenceRow } from "./src/results/gradients.ts";
+export { readWarmupControl } from "./src/results/warmup.ts";
+export type { WarmupControl } from "./src/results/warmup.ts";
 export { readLossCurve } from "./src/results/loss_curves.ts";
 export type { LossCurve } from "./src/results/loss_curves.ts";
 export { readRunsTable, sweepResultsDir } from "./src/results/sweep.ts";

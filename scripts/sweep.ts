@@ -5,7 +5,13 @@
 import { helpText, numberOption, type OptionSpec, parseArgs, runMain } from "../src/cli/args.ts";
 import { bar, formatDuration, ProgressLine } from "../src/cli/progress.ts";
 import { openGpuOrInstall } from "../src/gpu/doctor.ts";
-import { defaultSweep, expandSweep, paperSweep, validateSweep } from "../src/sweep/definition.ts";
+import {
+  defaultSweep,
+  expandSweep,
+  paperSweep,
+  paperWarmupSweep,
+  validateSweep,
+} from "../src/sweep/definition.ts";
 import type { SweepDefinition } from "../src/sweep/definition.ts";
 import type { SweepEvent } from "../src/sweep/local.ts";
 import { estimateSweep, runStatus, runSweepLocally } from "../src/sweep/local.ts";
@@ -31,8 +37,9 @@ const OPTIONS: Record<string, OptionSpec> = {
   preset: {
     type: "string",
     value: "NAME",
-    description: "Which family to sweep: default (three small models, for a CPU) or paper (the paper's six " +
-      "sizes and settings, for GPUs).",
+    description: "Which family to sweep: default (three small models, for a CPU), paper (the paper's six " +
+      "sizes and settings, for GPUs) or paper-warmup (14M with the paper's settings and warmups 0, 500, " +
+      "1000, 2000 and 4000, for GPUs).",
     default: "default",
   },
   sweep: {
@@ -159,9 +166,10 @@ await runMain(async () => {
     }
     definition = validateSweep(raw, path);
   } else if (values.preset === "paper") definition = paperSweep();
+  else if (values.preset === "paper-warmup") definition = paperWarmupSweep();
   else if (values.preset === "default") definition = defaultSweep();
   else {throw new Error(
-      `zsl: unknown sweep preset "${values.preset}": use default or paper, or --sweep FILE.json`,
+      `zsl: unknown sweep preset "${values.preset}": use default, paper or paper-warmup, or --sweep FILE.json`,
     );}
   const out = (values.out as string | undefined) ?? `sweeps/${definition.name}`;
   const only = values.only ? (values.only as string).split(",") : undefined;

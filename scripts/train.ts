@@ -91,6 +91,12 @@ await runMain(async () => {
         description: "Peak learning rate. By default Kaplan's LR(N) = 0.003239 − 0.0001395·ln N, N the " +
           "non-embedding parameters (docs/method.md#learning-rate).",
       },
+      "lr-scale": {
+        type: "string",
+        value: "X",
+        description: "Multiply the peak learning rate (--lr, else Kaplan's) by X, as the sweep's lrScales " +
+          "axis does. By default 1.",
+      },
       warmup: {
         type: "string",
         value: "N",
@@ -268,6 +274,7 @@ await runMain(async () => {
     microbatch: numberOption(values, "microbatch"),
     seq: numberOption(values, "seq"),
     lr: numberOption(values, "lr"),
+    lrScale: numberOption(values, "lr-scale"),
     warmup: numberOption(values, "warmup"),
     schedule: values.schedule as ScheduleKind,
     decay: numberOption(values, "decay"),

@@ -431,6 +431,13 @@ Deno.test("gradient tables: rows, Arrow columns and files round-trip", async () 
       "seconds",
       "sequences",
       "rows_backpropagated",
+      "mean_example_grad_sq",
+      "noise_trace",
+      "grad_sq_unbiased",
+      "b_simple",
+      "b_simple_tokens",
+      "batch_examples",
+      "batch_tokens",
     ]);
     assert(columns.step instanceof Int32Array && columns.d_grad instanceof Float64Array, "column types");
     await writeTable(dir, GRADIENT_TABLE, rows);

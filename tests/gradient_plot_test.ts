@@ -275,7 +275,11 @@ Deno.test("gradient plot: writeGradientResults writes the tables and figures F5â
         "gradient_coherence_histogram.arrow",
         "gradient_interference.arrow",
         "gradients.md",
-        ...["zsl_f5", "zsl_f6", "zsl_f7", "zsl_f8"].flatMap((f) => [`${f}.png`, `${f}.svg`, `${f}.vl.json`]),
+        ...["zsl_f5", "zsl_f6", "zsl_f7", "zsl_f8", "gradient_noise_scale"].flatMap((f) => [
+          `${f}.png`,
+          `${f}.svg`,
+          `${f}.vl.json`,
+        ]),
       ].sort(),
     );
     const rows = await readTable(out, GRADIENT_TABLE);

@@ -212,6 +212,102 @@ export function coherenceFigureSpec(
   });
 }
 
+/** One checkpoint of the noise-scale figure: D(∇ℓ), B_simple and the run's batch, in one unit. */
+export interface NoiseScaleRow {
+  /** The model (line colour). */
+  model: string;
+  /** Checkpoint step t. */
+  step: number;
+  /** "token" or "sequence" (line dash when both are present). */
+  granularity: string;
+  /** D(∇ℓ). */
+  dGrad: number;
+  /** B_simple, in `unit`s. */
+  bSimple: number;
+  /** The run's batch, in `unit`s. */
+  batch: number;
+}
+
+/** Options of the noise-scale figure. */
+export interface NoiseScaleFigureOptions extends GradientFigureOptions {
+  /** What B_simple and the batch count: "sequences" or "tokens" (default "examples"). */
+  unit?: string;
+}
+
+/**
+ * The gradient noise scale (docs/method.md#gradient-noise-scale) beside D(∇ℓ): left D(∇ℓ) against t (as F5),
+ * right B_simple = tr(Σ)/‖𝔼g‖² against t on a log axis with each run's batch as a dotted rule in its colour
+ * (in the same unit), the deceleration band shaded on both.
+ */
+export function noiseScaleFigureSpec(
+  rows: NoiseScaleRow[],
+  options: NoiseScaleFigureOptions = {},
+): VegaLiteSpec {
+  const unit = options.unit ?? "examples";
+  const noise = rows.filter((row) => row.step > 0 && Number.isFinite(row.bSimple) && row.bSimple > 0);
+  if (noise.length === 0) {
+    throw new Error(
+      "zsl: the noise-scale figure needs at least one checkpoint with a positive, finite B_simple",
+    );
+  }
+  const interference = rows.filter((row) => row.step > 0 && Number.isFinite(row.dGrad));
+  const x = stepAxis([...noise, ...interference].map((p) => p.step), "Checkpoint step t");
+  const color = colorByModel(modelNames(rows, options), options.scheme);
+  const size = { width: options.width ?? 300, height: options.height ?? 240 };
+  const band = options.band ?? null;
+  const batches = [...new Map(noise.filter((row) => row.batch > 0).map((row) => [row.model, row.batch]))]
+    .map(([model, batch]) => ({ model, bSimple: batch }));
+  const values = [...noise.map((row) => row.bSimple), ...batches.map((row) => row.bSimple)];
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const y = {
+    field: "bSimple",
+    type: "quantitative",
+    title: `B_simple (${unit})`,
+    scale: { type: "log", domain: [lo / 2, hi * 2], nice: false },
+    axis: { grid: true, gridDash: [1, 2], format: "~s" },
+  };
+  const points = (list: NoiseScaleRow[], field: "dGrad" | "bSimple") =>
+    list.map((row) => ({
+      model: row.model,
+      step: row.step,
+      granularity: row.granularity,
+      [field]: row[field],
+    }));
+  const noisePanel = metricPanel(
+    points(noise, "bSimple"),
+    y,
+    x,
+    color,
+    band,
+    size,
+    `B_simple = tr(Σ)/‖𝔼g‖²; dotted: the run's batch (${unit})`,
+  );
+  if (batches.length > 0) {
+    (noisePanel.layer as Spec[]).push({
+      data: { values: batches },
+      mark: { type: "rule", strokeDash: [2, 3], strokeWidth: 1.5 },
+      encoding: { y, color },
+    });
+  }
+  const panels: Spec[] = [];
+  if (interference.length > 0) {
+    const dGrad = {
+      field: "dGrad",
+      type: "quantitative",
+      title: "D(∇ℓ)",
+      scale: { domain: unitDomain(interference.map((p) => p.dGrad)), nice: false, zero: false },
+      axis: { grid: true, gridDash: [1, 2] },
+    };
+    panels.push(metricPanel(points(interference, "dGrad"), dGrad, x, color, band, size, "D(∇ℓ)"));
+  }
+  panels.push(noisePanel);
+  return figure(options.title ?? "Gradient noise scale and per-coordinate interference", {
+    hconcat: panels,
+    resolve: { scale: { color: "shared" } },
+  });
+}
+
 /**
  * Figure F6: the distribution of C_j = 1 − D_j over the non-embedding coordinates at each checkpoint,
  * as a heatmap (x: checkpoint step, ordinal; y: C_j bin; colour: fraction of the checkpoint's

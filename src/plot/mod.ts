@@ -22,7 +22,16 @@ export {
   type DecelerationFigureOptions,
   decelerationFigureSpec,
   type LossCurvePoint,
+  type LrAreaCurvePoint,
+  lrAreaFigureSpec,
+  type WarmupEnd,
 } from "./deceleration.ts";
+export {
+  warmupControlFigureSpec,
+  type WarmupFigureOptions,
+  type WarmupLine,
+  type WarmupPoint,
+} from "./warmup.ts";
 export {
   contourGrid,
   type InterferenceFigureOptions,
@@ -42,6 +51,9 @@ export {
   type GradientFigureOptions,
   gradientInterferenceFigureSpec,
   type GradientMetricRow,
+  type NoiseScaleFigureOptions,
+  noiseScaleFigureSpec,
+  type NoiseScaleRow,
   type PredictionFigureOptions,
   predictionFigureSpec,
   type PredictionHistogram,

@@ -7,7 +7,13 @@
  */
 import type { VegaLiteSpec } from "../plot/render.ts";
 import { renderChartToMemory, type RenderedChart, writeRenderedChart } from "../plot/render.ts";
-import { type DecelerationFigureOptions, decelerationFigureSpec } from "../plot/deceleration.ts";
+import {
+  type DecelerationFigureOptions,
+  decelerationFigureSpec,
+  lrAreaFigureSpec,
+  type WarmupEnd,
+} from "../plot/deceleration.ts";
+import { warmupControlFigureSpec, type WarmupLine, type WarmupPoint } from "../plot/warmup.ts";
 import type { InterferencePoint, OneStepPoint } from "../plot/interference.ts";
 import {
   interferenceFigureSpec,
@@ -15,17 +21,30 @@ import {
   probeFigureSpec,
   trajectoryFigureSpec,
 } from "../plot/interference.ts";
-import type { CoherenceBinRow, GradientMetricRow, PredictionPanel } from "../plot/gradients.ts";
+import type {
+  CoherenceBinRow,
+  GradientMetricRow,
+  NoiseScaleRow,
+  PredictionPanel,
+} from "../plot/gradients.ts";
 import {
   coherenceFigureSpec,
   coherenceHistogramFigureSpec,
   gradientInterferenceFigureSpec,
+  noiseScaleFigureSpec,
   predictionFigureSpec,
 } from "../plot/gradients.ts";
 import type { Band } from "../plot/style.ts";
 import { unionBand } from "../plot/style.ts";
-import type { DecelerationBreak, DecelerationCurveRow, DecelerationRow } from "../results/deceleration.ts";
-import { DECELERATION_FIGURE } from "../results/deceleration.ts";
+import type {
+  DecelerationBreak,
+  DecelerationCurveRow,
+  DecelerationRow,
+  LrAreaCurveRow,
+} from "../results/deceleration.ts";
+import { DECELERATION_FIGURE, DECELERATION_LR_AREA_FIGURE } from "../results/deceleration.ts";
+import type { WarmupControlRow, WarmupVerdictRow } from "../results/warmup.ts";
+import { WARMUP_FIGURE } from "../results/warmup.ts";
 import type { CoherenceHistogramRow, GradientInterferenceRow } from "../results/gradients.ts";
 import { exampleTableFile, GRADIENT_FIGURES, gradientsDir, readExampleTable } from "../results/gradients.ts";
 import type { Dt1Row, Dt2tRow } from "../results/interference.ts";
@@ -47,13 +66,87 @@ export function decelerationBand(rows: readonly DecelerationRow[]): Band {
   return unionBand(rows.map((row) => (row.identified ? [row.tDMin, row.tDMax] : null)));
 }
 
-/** F1 from `deceleration_curves.arrow` and the band of `deceleration.arrow`. */
+/** The caption of F1: which breaks lie at the warmup end and are not drawn as deceleration (none: empty). */
+export function warmupEndNotes(rows: readonly DecelerationRow[]): string[] {
+  const atEnd = rows.filter((row) => row.atWarmupEnd);
+  if (atEnd.length === 0) return [];
+  return [
+    `⚠ Break at the warmup end (t_d within 2× of the warmup), not drawn as deceleration: ${
+      atEnd.map((row) => `${row.name} (t_d ${Math.round(row.tD)}, warmup ${row.warmup})`).join(", ")
+    }.`,
+    "Dotted rules: the end of each run's warmup.",
+  ];
+}
+
+/** Each model's warmup end (steps, or S with `lrArea`), where it has one. */
+function warmupEnds(rows: readonly DecelerationRow[], lrArea = false): WarmupEnd[] {
+  return rows.filter((row) => row.warmup > 0)
+    .map((row) => ({ model: row.name, at: lrArea ? row.lrAreaAtWarmup : row.warmup }))
+    .filter((end) => Number.isFinite(end.at));
+}
+
+/**
+ * F1 from `deceleration_curves.arrow` and the band of `deceleration.arrow`, the warmup ends marked and the
+ * breaks at the warmup end named in the caption.
+ */
 export function decelerationFigure(
   curves: readonly DecelerationCurveRow[],
   rows: readonly DecelerationRow[],
   options: DecelerationFigureOptions = {},
 ): VegaLiteSpec {
-  return decelerationFigureSpec(curves, { band: decelerationBand(rows), ...options });
+  return decelerationFigureSpec(curves, {
+    band: decelerationBand(rows),
+    warmupEnds: warmupEnds(rows),
+    notes: warmupEndNotes(rows),
+    ...options,
+  });
+}
+
+/** F1's view against S from `deceleration_curves_lr_area.arrow`, the band the fits' t_d ranges in S. */
+export function lrAreaFigure(
+  curves: readonly LrAreaCurveRow[],
+  rows: readonly DecelerationRow[],
+  options: DecelerationFigureOptions = {},
+): VegaLiteSpec {
+  return lrAreaFigureSpec(curves, {
+    band: unionBand(rows.map((row) => (row.identifiedLrArea ? [row.tDLrAreaMin, row.tDLrAreaMax] : null))),
+    warmupEnds: warmupEnds(rows, true),
+    ...options,
+  });
+}
+
+/** The warmup-control figure: the breaks found (identified or at the warmup end) and each model's line. */
+export function warmupControlFigure(
+  rows: readonly WarmupControlRow[],
+  verdicts: readonly WarmupVerdictRow[],
+): VegaLiteSpec {
+  const points: WarmupPoint[] = rows.filter((row) => row.breakFound).map((row) => ({
+    model: row.group,
+    warmup: row.warmup,
+    tD: row.tD,
+    tDMin: row.tDMin,
+    tDMax: row.tDMax,
+    status: row.identified ? "identified" : "at the warmup end",
+  }));
+  const lines: WarmupLine[] = verdicts.filter((verdict) => Number.isFinite(verdict.slope)).map((verdict) => {
+    const own = rows.filter((row) => row.group === verdict.group && row.breakFound).map((row) => row.warmup);
+    return {
+      model: verdict.group,
+      slope: verdict.slope,
+      intercept: verdict.intercept,
+      warmups: [Math.min(...own), Math.max(...own)],
+    };
+  });
+  const models = [...new Set(rows.map((row) => row.group))];
+  return warmupControlFigureSpec(points, { lines, models });
+}
+
+/** The warmup-control figure named for the results directory (none when no run has a break). */
+export function warmupFigures(
+  rows: readonly WarmupControlRow[],
+  verdicts: readonly WarmupVerdictRow[],
+): NamedFigure[] {
+  return rows.some((row) => row.breakFound) ? [[WARMUP_FIGURE, warmupControlFigure(rows, verdicts)]] : [];
 }
 
 /** Δ_t^{2t} rows as F2/F3 points. */
@@ -194,7 +287,10 @@ export interface GradientFigureInput {
   breaks: Map<string, DecelerationBreak | null>;
 }
 
-/** The figures `input` has data for: F5 (a finite D(∇ℓ)), F6 (counts), F7 (positive coherences), F8 (panels). */
+/**
+ * The figures `input` has data for: F5 (a finite D(∇ℓ)), F6 (counts), F7 (positive coherences), F8 (panels)
+ * and the noise scale beside D(∇ℓ) (a positive B_simple).
+ */
 export function gradientFigures(input: GradientFigureInput): NamedFigure[] {
   const runs = new Set(input.rows.map((row) => row.run));
   const band = unionBand([...bandsOf(input.breaks)].filter(([name]) => runs.has(name)).map(([, b]) => b));
@@ -215,15 +311,44 @@ export function gradientFigures(input: GradientFigureInput): NamedFigure[] {
   if (input.panels.length > 0) {
     figures.push([GRADIENT_FIGURES.prediction, predictionFigureSpec([...input.panels], { band })]);
   }
+  const noise = noiseScaleRows(input.rows);
+  if (noise.rows.some((row) => row.bSimple > 0 && Number.isFinite(row.bSimple))) {
+    figures.push([GRADIENT_FIGURES.noiseScale, noiseScaleFigureSpec(noise.rows, { band, unit: noise.unit })]);
+  }
   return figures;
 }
 
-/** F1 named for the results directory. */
+/**
+ * `gradient_interference.arrow` rows as rows of the noise-scale figure, and their unit: sequences when every
+ * row is of sequences, else tokens (B_simple of sequence rows times the T − 1 tokens a sequence predicts).
+ */
+export function noiseScaleRows(
+  rows: readonly GradientInterferenceRow[],
+): { rows: NoiseScaleRow[]; unit: "sequences" | "tokens" } {
+  const sequences = rows.every((row) => row.granularity === "sequence");
+  return {
+    unit: sequences ? "sequences" : "tokens",
+    rows: rows.map((row) => ({
+      model: row.run,
+      step: row.step,
+      granularity: row.granularity,
+      dGrad: row.dGrad,
+      bSimple: sequences ? row.bSimple : row.bSimpleTokens,
+      batch: sequences ? row.batchExamples : row.batchTokens,
+    })),
+  };
+}
+
+/** F1 and its view against S (when some fit has one) named for the results directory. */
 export function decelerationFigures(
   curves: readonly DecelerationCurveRow[],
   rows: readonly DecelerationRow[],
+  lrAreaCurves: readonly LrAreaCurveRow[] = [],
 ): NamedFigure[] {
-  return curves.length > 0 ? [[DECELERATION_FIGURE, decelerationFigure(curves, rows)]] : [];
+  const figures: NamedFigure[] = [];
+  if (curves.length > 0) figures.push([DECELERATION_FIGURE, decelerationFigure(curves, rows)]);
+  if (lrAreaCurves.length > 0) figures.push([DECELERATION_LR_AREA_FIGURE, lrAreaFigure(lrAreaCurves, rows)]);
+  return figures;
 }
 
 /** Renders every figure in memory (spec, SVG, PNG): a failure here leaves nothing written. */

@@ -105,6 +105,10 @@ const FIGURE_CAPTIONS: Record<string, string> = {
   zsl_f7: "F7 — Coherences C_g and C_(u,G)/C_(u,g) vs t",
   zsl_f8: "F8 — True Δℓ_i vs first-order predicted Δ̂ℓ_i at each checkpoint, with the line y = x",
   zsl_probe: "Live probe: D, M and |ΔL| measured during training",
+  deceleration_f1_lr_area: "F1 against S — Loss against the cumulative learning rate S = Σ lr, with the " +
+    "broken-power-law fit against S and its t_d band",
+  warmup_control: "Warmup control — t_d against the warmup (log–log), t_d = warmup dashed, within 2× shaded",
+  gradient_noise_scale: "Gradient noise scale B_simple beside D(∇ℓ) vs t, the run's batch dotted",
 };
 
 /** A figure found in a results directory. */

@@ -94,7 +94,8 @@ export function gradientMarkdown(
     "Per-example gradients g_i at checkpoint t and the one-step update δ (docs/method.md#gradient-interference). D(∇ℓ): mean " +
       "per-coordinate interference 1 − |Σ_i g_ij| / Σ_i |g_ij| over non-embedding coordinates. C_g, " +
       "C_(u,G), C_(u,g): coherences of p_ij = g_ij·δ_j; 1 − D(Δ̂ℓ) = C_g·C_(u,G)/C_(u,g). M(Δ̂ℓ): mean " +
-      "|g_i·δ|. r, slope: Pearson correlation and slope through 0 of the true Δℓ_i on Δ̂ℓ_i.",
+      "|g_i·δ|. B_simple: the gradient noise scale tr(Σ)/‖𝔼g‖² in examples (docs/method.md#gradient-noise-scale). " +
+      "r, slope: Pearson correlation and slope through 0 of the true Δℓ_i on Δ̂ℓ_i.",
     "",
   );
   for (const [run, own] of groupBy(rows, (row) => row.run, runs)) {

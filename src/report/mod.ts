@@ -12,3 +12,4 @@ export * from "./html.ts";
 export * from "./sweep_report.ts";
 export * from "./runs_table.ts";
 export * from "./summary.ts";
+export * from "./warmup.ts";

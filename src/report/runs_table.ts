@@ -45,6 +45,9 @@ const GRADIENT_METRICS = [
   "m_pred",
   "pearson",
   "sign_agreement",
+  "b_simple",
+  "b_simple_tokens",
+  "batch_examples",
 ] as const;
 
 /** The value of a row under its column name (the schema says which field holds it). */

@@ -69,6 +69,7 @@ export function gradientSummary(row: GradientInterferenceRow): string {
       fmt(row.oneMinusDPredicted)
     }  ` +
     `identity error ${row.identityError.toExponential(1)}  Δ̂ℓ~Δℓ pearson ${fmt(row.pearson)}  ` +
+    `B_simple ${fmt(row.bSimple)}  ` +
     `${row.seconds.toFixed(2)} s`;
 }
 

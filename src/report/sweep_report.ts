@@ -13,9 +13,12 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import type { DecelerationBreak, DecelerationRow } from "../results/deceleration.ts";
 import {
   DECELERATION_CURVES_TABLE,
+  DECELERATION_LR_AREA_CURVES_TABLE,
   DECELERATION_TABLE,
   decelerationBreaks,
 } from "../results/deceleration.ts";
+import { readWarmupControl, WARMUP_CONTROL_TABLE, WARMUP_VERDICT_TABLE } from "../results/warmup.ts";
+import { warmupSectionHtml } from "./warmup.ts";
 import {
   COHERENCE_HISTOGRAM_TABLE,
   GRADIENT_TABLE,
@@ -78,6 +81,9 @@ export interface SweepReportOptions {
 const KNOWN_TABLES = new Set([
   DECELERATION_TABLE.file,
   DECELERATION_CURVES_TABLE.file,
+  DECELERATION_LR_AREA_CURVES_TABLE.file,
+  WARMUP_CONTROL_TABLE.file,
+  WARMUP_VERDICT_TABLE.file,
   DT2T_TABLE.file,
   DT2T_GROUPS_TABLE.file,
   DT1_TABLE.file,
@@ -379,6 +385,9 @@ export async function sweepReportHtml(sweepDir: string, options: SweepReportOpti
   const name = String(sweep?.name ?? sweepDir.replace(/\/+$/, "").split("/").pop() ?? "sweep");
   const adapters = [...new Set([...infos.values()].map((info) => adapterText(get(info, "adapter"))))];
   const sections: Section[] = [];
+  // First: whether each model's break follows its warmup (docs/method.md#warmup-control).
+  const warmup = await readWarmupControl(resultsDir);
+  if (warmup) sections.push(["warmup-control", "Warmup control", warmupSectionHtml(warmup)]);
   if (deceleration) sections.push(["deceleration", "Loss deceleration", decelerationHtml(deceleration)]);
   const figures = await figuresHtml(resultsDir);
   if (figures) sections.push(["figures", "Figures", figures]);

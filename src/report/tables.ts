@@ -7,6 +7,7 @@
 import type { DecelerationBreak, DecelerationRow } from "../results/deceleration.ts";
 import type { GradientInterferenceRow } from "../results/gradients.ts";
 import type { Dt1Row, Dt2tRow } from "../results/interference.ts";
+import type { WarmupControlRow, WarmupVerdictRow } from "../results/warmup.ts";
 import { formatNumber, formatStepRange, formatWithError } from "../util/format.ts";
 
 /** A table of text cells: what every presenter lays out. */
@@ -23,16 +24,26 @@ export interface TextTable {
   highlight?: boolean[];
 }
 
-/** A model's name with ⚠ when its break is not identified. */
+/** A model's name with ⚠ when its break is not identified (and why, when it is the warmup's end). */
 function markedName(row: DecelerationRow): string {
-  return row.identified ? row.name : `${row.name} ⚠`;
+  return row.identified ? row.name : `${row.name} ⚠${row.atWarmupEnd ? " warmup end" : ""}`;
 }
 
-/** The paper's T1: Model | L_d | t_d (± 1σ range) | r_d | L̂_T | L_T. */
+/** A value of S with its ±1σ range: `0.512 (0.498–0.527)`. */
+function lrAreaRange(center: number, low: number, high: number): string {
+  if (!Number.isFinite(center)) return "—";
+  const digits = (value: number) => value.toPrecision(3);
+  return `${digits(center)} (${digits(low)}–${digits(high)})`;
+}
+
+/**
+ * The paper's T1: Model | L_d | t_d (± 1σ range) | r_d | L̂_T | L_T, then t_d of the fit against the
+ * learning-rate area S (⚠ where that fit identifies no break) and S at the step fit's t_d.
+ */
 export function t1Table(rows: readonly DecelerationRow[]): TextTable {
   return {
-    caption: "T1 — deceleration per model",
-    headers: ["Model", "L_d", "t_d", "r_d", "L̂_T", "L_T"],
+    caption: "T1 — deceleration per model (t_d in steps; against S = Σ lr: t_d in S, and S at t_d)",
+    headers: ["Model", "L_d", "t_d", "r_d", "L̂_T", "L_T", "t_d in S", "S(t_d)"],
     rows: rows.map((row) => [
       markedName(row),
       formatWithError(row.lossD, row.lossDErr),
@@ -40,8 +51,48 @@ export function t1Table(rows: readonly DecelerationRow[]): TextTable {
       formatWithError(row.rateD, row.rateDErr),
       formatWithError(row.predictedFinalLoss, row.predictedFinalLossErr),
       row.finalLoss.toFixed(4),
+      lrAreaRange(row.tDLrArea, row.tDLrAreaMin, row.tDLrAreaMax) +
+      (Number.isFinite(row.tDLrArea) && !row.identifiedLrArea ? " ⚠" : ""),
+      Number.isFinite(row.lrAreaAtTD) ? row.lrAreaAtTD.toPrecision(3) : "—",
     ]),
-    numeric: [false, true, true, true, true, true],
+    numeric: [false, true, true, true, true, true, true, true],
+  };
+}
+
+/** The warmup control's verdict per model: warmups, breaks found, slope ± s.e., t_d change, verdict and why. */
+export function warmupVerdictTable(verdicts: readonly WarmupVerdictRow[]): TextTable {
+  return {
+    caption: "Warmup control: slope of log t_d on log max(warmup, 1) over the runs that break",
+    headers: ["Model", "warmups", "breaks", "slope", "t_d change", "verdict", "why"],
+    rows: verdicts.map((row) => [
+      row.group,
+      row.warmups,
+      `${row.breaks}/${row.runs}`,
+      Number.isFinite(row.slope) ? `${row.slope.toFixed(2)} ± ${row.slopeErr.toFixed(2)}` : "—",
+      Number.isFinite(row.tDChange) ? `${(100 * row.tDChange).toFixed(0)}%` : "—",
+      row.verdict,
+      row.why,
+    ]),
+    numeric: [false, false, true, true, true, false, false],
+  };
+}
+
+/** The warmup control's runs: warmup, t_d (range), t_d/warmup, t_d in S and the break's status. */
+export function warmupControlTable(rows: readonly WarmupControlRow[]): TextTable {
+  return {
+    caption: "Warmup control per run",
+    headers: ["Model", "run", "warmup", "t_d", "t_d / warmup", "t_d in S", "break"],
+    rows: rows.map((row) => [
+      row.group,
+      row.run,
+      String(row.warmup),
+      formatStepRange(row.tD, [row.tDMin, row.tDMax]),
+      formatNumber(row.tDOverWarmup, 2),
+      Number.isFinite(row.tDLrArea) ? row.tDLrArea.toPrecision(3) + (row.identifiedLrArea ? "" : " ⚠") : "—",
+      row.identified ? "identified" : row.atWarmupEnd ? "at the warmup end" : "none",
+    ]),
+    numeric: [false, false, true, true, true, true, false],
+    highlight: rows.map((row) => row.atWarmupEnd),
   };
 }
 
@@ -126,6 +177,7 @@ export function gradientTable(rows: readonly GradientInterferenceRow[]): TextTab
       "M(Δ̂ℓ)",
       "‖δ‖",
       "‖G‖",
+      "B_simple",
       "r",
       "slope",
     ],
@@ -141,10 +193,11 @@ export function gradientTable(rows: readonly GradientInterferenceRow[]): TextTab
       formatNumber(row.mPredicted),
       formatNumber(row.deltaNorm),
       formatNumber(row.meanGradNorm),
+      formatNumber(row.bSimple, 1),
       formatNumber(row.pearson, 3),
       formatNumber(row.slope, 3),
     ]),
-    numeric: [true, false, ...Array(11).fill(true)],
+    numeric: [true, false, ...Array(12).fill(true)],
   };
 }
 

@@ -3,7 +3,10 @@
  *
  * - `deceleration.arrow` ({@linkcode DECELERATION_TABLE}): one {@linkcode DecelerationRow} per model;
  * - `deceleration_curves.arrow` ({@linkcode DECELERATION_CURVES_TABLE}): the points figure F1 draws;
- * - `deceleration.md` and figure F1 (`deceleration_f1.vl.json`, `.svg`, `.png`).
+ * - `deceleration_curves_lr_area.arrow` ({@linkcode DECELERATION_LR_AREA_CURVES_TABLE}): the points of F1's
+ *   second view, the loss against the learning-rate area S (docs/method.md#loss-against-cumulative-learning-rate);
+ * - `deceleration.md`, figure F1 (`deceleration_f1.vl.json`, `.svg`, `.png`) and its S view
+ *   (`deceleration_f1_lr_area.*`).
  *
  * @module
  */
@@ -14,6 +17,9 @@ export const DECELERATION_MARKDOWN = "deceleration.md";
 
 /** Base name of figure F1 (`.vl.json`, `.svg`, `.png`). */
 export const DECELERATION_FIGURE = "deceleration_f1";
+
+/** Base name of F1's second view: the loss against the learning-rate area S. */
+export const DECELERATION_LR_AREA_FIGURE = "deceleration_f1_lr_area";
 
 /**
  * One row of `deceleration.arrow`: a model's BNSL fit, every parameter and derived quantity with its
@@ -92,6 +98,39 @@ export interface DecelerationRow {
   converged: boolean;
   /** `iterations`: Levenberg–Marquardt iterations. */
   iterations: number;
+  /** `warmup` (steps): the run's warmup (NaN when unknown: a curve file). */
+  warmup: number;
+  /**
+   * `at_warmup_end` (bool): the break passes every other rule but lies within 2× of the end of the warmup
+   * (docs/method.md#warmup-control), so it is not identified (`reasons` says so).
+   */
+  atWarmupEnd: boolean;
+  /** `S_T` (Σ lr): the learning-rate area S(T) = Σ_{s≤T} lr(s) at the last step (NaN without learning rates). */
+  lrAreaFinal: number;
+  /** `S_at_t_d` (Σ lr): S at the step fit's t_d. */
+  lrAreaAtTD: number;
+  /** `S_at_warmup` (Σ lr): S at the end of the warmup. */
+  lrAreaAtWarmup: number;
+  /** `t_d_S` (Σ lr): the break of the fit against S. */
+  tDLrArea: number;
+  /** `t_d_S_min` (Σ lr): exp(log d1 − σ) of the fit against S. */
+  tDLrAreaMin: number;
+  /** `t_d_S_max` (Σ lr): exp(log d1 + σ) of the fit against S. */
+  tDLrAreaMax: number;
+  /** `t_d_S_steps` (steps): the step at which S reaches t_d_S. */
+  tDLrAreaSteps: number;
+  /** `L_d_S` (nats): the pre-break line of the fit against S at its break. */
+  lossDLrArea: number;
+  /** `r_d_S`: minus the post-break slope of log L against log S. */
+  rateDLrArea: number;
+  /** `r_d_S_err`. */
+  rateDLrAreaErr: number;
+  /** `rsle_S`: root of the mean squared log-residual of the fit against S. */
+  rsleLrArea: number;
+  /** `identified_S` (bool): the fit against S identifies a break (the same rules). */
+  identifiedLrArea: boolean;
+  /** `reasons_S` (utf8): why the fit against S identifies none, or why there is no such fit. */
+  reasonsLrArea: string;
 }
 
 /** `deceleration.arrow`: one {@linkcode DecelerationRow} per model, in input order. */
@@ -132,6 +171,21 @@ export const DECELERATION_TABLE: TableSchema<DecelerationRow> = tableSchema("dec
   sse: ["sse", "float64"],
   converged: ["converged", "boolean"],
   iterations: ["iterations", "float64"],
+  warmup: ["warmup", "float64"],
+  at_warmup_end: ["atWarmupEnd", "boolean"],
+  S_T: ["lrAreaFinal", "float64"],
+  S_at_t_d: ["lrAreaAtTD", "float64"],
+  S_at_warmup: ["lrAreaAtWarmup", "float64"],
+  t_d_S: ["tDLrArea", "float64"],
+  t_d_S_min: ["tDLrAreaMin", "float64"],
+  t_d_S_max: ["tDLrAreaMax", "float64"],
+  t_d_S_steps: ["tDLrAreaSteps", "float64"],
+  L_d_S: ["lossDLrArea", "float64"],
+  r_d_S: ["rateDLrArea", "float64"],
+  r_d_S_err: ["rateDLrAreaErr", "float64"],
+  rsle_S: ["rsleLrArea", "float64"],
+  identified_S: ["identifiedLrArea", "boolean"],
+  reasons_S: ["reasonsLrArea", "string"],
 });
 
 /** Which line of F1 a point is on. */
@@ -159,6 +213,29 @@ export const DECELERATION_CURVES_TABLE: TableSchema<DecelerationCurveRow> = tabl
     model: ["model", "string"],
     series: ["series", "string"],
     step: ["step", "float64"],
+    loss: ["loss", "float64"],
+  },
+);
+
+/** One row of `deceleration_curves_lr_area.arrow`: a point of F1's view against the learning-rate area. */
+export interface LrAreaCurveRow {
+  /** `model` (utf8): the model's name, as in `deceleration.arrow`. */
+  model: string;
+  /** `series` (utf8): as in `deceleration_curves.arrow`, of the fit against S. */
+  series: DecelerationSeries;
+  /** `S` (float64, Σ lr): the learning-rate area S(t) = Σ_{s≤t} lr(s). */
+  lrArea: number;
+  /** `loss` (float64, nats). */
+  loss: number;
+}
+
+/** `deceleration_curves_lr_area.arrow`: the points of F1 against S, per model, then per series. */
+export const DECELERATION_LR_AREA_CURVES_TABLE: TableSchema<LrAreaCurveRow> = tableSchema(
+  "deceleration_curves_lr_area.arrow",
+  {
+    model: ["model", "string"],
+    series: ["series", "string"],
+    S: ["lrArea", "float64"],
     loss: ["loss", "float64"],
   },
 );

@@ -32,6 +32,8 @@ export const GRADIENT_FIGURES = {
   coherence: "zsl_f7",
   /** F8: true against predicted per-example loss changes. */
   prediction: "zsl_f8",
+  /** The gradient noise scale B_simple beside D(∇ℓ) against t (docs/method.md#gradient-noise-scale). */
+  noiseScale: "gradient_noise_scale",
 } as const;
 
 /** What an example is: a predicted token (the paper's) or a whole sequence. */
@@ -72,6 +74,20 @@ export interface GradientMetrics {
   deltaNorm: number;
   /** Mean over examples of ‖g_i‖₂. */
   meanExampleGradNorm: number;
+  /** Mean over examples of ‖g_i‖₂² (every coordinate, the embedding included). */
+  meanExampleGradSq: number;
+  /**
+   * tr(Σ): the unbiased estimate N/(N − 1)·(mean ‖g_i‖² − ‖G‖²) of the trace of the per-example gradient
+   * covariance (docs/method.md#gradient-noise-scale; NaN for N = 1).
+   */
+  noiseTrace: number;
+  /** ‖𝔼g‖²: the unbiased estimate (N·‖G‖² − mean ‖g_i‖²)/(N − 1) of the squared true mean gradient. */
+  gradSqUnbiased: number;
+  /**
+   * B_simple = tr(Σ)/‖𝔼g‖² (McCandlish et al. 2018), in examples of the row's granularity (tokens or
+   * sequences); NaN when the estimate of ‖𝔼g‖² is ≤ 0 (noise swamps the mean gradient at this N).
+   */
+  bSimple: number;
 }
 
 /**
@@ -110,6 +126,15 @@ export interface GradientInterferenceRow extends GradientMetrics {
   sequences: number;
   /** `rows_backpropagated`: rows the per-example backward processed (NaN when not recorded). */
   rowsBackpropagated: number;
+  /**
+   * `b_simple_tokens` (tokens): B_simple in predicted tokens: `b_simple` of token rows, `b_simple`·(T − 1)
+   * of sequence rows (a sequence predicts T − 1 tokens).
+   */
+  bSimpleTokens: number;
+  /** `batch_examples`: the run's batch in the row's examples: sequences, or sequences·(T − 1) tokens. */
+  batchExamples: number;
+  /** `batch_tokens` (tokens): the run's batch in predicted tokens, sequences·(T − 1). */
+  batchTokens: number;
 }
 
 /** `gradient_interference.arrow`: {@linkcode GradientInterferenceRow}s in run, then checkpoint order. */
@@ -145,6 +170,13 @@ export const GRADIENT_TABLE: TableSchema<GradientInterferenceRow> = tableSchema(
     seconds: ["seconds", "float64"],
     sequences: ["sequences", "float64"],
     rows_backpropagated: ["rowsBackpropagated", "float64"],
+    mean_example_grad_sq: ["meanExampleGradSq", "float64"],
+    noise_trace: ["noiseTrace", "float64"],
+    grad_sq_unbiased: ["gradSqUnbiased", "float64"],
+    b_simple: ["bSimple", "float64"],
+    b_simple_tokens: ["bSimpleTokens", "float64"],
+    batch_examples: ["batchExamples", "float64"],
+    batch_tokens: ["batchTokens", "float64"],
   },
 );
 

@@ -19,6 +19,10 @@ export interface LossCurve {
   steps: Float64Array;
   /** Training loss at each step, same length as `steps`. */
   losses: Float64Array;
+  /** The learning rate of each step's update (a run's `lr` column; absent for curve files). */
+  lrs?: Float64Array;
+  /** The run's warmup in steps (from `run.json`; absent for curve files). */
+  warmup?: number;
 }
 
 const STEP_NAMES = ["step", "steps"];
@@ -91,21 +95,28 @@ export function parseLossCsv(text: string, source: string): { steps: Float64Arra
   return { steps: Float64Array.from(steps), losses: Float64Array.from(losses) };
 }
 
-async function readRunName(directory: string): Promise<string | undefined> {
+/** The name and warmup a run directory's `run.json` gives (each undefined when absent). */
+async function readRunNameAndWarmup(directory: string): Promise<{ name?: string; warmup?: number }> {
   const path = join(directory, "run.json");
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
+    if (error instanceof Deno.errors.NotFound) return {};
     throw new Error(`zsl: cannot read ${path}: ${(error as Error).message}`);
   }
+  let info: { name?: unknown; schedule?: { warmup?: unknown } } | null;
   try {
-    const name = JSON.parse(text)?.name;
-    return typeof name === "string" && name.length > 0 ? name : undefined;
+    info = JSON.parse(text);
   } catch (error) {
     throw new Error(`zsl: ${path} is not valid JSON (${(error as Error).message}): fix or remove it`);
   }
+  const name = info?.name;
+  const warmup = info?.schedule?.warmup;
+  return {
+    name: typeof name === "string" && name.length > 0 ? name : undefined,
+    warmup: typeof warmup === "number" && warmup >= 0 ? warmup : undefined,
+  };
 }
 
 function stripExtension(path: string): string {
@@ -142,9 +153,11 @@ export async function readLossCurve(path: string): Promise<LossCurve> {
     }
     const table = decodeArrow(bytes, metrics);
     const [stepName, lossName] = pickColumns(table, metrics);
-    const name = (await readRunName(path)) ?? basename(path.replace(/\/+$/, ""));
+    const run = await readRunNameAndWarmup(path);
+    const name = run.name ?? basename(path.replace(/\/+$/, ""));
     let steps = numericColumn(table, stepName, metrics);
     let losses = numericColumn(table, lossName, metrics);
+    let lrs = table.columns["lr"] ? numericColumn(table, "lr", metrics) : undefined;
     if (table.columns["eval_loss"]) {
       // Rows that only carry an evaluation (no training loss, e.g. an eval before step 1) are not
       // part of the training curve; a missing training loss anywhere else is an error later.
@@ -155,9 +168,17 @@ export async function readLossCurve(path: string): Promise<LossCurve> {
       if (keep.length < losses.length) {
         steps = Float64Array.from(keep, (i) => steps[i]);
         losses = Float64Array.from(keep, (i) => losses[i]);
+        if (lrs) lrs = Float64Array.from(keep, (i) => lrs![i]);
       }
     }
-    return { name, source: metrics, steps, losses };
+    return {
+      name,
+      source: metrics,
+      steps,
+      losses,
+      ...(lrs ? { lrs } : {}),
+      ...(run.warmup !== undefined ? { warmup: run.warmup } : {}),
+    };
   }
   const extension = extname(path).toLowerCase();
   if (extension === ".csv" || extension === ".tsv" || extension === ".txt") {

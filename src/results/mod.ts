@@ -4,6 +4,7 @@
  * type's documentation), its writer and its reader.
  *
  * Tables of a sweep (`SWEEP/results/`): {@linkcode DECELERATION_TABLE}, {@linkcode DECELERATION_CURVES_TABLE},
+ * {@linkcode DECELERATION_LR_AREA_CURVES_TABLE}, {@linkcode WARMUP_CONTROL_TABLE}, {@linkcode WARMUP_VERDICT_TABLE},
  * {@linkcode DT2T_TABLE}, {@linkcode DT2T_GROUPS_TABLE}, {@linkcode DT1_TABLE}, {@linkcode DT1_BATCHES_TABLE},
  * {@linkcode GRADIENT_TABLE}, {@linkcode COHERENCE_HISTOGRAM_TABLE} (read with {@linkcode readTable}, written
  * with {@linkcode writeTable}), `runs.arrow`, `environment.json`; per run: the analyses' caches in
@@ -21,6 +22,7 @@
  */
 export * from "./table.ts";
 export * from "./deceleration.ts";
+export * from "./warmup.ts";
 export * from "./interference.ts";
 export * from "./gradients.ts";
 export * from "./projections.ts";

@@ -18,7 +18,9 @@ import {
   decelerationCurveRows,
   decelerationRow,
   fitCurves,
+  lrAreaCurveRows,
 } from "../analysis/deceleration/rows.ts";
+import { warmupControlRows, warmupVerdicts } from "../analysis/deceleration/warmup.ts";
 import { analyseRun, type RunInterference } from "../analysis/interference/run.ts";
 import { analyseRunGradients, type RunGradients } from "../analysis/gradients/run.ts";
 import type { GradientTableRun } from "../analysis/gradients/rows.ts";
@@ -26,10 +28,14 @@ import { coherenceHistogramRows, gradientInterferenceRows, runIdentity } from ".
 import type { DecelerationBreak, DecelerationRow } from "../results/deceleration.ts";
 import {
   DECELERATION_CURVES_TABLE,
+  DECELERATION_LR_AREA_CURVES_TABLE,
   DECELERATION_MARKDOWN,
   DECELERATION_TABLE,
   decelerationBreaks,
 } from "../results/deceleration.ts";
+import type { WarmupControl } from "../results/warmup.ts";
+import { WARMUP_CONTROL_TABLE, WARMUP_MARKDOWN, WARMUP_VERDICT_TABLE } from "../results/warmup.ts";
+import { warmupMarkdown } from "../report/warmup.ts";
 import { COHERENCE_HISTOGRAM_TABLE, GRADIENT_MARKDOWN, GRADIENT_TABLE } from "../results/gradients.ts";
 import {
   DT1_BATCHES_TABLE,
@@ -49,6 +55,7 @@ import {
   interferenceFigures,
   predictionPanels,
   renderFigures,
+  warmupFigures,
   writeFigures,
 } from "../report/figures.ts";
 import { decelerationMarkdown, gradientMarkdown, interferenceMarkdown } from "../report/markdown.ts";
@@ -58,6 +65,7 @@ import type { LoadedRun } from "../train/run.ts";
 import { loadRun } from "../train/run.ts";
 import { join } from "../util/path.ts";
 import type { SweepDefinition, SweepRun } from "./definition.ts";
+import { warmupControls } from "./definition.ts";
 import type { SweepEvent } from "./events.ts";
 
 /** What a step wrote. */
@@ -69,8 +77,10 @@ export interface WrittenResults<Rows> {
 }
 
 /**
- * Fits every input (run directories, or step/loss Arrow or CSV files) and writes into `out`:
- * `deceleration.arrow`, `deceleration_curves.arrow`, `deceleration.md` and F1 (`deceleration_f1.*`).
+ * Fits every input (run directories, or step/loss Arrow or CSV files) against the step and, for run
+ * directories, against the learning-rate area S, and writes into `out`: `deceleration.arrow`,
+ * `deceleration_curves.arrow`, `deceleration_curves_lr_area.arrow` (when some input has learning rates),
+ * `deceleration.md`, F1 (`deceleration_f1.*`) and its view against S (`deceleration_f1_lr_area.*`).
  */
 export async function writeDecelerationResults(
   inputs: string[],
@@ -83,13 +93,14 @@ export async function writeDecelerationResults(
   const fits = fitCurves(curves, { ...options, preprocess });
   const rows = fits.map(decelerationRow);
   const curveRows = fits.flatMap(decelerationCurveRows);
+  const lrAreaRows = fits.flatMap(lrAreaCurveRows);
   const preamble = "Inputs: " + curves.map((curve, i) => `${fits[i].name} (${curve.source})`).join(", ") +
     ". " +
     (preprocess
       ? "Preprocessing: log moving average (base 1.2) of the per-step loss, log-grid subsample."
       : "Points fitted as given (no preprocessing).") +
     ` Fitted steps: > ${[...new Set(rows.map((row) => row.minStep))].join(" / ")}.`;
-  const figures = await renderFigures(decelerationFigures(curveRows, rows));
+  const figures = await renderFigures(decelerationFigures(curveRows, rows, lrAreaRows));
   const files = await writeFigures(out, figures);
   const markdownPath = join(out, DECELERATION_MARKDOWN);
   await writeFileAtomic(markdownPath, decelerationMarkdown(rows, preamble));
@@ -97,8 +108,39 @@ export async function writeDecelerationResults(
     await writeTable(out, DECELERATION_TABLE, rows),
     markdownPath,
     await writeTable(out, DECELERATION_CURVES_TABLE, curveRows),
+    ...(lrAreaRows.length > 0 ? [await writeTable(out, DECELERATION_LR_AREA_CURVES_TABLE, lrAreaRows)] : []),
   );
   return { rows, files };
+}
+
+/**
+ * The warmup control of a sweep's runs (docs/method.md#warmup-control) from their fits (`rows`, named by run
+ * id, each with its warmup), grouped by everything but the warmup; writes `warmup_control.arrow`,
+ * `warmup_verdict.arrow`, `warmup_control.md` and the figure `warmup_control.*` into `out`.
+ */
+export async function writeWarmupResults(
+  runs: readonly SweepRun[],
+  rows: readonly DecelerationRow[],
+  out: string,
+): Promise<WrittenResults<WarmupControl>> {
+  const fits = new Map(rows.map((row) => [row.name, row]));
+  const inputs = [...warmupControls(runs)].flatMap(([group, own]) =>
+    own.flatMap((run) => {
+      const fit = fits.get(run.id);
+      return fit && Number.isFinite(fit.warmup) ? [{ group, warmup: fit.warmup, fit }] : [];
+    })
+  );
+  const controlRows = warmupControlRows(inputs);
+  const control = { rows: controlRows, verdicts: warmupVerdicts(controlRows) };
+  const figures = await renderFigures(warmupFigures(control.rows, control.verdicts));
+  const files = [
+    await writeTable(out, WARMUP_CONTROL_TABLE, control.rows),
+    await writeTable(out, WARMUP_VERDICT_TABLE, control.verdicts),
+  ];
+  const markdownPath = join(out, WARMUP_MARKDOWN);
+  await writeFileAtomic(markdownPath, warmupMarkdown(control));
+  files.push(markdownPath, ...await writeFigures(out, figures));
+  return { rows: control, files };
 }
 
 /**
@@ -259,7 +301,8 @@ export async function analyseSweep(
     const { rows, files: written } = await writeDecelerationResults(runDirs, resultsDir);
     files.push(...written);
     breaks = decelerationBreaks(rows);
-    timed("deceleration fit");
+    files.push(...(await writeWarmupResults(runs, rows, resultsDir)).files);
+    timed("deceleration fit and warmup control");
   } else if (loaded.length > 0) breaks = await fitBreaks(loaded);
 
   const gpu = new LazyGpu(options.gpu);

@@ -22,6 +22,14 @@ export interface SweepDefinition {
   batches: number[];
   /** Sequence lengths (empty: each preset's own). */
   seqs: number[];
+  /**
+   * Warmup steps, one run per entry (0: none), the control of docs/method.md#warmup-control: runs that
+   * differ only in warmup are paired by the analyses. Empty or absent: the warmup of `common` or
+   * `perModel` (else the trainer's default), which must then not be set there.
+   */
+  warmups?: number[];
+  /** Multipliers of each run's peak learning rate (its `lr`, else Kaplan's). Empty or absent: 1. */
+  lrScales?: number[];
   /** Settings every run shares (steps, data, warmup, …); `out`, `preset`, `seed`, `schedule`, `batch`, `seq` come from the grid. */
   common: Omit<RunSpec, "out" | "preset" | "config" | "seed" | "schedule" | "batch" | "seq">;
   /** Per-model overrides of the common settings (e.g. a smaller microbatch for a larger model). */
@@ -51,13 +59,21 @@ export type RunStatus = "done" | "partial" | "new";
 
 /** One run of a sweep: its directory name and its spec. */
 export interface SweepRun {
-  /** Unique, directory-safe: the model, plus seed, schedule, batch and seq where the sweep varies them. */
+  /**
+   * Unique, directory-safe: the model, plus seed, schedule, batch, seq, warmup (`w30`) and peak-LR scale
+   * (`lrx2`) where the sweep varies them.
+   */
   id: string;
+  /** The id without the warmup: the runs that differ only in warmup share it (their warmup control). */
+  group: string;
   /** The run's spec (`name` = `id`); `out` is empty until the sweep sets it to `<sweep>/runs/<id>`. */
   spec: RunSpec;
 }
 
-/** The default sweep: three small models on Brown (bytes) that decelerate within the run. */
+/**
+ * The default sweep: three small models on Brown (bytes). Its one warmup (30 steps, in `common`) gives no
+ * warmup control; to add one, move it to the grid, e.g. `warmups: [30, 8, 0]` without `common.warmup`.
+ */
 export function defaultSweep(): SweepDefinition {
   return {
     name: "default",
@@ -66,6 +82,8 @@ export function defaultSweep(): SweepDefinition {
     schedules: ["trapezoidal"],
     batches: [16],
     seqs: [],
+    warmups: [],
+    lrScales: [],
     common: { steps: 600, warmup: 30, data: "brown", tokenizer: "bytes", evalSequences: 32 },
     analyses: {
       deceleration: true,
@@ -105,6 +123,23 @@ export function paperSweep(): SweepDefinition {
   };
 }
 
+/**
+ * The warmup control at the paper's scale (docs/method.md#warmup-control), for GPUs: 14M with the paper's
+ * settings, trained with warmups of 0, 500, 1,000, 2,000 (the paper's) and 4,000 steps.
+ */
+export function paperWarmupSweep(): SweepDefinition {
+  const paper = paperSweep();
+  const { warmup: _, ...common } = paper.common;
+  return {
+    ...paper,
+    name: "paper-warmup",
+    models: ["14M"],
+    warmups: [0, 500, 1000, 2000, 4000],
+    common,
+    perModel: { "14M": paper.perModel!["14M"] },
+  };
+}
+
 /** Checks a sweep definition (e.g. read from JSON), naming the bad field. */
 export function validateSweep(raw: unknown, source = "sweep definition"): SweepDefinition {
   const base = defaultSweep();
@@ -126,7 +161,7 @@ export function validateSweep(raw: unknown, source = "sweep definition"): SweepD
     ...object,
     analyses: { ...base.analyses, ...(object.analyses as object ?? {}) },
   } as SweepDefinition;
-  for (const field of ["models", "seeds", "schedules", "batches", "seqs"] as const) {
+  for (const field of ["models", "seeds", "schedules", "batches", "seqs", "warmups", "lrScales"] as const) {
     if (!Array.isArray(merged[field])) throw new Error(`zsl: ${source}: "${field}" must be an array`);
   }
   const gradients = merged.analyses.gradientInterference ?? "none";
@@ -141,46 +176,87 @@ export function validateSweep(raw: unknown, source = "sweep definition"): SweepD
   return merged;
 }
 
+/** A grid axis that may be empty: its values, or one `undefined` (the run's own setting). */
+function axis<T>(values: readonly T[] | undefined): (T | undefined)[] {
+  return values && values.length > 0 ? [...values] : [undefined];
+}
+
+/** A directory-safe id from its parts. */
+function runId(parts: string[]): string {
+  return parts.join("_").replace(/[^A-Za-z0-9._-]/g, "-");
+}
+
 /** The runs of a sweep, one per grid point, with directory-safe ids. */
 export function expandSweep(definition: SweepDefinition): SweepRun[] {
   const runs: SweepRun[] = [];
-  const seqs = definition.seqs.length > 0 ? definition.seqs : [undefined];
+  const seqs = axis(definition.seqs);
+  const warmups = axis(definition.warmups);
+  const lrScales = axis(definition.lrScales);
   const varying = {
     seed: definition.seeds.length > 1,
     schedule: definition.schedules.length > 1,
     batch: definition.batches.length > 1,
     seq: seqs.length > 1,
+    warmup: warmups.length > 1,
+    lrScale: lrScales.length > 1,
   };
+  const gridSets = (field: "warmup" | "lrScale", list: string) => {
+    const where = [
+      ...(definition.common[field] !== undefined ? ["common"] : []),
+      ...Object.entries(definition.perModel ?? {}).filter(([, spec]) => spec[field] !== undefined)
+        .map(([model]) => `perModel.${model}`),
+    ];
+    if (where.length > 0) {
+      throw new Error(
+        `zsl: the sweep lists ${list} and also sets ${where.map((at) => `${at}.${field}`).join(", ")}: ` +
+          `give each value in ${list} only (or an empty ${list} to keep the setting)`,
+      );
+    }
+  };
+  if (warmups[0] !== undefined) gridSets("warmup", "warmups");
+  if (lrScales[0] !== undefined) gridSets("lrScale", "lrScales");
+  // Warmup innermost: the runs of one warmup control are neighbours.
+  const points = definition.seeds.flatMap((seed) =>
+    definition.schedules.flatMap((schedule) =>
+      definition.batches.flatMap((batch) =>
+        seqs.flatMap((seq) =>
+          lrScales.flatMap((lrScale) =>
+            warmups.map((warmup) => ({ seed, schedule, batch, seq, lrScale, warmup }))
+          )
+        )
+      )
+    )
+  );
   for (const model of definition.models) {
-    for (const seed of definition.seeds) {
-      for (const schedule of definition.schedules) {
-        for (const batch of definition.batches) {
-          for (const seq of seqs) {
-            const isFile = model.endsWith(".json");
-            const base = isFile ? model.replace(/^.*\//, "").replace(/\.json$/, "") : model;
-            const parts = [base];
-            if (varying.seed) parts.push(`s${seed}`);
-            if (varying.schedule) parts.push(schedule);
-            if (varying.batch) parts.push(`b${batch}`);
-            if (varying.seq) parts.push(`t${seq}`);
-            const id = parts.join("_").replace(/[^A-Za-z0-9._-]/g, "-");
-            runs.push({
-              id,
-              spec: {
-                ...definition.common,
-                ...definition.perModel?.[model],
-                out: "",
-                name: id,
-                ...(isFile ? { config: model } : { preset: model }),
-                seed,
-                schedule,
-                batch,
-                ...(seq !== undefined ? { seq } : {}),
-              },
-            });
-          }
-        }
-      }
+    const isFile = model.endsWith(".json");
+    const base = isFile ? model.replace(/^.*\//, "").replace(/\.json$/, "") : model;
+    for (const { seed, schedule, batch, seq, lrScale, warmup } of points) {
+      const parts = [base];
+      if (varying.seed) parts.push(`s${seed}`);
+      if (varying.schedule) parts.push(schedule);
+      if (varying.batch) parts.push(`b${batch}`);
+      if (varying.seq) parts.push(`t${seq}`);
+      if (varying.lrScale) parts.push(`lrx${lrScale}`);
+      const group = runId(parts);
+      if (varying.warmup) parts.push(`w${warmup}`);
+      const id = runId(parts);
+      runs.push({
+        id,
+        group,
+        spec: {
+          ...definition.common,
+          ...definition.perModel?.[model],
+          out: "",
+          name: id,
+          ...(isFile ? { config: model } : { preset: model }),
+          seed,
+          schedule,
+          batch,
+          ...(seq !== undefined ? { seq } : {}),
+          ...(warmup !== undefined ? { warmup } : {}),
+          ...(lrScale !== undefined ? { lrScale } : {}),
+        },
+      });
     }
   }
   const ids = new Set<string>();
@@ -189,4 +265,25 @@ export function expandSweep(definition: SweepDefinition): SweepRun[] {
     ids.add(run.id);
   }
   return runs;
+}
+
+/**
+ * The warmup controls of a sweep's runs: the runs grouped by everything but the warmup (their `group`),
+ * in sweep order. Throws when two runs of a group differ in anything else (a definition that names two
+ * models alike).
+ */
+export function warmupControls(runs: readonly SweepRun[]): Map<string, SweepRun[]> {
+  const groups = new Map<string, SweepRun[]>();
+  const settings = (run: SweepRun) => JSON.stringify({ ...run.spec, name: undefined, warmup: undefined });
+  for (const run of runs) {
+    const group = groups.get(run.group);
+    if (!group) groups.set(run.group, [run]);
+    else if (settings(group[0]) !== settings(run)) {
+      throw new Error(
+        `zsl: runs ${group[0].id} and ${run.id} share the warmup control ${run.group} but differ in more ` +
+          `than the warmup: give their models distinct names`,
+      );
+    } else group.push(run);
+  }
+  return groups;
 }

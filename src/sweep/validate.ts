@@ -50,6 +50,15 @@ const LIST_RULES: Readonly<Record<string, FieldRule>> = {
   schedules: RUN_SPEC_RULES.schedule,
   batches: RUN_SPEC_RULES.batch,
   seqs: RUN_SPEC_RULES.seq,
+  warmups: RUN_SPEC_RULES.warmup,
+  lrScales: RUN_SPEC_RULES.lrScale,
+};
+
+/** Grid lists that may be empty (the runs' own setting), with the run setting each one sets. */
+const OPTIONAL_LISTS: Readonly<Record<string, string | null>> = {
+  seqs: null,
+  warmups: "warmup",
+  lrScales: "lrScale",
 };
 
 /** Levenshtein distance, for "did you mean". */
@@ -172,8 +181,23 @@ export function checkSweepDefinition(
       const problem = checkField(rule, value);
       if (problem) fail(`${field}[${index}]`, problem);
     });
-    if (field !== "seqs" && (list as unknown[]).length === 0) {
+    if (!(field in OPTIONAL_LISTS) && (list as unknown[]).length === 0) {
       fail(field, "is empty: give at least one value");
+    }
+    // A setting the grid lists cannot also be set per run: say where.
+    const setting = OPTIONAL_LISTS[field];
+    if (setting && (list as unknown[]).length > 0) {
+      const places: [string, unknown][] = [
+        ["common", raw.common],
+        ...Object.entries(
+          isObject(raw.perModel) ? raw.perModel : {},
+        ).map(([model, settings]) => [child("perModel", model), settings] as [string, unknown]),
+      ];
+      for (const [at, settings] of places) {
+        if (isObject(settings) && setting in settings) {
+          fail(child(at, setting), `cannot be set when "${field}" lists values: give them in ${field} only`);
+        }
+      }
     }
   }
   if ("common" in raw) runSettings(raw.common, "common");

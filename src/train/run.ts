@@ -60,6 +60,8 @@ export interface RunSpec {
   microbatch?: number;
   /** Peak learning rate (default: Kaplan's formula of the non-embedding parameters). */
   lr?: number;
+  /** Multiplier of the peak learning rate (`lr`, else Kaplan's; default 1): the sweep's `lrScales` axis. */
+  lrScale?: number;
   /** Warmup steps (default: min(2000, ceil(steps / 20))). */
   warmup?: number;
   /** Learning-rate schedule (default `trapezoidal`). */
@@ -198,12 +200,15 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
   const sequences = Math.floor(corpus.tokens.length / config.seq_len);
   const evalSequences = spec.evalSequences ??
     Math.min(256, Math.max(microbatch, Math.round(0.02 * sequences / microbatch) * microbatch));
-  const decay = (spec.lr ?? kaplanPeakLr(parameterCount(config).nonEmbedding)) * (spec.weightDecay ?? 0.1);
+  const peakLr = (spec.lr ?? kaplanPeakLr(parameterCount(config).nonEmbedding)) * (spec.lrScale ?? 1);
+  const decay = peakLr * (spec.weightDecay ?? 0.1);
   if (decay >= 1) {
     throw new Error(
-      `zsl: --lr ${spec.lr} × --weight-decay ${
-        spec.weightDecay ?? 0.1
-      } = ${decay} ≥ 1: the decoupled decay ` +
+      `zsl: ${
+        spec.lrScale === undefined
+          ? `--lr ${spec.lr}`
+          : `the peak learning rate ${peakLr} (--lr-scale ${spec.lrScale})`
+      } × --weight-decay ${spec.weightDecay ?? 0.1} = ${decay} ≥ 1: the decoupled decay ` +
         `p ← p·(1 − lr·wd) would zero or flip the weights every step; lower --lr or --weight-decay`,
     );
   }
@@ -232,7 +237,7 @@ export async function resolveRun(spec: RunSpec): Promise<ResolvedRun> {
   const name = spec.name ?? presetLabel ?? basename(spec.out);
   const schedule = {
     kind: spec.schedule ?? "trapezoidal",
-    peakLr: spec.lr ?? kaplanPeakLr(counts.nonEmbedding),
+    peakLr,
     warmup: spec.warmup ?? Math.min(2000, Math.ceil(steps / 20)),
     decaySteps: spec.decay ?? 0,
   };

@@ -32,6 +32,7 @@ export const RUN_SPEC_RULES: Readonly<Record<string, FieldRule>> = {
   batch: { kind: "integer", min: 1 },
   microbatch: { kind: "integer", min: 1 },
   lr: { kind: "number", min: 0, exclusiveMin: true },
+  lrScale: { kind: "number", min: 0, exclusiveMin: true },
   warmup: { kind: "integer", min: 0 },
   schedule: { kind: "enum", values: ["trapezoidal", "cosine"] },
   decay: { kind: "integer", min: 0 },

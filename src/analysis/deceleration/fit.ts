@@ -65,8 +65,30 @@ export interface DecelerationOptions {
    * laws with noise ≈ 0.7.
    */
   maxResidualRatio?: number;
+  /**
+   * The run's warmup in steps. A break that is otherwise identified but lies within 2× of the end of the
+   * warmup (w/2 ≤ t_d ≤ 2w) is marked `atWarmupEnd` and not identified (docs/method.md#warmup-control).
+   * Default none (0: no warmup).
+   */
+  warmup?: number;
+  /**
+   * The step at which the curve's x reaches a value, for the warmup rule when x is not the step (the
+   * learning-rate area S of `fitLrArea`). Default: x is the step.
+   */
+  stepAt?: (x: number) => number;
+  /** What x is, in the reasons: "steps" (default) or e.g. "S". */
+  axis?: string;
   /** Names the input in error messages (a file name). */
   label?: string;
+}
+
+/** How far from the end of the warmup (a factor either way) a break is taken for the warmup's. */
+export const WARMUP_END_FACTOR = 2;
+
+/** Whether a break at step `tD` lies within {@linkcode WARMUP_END_FACTOR}× of the end of a warmup of `warmup` steps. */
+export function atWarmupEnd(tD: number, warmup: number | undefined): boolean {
+  return warmup !== undefined && warmup > 0 && tD >= warmup / WARMUP_END_FACTOR &&
+    tD <= warmup * WARMUP_END_FACTOR;
 }
 
 /** ± one standard error of every parameter and derived quantity. */
@@ -147,6 +169,11 @@ export interface DecelerationFit {
   residualRatio: number;
   /** Whether a break that decelerates the loss is identified; when false `reasons` says why. */
   identified: boolean;
+  /**
+   * The break passes every other rule but lies within 2× of the end of the warmup (`options.warmup`):
+   * a break at the warmup end, not identified as the deceleration.
+   */
+  atWarmupEnd: boolean;
   /** Why the break is not identified, one sentence each; empty when `identified`. */
   reasons: string[];
   /** Whether least squares converged, and its iterations (summed over starts). */
@@ -620,23 +647,41 @@ export function fitDeceleration(
       );
     }
   }
+  const axis = options.axis ?? "steps";
   if (!tDInRange) {
     reasons.push(
-      `t_d = ${formatStep(tD)} lies outside the fitted steps ` +
+      `t_d = ${formatStep(tD)} lies outside the fitted ${axis} ` +
         `[${formatStep(firstFitted)}, ${formatStep(finalStep)}]`,
     );
   } else if (!(tDRange[0] >= firstFitted && tDRange[1] <= finalStep)) {
     reasons.push(
       `t_d is not located: its ±1σ range [${formatStep(tDRange[0])}, ${formatStep(tDRange[1])}] ` +
-        `extends beyond the fitted steps`,
+        `extends beyond the fitted ${axis}`,
     );
   }
   // The slope goes from 10% to 90% of its change over 2·ln 9·f1 in log-steps.
   const bendWidth = 2 * Math.log(9) * f1;
   if (bendWidth > xs[n - 1] - xs[0]) {
     reasons.push(
-      `the bend (f1 = ${f1.toPrecision(3)}) spans a factor ${Math.exp(bendWidth).toPrecision(3)} in steps, ` +
+      `the bend (f1 = ${f1.toPrecision(3)}) spans a factor ${
+        Math.exp(bendWidth).toPrecision(3)
+      } in ${axis}, ` +
         `more than the fitted range: a gradual curvature, not a break`,
+    );
+  }
+  // Checked last: only a break that passes every other rule can be the warmup's rather than none.
+  const breakStep = options.stepAt ? options.stepAt(tD) : tD;
+  const warmupEnd = reasons.length === 0 && atWarmupEnd(breakStep, options.warmup);
+  if (warmupEnd) {
+    const w = options.warmup!;
+    reasons.push(
+      `at the warmup end: t_d = ${
+        formatStep(breakStep)
+      } steps lies within ${WARMUP_END_FACTOR}× of the end of ` +
+        `the ${w}-step warmup ([${formatStep(w / WARMUP_END_FACTOR)}, ${
+          formatStep(w * WARMUP_END_FACTOR)
+        }]), ` +
+        `where the learning rate stops rising: compare runs with other warmups (docs/method.md#warmup-control)`,
     );
   }
 
@@ -667,6 +712,7 @@ export function fitDeceleration(
     d1Guess,
     residualRatio: lin.sse / powerLawSse,
     identified: reasons.length === 0,
+    atWarmupEnd: warmupEnd,
     reasons,
     converged: best.converged,
     iterations,

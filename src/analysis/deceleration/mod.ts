@@ -1,6 +1,6 @@
 /**
  * Loss deceleration (docs/method.md#loss-deceleration): preprocessing of raw loss curves, the one-break BNSL, its fit and
- * derived quantities, and the fits as result rows.
+ * derived quantities, the fit against the learning-rate area, the warmup control, and the fits as result rows.
  *
  * @module
  */
@@ -16,6 +16,7 @@ export {
   toVector,
 } from "./bnsl.ts";
 export {
+  atWarmupEnd,
   type DecelerationErrors,
   type DecelerationFit,
   type DecelerationOptions,
@@ -26,7 +27,9 @@ export {
   MIN_FIT_POINTS,
   PAPER_D1_GUESS,
   paperInitialGuess,
+  WARMUP_END_FACTOR,
 } from "./fit.ts";
+export { fitLrArea, LrArea, type LrAreaFit } from "./lr_area.ts";
 export {
   defaultMinStep,
   LOG_MOVING_AVERAGE_BASE,
@@ -45,5 +48,15 @@ export {
   decelerationCurveRows,
   decelerationRow,
   fitCurves,
+  lrAreaCurveRows,
   type NamedFit,
 } from "./rows.ts";
+export {
+  WARMUP_RULE,
+  type WarmupControlInput,
+  warmupControlRows,
+  type WarmupSlope,
+  warmupSlope,
+  warmupVerdict,
+  warmupVerdicts,
+} from "./warmup.ts";

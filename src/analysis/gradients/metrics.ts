@@ -241,6 +241,83 @@ function ratio(numerator: number, denominator: number): number {
   return denominator === 0 ? NaN : numerator / denominator;
 }
 
+/** The gradient noise scale of N examples and the unbiased estimates it is the ratio of. */
+export interface NoiseScale {
+  /** Mean over examples of ‖g_i‖². */
+  meanExampleGradSq: number;
+  /** tr(Σ) ≈ N/(N − 1)·(mean ‖g_i‖² − ‖G‖²), G the mean gradient. */
+  noiseTrace: number;
+  /** ‖𝔼g‖² ≈ (N·‖G‖² − mean ‖g_i‖²)/(N − 1). */
+  gradSqUnbiased: number;
+  /** B_simple = tr(Σ)/‖𝔼g‖² (NaN when the estimate of ‖𝔼g‖² is ≤ 0, or N < 2). */
+  bSimple: number;
+}
+
+/**
+ * The simple gradient noise scale B_simple = tr(Σ)/‖𝔼g‖² of McCandlish et al. (2018), from N examples'
+ * mean squared gradient norm mean‖g_i‖² and the squared norm ‖G‖² of their mean gradient G: the unbiased
+ * estimators of their appendix A with B_small = 1 and B_big = N (𝔼 mean‖g_i‖² = ‖𝔼g‖² + tr Σ and
+ * 𝔼‖G‖² = ‖𝔼g‖² + tr Σ/N for independent examples). The ratio of the two unbiased estimates is itself
+ * slightly biased.
+ *
+ * @example
+ * ```ts
+ * import { gradientNoiseScale } from "./metrics.ts";
+ * // Two examples g = (1, 0) and (0, 1): mean ‖g_i‖² = 1, G = (½, ½), ‖G‖² = ½.
+ * gradientNoiseScale(2, 1, 0.5); // { noiseTrace: 1, gradSqUnbiased: 0, bSimple: NaN, … }
+ * ```
+ */
+export function gradientNoiseScale(
+  examples: number,
+  meanExampleGradSq: number,
+  meanGradSq: number,
+): NoiseScale {
+  const N = examples;
+  if (!(N >= 2)) return { meanExampleGradSq, noiseTrace: NaN, gradSqUnbiased: NaN, bSimple: NaN };
+  const noiseTrace = N / (N - 1) * (meanExampleGradSq - meanGradSq);
+  const gradSqUnbiased = (N * meanGradSq - meanExampleGradSq) / (N - 1);
+  return {
+    meanExampleGradSq,
+    noiseTrace,
+    gradSqUnbiased,
+    bSimple: gradSqUnbiased > 0 ? noiseTrace / gradSqUnbiased : NaN,
+  };
+}
+
+/** erf(x) to ~1e-7 (Abramowitz and Stegun 7.1.26). */
+function erf(x: number): number {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const y = 1 -
+    t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) *
+      Math.exp(-x * x);
+  return x >= 0 ? y : -y;
+}
+
+/** E|X| for X ~ Normal(mean, sd²) (the folded normal's mean). */
+function meanAbsNormal(mean: number, sd: number): number {
+  if (sd === 0) return Math.abs(mean);
+  return sd * Math.sqrt(2 / Math.PI) * Math.exp(-(mean * mean) / (2 * sd * sd)) +
+    mean * erf(mean / (sd * Math.SQRT2));
+}
+
+/**
+ * The D(∇ℓ) that a gradient noise scale implies when every coordinate has the same signal-to-noise ratio
+ * r = |𝔼g_j|/σ_j = 1/√B_simple and Gaussian per-example gradients (docs/method.md#gradient-noise-scale):
+ * 1 − D_j ≈ 𝔼|ḡ_j|/𝔼|g_ij| with ḡ_j the mean of N examples, which is √(π/(2B)) for N ≫ B and 1/√N (the
+ * null) for N ≪ B.
+ *
+ * @example
+ * ```ts
+ * import { gaussianInterference } from "./metrics.ts";
+ * gaussianInterference(1e6, 256); // ≈ 1 − 1/√256 = 0.9375: far fewer examples than B, D is at its null
+ * ```
+ */
+export function gaussianInterference(bSimple: number, examples: number): number {
+  if (!(bSimple > 0) || !(examples >= 1)) return NaN;
+  const r = 1 / Math.sqrt(bSimple);
+  return 1 - meanAbsNormal(r, 1 / Math.sqrt(examples)) / meanAbsNormal(r, 1);
+}
+
 /**
  * The final metrics from the per-coordinate and per-example sums. Throws when there are no examples or
  * no coordinates, when the arrays of `examples` differ in length, and when the identity
@@ -273,6 +350,7 @@ export function finishGradientInterference(
   const sumAbsPredicted = new StableSum();
   const absPExamples = new StableSum();
   const exampleNorms = new StableSum();
+  const exampleSquares = new StableSum();
   for (let i = 0; i < N; i++) {
     const value = examples.predicted[i];
     if (!Number.isFinite(value)) throw nonFinite(value, "predicted", i);
@@ -280,6 +358,7 @@ export function finishGradientInterference(
     sumAbsPredicted.add(Math.abs(value));
     absPExamples.add(examples.absPredicted[i]);
     exampleNorms.add(Math.sqrt(examples.gradSq[i]));
+    exampleSquares.add(examples.gradSq[i]);
   }
   const reasons: string[] = [];
   if (coords.absP === 0) {
@@ -331,6 +410,7 @@ export function finishGradientInterference(
     deltaNorm: Math.sqrt(coords.deltaSq),
     meanGradientNorm: Math.sqrt(coords.sumGradSq) / N,
     meanExampleGradNorm: exampleNorms.value / N,
+    ...gradientNoiseScale(N, exampleSquares.value / N, coords.sumGradSq / (N * N)),
     sumPredicted: sumPredicted.value,
     sumP: coords.p,
     reason: reasons.join("; "),

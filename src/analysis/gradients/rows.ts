@@ -40,21 +40,46 @@ export interface GradientTableRun {
   checkpoints: GradientTableCheckpoint[];
 }
 
-/** How a run is named in the tables: its preset and total parameter count. */
+/** How a run is named in the tables: its preset and total parameter count, and its batch. */
 export interface RunIdentity {
   /** The preset name (the run name when it has none). */
   model: string;
   /** Total parameters, the tied embedding counted once (NaN when unknown). */
   params: number;
+  /** Sequences per global batch (NaN when unknown). */
+  batch?: number;
+  /** Tokens per sequence T (NaN when unknown); a sequence predicts T − 1. */
+  seqLen?: number;
 }
 
-/** Preset and total parameters of a run, from its run.json. */
+/** Preset, total parameters, batch and sequence length of a run, from its run.json. */
 export function runIdentity(run: LoadedRun): RunIdentity {
   const preset = run.info.preset;
   const total = Number(run.info.totalParams);
   return {
     model: typeof preset === "string" && preset !== "" ? preset : run.info.name,
     params: Number.isFinite(total) ? total : NaN,
+    batch: run.batch,
+    seqLen: run.config.seq_len,
+  };
+}
+
+/**
+ * B_simple in predicted tokens and the run's batch in the row's examples and in tokens, for a checkpoint
+ * of `granularity` with B_simple `bSimple` (in its examples); NaN where the batch is unknown.
+ */
+export function noiseScaleUnits(
+  granularity: string,
+  bSimple: number,
+  identity: RunIdentity | undefined,
+): { bSimpleTokens: number; batchExamples: number; batchTokens: number } {
+  const predictions = (identity?.seqLen ?? NaN) - 1;
+  const batch = identity?.batch ?? NaN;
+  const token = granularity === "token";
+  return {
+    bSimpleTokens: token ? bSimple : bSimple * predictions,
+    batchExamples: token ? batch * predictions : batch,
+    batchTokens: batch * predictions,
   };
 }
 
@@ -97,6 +122,11 @@ export function gradientInterferenceRows(
       seconds: c.seconds,
       sequences: c.sequences ?? NaN,
       rowsBackpropagated: c.rowsBackpropagated ?? NaN,
+      meanExampleGradSq: c.meanExampleGradSq ?? NaN,
+      noiseTrace: c.noiseTrace ?? NaN,
+      gradSqUnbiased: c.gradSqUnbiased ?? NaN,
+      bSimple: c.bSimple ?? NaN,
+      ...noiseScaleUnits(c.granularity, c.bSimple ?? NaN, identities.get(result.name)),
     }))
   );
 }

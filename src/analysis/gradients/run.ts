@@ -26,6 +26,7 @@ import {
   gradientCacheFile,
   gradientsDir,
   projectionFilesBase,
+  readExampleTable,
   readGradientCache,
   writeExampleTable,
   writeGradientCache,
@@ -33,7 +34,7 @@ import {
 import { ProjectionWriter } from "../../results/projections.ts";
 import { OneStep, oneStepLearningRate } from "../interference/one_step.ts";
 import { isPowerOfTwo } from "../interference/run.ts";
-import { finishGradientInterference, predictionAgreement } from "./metrics.ts";
+import { finishGradientInterference, gradientNoiseScale, predictionAgreement } from "./metrics.ts";
 import type { GradientInterference, PredictionAgreement } from "./metrics.ts";
 import { GradientStatistics } from "./statistics.ts";
 import type { ProjectionOptions } from "../../ops/projection.ts";
@@ -253,7 +254,18 @@ export async function analyseRunGradients(
   const checkpoints: GradientCheckpoint[] = [];
   for (const step of steps) {
     const cached = await readGradientCache(join(cacheDir, gradientCacheFile(step, granularity)));
-    checkpoints.push(cached!.result as GradientCheckpoint);
+    const result = cached!.result as GradientCheckpoint;
+    if (result.meanExampleGradSq === undefined) {
+      // A cache written before the noise scale: its per-example table has every ‖g_i‖².
+      const { gradSq } = await readExampleTable(join(cacheDir, exampleTableFile(step, granularity)));
+      let sum = 0;
+      for (let i = 0; i < gradSq.length; i++) sum += gradSq[i];
+      Object.assign(
+        result,
+        gradientNoiseScale(result.examples, sum / result.examples, result.meanGradientNorm ** 2),
+      );
+    }
+    checkpoints.push(result);
   }
   return { name: run.info.name, runDir: run.runDir, checkpoints, computed: needed.length };
 }
