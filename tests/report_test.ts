@@ -1,4 +1,8 @@
-import { assert, assertEquals } from "./asserts.ts";
+import { assert, assertClose, assertEquals } from "./asserts.ts";
+import { loadRun } from "../src/train/run.ts";
+import { analyseRunGradients } from "../src/analysis/gradients/run.ts";
+import { gradientCacheFile, gradientsDir } from "../src/results/gradients.ts";
+import { readTable } from "../src/results/table.ts";
 import { GPU_TEST, testGpu } from "./helpers.ts";
 import { validateSweep } from "../src/sweep/definition.ts";
 import { runSweepLocally } from "../src/sweep/local.ts";
@@ -213,7 +217,48 @@ Deno.test({
         assert(results.includes(join(resultsDir, `${figure}.png`)), `${figure}.png was not written`);
         assert(html.includes(figure), `${figure} is not in the report`);
       }
+      // The noise scale (docs/method.md#gradient-noise-scale): in sequences, beside the batch of 4.
+      const gradients = await readTable(resultsDir, GRADIENT_TABLE);
+      for (const row of gradients) {
+        // tiny: T = 32, so a sequence predicts 31 tokens.
+        assertEquals([row.batchExamples, row.batchTokens], [4, 4 * 31], `${row.run} step ${row.step}`);
+        assert(row.noiseTrace > 0 && row.meanExampleGradSq > row.meanGradNorm ** 2, "tr(Σ) ≤ 0");
+        const b = row.noiseTrace / row.gradSqUnbiased;
+        assert(
+          row.gradSqUnbiased > 0 ? row.bSimple === b : Number.isNaN(row.bSimple),
+          `B_simple ${row.bSimple}`,
+        );
+      }
+      assertEquals(
+        numbers(table, "grad_sequence_last_b_simple"),
+        [0, 1].map((i) => gradients.filter((row) => row.run === ids[i]).at(-1)!.bSimple),
+      );
     });
+
+    await t.step(
+      "a gradient cache written before the noise scale gets it from its per-example table",
+      async () => {
+        const run = await loadRun(join(out, "runs", ids[0]));
+        const path = join(gradientsDir(run.runDir), gradientCacheFile(32, "sequence"));
+        const cache = JSON.parse(await Deno.readTextFile(path));
+        const fresh = { ...cache.result };
+        for (const field of ["meanExampleGradSq", "noiseTrace", "gradSqUnbiased", "bSimple"]) {
+          delete cache.result[field];
+        }
+        await Deno.writeTextFile(path, JSON.stringify(cache));
+        const again = await analyseRunGradients(() => Promise.reject(new Error("recomputed")), run, {
+          granularity: "sequence",
+        });
+        assertEquals(again.computed, 0);
+        const last = again.checkpoints.at(-1)!;
+        assertClose(
+          [last.meanExampleGradSq, last.noiseTrace, last.gradSqUnbiased],
+          [fresh.meanExampleGradSq, fresh.noiseTrace, fresh.gradSqUnbiased],
+          1e-12,
+          "noise scale from the per-example table",
+        );
+      },
+    );
 
     await t.step(
       "gradient_interference.arrow is joined per run and granularity, at the last checkpoint",

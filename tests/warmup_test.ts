@@ -335,7 +335,7 @@ Deno.test("warmup control: the verdict follows the warmup, is independent of it,
     "one warmup only (30 steps): no control; the break lies within 2× of the warmup end",
   );
   const lonely = warmupVerdict("g", [controlRow("g", 0, 5, 0.05, false), controlRow("g", 30, 60)]);
-  assertEquals(lonely.why, "a break at only one warmup of 2 (warmup 30: t_d = 60)");
+  assertEquals(lonely.why, "a break at only one warmup of 2: warmup 30, t_d = 60");
 });
 
 Deno.test("warmup control: rows from the fits, grouped by model in order, then by warmup", () => {

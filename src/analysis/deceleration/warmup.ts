@@ -154,9 +154,9 @@ export function warmupVerdict(group: string, rows: readonly WarmupControlRow[]):
       "undetermined",
       `a break at ${breaks.length === 0 ? "no" : "only one"} warmup of ${warmups.length}` +
         (breaks.length > 0
-          ? ` (warmup ${breaks[0].warmup}: t_d = ${steps(breaks[0].tD)}${
+          ? `: warmup ${breaks[0].warmup}, t_d = ${steps(breaks[0].tD)}${
             breaks[0].atWarmupEnd ? ", at the warmup end" : ""
-          })`
+          }`
           : ""),
     );
   }
