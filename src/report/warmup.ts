@@ -12,7 +12,7 @@ import { markdownTable } from "./markdown.ts";
 import { warmupControlTable, warmupVerdictTable } from "./tables.ts";
 
 /** The rule of the verdicts in one sentence (docs/method.md#warmup-control). */
-export const WARMUP_RULE_TEXT =
+export const WARMUP_RULE_TEXT: string =
   "Verdict (docs/method.md#warmup-control): the weighted slope of log t_d on log max(warmup, 1) over the " +
   "runs that break; it follows the warmup when the slope is ≥ 0.5 and 2 standard errors above 0, and is " +
   "independent of it when every run breaks, the slope is within 2 standard errors of 0 and t_d moves by " +
