@@ -282,6 +282,12 @@ Deno.test("report: the warmup headline says plainly whether the break follows th
     ],
   });
   assert(none[0].startsWith("No warmup control:"), none[0]);
+  // Without a control the section is its headline; the tables are folded (the section opens the report).
+  const folded = warmupSectionHtml({
+    rows: [controlRow("cpu-xs", 30, 44, true, true)],
+    verdicts: [verdictRow("cpu-xs", "undetermined", "30", "one warmup only")],
+  });
+  assert(folded.indexOf("<details>") < folded.indexOf("<table>"), "a table outside <details>");
   assertEquals(
     none[1],
     "The break of cpu-xs_w30 and cpu-s_w30 lies within 2× of the end of the warmup: it is not shown as deceleration.",

@@ -281,7 +281,7 @@ export function noiseScaleFigureSpec(
     color,
     band,
     size,
-    `B_simple = tr(Σ)/‖𝔼g‖²; dotted: the run's batch (${unit})`,
+    "B_simple = tr(Σ)/‖𝔼g‖²; dotted: the run's batch",
   );
   if (batches.length > 0) {
     (noisePanel.layer as Spec[]).push({

@@ -65,10 +65,12 @@ export function warmupControlFigureSpec(
   }));
   if (rows.length === 0) throw new Error("zsl: the warmup-control figure needs at least one break");
   const factor = options.factor ?? 2;
+  const height = options.height ?? 320;
   const lines = (options.lines ?? []).filter((line) => Number.isFinite(line.slope));
   const xs = [...rows.map((r) => r.x), ...lines.flatMap((line) => line.warmups.map((w) => Math.max(w, 1)))];
   const xDomain = positiveDomain(xs, 1.6);
-  const yDomain = positiveDomain([...rows.flatMap((r) => [r.lo, r.hi])], 1.6);
+  // The line t_d = warmup stays in view: where the breaks lie against it is the figure's point.
+  const yDomain = positiveDomain([...rows.flatMap((r) => [r.lo, r.hi]), ...xDomain], 1.5);
   const logAxis = (field: string, title: string, domain: [number, number]): Spec => ({
     field,
     type: "quantitative",
@@ -100,9 +102,9 @@ export function warmupControlFigureSpec(
       encoding: { x, y },
     },
     {
-      data: { values: [{ x: lo, label: `dashed: t_d = warmup; shaded: within ${factor}× of it` }] },
-      mark: { type: "text", align: "left", baseline: "top", dx: 4, dy: 4, fontSize: 10, color: "#444" },
-      encoding: { x, y: { value: 0 }, text: { field: "label" } },
+      data: { values: [{ x: hi, label: `dashed: t_d = warmup; shaded: within ${factor}× of it` }] },
+      mark: { type: "text", align: "right", baseline: "bottom", dx: -4, dy: -4, fontSize: 10, color: "#444" },
+      encoding: { x, y: { value: height }, text: { field: "label" } },
     },
   ];
   if (fitted.length > 0) {
@@ -145,7 +147,7 @@ export function warmupControlFigureSpec(
   );
   return figure(options.title ?? "Warmup control: t_d against the warmup", {
     width: options.width ?? 360,
-    height: options.height ?? 320,
+    height,
     layer: layers,
   });
 }

@@ -92,16 +92,24 @@ export function warmupMarkdown(control: WarmupControl): string {
   ].join("\n");
 }
 
-/** The report's warmup section: the headline, the rule, both tables and a link to the figure. */
+/**
+ * The report's warmup section: the headline, then with a control the verdict table and a link to the figure;
+ * the rule and the per-run table folded under them (the section opens the report: it stays short).
+ */
 export function warmupSectionHtml(control: WarmupControl): string {
+  const controlled = control.verdicts.some((row) => row.warmups.includes(","));
   const figure = control.rows.some((row) => row.breakFound)
     ? `<p>Figure: <a href="#figure-${WARMUP_FIGURE}">t_d against the warmup</a>.</p>`
     : "";
   return [
     ...warmupHeadline(control).map((line) => `<p class="headline"><b>${escapeHtml(line)}</b></p>`),
+    controlled ? textTableHtml(warmupVerdictTable(control.verdicts)) : "",
+    controlled ? figure : "",
+    `<details><summary>The rule${controlled ? "" : ", the verdicts"} and the runs</summary>`,
     `<p class="note">${escapeHtml(WARMUP_RULE_TEXT)}</p>`,
-    textTableHtml(warmupVerdictTable(control.verdicts)),
+    controlled ? "" : textTableHtml(warmupVerdictTable(control.verdicts)),
     textTableHtml(warmupControlTable(control.rows)),
-    figure,
+    controlled ? "" : figure,
+    "</details>",
   ].filter(Boolean).join("\n");
 }
