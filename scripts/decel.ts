@@ -19,7 +19,9 @@ const SUMMARY =
   'from run.json\'s "name", else the directory name) or an Arrow or CSV file of step, loss (named after\n' +
   "the file). Writes deceleration.arrow (one row per model, every parameter with its ± error),\n" +
   "deceleration_curves.arrow (the points of F1), deceleration.md (the paper's tables) and figure F1 as\n" +
-  "deceleration_f1.vl.json/.svg/.png.";
+  "deceleration_f1.vl.json/.svg/.png. Run directories are also fitted against the cumulative learning\n" +
+  "rate S = Σ lr (deceleration_curves_lr_area.arrow, deceleration_f1_lr_area.*), and a break within 2×\n" +
+  "of the end of a run's warmup is reported as at the warmup end (docs/method.md#warmup-control).";
 
 const OPTIONS = {
   out: {
