@@ -65,6 +65,11 @@ Deno.test("warmup axes: warmups and lrScales expand into named runs, grouped by 
   assert(
     paper.every((run) => run.spec.steps === 262144 && run.spec.microbatch === 64 && run.group === "14M"),
   );
+  // What the sweep stores as sweep.json (and SLURM tasks read back) validates to the same runs.
+  for (const definition of [paperWarmupSweep(), defaultSweep()]) {
+    const back = validateSweep(JSON.parse(JSON.stringify(definition)), "sweep.json");
+    assertEquals(expandSweep(back), expandSweep(definition));
+  }
 });
 
 Deno.test("warmup axes: the JSON validation checks the lists and refuses a warmup set twice", () => {

@@ -28,6 +28,8 @@ export const DECELERATION_COLUMNS = [
   "L_hat_T_err",
   "L_T",
   "rsle",
+  "t_d_S",
+  "S_at_t_d",
 ] as const;
 
 /** Metrics of `interference_dt_2t.arrow` summarised per run (at t_d's window and the last window). */
@@ -244,7 +246,7 @@ function addGradientColumns(table: RowBuilder, rows: GradientInterferenceRow[], 
  * `microbatch`, `tokens_per_step`, `steps`, `steps_done`, `tokens_done`, `tokenizer`, `data`,
  * `eval_sequences`, `adapter`, `software_adapter`, `train_wall_seconds` (the step loop, summed over
  * sessions), `train_sweep_seconds` (the sweep's `train` calls: setup and compilation included; NaN when
- * the sweep did not train it), `final_train_loss`, `final_eval_loss`; then `identified` and
+ * the sweep did not train it), `final_train_loss`, `final_eval_loss`; then `identified`, `at_warmup_end` and
  * {@linkcode DECELERATION_COLUMNS} from `deceleration.arrow`; then Δ_t^{2t} at the window t → 2t with
  * t ≤ t_d < 2t (`dt2t_td_t`, `dt2t_td_D`, `dt2t_td_M`, `dt2t_td_abs_deltaL`; NaN unless the break is
  * identified) and at the last window (`dt2t_last_*`); Δ_t^{t+1} from the checkpoint t ≤ t_d and the last
@@ -270,6 +272,7 @@ export async function sweepRunColumns(sweepDir: string, runIds: string[]): Promi
     const fit: DecelerationRow | undefined = deceleration?.find((row) => row.name === key);
     const identified = fit?.identified === true;
     table.boolean("identified", identified);
+    table.boolean("at_warmup_end", fit?.atWarmupEnd === true);
     for (const column of DECELERATION_COLUMNS) {
       table.number(column, fit === undefined ? NaN : valueOf(DECELERATION_TABLE, fit, column));
     }
