@@ -4,12 +4,25 @@
  *
  * @module
  */
-import { create, globals } from "npm:webgpu@0.6.2";
+import type * as Dawn from "npm:webgpu@0.6.2";
 import { throttleImmediates } from "./ticks.ts";
 import { filterKnownDawnWarnings } from "./dawn_warnings.ts";
 
-// Dawn's GPU* constructors (GPUBufferUsage, GPUMapMode, ...) are not globals in Deno until installed.
-Object.assign(globalThis, globals);
+let dawn: typeof Dawn | undefined;
+
+/**
+ * Dawn's module, loaded at the first {@linkcode openGpu}: loading it loads its native addon, which only
+ * the commands that open a GPU are allowed to (`--allow-ffi`), so the others (`deno task decel`) can
+ * import the library without it.
+ */
+async function loadDawn(): Promise<typeof Dawn> {
+  if (!dawn) {
+    dawn = await import("npm:webgpu@0.6.2");
+    // Dawn's GPU* constructors (GPUBufferUsage, GPUMapMode, ...) are not globals in Deno until installed.
+    Object.assign(globalThis, dawn.globals);
+  }
+  return dawn;
+}
 
 /** What the adapter is: the facts a result table or a bug report should carry. */
 export interface AdapterReport {
@@ -72,7 +85,7 @@ export class GpuError extends Error {
   }
 }
 
-type DawnGpu = ReturnType<typeof create>;
+type DawnGpu = ReturnType<typeof Dawn.create>;
 
 /**
  * A device with the adapter it came from. Call {@linkcode GpuDevice.destroy} when done:
@@ -200,7 +213,7 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuDevice> 
   const backend = options.backend ?? defaultBackend();
   let instance: DawnGpu | null;
   try {
-    instance = create([`backend=${backend}`]);
+    instance = (await loadDawn()).create([`backend=${backend}`]);
   } catch (error) {
     throw new NoAdapterError(`Dawn failed to start with backend=${backend}: ${error}`);
   }
