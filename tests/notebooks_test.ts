@@ -205,7 +205,7 @@ Deno.test("notebook helpers: tables as HTML, Markdown and text; cells formatted;
   assert(String(long["text/plain"]).endsWith("… 3 more rows of 5"), String(long["text/plain"]));
   assertThrows(() => tableBundle({ a: [1] }, { columns: ["b"] }), Error, 'no column "b" (columns: a)');
   assertThrows(() => tableBundle({ a: [1, 2], b: [1] }), Error, "differ in length (a=2, b=1)");
-  assertEquals(formatCell(0.000012344), "1.234e-5");
+  assertEquals(formatCell(0.000012344), "1.234×10⁻⁵");
   assertEquals(formatCell(12345.678, 3), "12300");
   assertEquals(formatCell(true), "yes");
   assertEquals(formatCell(10n), "10");

@@ -19,7 +19,7 @@ Deno.test("report: HTML escaping and cell formatting", () => {
   assertEquals(formatCell(NaN), "—");
   assertEquals(formatCell(12), "12");
   assertEquals(formatCell(0.123456), "0.1235");
-  assertEquals(formatCell(1.5e-5), "1.500e-5");
+  assertEquals(formatCell(1.5e-5), "1.5×10⁻⁵");
   assertEquals(formatCell(true), "yes");
 });
 

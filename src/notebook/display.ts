@@ -10,7 +10,9 @@
  */
 import { Buffer } from "node:buffer";
 import type { TableData } from "../io/arrow.ts";
-import { chartToSvg, svgToPng, type VegaLiteSpec } from "../plot/render.ts";
+import { chartToSvg, svgSize, svgToPng, type VegaLiteSpec } from "../plot/render.ts";
+
+export { svgSize };
 import type { TextTable } from "../report/tables.ts";
 import { formatCell } from "../util/format.ts";
 import { escapeHtml } from "../util/html.ts";
@@ -47,14 +49,6 @@ export interface ChartOutputOptions {
    * nbconvert). Default true; false keeps only the spec and its text line (a smaller notebook).
    */
   images?: boolean;
-}
-
-/** Width and height of an SVG document from its root element's attributes (null when absent). */
-export function svgSize(svg: string): { width: number; height: number } | null {
-  const root = /<svg\b[^>]*>/.exec(svg)?.[0] ?? "";
-  const width = Number(/\bwidth="([\d.]+)"/.exec(root)?.[1]);
-  const height = Number(/\bheight="([\d.]+)"/.exec(root)?.[1]);
-  return width > 0 && height > 0 ? { width, height } : null;
 }
 
 /**

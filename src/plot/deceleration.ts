@@ -6,7 +6,7 @@
  */
 import type { VegaLiteSpec } from "./render.ts";
 import type { Band, FigureOptions } from "./style.ts";
-import { bandLayers, colorByModel, figure, modelNames } from "./style.ts";
+import { bandLayers, colorByModel, figure, modelNames, tickLabels } from "./style.ts";
 
 /** A point of F1: a model's loss at a step on one of its lines. */
 export interface LossCurvePoint {
@@ -66,7 +66,12 @@ export function decelerationFigureSpec(
     type: "quantitative",
     title: "Train steps",
     scale: { type: "log", domain: xDomain, nice: false },
-    axis: { values: powersOfTen(xDomain[0], xDomain[1]), format: "~s", grid: true, gridDash: [1, 2] },
+    axis: {
+      values: powersOfTen(xDomain[0], xDomain[1]),
+      labelExpr: tickLabels(powersOfTen(xDomain[0], xDomain[1])),
+      grid: true,
+      gridDash: [1, 2],
+    },
   };
   const y = {
     field: "loss",

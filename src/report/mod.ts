@@ -10,5 +10,8 @@ export * from "./markdown.ts";
 export * from "./figures.ts";
 export * from "./html.ts";
 export * from "./sweep_report.ts";
+export * from "./overview.ts";
+export * from "./report_context.ts";
+export * from "./report_sections.ts";
 export * from "./runs_table.ts";
 export * from "./summary.ts";
