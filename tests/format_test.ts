@@ -69,6 +69,7 @@ Deno.test("format: value ± error to the error's second significant digit, one p
   assertEquals(cases.map(([v, e]) => formatWithError(v, e)), cases.map(([, , text]) => text));
   assertEquals(formatStepRange(15.4, [0, Infinity]), "15 (0–∞)");
   assertEquals(formatStepRange(39.6, [35.2, 44.5]), "40 (35–45)");
+  assertEquals(formatStepRange(1, [0, 8.152484585208771e42]), "1 (0–8.2×10⁴²)");
 });
 
 Deno.test("format: axis ticks are decimals or m×10ⁿ, and Vega draws the same labels", async () => {

@@ -371,12 +371,13 @@ const METRIC_LABELS: Record<string, string> = {
 };
 
 /**
- * A readable name of a column of `runs.arrow` (`dt2t_td_abs_deltaL` → "Δ_t^{2t} at the break: |ΔL|");
+ * A readable name of a column of `runs.arrow` (`dt2t_td_abs_deltaL` → "Δ_t^{2t} at the break: |ΔL|",
+ * `grad_token_last_d_grad` → "gradients (tokens) at the end: D(∇ℓ)");
  * a column it does not know keeps its own name.
  */
 export function runsColumnLabel(column: string): string {
   if (column in RUN_COLUMN_LABELS) return RUN_COLUMN_LABELS[column];
-  const where = (label: string) => (label === "td" ? "at the break" : "last");
+  const where = (label: string) => (label === "td" ? "at the break" : "at the end");
   const metric = (name: string) => METRIC_LABELS[name] ?? name;
   let match = /^dt2t_(td|last)_(.+)$/.exec(column);
   if (match) return `Δ_t^{2t} ${where(match[1])}: ${metric(match[2])}`;

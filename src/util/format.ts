@@ -124,9 +124,17 @@ export function formatWithError(value: number, error: number): string {
   }`;
 }
 
-/** A step range for text: `t_d (lo–hi)`, every step rounded (`∞` for an unbounded end). */
+/**
+ * A step range for text: `t_d (lo–hi)`, every step rounded (`m×10ⁿ` from 10⁵ on, `∞` for an unbounded
+ * end: an unidentified fit's range can reach 10⁴²).
+ */
 export function formatStepRange(center: number, range: readonly [number, number]): string {
-  const step = (value: number) => Number.isFinite(value) ? String(Math.round(value)) : formatNonFinite(value);
+  const step = (value: number) =>
+    !Number.isFinite(value)
+      ? formatNonFinite(value)
+      : Math.abs(value) < LARGE
+      ? String(Math.round(value))
+      : formatScientific(value, 2);
   return `${step(center)} (${step(range[0])}–${step(range[1])})`;
 }
 
