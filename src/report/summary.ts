@@ -62,7 +62,7 @@ export function gradientSummary(row: GradientInterferenceRow): string {
       fmt(row.oneMinusDPredicted)
     }  ` +
     `identity error ${formatNumber(row.identityError, 2)}  Δ̂ℓ~Δℓ pearson ${fmt(row.pearson)}  ` +
-    `${formatDuration(row.seconds)}`;
+    `${formatNumber(row.seconds, 2)} s`;
 }
 
 /** An example of a pair of projected gradients: where it is, and its token and target (−1: none). */
