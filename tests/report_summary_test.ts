@@ -17,7 +17,7 @@ import {
   type WarmupVerdictRow,
 } from "../src/results/warmup_control.ts";
 import { overviewTable, runOverviews } from "../src/report/overview.ts";
-import { interferenceNull, transposeTable } from "../src/report/tables.ts";
+import { interferenceNull } from "../src/report/tables.ts";
 import { textTableHtml } from "../src/report/html.ts";
 
 function fit(name: string, identified: boolean, tD: number): DecelerationRow {
@@ -108,8 +108,6 @@ Deno.test("summary: sweeps without an analysis leave its rows out; the noise lev
   assertEquals(interferenceNull(252).toFixed(3), "0.937", "docs/method.md's 0.937 at N = 252");
   assertEquals(interferenceNull(16_368).toFixed(3), "0.992");
   assert(Number.isNaN(interferenceNull(0)));
-  const turned = transposeTable({ headers: ["run", "x", "y"], rows: [["a", "1", "2"], ["b", "3", "4"]] });
-  assertEquals([turned.headers, turned.rows], [["run", "a", "b"], [["x", "1", "3"], ["y", "2", "4"]]]);
 });
 
 Deno.test("summary: the warmup control's verdicts, read through the results layer", async () => {

@@ -25,21 +25,6 @@ export interface TextTable {
   rowHeaders?: boolean;
 }
 
-/**
- * A table turned on its side: one row per column of `table` but the first, one column per row of `table`
- * (headed by its first cell). For tables of few runs and many quantities, which are too wide the other
- * way round.
- */
-export function transposeTable(table: TextTable, caption = table.caption): TextTable {
-  return {
-    caption,
-    headers: [table.headers[0] ?? "", ...table.rows.map((row) => row[0])],
-    rows: table.headers.slice(1).map((header, c) => [header, ...table.rows.map((row) => row[c + 1])]),
-    numeric: [false, ...table.rows.map(() => true)],
-    rowHeaders: true,
-  };
-}
-
 /** A model's name with ⚠ when its break is not identified. */
 function markedName(row: DecelerationRow): string {
   return row.identified ? row.name : `${row.name} ⚠`;
