@@ -5,7 +5,7 @@
  * dropping the band, fails here.
  */
 import { assert, assertEquals, assertThrows } from "./asserts.ts";
-import { bandExtent, lineLayer, panels, type Spec, values, yField } from "./figure_helpers.ts";
+import { bandExtent, layers, lineLayer, panels, type Spec, values, yField } from "./figure_helpers.ts";
 import {
   contourGrid,
   interferenceFigureSpec,
@@ -90,6 +90,13 @@ Deno.test("figures: F3 rings the windows that overlap each model's own band, ove
   assertEquals(rows.filter((r) => r.window).map((r) => `${r.model}@${r.step}`), ["a@16", "a@32"]);
   const svg = await chartToSvg(spec as never);
   assert(svg.includes(">t=1<") && svg.includes(">t=128<"), "start and end labelled");
+  // End labels in the right half of the plot go left of their point, so that none runs off the plot.
+  const labelled = values<{ label: string; D: number; right: boolean }>(line).filter((row) => row.label);
+  assertEquals(labelled.map((row) => row.right), labelled.map((row) => row.D > 0.5));
+  const rightLabels = (spec.layer as Spec[]).filter((layer) =>
+    JSON.stringify(layer.transform ?? "").includes("&& datum.right")
+  );
+  assert(rightLabels.length > 0 && rightLabels.every((layer) => (layer.mark as Spec).align === "right"));
   const cells = contourGrid([0, 1], [0.01, 1], [10, 5]);
   assertEquals(cells.length, 50);
   // The top-left cell: D ≈ 0.05, M ≈ 0.63: log₂(0.95·0.63) ≈ −0.74 → level −1.
@@ -112,6 +119,41 @@ Deno.test("figures: F4 has a row per set, D, M, |ΔL| with ±std areas cut at a 
   const transforms = JSON.stringify(mArea.transform);
   assert(transforms.includes("datum.M - datum.MStd") && transforms.includes("max(datum.lo"), transforms);
   assert(!JSON.stringify(area(all[0]).transform).includes("max(datum.lo"), "D is linear: no cut");
+  // |ΔL| = 0.007 ± 0.00699: the band's lower end (10⁻⁵) does not drag the log axis down to it.
+  const narrow = oneStep().map((point) => ({ ...point, absDeltaLStd: 0.00699 }));
+  const deltaL = panels(oneStepFigureSpec(narrow) as unknown as Spec)[2];
+  const domain = ((lineLayer(deltaL).encoding as Record<string, Spec>).y.scale as Spec).domain as number[];
+  assert(domain[0] >= 0.007 / 1.5 - 1e-12, `|ΔL| axis from ${domain[0]}`);
+});
+
+/** The text of every label Vega draws in `spec`. */
+async function drawnTexts(spec: Spec): Promise<string[]> {
+  const svg = await chartToSvg(spec as never);
+  return [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((match) => match[1]);
+}
+
+Deno.test("figures: log axes read as decimals or m×10ⁿ, and the band's label sits above the plot", async () => {
+  const small = windows().map((point) => ({
+    ...point,
+    M: point.M / 1000,
+    absDeltaL: point.absDeltaL / 1000,
+  }));
+  const specs = [
+    interferenceFigureSpec(small, { bands: BANDS }),
+    trajectoryFigureSpec(small, { bands: BANDS, grid: [6, 5] }),
+    oneStepFigureSpec(oneStep().map((p) => ({ ...p, M: p.M / 100, MStd: p.MStd / 100 })), { bands: BANDS }),
+  ] as unknown as Spec[];
+  for (const spec of specs) {
+    const texts = await drawnTexts(spec);
+    const exponents = texts.filter((text) => /^-?\d+(\.\d+)?e[-+]?\d+$/.test(text));
+    assertEquals(exponents, [], `labels in e-notation in "${JSON.stringify(spec.title)}"`);
+    assert(texts.some((text) => text.includes("×10")), `no m×10ⁿ label in ${texts.join(" | ")}`);
+  }
+  const label = layers(panels(specs[0])[0]).find((layer) =>
+    (layer.mark as Spec | undefined)?.type === "text"
+  )!;
+  const mark = label.mark as Spec;
+  assert(mark.baseline === "bottom" && Number(mark.dy) < 0, `"Decel." at ${JSON.stringify(mark)}`);
 });
 
 Deno.test("figures: the probe's figure skips points without a measurement and draws thin lines", () => {

@@ -9,6 +9,7 @@ import {
   predictionFigureSpec,
   predictionHistogram2d,
   type PredictionPanel,
+  selectPanels,
 } from "../src/plot/gradients.ts";
 import { unionBand } from "../src/plot/style.ts";
 import { chartToSvg } from "../src/plot/render.ts";
@@ -172,24 +173,32 @@ Deno.test("gradient plot: F6 is a heatmap of C_j bins per checkpoint, one facet 
   assertThrows(() => coherenceHistogramFigureSpec(rows.map((r) => ({ ...r, count: 0 }))), Error, "F6");
 });
 
-Deno.test("gradient plot: F8 bins Δℓ vs Δ̂ℓ on symmetric ranges and draws y = x in every facet", async () => {
+Deno.test("gradient plot: F8 bins Δℓ vs Δ̂ℓ on ranges fitted to the values and draws y = x in every facet", async () => {
   const random = new Random(3);
   const histogram = predictionHistogram2d([0.5, -1, 2, NaN, 0.1], [0.4, -0.8, 3, 1, 0.2], {
     bins: 10,
     quantile: 1,
   });
-  assertEquals([histogram.range, histogram.n, histogram.clipped], [3, 4, 0]);
+  // All values from −1 to 3, widened by 5% of the width on each side; the same range on both axes.
+  assertEquals(histogram.domain.map((v) => Number(v.toFixed(12))), [-1.2, 3.2]);
+  assertEquals([histogram.n, histogram.clipped], [4, 0]);
   assertEquals(histogram.cells.reduce((a, c) => a + c.count, 0), 4);
   for (const cell of histogram.cells) {
-    assert(cell.x0 >= -3 && cell.x1 <= 3 + 1e-12 && cell.y0 >= -3 && cell.y1 <= 3 + 1e-12);
-    assert(Math.abs(cell.x1 - cell.x0 - 0.6) < 1e-12 && Math.abs(cell.y1 - cell.y0 - 0.6) < 1e-12);
+    assert(
+      cell.x0 >= -1.2 - 1e-12 && cell.x1 <= 3.2 + 1e-12 && cell.y0 >= -1.2 - 1e-12 && cell.y1 <= 3.2 + 1e-12,
+    );
+    assert(Math.abs(cell.x1 - cell.x0 - 0.44) < 1e-12 && Math.abs(cell.y1 - cell.y0 - 0.44) < 1e-12);
   }
-  // (x = 3, y = 2): x in the last bin (its upper edge), y in bin 8.
-  assert(histogram.cells.some((c) => Math.abs(c.x0 - 2.4) < 1e-12 && Math.abs(c.y0 - 1.8) < 1e-12));
-  // A smaller quantile clips the outlier into the edge bins.
+  // (x = 3, y = 2): x in bin 9 (from 2.76), y in bin 7 (from 1.88).
+  assert(histogram.cells.some((c) => Math.abs(c.x0 - 2.76) < 1e-12 && Math.abs(c.y0 - 1.88) < 1e-12));
+  // A smaller quantile leaves the outliers out of the range and counts them in the edge bins.
   const clipped = predictionHistogram2d([0.1, 0.2, -0.1, 100], [0.1, 0.1, -0.2, 0.3], { quantile: 0.75 });
-  assertEquals([clipped.range, clipped.clipped], [0.2, 1]);
-  assertEquals(predictionHistogram2d([0, 0], [0, 0]).range, 1, "all-zero changes still get a range");
+  assertEquals(clipped.domain.map((v) => Number(v.toFixed(12))), [-0.115, 0.215]);
+  assertEquals(clipped.clipped, 2);
+  // Points in one corner: the axes follow them, not zero (no symmetric range about 0).
+  const corner = predictionHistogram2d([-0.2, -0.15, -0.1], [-0.19, -0.16, -0.12], { quantile: 1 });
+  assert(corner.domain[0] > -0.21 && corner.domain[1] < -0.09, `domain ${corner.domain}`);
+  assertEquals(predictionHistogram2d([0, 0], [0, 0]).domain, [-1, 1], "all-zero changes still get a range");
   assertThrows(() => predictionHistogram2d([1], [1, 2]), Error, "1 predicted and 2 actual");
 
   const input = panels(random);
@@ -216,12 +225,8 @@ Deno.test("gradient plot: F8 bins Δℓ vs Δ̂ℓ on symmetric ranges and draws
       .data.values;
   for (const [i, panel] of ["t = 4", "t = 8"].entries()) {
     const diagonal = values.filter((v) => v.panel === panel && v.kind === "diagonal");
-    const range = predictionHistogram2d(input[i].predicted, input[i].actual).range;
-    assertEquals(
-      diagonal.map((v) => [v.x0, v.y0]),
-      [[-range, -range], [range, range]],
-      "y = x over the facet",
-    );
+    const [lo, hi] = predictionHistogram2d(input[i].predicted, input[i].actual).domain;
+    assertEquals(diagonal.map((v) => [v.x0, v.y0]), [[lo, lo], [hi, hi]], "y = x over the facet");
     // The cells put the true change on x and the prediction on y.
     const cells = values.filter((v) => v.panel === panel && v.kind === "cell");
     const expected = predictionHistogram2d(input[i].predicted, input[i].actual).cells;
@@ -233,6 +238,16 @@ Deno.test("gradient plot: F8 bins Δℓ vs Δ̂ℓ on symmetric ranges and draws
     assert(svg.includes(`>${text}<`), text);
   }
   assertThrows(() => predictionFigureSpec([]), Error, "F8");
+
+  // Ten checkpoints of a run: six drawn, the first, the last and the one nearest the band among them.
+  const many: PredictionPanel[] = Array.from({ length: 10 }, (_, e) => ({ ...input[0], step: 2 ** e }));
+  assertEquals(selectPanels(many, 6).map((panel) => panel.step), [1, 4, 16, 32, 128, 512], "spread by rank");
+  const picked = selectPanels(many, 6, [80, 100]).map((panel) => panel.step);
+  assertEquals(picked, [1, 4, 16, 64, 128, 512], "the checkpoint nearest the band replaces its neighbour");
+  assertEquals(selectPanels(many, 20).length, 10);
+  const wide = predictionFigureSpec(many, { band: [40, 50] }) as unknown as { columns: number; title: Spec };
+  assertEquals(wide.columns, 6, "one row per run");
+  assert(String(wide.title.subtitle).includes("6 of 10 checkpoints shown"), String(wide.title.subtitle));
   assertEquals(unionBand([null, [3, 5], undefined, [4, 9]]), [3, 9]);
   assertEquals(unionBand([null]), null);
 });

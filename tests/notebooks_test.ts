@@ -164,12 +164,36 @@ Deno.test({
             const chart = output.data!;
             const spec = chart[VEGA_LITE_MIME] as Record<string, unknown>;
             assertEquals(spec.$schema, VEGA_LITE_V5_SCHEMA, `${name}: a chart's $schema is not Vega-Lite 5`);
-            // Frontends without Vega-Lite (classic Notebook, nbviewer, GitHub) show the SVG or the PNG.
-            assert(textOf(chart["image/svg+xml"]).startsWith("<svg"), `${name}: a chart has no SVG`);
+            // Frontends without Vega-Lite (classic Notebook, nbconvert, nbviewer, GitHub) show the PNG, at
+            // the chart's size; an SVG would be nbconvert's choice, and its HTML cleaner blanks it.
             assert(textOf(chart["image/png"]).startsWith("iVBORw0KGgo"), `${name}: a chart has no PNG`);
+            assert(!("image/svg+xml" in chart), `${name}: a chart carries an SVG, which nbconvert blanks`);
             const size = output.metadata?.["image/png"];
             assert(Number(size?.width) > 0 && Number(size?.height) > 0, `${name}: a chart's PNG has no size`);
           }
+          // nbconvert's HTML (what nbviewer and a shared export show): every chart an image at its size.
+          const html = await run("jupyter", [
+            "nbconvert",
+            "--to",
+            "html",
+            "--output-dir",
+            dir,
+            join(dir, name),
+          ]);
+          assert(html.success, `jupyter nbconvert --to html ${name} failed:\n${html.text.slice(-3000)}`);
+          const page = await Deno.readTextFile(join(dir, name.replace(/\.ipynb$/, ".html")));
+          const images = [
+            ...page.matchAll(/<img src="data:image\/png;base64,[^"]{100,}"\s*width=(\d+)\s*height=(\d+)/g),
+          ];
+          assertEquals(
+            images.length,
+            charts.length,
+            `${name}: charts shown as sized images in nbconvert's HTML`,
+          );
+          assert(
+            !page.includes('<svg class="marks"'),
+            `${name}: nbconvert's HTML holds a (blanked) chart SVG`,
+          );
           // Markdown outputs (tables carry HTML, Markdown and their own aligned text).
           for (
             const bundle of data.filter((bundle) => "text/markdown" in bundle && !("text/html" in bundle))
@@ -205,14 +229,14 @@ Deno.test("notebook helpers: tables as HTML, Markdown and text; cells formatted;
   assert(String(long["text/plain"]).endsWith("… 3 more rows of 5"), String(long["text/plain"]));
   assertThrows(() => tableBundle({ a: [1] }, { columns: ["b"] }), Error, 'no column "b" (columns: a)');
   assertThrows(() => tableBundle({ a: [1, 2], b: [1] }), Error, "differ in length (a=2, b=1)");
-  assertEquals(formatCell(0.000012344), "1.234e-5");
+  assertEquals(formatCell(0.000012344), "1.234×10⁻⁵");
   assertEquals(formatCell(12345.678, 3), "12300");
   assertEquals(formatCell(true), "yes");
   assertEquals(formatCell(10n), "10");
   assertEquals(formatCell(null), "—");
 });
 
-Deno.test("notebook helpers: a chart output holds the spec as Vega-Lite 5, an SVG and a PNG, sized", async () => {
+Deno.test("notebook helpers: a chart output holds the spec as Vega-Lite 5 and a PNG, sized (an SVG on request)", async () => {
   const spec = {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: { text: "Two points" },
@@ -231,9 +255,11 @@ Deno.test("notebook helpers: a chart output holds the spec as Vega-Lite 5, an SV
     "https://vega.github.io/schema/vega-lite/v6.json",
   );
   assertEquals(data["text/plain"], "Vega-Lite chart (Two points, 2 data rows)");
-  const svg = String(data["image/svg+xml"]);
-  assert(svg.startsWith("<svg"), "no SVG in the output");
-  // The PNG is drawn at twice the SVG's size and shown at the SVG's size.
+  assert(!("image/svg+xml" in data), "an SVG by default (nbconvert's HTML would show it blank)");
+  const withSvg = await chartOutput(spec, { svg: true });
+  const svg = String(withSvg.data["image/svg+xml"]);
+  assert(svg.startsWith("<svg"), "no SVG in the output asked for one");
+  // The PNG is drawn at twice the chart's size and shown at the chart's size.
   const png = Uint8Array.from(atob(String(data["image/png"])), (c) => c.charCodeAt(0));
   const view = new DataView(png.buffer);
   const size = svgSize(svg)!;
@@ -243,7 +269,7 @@ Deno.test("notebook helpers: a chart output holds the spec as Vega-Lite 5, an SV
     Math.round(2 * size.height),
   ]);
   assertEquals(metadata["image/png"], size);
-  assertEquals(metadata["image/svg+xml"], size);
+  assertEquals(withSvg.metadata["image/svg+xml"], size);
   const bare = await chartOutput(spec, { images: false });
   assert(
     !("image/svg+xml" in bare.data) && !("image/png" in bare.data),

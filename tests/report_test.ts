@@ -23,7 +23,7 @@ Deno.test("report: HTML escaping and cell formatting", () => {
   assertEquals(formatCell(NaN), "—");
   assertEquals(formatCell(12), "12");
   assertEquals(formatCell(0.123456), "0.1235");
-  assertEquals(formatCell(1.5e-5), "1.500e-5");
+  assertEquals(formatCell(1.5e-5), "1.5×10⁻⁵");
   assertEquals(formatCell(true), "yes");
 });
 
@@ -196,13 +196,26 @@ Deno.test({
         "the sweep name is not escaped",
       );
       assert(!html.includes("<i>"), "markup from the sweep name reached the page");
-      for (
-        const section of ["deceleration", "figures", "interference", "runs", "what-was-run", "environment"]
-      ) {
-        assert(html.includes(`<section id="${section}">`), `no ${section} section`);
+      // The answer first: T1 and the summary, then the figures, then the rest.
+      const order = [
+        "summary",
+        "figures",
+        "deceleration",
+        "interference",
+        "runs",
+        "what-was-run",
+        "environment",
+      ]
+        .map((section) => html.indexOf(`<section id="${section}">`));
+      assert(order.every((at) => at >= 0), `sections missing: ${order}`);
+      assertEquals(order, [...order].sort((a, b) => a - b), "sections out of order");
+      const summary = html.slice(order[0], order[1]);
+      assert(summary.includes("T1 — deceleration per model"), "no T1 table in the summary");
+      for (const row of ["t_d, steps (±1σ)", "L_d, nats", "D at the break", "|ΔL| at the last window"]) {
+        assert(summary.includes(escapeHtml(row)), `the summary has no row "${row}"`);
       }
-      assert(html.includes("T1 — deceleration per model"), "no T1 table");
-      for (const id of ids) assert(html.includes(`<td>${id}`), `run ${id} missing from the tables`);
+      assert(summary.includes("none in this sweep"), "the summary does not say there is no warmup control");
+      for (const id of ids) assert(html.includes(`>${id}<`), `run ${id} missing from the tables`);
       assert(html.includes(escapeHtml(gpu.adapter.description || gpu.adapter.device)), "no adapter");
     });
 
@@ -295,7 +308,16 @@ Deno.test({
         assertEquals(numbers(table, "grad_sequence_last_d_grad"), [0.7, NaN]);
         const html = await Deno.readTextFile(await writeSweepReport(out));
         assert(html.includes('<section id="gradients">'), "no gradient section");
-        assert(html.includes("grad_token_last_d_grad"), "the gradient columns are not in the runs table");
+        assert(
+          html.includes("gradients (tokens) at the end: D(∇ℓ)"),
+          "the gradient columns are not in the runs table",
+        );
+        // The summary reads the token rows at the checkpoint before each identified break.
+        const summary = html.slice(
+          html.indexOf('<section id="summary">'),
+          html.indexOf('<section id="figures">'),
+        );
+        assert(summary.includes("C_g"), "no gradient rows in the summary");
         assertBalanced(html);
       },
     );

@@ -1,16 +1,23 @@
 /**
  * Rich output for Jupyter notebooks on the Deno kernel: Vega-Lite charts as native
- * `application/vnd.vegalite.v5+json` outputs with an SVG and a PNG beside them (so that classic Notebook,
- * nbviewer and GitHub, which draw no Vega-Lite, show the chart), sized by the output's metadata; tables as
- * HTML, Markdown and plain text; Markdown with a plain-text rendering. The bundles are plain objects, so
- * they are built and tested anywhere; `display` broadcasts them inside the kernel and prints their text
- * elsewhere (a notebook's code also runs under `deno run`).
+ * `application/vnd.vegalite.v5+json` outputs with a PNG beside them (so that classic Notebook, nbconvert's
+ * HTML, nbviewer and GitHub, which draw no Vega-Lite, show the chart), sized by the output's metadata;
+ * tables as HTML, Markdown and plain text; Markdown with a plain-text rendering. The bundles are plain
+ * objects, so they are built and tested anywhere; `display` broadcasts them inside the kernel and prints
+ * their text elsewhere (a notebook's code also runs under `deno run`).
+ *
+ * Why a PNG and no SVG by default: `jupyter nbconvert --to html` prefers `image/svg+xml` to `image/png`
+ * and passes it through lxml's HTML cleaner, which drops every SVG element it does not know (paths,
+ * groups, text): Debian's nbconvert 6.5 exports such a chart as a blank box of the right size. An
+ * untrusted classic Notebook skips SVG anyway (it is not among its safe outputs) and shows the PNG.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
 import type { TableData } from "../io/arrow.ts";
-import { chartToSvg, svgToPng, type VegaLiteSpec } from "../plot/render.ts";
+import { chartToSvg, svgSize, svgToPng, type VegaLiteSpec } from "../plot/render.ts";
+
+export { svgSize };
 import type { TextTable } from "../report/tables.ts";
 import { formatCell } from "../util/format.ts";
 import { escapeHtml } from "../util/html.ts";
@@ -42,24 +49,23 @@ export const VEGA_LITE_V5_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.j
 /** Options of {@linkcode chartOutput}. */
 export interface ChartOutputOptions {
   /**
-   * Render the chart to SVG (Vega's headless view) and PNG (resvg, twice the resolution) beside the spec,
-   * for frontends and exports without a Vega-Lite renderer (classic Notebook, nbviewer, GitHub,
-   * nbconvert). Default true; false keeps only the spec and its text line (a smaller notebook).
+   * Render the chart to a PNG (resvg, at twice the chart's size, shown at its size) beside the spec, for
+   * frontends and exports without a Vega-Lite renderer (classic Notebook, nbconvert, nbviewer, GitHub).
+   * Default true; false keeps only the spec and its text line (a smaller notebook).
    */
   images?: boolean;
-}
-
-/** Width and height of an SVG document from its root element's attributes (null when absent). */
-export function svgSize(svg: string): { width: number; height: number } | null {
-  const root = /<svg\b[^>]*>/.exec(svg)?.[0] ?? "";
-  const width = Number(/\bwidth="([\d.]+)"/.exec(root)?.[1]);
-  const height = Number(/\bheight="([\d.]+)"/.exec(root)?.[1]);
-  return width > 0 && height > 0 ? { width, height } : null;
+  /**
+   * Also put the SVG in the output (default false: nbconvert's HTML export would pick it over the PNG
+   * and strip it to a blank box; see the module's documentation). For frontends that draw SVG and not
+   * Vega-Lite, where a vector image is wanted.
+   */
+  svg?: boolean;
 }
 
 /**
- * The output of a Vega-Lite chart: the spec (v5 media type), an SVG and a PNG of it (sized by the
- * metadata to the SVG's width and height, the PNG being drawn at twice that), and a text line.
+ * The output of a Vega-Lite chart: the spec (v5 media type), a PNG of it (sized by the metadata to the
+ * chart's width and height, the PNG being drawn at twice that; with `options.svg` the SVG too), and a
+ * text line.
  */
 export async function chartOutput(spec: VegaLiteSpec, options: ChartOutputOptions = {}): Promise<Output> {
   if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
@@ -81,12 +87,12 @@ export async function chartOutput(spec: VegaLiteSpec, options: ChartOutputOption
   const metadata: MediaMetadata = {};
   if (options.images ?? true) {
     const svg = await chartToSvg(spec);
-    data["image/svg+xml"] = svg;
     data["image/png"] = Buffer.from(await svgToPng(svg, { scale: 2 })).toString("base64");
     const size = svgSize(svg);
-    if (size) {
-      metadata["image/svg+xml"] = { ...size };
-      metadata["image/png"] = { ...size };
+    if (size) metadata["image/png"] = { ...size };
+    if (options.svg) {
+      data["image/svg+xml"] = svg;
+      if (size) metadata["image/svg+xml"] = { ...size };
     }
   }
   return { data, metadata };

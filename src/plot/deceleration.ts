@@ -7,7 +7,7 @@
  */
 import type { VegaLiteSpec } from "./render.ts";
 import type { Band, FigureOptions } from "./style.ts";
-import { bandLayers, colorByModel, figure, modelNames } from "./style.ts";
+import { bandLayers, colorByModel, figure, modelNames, tickLabels } from "./style.ts";
 
 /** A point of F1: a model's loss at a step on one of its lines. */
 export interface LossCurvePoint {
@@ -79,7 +79,7 @@ export function decelerationFigureSpec(
   points: readonly LossCurvePoint[],
   options: DecelerationFigureOptions = {},
 ): VegaLiteSpec {
-  return lossCurveSpec(points, "step", "Train steps", "~s", options);
+  return lossCurveSpec(points, "step", "Train steps", options);
 }
 
 /**
@@ -94,7 +94,6 @@ export function lrAreaFigureSpec(
     points,
     "lrArea",
     "Cumulative learning rate S(t) = Σ lr",
-    "~g",
     { title: "Loss against the cumulative learning rate", ...options },
   );
 }
@@ -103,7 +102,6 @@ function lossCurveSpec<Point extends { model: string; loss: number }>(
   points: readonly Point[],
   field: keyof Point & string,
   title: string,
-  format: string,
   options: DecelerationFigureOptions,
 ): VegaLiteSpec {
   const at = (point: Point) => point[field] as number;
@@ -120,7 +118,12 @@ function lossCurveSpec<Point extends { model: string; loss: number }>(
     type: "quantitative",
     title,
     scale: { type: "log", domain: xDomain, nice: false },
-    axis: { values: powersOfTen(xDomain[0], xDomain[1]), format, grid: true, gridDash: [1, 2] },
+    axis: {
+      values: powersOfTen(xDomain[0], xDomain[1]),
+      labelExpr: tickLabels(powersOfTen(xDomain[0], xDomain[1])),
+      grid: true,
+      gridDash: [1, 2],
+    },
   };
   const y = {
     field: "loss",

@@ -7,7 +7,7 @@
  *   y: C_j bin; colour: fraction of coordinates, log scale), one facet per model;
  * - F7: C_g and C_(u,G)/C_(u,g) against t on log₂ y axes, two panels, one line per model;
  * - F8: 2-D histograms of the true Δℓ_i (x) against the predicted Δ̂ℓ_i = g_i·δ (y), one facet per
- *   checkpoint, symmetric ranges, the y = x line dashed. The binning is done here (a table of counts,
+ *   checkpoint, ranges fitted to the values, the y = x line dashed. The binning is done here (a table of counts,
  *   not millions of points, goes into the spec).
  *
  * The builders are pure functions of plain rows (`src/report/figures.ts` makes them from the result
@@ -17,7 +17,16 @@
  */
 import type { VegaLiteSpec } from "./render.ts";
 import type { Band, FigureOptions, Spec } from "./style.ts";
-import { colorByModel, figure, linePanel, log2Domain, modelNames, stepAxis, unitDomain } from "./style.ts";
+import {
+  colorByModel,
+  figure,
+  linePanel,
+  log2Domain,
+  modelNames,
+  stepAxis,
+  tickLabelExpression,
+  unitDomain,
+} from "./style.ts";
 
 /** The metrics of one checkpoint that F5 and F7 plot. */
 export interface GradientMetricRow {
@@ -83,10 +92,18 @@ export interface CoherenceHistogramFigureOptions extends GradientFigureOptions {
 export interface PredictionFigureOptions extends GradientFigureOptions {
   /** Bins along each axis (default 40). */
   bins?: number;
-  /** Quantile of |Δℓ|, |Δ̂ℓ| that sets each facet's symmetric range; values beyond go to the edge bins (default 0.999). */
+  /**
+   * The share of the values each facet's range holds: it spans the (1 − q) to q quantiles of the true and
+   * predicted changes together; values beyond go to the edge bins (default 0.999).
+   */
   quantile?: number;
-  /** Facets per row (default 4). */
+  /** Facets per row (default: the checkpoints shown per run, at most 6, so that each run is a row). */
   columns?: number;
+  /**
+   * Checkpoints shown per run and granularity (default 6): the first, the last, the one nearest the
+   * deceleration band and others spread evenly between; Infinity shows every one.
+   */
+  maxPanelsPerRun?: number;
 }
 
 /** Dashes by granularity, only when both granularities are on the figure. */
@@ -362,7 +379,7 @@ export function coherenceHistogramFigureSpec(
             type: "quantitative",
             title: ["Fraction of", "coordinates"],
             scale: { type: "log", scheme: "viridis" },
-            legend: { format: "~e" },
+            legend: { labelExpr: tickLabelExpression() },
           },
           tooltip: [
             { field: "model" },
@@ -378,10 +395,10 @@ export function coherenceHistogramFigureSpec(
   );
 }
 
-/** A 2-D histogram of (actual, predicted) over the symmetric square [−range, range]². */
+/** A 2-D histogram of (actual, predicted) over the square [lo, hi]², the same range on both axes. */
 export interface PredictionHistogram {
-  /** Half-width of both axes. */
-  range: number;
+  /** The range [lo, hi] of both axes (shared, so y = x is the diagonal). */
+  domain: [number, number];
   /** Bins along each axis. */
   bins: number;
   /** Finite pairs counted. */
@@ -399,9 +416,10 @@ function quantileOfSorted(sorted: Float64Array, q: number): number {
 }
 
 /**
- * Bins the pairs (actual[i], predicted[i]) into `bins`×`bins` cells over [−R, R]² with R the
- * `quantile` of every |value| (both axes: the range is symmetric and shared, so y = x is the
- * diagonal); values beyond R count in the edge bins. Non-finite pairs are skipped.
+ * Bins the pairs (actual[i], predicted[i]) into `bins`×`bins` cells over [lo, hi]², where [lo, hi] spans
+ * the (1 − `quantile`) to `quantile` quantiles of all the values (true and predicted together, so that
+ * both axes share it and y = x is the diagonal), widened by 5% on each side: the axes follow the data,
+ * not zero. Values beyond the range count in the edge bins. Non-finite pairs are skipped.
  */
 export function predictionHistogram2d(
   predicted: ArrayLike<number>,
@@ -413,7 +431,7 @@ export function predictionHistogram2d(
   if (!Number.isInteger(bins) || bins < 1) {
     throw new Error(`zsl: histogram bins must be a positive integer, got ${bins}`);
   }
-  if (!(q > 0 && q <= 1)) throw new Error(`zsl: the range quantile must be in (0, 1], got ${q}`);
+  if (!(q >= 0.5 && q <= 1)) throw new Error(`zsl: the range quantile must be in [0.5, 1], got ${q}`);
   if (predicted.length !== actual.length) {
     throw new Error(
       `zsl: ${predicted.length} predicted and ${actual.length} actual loss changes: give one of each per example`,
@@ -427,16 +445,24 @@ export function predictionHistogram2d(
       ys.push(predicted[i]);
     }
   }
-  const magnitudes = Float64Array.from([...xs, ...ys], Math.abs).sort();
-  let range = quantileOfSorted(magnitudes, q);
-  // All-zero (or no) changes: any positive range shows them at the centre.
-  if (!(range > 0)) range = 1;
-  const width = (2 * range) / bins;
-  const bin = (v: number) => Math.min(bins - 1, Math.max(0, Math.floor((v + range) / width)));
+  const sorted = Float64Array.from([...xs, ...ys]).sort();
+  let lo = quantileOfSorted(sorted, 1 - q);
+  let hi = quantileOfSorted(sorted, q);
+  if (!(hi > lo)) {
+    // One value (or none): any positive width shows it at the centre.
+    const centre = Number.isFinite(lo) ? lo : 0;
+    const half = centre === 0 ? 1 : Math.abs(centre) / 10;
+    [lo, hi] = [centre - half, centre + half];
+  } else {
+    const pad = 0.05 * (hi - lo);
+    [lo, hi] = [lo - pad, hi + pad];
+  }
+  const width = (hi - lo) / bins;
+  const bin = (v: number) => Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / width)));
   const counts = new Map<number, number>();
   let clipped = 0;
   for (let i = 0; i < xs.length; i++) {
-    if (Math.abs(xs[i]) > range || Math.abs(ys[i]) > range) clipped++;
+    if (xs[i] < lo || xs[i] > hi || ys[i] < lo || ys[i] > hi) clipped++;
     const key = bin(xs[i]) * bins + bin(ys[i]);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
@@ -444,20 +470,52 @@ export function predictionHistogram2d(
     const bx = Math.floor(key / bins);
     const by = key % bins;
     return {
-      x0: -range + bx * width,
-      x1: -range + (bx + 1) * width,
-      y0: -range + by * width,
-      y1: -range + (by + 1) * width,
+      x0: lo + bx * width,
+      x1: lo + (bx + 1) * width,
+      y0: lo + by * width,
+      y1: lo + (by + 1) * width,
       count,
     };
   });
-  return { range, bins, n: xs.length, clipped, cells };
+  return { domain: [lo, hi], bins, n: xs.length, clipped, cells };
 }
 
 /**
- * Figure F8: one facet per checkpoint (and run), a 2-D histogram of the true Δℓ_i (x) against the
- * predicted Δ̂ℓ_i (y) over a symmetric square range (its own per facet), cells coloured by count
- * (log), and the y = x line dashed.
+ * At most `count` of the panels of one run and granularity (in step order): the first, the last, the one
+ * nearest the middle of `band` (on a log scale) and the others spread evenly by rank.
+ */
+export function selectPanels<Panel extends { step: number }>(
+  panels: readonly Panel[],
+  count: number,
+  band: Band = null,
+): Panel[] {
+  const sorted = [...panels].sort((a, b) => a.step - b.step);
+  if (sorted.length <= count) return sorted;
+  const picked = new Set<number>();
+  for (let k = 0; k < count; k++) picked.add(Math.round((k * (sorted.length - 1)) / Math.max(1, count - 1)));
+  if (band) {
+    const middle = Math.log(Math.sqrt(band[0] * band[1]));
+    const distance = (i: number) => Math.abs(Math.log(sorted[i].step) - middle);
+    const nearest = sorted.reduce((best, _, i) => (distance(i) < distance(best) ? i : best), 0);
+    if (!picked.has(nearest)) {
+      // Replace the evenly spread pick nearest to it (never the first or the last).
+      const inner = [...picked].filter((i) => i !== 0 && i !== sorted.length - 1);
+      if (inner.length > 0) {
+        picked.delete(
+          inner.reduce((best, i) => (Math.abs(i - nearest) < Math.abs(best - nearest) ? i : best)),
+        );
+      }
+      picked.add(nearest);
+    }
+  }
+  return [...picked].sort((a, b) => a - b).map((i) => sorted[i]);
+}
+
+/**
+ * Figure F8: one facet per checkpoint, one row per run (and granularity), a 2-D histogram of the true
+ * Δℓ_i (x) against the predicted Δ̂ℓ_i (y) over a range fitted to each facet's values (the same on both
+ * axes), cells coloured by count (log), and the y = x line dashed. At most `maxPanelsPerRun` checkpoints
+ * of each run are drawn ({@linkcode selectPanels}).
  */
 export function predictionFigureSpec(
   panels: PredictionPanel[],
@@ -466,9 +524,17 @@ export function predictionFigureSpec(
   if (panels.length === 0) throw new Error("zsl: figure F8 needs at least one checkpoint's Δℓ_i and Δ̂ℓ_i");
   const models = new Set(panels.map((p) => p.model));
   const kinds = new Set(panels.map((p) => p.granularity));
+  const limit = options.maxPanelsPerRun ?? 6;
+  const groups = new Map<string, PredictionPanel[]>();
+  for (const panel of panels) {
+    const key = `${panel.model}\u0000${panel.granularity}`;
+    groups.set(key, [...(groups.get(key) ?? []), panel]);
+  }
+  const shown = [...groups.values()].map((group) => selectPanels(group, limit, options.band ?? null));
+  const perRow = Math.max(...shown.map((group) => group.length));
   const values: Record<string, unknown>[] = [];
   const labels: string[] = [];
-  for (const panel of panels) {
+  for (const panel of shown.flat()) {
     const histogram = predictionHistogram2d(panel.predicted, panel.actual, options);
     const label = [
       ...(models.size > 1 ? [panel.model] : []),
@@ -478,12 +544,12 @@ export function predictionFigureSpec(
     if (labels.includes(label)) throw new Error(`zsl: figure F8 has two panels labelled "${label}"`);
     labels.push(label);
     for (const cell of histogram.cells) values.push({ panel: label, kind: "cell", ...cell });
-    const r = histogram.range;
-    values.push({ panel: label, kind: "diagonal", x0: -r, y0: -r }, {
+    const [lo, hi] = histogram.domain;
+    values.push({ panel: label, kind: "diagonal", x0: lo, y0: lo }, {
       panel: label,
       kind: "diagonal",
-      x0: r,
-      y0: r,
+      x0: hi,
+      y0: hi,
     });
   }
   const axis = (field: string, title: string) => ({
@@ -491,18 +557,20 @@ export function predictionFigureSpec(
     type: "quantitative",
     title,
     scale: { zero: false, nice: false },
-    axis: { grid: false, format: "~g", tickCount: 5 },
+    axis: { grid: false, tickCount: 4, labelExpr: tickLabelExpression(), labelFontSize: 10 },
   });
   const x = axis("x0", "True Δℓ_i");
   const y = axis("y0", "Predicted Δ̂ℓ_i = g_i·δ");
-  const side = options.width ?? options.height ?? 180;
+  const side = options.width ?? options.height ?? 150;
+  const hidden = panels.length - labels.length;
   return figure({
     text: options.title ?? "First-order predicted vs true per-example loss change of one step",
-    subtitle: "dashed: y = x",
+    subtitle: `dashed: y = x; each panel's range fitted to its values` +
+      (hidden > 0 ? `; ${labels.length} of ${panels.length} checkpoints shown` : ""),
   }, {
     data: { values },
     facet: { field: "panel", type: "nominal", title: null, sort: labels, header: { labelFontSize: 11 } },
-    columns: Math.min(labels.length, options.columns ?? 4),
+    columns: Math.min(labels.length, options.columns ?? perRow),
     spec: {
       width: side,
       height: side,
@@ -520,6 +588,7 @@ export function predictionFigureSpec(
               type: "quantitative",
               title: "Examples",
               scale: { type: "log", scheme: "blues" },
+              legend: { labelExpr: tickLabelExpression() },
             },
             tooltip: [{ field: "panel" }, { field: "x0", format: ".3g" }, { field: "y0", format: ".3g" }, {
               field: "count",

@@ -19,10 +19,12 @@ import {
   colorByModel,
   figure,
   linePanel,
+  logTicks,
   modelNames,
   positiveDomain,
   quantityAxis,
   stepAxis,
+  tickLabels,
   unionBand,
   unitDomain,
 } from "./style.ts";
@@ -96,12 +98,14 @@ function threePanels(
   options: { pad: number; subtitle?: (title: string) => string; thin?: boolean },
 ): Spec[] {
   return quantities.map((quantity) => {
+    const log = quantity.field !== "D";
+    // On a log axis a band reaching 0 or below has no lower end: the domain follows the means and the
+    // upper ends, and the band is cut at its bottom (linePanel), instead of stretching down to 10⁻⁵.
     const values = rows.flatMap((row) => {
       const value = row[quantity.field] as number;
       const std = quantity.std ? row[quantity.std] as number : 0;
-      return quantity.std ? [value - std, value + std] : [value];
+      return !quantity.std ? [value] : log ? [value, value + std] : [value - std, value + std];
     });
-    const log = quantity.field !== "D";
     const domain = log ? positiveDomain(values, options.pad) : unitDomain(values);
     return linePanel(rows, {
       x,
@@ -262,12 +266,18 @@ export function trajectoryFigureSpec(
       label: i === 0 || i === usable.length - 1 ? `t=${p.step}` : "",
       // Labels of several models at the same end stack instead of overlapping.
       labelM: p.M * 1.13 ** index,
+      // Labels right of the middle go to the left of their point, so that none runs off the plot.
+      right: false,
       window: band ? p.stepEnd >= band[0] && p.step <= band[1] : false,
     }));
   });
   if (rows.length === 0) throw new Error("zsl: figure F3 has no finite D, M points");
   const dRange = unitDomain(rows.map((r) => r.D));
   const mRange = positiveDomain(rows.map((r) => r.M), 2);
+  for (const row of rows) {
+    row.right = row.D > (dRange[0] + dRange[1]) / 2;
+    row.labelM = Math.min(row.labelM, mRange[1] / 1.15);
+  }
   const grid = contourGrid(dRange, mRange, options.grid);
   const levels = [...new Set(grid.map((cell) => cell.level))].sort((a, b) => a - b);
   // Light greys, darker where |ΔL| is larger, so that the model colours stay readable on top.
@@ -286,7 +296,7 @@ export function trajectoryFigureSpec(
     type: "quantitative",
     title: "M (mean |Δℓ|)",
     scale: { type: "log", domain: mRange, nice: false },
-    axis: { grid: false, format: "~e" },
+    axis: { grid: false, values: logTicks(mRange), labelExpr: tickLabels(logTicks(mRange)) },
   };
   const anyBand = names.some((model) => options.bands?.get(model));
   return figure({
@@ -341,12 +351,28 @@ export function trajectoryFigureSpec(
           }],
         },
       },
-      {
-        data: { values: rows },
-        transform: [{ filter: "datum.label !== ''" }],
-        mark: { type: "text", align: "left", dx: 8, dy: -6, fontSize: 10, fontWeight: "bold" },
-        encoding: { x, y: { ...y, field: "labelM" }, text: { field: "label" }, color },
-      },
+      // Each label twice: a white halo under it keeps it readable on the grey contours.
+      ...[false, true].flatMap((right) =>
+        [true, false].map((halo) => ({
+          data: { values: rows },
+          transform: [{ filter: `datum.label !== '' && ${right ? "datum.right" : "!datum.right"}` }],
+          mark: {
+            type: "text",
+            align: right ? "right" : "left",
+            dx: right ? -8 : 8,
+            dy: -6,
+            fontSize: 10,
+            fontWeight: "bold",
+            ...(halo ? { stroke: "white", strokeWidth: 3, strokeOpacity: 0.85, fill: "white" } : {}),
+          },
+          encoding: {
+            x,
+            y: { ...y, field: "labelM" },
+            text: { field: "label" },
+            ...(halo ? {} : { color }),
+          },
+        }))
+      ),
     ],
   });
 }

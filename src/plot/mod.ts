@@ -12,12 +12,21 @@ export {
   renderChart,
   renderChartToMemory,
   type RenderedChart,
+  svgSize,
   svgToPng,
   type VegaLiteSpec,
   writeRenderedChart,
 } from "./render.ts";
 export { CHART_FONT, type ChartFonts, chartFonts } from "./fonts.ts";
-export { type Band, type FigureOptions, modelColors, unionBand } from "./style.ts";
+export {
+  type Band,
+  type FigureOptions,
+  logTicks,
+  modelColors,
+  tickLabelExpression,
+  tickLabels,
+  unionBand,
+} from "./style.ts";
 export {
   type DecelerationFigureOptions,
   decelerationFigureSpec,
@@ -59,4 +68,5 @@ export {
   type PredictionHistogram,
   predictionHistogram2d,
   type PredictionPanel,
+  selectPanels,
 } from "./gradients.ts";

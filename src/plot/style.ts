@@ -7,6 +7,7 @@
  * @module
  */
 import * as vega from "npm:vega@6.4.0";
+import { formatTick } from "../util/format.ts";
 import { CHART_FONT } from "./fonts.ts";
 import type { VegaLiteSpec } from "./render.ts";
 
@@ -20,6 +21,62 @@ export const CHART_CONFIG = {
   axis: { labelFontSize: 11, titleFontSize: 12 },
   legend: { labelFontSize: 11, titleFontSize: 12 },
 };
+
+const SUPERSCRIPTS = "'⁰¹²³⁴⁵⁶⁷⁸⁹'";
+
+/**
+ * A Vega expression that writes the number `value` (an expression) as `formatTick` of `src/util/format.ts`
+ * does: decimal from 10⁻³ up to 10⁵, `m×10ⁿ` outside (never `2e-5`). For the labels of axes and legends
+ * whose values Vega picks; where the figure picks them, {@linkcode tickLabels} gives the same text.
+ */
+export function tickLabelExpression(value = "datum.value"): string {
+  const magnitude = `abs(${value})`;
+  const exponent = `floor(log(${magnitude}) / LN10 + 1e-9)`;
+  const mantissa = `format(${value} / pow(10, ${exponent}), '.3~g')`;
+  const power =
+    `(${exponent} < 0 ? '⁻' : '') + (abs(${exponent}) >= 10 ? ${SUPERSCRIPTS}[floor(abs(${exponent}) / 10)] : '') + ` +
+    `${SUPERSCRIPTS}[abs(${exponent}) % 10]`;
+  return `${value} == 0 || (${magnitude} >= 0.001 && ${magnitude} < 100000) ? format(${value}, '~g') : ` +
+    `(${mantissa} == '1' ? '' : ${mantissa} == '-1' ? '−' : ${mantissa} + '×') + '10' + ${power}`;
+}
+
+/**
+ * Labels for known tick values: a Vega expression that maps each value to `formatTick`'s text (the value
+ * nearest in log space, so that float noise in the scale does not matter). `ticks` must be positive.
+ */
+export function tickLabels(ticks: readonly number[]): string {
+  const sorted = [...ticks].sort((a, b) => a - b);
+  if (sorted.length === 0) return tickLabelExpression();
+  let expression = JSON.stringify(formatTick(sorted[sorted.length - 1]));
+  for (let i = sorted.length - 2; i >= 0; i--) {
+    const between = Math.sqrt(sorted[i] * sorted[i + 1]);
+    expression = `datum.value < ${between} ? ${JSON.stringify(formatTick(sorted[i]))} : ${expression}`;
+  }
+  return expression;
+}
+
+/**
+ * Tick values for a log axis over `domain`: 1, 2 and 5 times the powers of ten inside it (only the powers
+ * of ten over more than four decades; 1 to 9 times them where that gives fewer than three ticks), at most
+ * ten (every second one dropped beyond).
+ */
+export function logTicks(domain: readonly [number, number]): number[] {
+  const [lo, hi] = domain;
+  if (!(lo > 0 && hi > lo)) return [];
+  const within = (steps: number[]) => {
+    const ticks: number[] = [];
+    for (let e = Math.floor(Math.log10(lo)); 10 ** e <= hi; e++) {
+      for (const step of steps) {
+        const value = Number((step * 10 ** e).toPrecision(6));
+        if (value >= lo * (1 - 1e-9) && value <= hi * (1 + 1e-9)) ticks.push(value);
+      }
+    }
+    return ticks;
+  };
+  let ticks = within(Math.log10(hi / lo) > 4 ? [1] : [1, 2, 5]);
+  if (ticks.length < 3) ticks = within([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  return ticks.length > 10 ? ticks.filter((_, i) => i % 2 === 0) : ticks;
+}
 
 /** A deceleration band [from, to] in steps, or null where no break was identified. */
 export type Band = [number, number] | null;
@@ -130,19 +187,22 @@ export function log2Domain(values: number[]): [number, number] {
   return lo === hi ? [lo / 2, hi * 2] : [lo, hi];
 }
 
-/** The deceleration band: a grey rectangle over [from, to] on the x encoding `x`, labelled "Decel.". */
+/**
+ * The deceleration band: a grey rectangle over [from, to] on the x encoding `x`, labelled "Decel." just
+ * above the plot area (outside it, so that the label never lies on a curve).
+ */
 export function bandLayers(band: Band, x: Spec): Spec[] {
   if (!band) return [];
   return [{
-    data: { values: [{ from: band[0], to: band[1], label: "Decel." }] },
+    data: { values: [{ from: band[0], to: band[1], middle: Math.sqrt(band[0] * band[1]), label: "Decel." }] },
     layer: [
       {
         mark: { type: "rect", color: "gray", opacity: 0.25 },
         encoding: { x: { ...x, field: "from" }, x2: { field: "to" } },
       },
       {
-        mark: { type: "text", baseline: "top", align: "left", dx: 3, dy: 4, fontSize: 10, color: "#444" },
-        encoding: { x: { ...x, field: "from" }, y: { value: 0 }, text: { field: "label" } },
+        mark: { type: "text", baseline: "bottom", align: "center", dy: -2, fontSize: 10, color: "#444" },
+        encoding: { x: { ...x, field: "middle" }, y: { value: 0 }, text: { field: "label" } },
       },
     ],
   }];
@@ -216,14 +276,24 @@ export function linePanel(rows: readonly Spec[], panel: LinePanel): Spec {
   };
 }
 
-/** The y encoding of a quantity: a linear or log axis over `domain`, grid dashed. */
+/**
+ * The y encoding of a quantity: a linear or log axis over `domain`, grid dashed; a log axis has its ticks
+ * at 1, 2, 5 × 10ⁿ ({@linkcode logTicks}), labelled as decimals or `m×10ⁿ`.
+ */
 export function quantityAxis(field: string, title: string, domain: [number, number], log: boolean): Spec {
+  const ticks = log ? logTicks(domain) : [];
   return {
     field,
     type: "quantitative",
     title,
     scale: { type: log ? "log" : "linear", domain, nice: false, clamp: true },
-    axis: { grid: true, gridDash: [1, 2], format: log ? "~e" : "~g" },
+    axis: {
+      grid: true,
+      gridDash: [1, 2],
+      ...(ticks.length > 0
+        ? { values: ticks, labelExpr: tickLabels(ticks) }
+        : { labelExpr: tickLabelExpression() }),
+    },
   };
 }
 

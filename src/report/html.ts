@@ -7,6 +7,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { TableData } from "../io/arrow.ts";
+import { svgSize } from "../plot/render.ts";
 import { escapeHtml } from "../util/html.ts";
 import { formatCell } from "../util/format.ts";
 import { listDirectory, readFileIfPresent, readJsonIfPresent } from "../util/files.ts";
@@ -30,17 +31,23 @@ export function cell(value: unknown): Cell {
   return { text: formatCell(value), numeric: typeof value === "number" || typeof value === "bigint" };
 }
 
-/** An HTML table of cells, with an optional caption, in a horizontally scrolling wrapper. */
-export function tableHtml(headers: string[], rows: Cell[][], caption = ""): string {
+/**
+ * An HTML table of cells, with an optional caption, in a horizontally scrolling wrapper (a table wider
+ * than the page scrolls inside it). With `rowHeaders` the first cell of each row is a row header.
+ */
+export function tableHtml(headers: string[], rows: Cell[][], caption = "", rowHeaders = false): string {
   const head = headers.map((header) => `<th scope="col">${escapeHtml(header)}</th>`).join("");
   const body = rows.map((row) =>
     "<tr>" +
-    row.map((c) => {
-      const classes = [c.numeric ? "num" : "", c.className ?? ""].filter(Boolean).join(" ");
+    row.map((c, index) => {
+      // Long text (an adapter's name, a list of sessions) wraps instead of widening the table.
+      const classes = [c.numeric ? "num" : "", c.text.length > 40 ? "long" : "", c.className ?? ""]
+        .filter(Boolean).join(" ");
       const text = c.href
         ? `<a href="${escapeHtml(encodeURI(c.href))}">${escapeHtml(c.text)}</a>`
         : escapeHtml(c.text);
-      return `<td${classes ? ` class="${classes}"` : ""}>${text}</td>`;
+      const tag = rowHeaders && index === 0 ? 'th scope="row"' : "td";
+      return `<${tag}${classes ? ` class="${classes}"` : ""}>${text}</${tag.slice(0, 2)}>`;
     }).join("") +
     "</tr>"
   ).join("\n");
@@ -61,7 +68,13 @@ export function textTableHtml(table: TextTable): string {
       }))
     ),
     table.caption ?? "",
+    table.rowHeaders ?? false,
   );
+}
+
+/** `html` folded in a `<details>` element whose summary line is `summary` (escaped). */
+export function foldedHtml(summary: string, html: string, open = false): string {
+  return `<details${open ? " open" : ""}><summary>${escapeHtml(summary)}</summary>\n${html}\n</details>`;
 }
 
 /** Columns of a table (their first `maxRows` rows) as HTML, with a note naming `source` when cut. */
@@ -118,6 +131,8 @@ interface FigureFile {
   caption: string;
   mime: string;
   bytes: Uint8Array;
+  /** The chart's size in CSS pixels (its SVG's; the PNG has twice as many pixels), when known. */
+  size: { width: number; height: number } | null;
 }
 
 function specTitle(spec: unknown): string {
@@ -153,17 +168,23 @@ async function findFigures(resultsDir: string): Promise<FigureFile[]> {
       caption: title && FIGURE_CAPTIONS[base] ? `${caption}. ${title}` : caption,
       mime: useSvg ? "image/svg+xml" : "image/png",
       bytes: useSvg ? svg! : png!,
+      size: svg ? svgSize(new TextDecoder().decode(svg.subarray(0, 4096))) : null,
     });
   }
   return figures.sort((a, b) => a.number - b.number || (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
 }
 
-/** The figures of `resultsDir` as `<figure>` elements with the image inline ("" when there are none). */
+/**
+ * The figures of `resultsDir` as `<figure>` elements with the image inline ("" when there are none),
+ * each at its chart's own size (a PNG has twice the pixels) and at most the page's width.
+ */
 export async function figuresHtml(resultsDir: string): Promise<string> {
   return (await findFigures(resultsDir)).map((figure) =>
-    `<figure id="figure-${escapeHtml(figure.base)}"><img alt="${
-      escapeHtml(figure.caption)
-    }" src="data:${figure.mime};base64,${Buffer.from(figure.bytes).toString("base64")}"><figcaption>${
+    `<figure id="figure-${escapeHtml(figure.base)}"><img alt="${escapeHtml(figure.caption)}"${
+      figure.size
+        ? ` width="${Math.round(figure.size.width)}" height="${Math.round(figure.size.height)}"`
+        : ""
+    } src="data:${figure.mime};base64,${Buffer.from(figure.bytes).toString("base64")}"><figcaption>${
       escapeHtml(figure.caption)
     } <span class="note">(<code>${escapeHtml(figure.base)}</code>` +
     `.vl.json / .svg / .png)</span></figcaption></figure>`
@@ -176,26 +197,34 @@ const STYLE = `
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg);
   margin: 0; background: #fff; }
 main { max-width: 1240px; margin: 0 auto; padding: 24px 28px 64px; }
-header { border-bottom: 2px solid var(--accent); margin-bottom: 16px; }
-h1 { font-size: 1.7em; margin: 0.4em 0 0.2em; }
+header { border-bottom: 2px solid var(--accent); margin-bottom: 8px; }
+h1 { font-size: 1.6em; margin: 0.2em 0 0.1em; }
+header .meta { font-size: 13px; margin: 0 0 6px; }
 h2 { font-size: 1.3em; margin-top: 2.2em; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+#summary h2 { margin-top: 0.6em; }
 h3 { font-size: 1.05em; margin-top: 1.6em; }
 .meta, .note, caption { color: var(--muted); }
-nav ul { columns: 2; padding-left: 1.2em; }
+nav { font-size: 13px; color: var(--muted); margin-bottom: 4px; }
+nav a { margin-right: 0.9em; white-space: nowrap; }
 a { color: var(--accent); }
-.table-wrap { overflow-x: auto; margin: 0.6em 0 1.2em; }
+.table-wrap { overflow-x: auto; max-width: 100%; margin: 0.4em 0 1em; }
+.side-by-side { display: flex; flex-wrap: wrap; gap: 0 28px; align-items: flex-start; }
+.side-by-side .table-wrap { max-width: 100%; }
+th[scope="row"] { background: #f3f5f9; font-weight: 500; position: static; }
 table { border-collapse: collapse; font-size: 13px; }
 caption { text-align: left; font-style: italic; padding: 4px 0; caption-side: top; }
-th, td { border: 1px solid var(--line); padding: 3px 8px; white-space: nowrap; }
+th, td { border: 1px solid var(--line); padding: 2px 8px; white-space: nowrap; line-height: 1.4; }
+td.long { white-space: normal; min-width: 18em; }
 th { background: #eef1f6; position: sticky; top: 0; text-align: left; }
 tbody tr:nth-child(even) { background: var(--stripe); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.band { background: var(--band); }
 figure { margin: 1.2em 0 2em; }
-figure img { max-width: min(100%, 1000px); height: auto; border: 1px solid var(--line); }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); margin-top: 6px; }
 pre { background: var(--stripe); border: 1px solid var(--line); padding: 10px; overflow-x: auto; font-size: 12px; }
 details { margin: 0.4em 0; }
+details > summary { cursor: pointer; color: var(--accent); }
 code { font-size: 0.92em; }
 .total { font-weight: 600; }
 .formula { font-family: "DejaVu Serif", Georgia, serif; }
@@ -219,10 +248,8 @@ export function pageHtml(title: string, heading: string, meta: string, sections:
 <header>
 <h1>${escapeHtml(heading)}</h1>
 <p class="meta">${escapeHtml(meta)}</p>
+<nav>${sections.map(([id, title]) => `<a href="#${id}">${escapeHtml(title)}</a>`).join("\n")}</nav>
 </header>
-<nav><ul>
-${sections.map(([id, title]) => `<li><a href="#${id}">${escapeHtml(title)}</a></li>`).join("\n")}
-</ul></nav>
 ${
     sections.map(([id, title, html]) =>
       `<section id="${id}">\n<h2>${escapeHtml(title)}</h2>\n${html}\n</section>`

@@ -108,8 +108,15 @@ class RowBuilder {
   }
 }
 
-/** The row among `rows` for the window holding `tD` (largest step ≤ t_d; NaN t_d: none) and the last one. */
-function windowRows<Row>(rows: readonly Row[], stepOf: (row: Row) => number, tD: number) {
+/**
+ * The row among `rows` for the window holding `tD` (the largest step ≤ t_d; none for a NaN t_d, which is
+ * how an unidentified break is passed) and the row of the last step.
+ */
+export function breakAndLastRows<Row>(
+  rows: readonly Row[],
+  stepOf: (row: Row) => number,
+  tD: number,
+): { atBreak: Row | null; last: Row | null } {
   let atBreak: Row | null = null;
   let last: Row | null = null;
   for (const row of rows) {
@@ -189,7 +196,7 @@ function addRunColumns(table: RowBuilder, run: RunFacts): void {
 
 /** The interference of one run at the window holding `tD` and at the last window. */
 function addInterferenceColumns(table: RowBuilder, dt2t: Dt2tRow[] | null, dt1: Dt1Row[] | null, tD: number) {
-  const windows = dt2t ? windowRows(dt2t, (row) => row.t, tD) : null;
+  const windows = dt2t ? breakAndLastRows(dt2t, (row) => row.t, tD) : null;
   for (const [label, row] of [["td", windows?.atBreak], ["last", windows?.last]] as const) {
     table.number(`dt2t_${label}_t`, row ? row.t : NaN);
     for (const metric of DT2T_METRICS) {
@@ -200,7 +207,7 @@ function addInterferenceColumns(table: RowBuilder, dt2t: Dt2tRow[] | null, dt1: 
   const steps = new Map(
     sets.map((
       set,
-    ) => [set, dt1 ? windowRows(dt1.filter((row) => row.set === set), (row) => row.t, tD) : null]),
+    ) => [set, dt1 ? breakAndLastRows(dt1.filter((row) => row.set === set), (row) => row.t, tD) : null]),
   );
   for (const label of ["td", "last"] as const) {
     const pick = (set: (typeof sets)[number]) => {
@@ -223,7 +230,7 @@ function addGradientColumns(table: RowBuilder, rows: GradientInterferenceRow[], 
   const granularities = [...new Set(rows.map((row) => row.granularity))];
   for (const granularity of granularities) {
     const own = rows.filter((row) => row.granularity === granularity);
-    const { atBreak, last } = windowRows(own, (row) => row.step, tD);
+    const { atBreak, last } = breakAndLastRows(own, (row) => row.step, tD);
     for (const [label, row] of [["td", atBreak], ["last", last]] as const) {
       table.number(`grad_${granularity}_${label}_step`, row === null ? NaN : row.step);
       for (const metric of GRADIENT_METRICS) {
@@ -297,4 +304,126 @@ export async function sweepRunColumns(sweepDir: string, runIds: string[]): Promi
 /** Builds and writes `SWEEP/results/runs.arrow` ({@linkcode sweepRunColumns}); returns its path. */
 export async function writeSweepRunsTable(sweepDir: string, runIds: string[]): Promise<string> {
   return await writeRunsTable(sweepDir, await sweepRunColumns(sweepDir, runIds));
+}
+
+/** Readable names of the configuration and training columns of `runs.arrow`. */
+const RUN_COLUMN_LABELS: Record<string, string> = {
+  run_id: "run",
+  name: "name",
+  preset: "preset",
+  d_model: "width d_model",
+  n_layers: "layers",
+  n_heads: "heads",
+  head_dim: "head width",
+  vocab_size: "vocabulary",
+  seq_len: "sequence length",
+  mlp_ratio: "MLP ratio",
+  params_non_embedding: "parameters, non-embedding",
+  params_total: "parameters, total",
+  seed: "seed",
+  data_seed: "data seed",
+  schedule: "schedule",
+  peak_lr: "peak learning rate",
+  warmup: "warmup, steps",
+  decay_steps: "decay, steps",
+  weight_decay: "weight decay",
+  clip: "gradient clipping",
+  batch: "batch, sequences",
+  microbatch: "microbatch",
+  tokens_per_step: "tokens per step",
+  steps: "steps",
+  steps_done: "steps done",
+  tokens_done: "tokens done",
+  tokenizer: "tokenizer",
+  data: "data",
+  eval_sequences: "eval sequences",
+  adapter: "adapter",
+  software_adapter: "software adapter",
+  train_wall_seconds: "training, step loop, s",
+  train_sweep_seconds: "training, sweep sessions, s",
+  final_train_loss: "final train loss",
+  final_eval_loss: "final eval loss",
+  identified: "break identified",
+  L_d: "L_d",
+  L_d_err: "L_d error",
+  t_d: "t_d",
+  t_d_min: "t_d − 1σ",
+  t_d_max: "t_d + 1σ",
+  r_d: "r_d",
+  r_d_err: "r_d error",
+  L_hat_T: "L̂_T",
+  L_hat_T_err: "L̂_T error",
+  L_T: "L_T",
+  rsle: "RSLE",
+};
+
+/** Readable names of the metrics that `runs.arrow` summarises at the break and at the end. */
+const METRIC_LABELS: Record<string, string> = {
+  t: "checkpoint t",
+  step: "checkpoint t",
+  D: "D",
+  D_std: "std of D",
+  M: "M",
+  abs_deltaL: "|ΔL|",
+  d_grad: "D(∇ℓ)",
+  c_g: "C_g",
+  c_u_G: "C_(u,G)",
+  c_u_g: "C_(u,g)",
+  one_minus_d_pred: "1 − D(Δ̂ℓ)",
+  d_pred: "D(Δ̂ℓ)",
+  m_pred: "M(Δ̂ℓ)",
+  pearson: "Pearson r of Δℓ on Δ̂ℓ",
+  sign_agreement: "sign agreement",
+};
+
+/**
+ * A readable name of a column of `runs.arrow` (`dt2t_td_abs_deltaL` → "Δ_t^{2t} at the break: |ΔL|",
+ * `grad_token_last_d_grad` → "gradients (tokens) at the end: D(∇ℓ)");
+ * a column it does not know keeps its own name.
+ */
+export function runsColumnLabel(column: string): string {
+  if (column in RUN_COLUMN_LABELS) return RUN_COLUMN_LABELS[column];
+  const where = (label: string) => (label === "td" ? "at the break" : "at the end");
+  const metric = (name: string) => METRIC_LABELS[name] ?? name;
+  let match = /^dt2t_(td|last)_(.+)$/.exec(column);
+  if (match) return `Δ_t^{2t} ${where(match[1])}: ${metric(match[2])}`;
+  match = /^dt1_(td|last)_t$/.exec(column);
+  if (match) return `Δ_t^{t+1} ${where(match[1])}: checkpoint t`;
+  match = /^dt1_(train|eval)_(td|last)_(.+)$/.exec(column);
+  if (match) return `Δ_t^{t+1} on ${match[1]} ${where(match[2])}: ${metric(match[3])}`;
+  match = /^grad_([a-z]+)_(td|last)_(.+)$/.exec(column);
+  if (match) return `gradients (${match[1]}s) ${where(match[2])}: ${metric(match[3])}`;
+  return column;
+}
+
+/** The columns of `runs.arrow` in groups a reader looks for (configuration, training, fit, …), in order. */
+export function runsColumnGroups(columns: readonly string[]): [title: string, columns: string[]][] {
+  const training = new Set([
+    "steps_done",
+    "tokens_done",
+    "adapter",
+    "software_adapter",
+    "train_wall_seconds",
+    "train_sweep_seconds",
+    "final_train_loss",
+    "final_eval_loss",
+  ]);
+  const deceleration = new Set(["identified", ...DECELERATION_COLUMNS]);
+  const groups: [string, (column: string) => boolean][] = [
+    ["Training", (column) => training.has(column)],
+    ["Deceleration fit", (column) => deceleration.has(column)],
+    ["Loss interference at the break and at the end", (column) => /^dt(2t|1)_/.test(column)],
+    ["Gradient interference at the break and at the end", (column) => column.startsWith("grad_")],
+    ["Configuration", (column) => column in RUN_COLUMN_LABELS],
+  ];
+  const out: [string, string[]][] = [...groups.map(([title]) => [title, []] as [string, string[]]), [
+    "Other columns",
+    [],
+  ]];
+  for (const column of columns) {
+    if (column === "run_id") continue;
+    const index = groups.findIndex(([, test]) => test(column));
+    out[index < 0 ? groups.length : index][1].push(column);
+  }
+  return out.filter(([, own]) => own.length > 0);
 }

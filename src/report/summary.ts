@@ -6,23 +6,16 @@
 import type { DecelerationBreak, DecelerationRow } from "../results/deceleration.ts";
 import type { GradientInterferenceRow } from "../results/gradients.ts";
 import type { Dt2tRow } from "../results/interference.ts";
-import { formatDuration, formatStepRange } from "../util/format.ts";
+import { formatDuration, formatNumber, formatStepRange, formatWithError } from "../util/format.ts";
 import { overlapsBand } from "./tables.ts";
-
-function short(value: number, digits = 3): string {
-  return Number.isFinite(value) ? value.toPrecision(digits) : "—";
-}
 
 /** One line of a fit: t_d (range), L_d, r_d, L̂_T, L_T, RSLE, points, and why the break is not identified. */
 export function decelerationSummary(row: DecelerationRow): string {
   const status = row.identified ? "" : `  ⚠ break not identified: ${row.reasons}`;
-  return `${row.name}: t_d = ${formatStepRange(row.tD, [row.tDMin, row.tDMax])}, L_d = ${
-    row.lossD.toFixed(4)
-  }, ` +
-    `r_d = ${row.rateD.toFixed(4)}, L̂_T = ${row.predictedFinalLoss.toFixed(4)}, L_T = ${
-      row.finalLoss.toFixed(4)
-    }, ` +
-    `RSLE = ${row.rsle.toFixed(4)} (${row.nPoints} points)${status}`;
+  return `${row.name}: t_d = ${formatStepRange(row.tD, [row.tDMin, row.tDMax])}, ` +
+    `L_d = ${formatWithError(row.lossD, row.lossDErr)}, r_d = ${formatWithError(row.rateD, row.rateDErr)}, ` +
+    `L̂_T = ${formatWithError(row.predictedFinalLoss, row.predictedFinalLossErr)}, ` +
+    `L_T = ${formatNumber(row.finalLoss)}, RSLE = ${formatNumber(row.rsle)} (${row.nPoints} points)${status}`;
 }
 
 /** What the loss-interference summary of a run needs (an analysed run is one). */
@@ -52,8 +45,8 @@ export function interferenceSummary(
   for (const row of result.dt2t) {
     const near = overlapsBand(row.t, row.t2, band) ? "  ◀ t_d" : "";
     lines.push(
-      `  ${String(row.t).padStart(6)} → ${String(row.t2).padEnd(6)} D ${short(row.D)}  M ${short(row.M)}  ` +
-        `|ΔL| ${short(Math.abs(row.deltaL))}${near}`,
+      `  ${String(row.t).padStart(6)} → ${String(row.t2).padEnd(6)} D ${formatNumber(row.D)}  ` +
+        `M ${formatNumber(row.M)}  |ΔL| ${formatNumber(Math.abs(row.deltaL))}${near}`,
     );
   }
   return lines;
@@ -61,16 +54,16 @@ export function interferenceSummary(
 
 /** One line of a checkpoint's gradient interference. */
 export function gradientSummary(row: GradientInterferenceRow): string {
-  const fmt = (value: number) => (Number.isFinite(value) ? value.toPrecision(4) : "NaN");
+  const fmt = (value: number) => formatNumber(value);
   return `${row.run} step ${row.step} (${row.examples} ${row.granularity} examples): D(∇ℓ) ${
     fmt(row.dGrad)
   }  ` +
     `C_g ${fmt(row.cG)}  C_(u,G)/C_(u,g) ${fmt(row.cUG / row.cUg)}  1−D(Δ̂ℓ) ${
       fmt(row.oneMinusDPredicted)
     }  ` +
-    `identity error ${row.identityError.toExponential(1)}  Δ̂ℓ~Δℓ pearson ${fmt(row.pearson)}  ` +
+    `identity error ${formatNumber(row.identityError, 2)}  Δ̂ℓ~Δℓ pearson ${fmt(row.pearson)}  ` +
     `B_simple ${fmt(row.bSimple)}  ` +
-    `${row.seconds.toFixed(2)} s`;
+    `${formatNumber(row.seconds, 2)} s`;
 }
 
 /** An example of a pair of projected gradients: where it is, and its token and target (−1: none). */

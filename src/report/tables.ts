@@ -22,6 +22,8 @@ export interface TextTable {
   numeric?: boolean[];
   /** Cells to highlight, by row (`band`: the window holding the deceleration). */
   highlight?: boolean[];
+  /** The first cell of each row names the row (a transposed table: one column per run). */
+  rowHeaders?: boolean;
 }
 
 /** A model's name with ⚠ when its break is not identified (and why, when it is the warmup's end). */
@@ -32,7 +34,7 @@ function markedName(row: DecelerationRow): string {
 /** A value of S with its ±1σ range: `0.512 (0.498–0.527)`. */
 function lrAreaRange(center: number, low: number, high: number): string {
   if (!Number.isFinite(center)) return "—";
-  const digits = (value: number) => value.toPrecision(3);
+  const digits = (value: number) => formatNumber(value, 3);
   return `${digits(center)} (${digits(low)}–${digits(high)})`;
 }
 
@@ -50,10 +52,10 @@ export function t1Table(rows: readonly DecelerationRow[]): TextTable {
       formatStepRange(row.tD, [row.tDMin, row.tDMax]),
       formatWithError(row.rateD, row.rateDErr),
       formatWithError(row.predictedFinalLoss, row.predictedFinalLossErr),
-      row.finalLoss.toFixed(4),
+      formatNumber(row.finalLoss),
       lrAreaRange(row.tDLrArea, row.tDLrAreaMin, row.tDLrAreaMax) +
       (Number.isFinite(row.tDLrArea) && !row.identifiedLrArea ? " ⚠" : ""),
-      Number.isFinite(row.lrAreaAtTD) ? row.lrAreaAtTD.toPrecision(3) : "—",
+      Number.isFinite(row.lrAreaAtTD) ? formatNumber(row.lrAreaAtTD, 3) : "—",
     ]),
     numeric: [false, true, true, true, true, true, true, true],
   };
@@ -108,7 +110,7 @@ export function bnslParameterTable(rows: readonly DecelerationRow[]): TextTable 
       formatWithError(row.c1, row.c1Err),
       formatWithError(row.logD1, row.logD1Err),
       formatWithError(row.f1, row.f1Err),
-      row.rsle.toFixed(4),
+      formatNumber(row.rsle),
       String(row.nPoints),
       `${row.firstStep}–${row.finalStep}`,
     ]),
@@ -145,17 +147,16 @@ export function dt2tTable(rows: readonly Dt2tRow[], band: DecelerationBreak | nu
 
 /** Δ_t^{t+1} of one model: mean ± std over the unseen batches, per checkpoint and set. */
 export function dt1Table(rows: readonly Dt1Row[]): TextTable {
-  const pm = (mean: number, std: number) => `${formatNumber(mean)} ± ${formatNumber(std)}`;
   return {
     caption: "Δ_t^{t+1}: one AdamW step from checkpoint t, mean ± std over the unseen batches",
     headers: ["t", "set", "lr", "D", "M", "|ΔL|"],
     rows: rows.map((row) => [
       String(row.t),
       row.set,
-      row.lr.toExponential(2),
-      pm(row.D, row.DStd),
-      pm(row.M, row.MStd),
-      pm(row.absDeltaL, row.absDeltaLStd),
+      formatNumber(row.lr),
+      formatWithError(row.D, row.DStd),
+      formatWithError(row.M, row.MStd),
+      formatWithError(row.absDeltaL, row.absDeltaLStd),
     ]),
     numeric: [true, false, true, true, true, true],
   };
@@ -193,11 +194,61 @@ export function gradientTable(rows: readonly GradientInterferenceRow[]): TextTab
       formatNumber(row.mPredicted),
       formatNumber(row.deltaNorm),
       formatNumber(row.meanGradNorm),
-      formatNumber(row.bSimple, 1),
-      formatNumber(row.pearson, 3),
-      formatNumber(row.slope, 3),
+      formatNumber(row.bSimple),
+      formatNumber(row.pearson),
+      formatNumber(row.slope),
     ]),
     numeric: [true, false, ...Array(12).fill(true)],
+  };
+}
+
+/**
+ * The level of D that pure noise gives at N examples, 1 − 1/√N (N independent zero-mean values:
+ * E|Σ x| / E Σ|x| = 1/√N; docs/method.md#reading-d-against-its-null). A measured D(∇ℓ) means opposed
+ * gradients only where it lies clearly above this.
+ */
+export function interferenceNull(examples: number): number {
+  return examples > 0 ? 1 - 1 / Math.sqrt(examples) : NaN;
+}
+
+/** The rows of {@linkcode gradientDetailTable}: a label and the value of a checkpoint's row. */
+const GRADIENT_DETAILS: [string, (row: GradientInterferenceRow) => string][] = [
+  ["examples N", (row) => `${row.examples} ${row.granularity}s`],
+  ["sequences", (row) => formatNumber(row.sequences)],
+  ["learning rate of δ", (row) => formatNumber(row.lr)],
+  ["D(∇ℓ)", (row) => formatNumber(row.dGrad)],
+  ["noise level of D at N, 1 − 1/√N", (row) => formatNumber(interferenceNull(row.examples))],
+  ["coordinates in D(∇ℓ)", (row) => formatNumber(row.dGradCoordinates)],
+  ["coordinates left out (zero gradient)", (row) => formatNumber(row.dGradZeroCoordinates)],
+  ["C_g", (row) => formatNumber(row.cG)],
+  ["C_(u,G)", (row) => formatNumber(row.cUG)],
+  ["C_(u,g)", (row) => formatNumber(row.cUg)],
+  ["1 − D(Δ̂ℓ)", (row) => formatNumber(row.oneMinusDPredicted)],
+  ["M(Δ̂ℓ), nats", (row) => formatNumber(row.mPredicted)],
+  ["|1 − D(Δ̂ℓ) − C_g·C_(u,G)/C_(u,g)|", (row) => formatNumber(row.identityError)],
+  ["‖δ‖", (row) => formatNumber(row.deltaNorm)],
+  ["‖G‖ (mean gradient)", (row) => formatNumber(row.meanGradNorm)],
+  ["mean ‖g_i‖", (row) => formatNumber(row.meanExampleGradNorm)],
+  ["Pearson r of Δℓ on Δ̂ℓ", (row) => formatNumber(row.pearson)],
+  ["Spearman ρ", (row) => formatNumber(row.spearman)],
+  ["slope of Δℓ on Δ̂ℓ", (row) => formatNumber(row.slope)],
+  ["sign agreement", (row) => formatNumber(row.signAgreement)],
+  ["median |Δ̂ℓ − Δℓ| / |Δℓ|", (row) => formatNumber(row.medianRelativeError)],
+  ["seconds", (row) => formatNumber(row.seconds)],
+];
+
+/**
+ * Every metric of `gradient_interference.arrow` for one run, one column per checkpoint (and granularity,
+ * when both were measured) and one row per metric, N and the noise level of D at N included.
+ */
+export function gradientDetailTable(rows: readonly GradientInterferenceRow[], caption?: string): TextTable {
+  const both = new Set(rows.map((row) => row.granularity)).size > 1;
+  return {
+    caption: caption ?? "Gradient interference, every metric, per checkpoint t",
+    headers: ["", ...rows.map((row) => `t = ${row.step}${both ? ` (${row.granularity})` : ""}`)],
+    rows: GRADIENT_DETAILS.map(([label, value]) => [label, ...rows.map(value)]),
+    numeric: [false, ...rows.map(() => true)],
+    rowHeaders: true,
   };
 }
 

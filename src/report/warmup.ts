@@ -93,16 +93,16 @@ export function warmupMarkdown(control: WarmupControl): string {
 }
 
 /**
- * The report's warmup section: the headline, then with a control the verdict table and a link to the figure;
- * the rule and the per-run table folded under them (the section opens the report: it stays short).
+ * The report's warmup section: the headline (unless the page shows it already, `headline: false`), then with
+ * a control the verdict table and a link to the figure; the rule and the per-run table folded under them.
  */
-export function warmupSectionHtml(control: WarmupControl): string {
+export function warmupSectionHtml(control: WarmupControl, options: { headline?: boolean } = {}): string {
   const controlled = control.verdicts.some((row) => row.warmups.includes(","));
   const figure = control.rows.some((row) => row.breakFound)
     ? `<p>Figure: <a href="#figure-${WARMUP_FIGURE}">t_d against the warmup</a>.</p>`
     : "";
   return [
-    ...warmupHeadline(control).map((line) => `<p class="headline"><b>${escapeHtml(line)}</b></p>`),
+    ...(options.headline === false ? [] : warmupHeadlineHtml(control)),
     controlled ? textTableHtml(warmupVerdictTable(control.verdicts)) : "",
     controlled ? figure : "",
     `<details><summary>The rule${controlled ? "" : ", the verdicts"} and the runs</summary>`,
@@ -112,4 +112,9 @@ export function warmupSectionHtml(control: WarmupControl): string {
     controlled ? "" : figure,
     "</details>",
   ].filter(Boolean).join("\n");
+}
+
+/** {@linkcode warmupHeadline} as the paragraphs that open the report. */
+export function warmupHeadlineHtml(control: WarmupControl): string[] {
+  return warmupHeadline(control).map((line) => `<p class="headline"><b>${escapeHtml(line)}</b></p>`);
 }

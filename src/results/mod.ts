@@ -29,3 +29,4 @@ export * from "./projections.ts";
 export * from "./loss_curves.ts";
 export * from "./sweep.ts";
 export * from "./cache.ts";
+export * from "./warmup_control.ts";

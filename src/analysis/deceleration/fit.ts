@@ -17,6 +17,7 @@ import { levenbergMarquardt } from "npm:ml-levenberg-marquardt@5.1.0";
 import { Matrix, SingularValueDecomposition } from "npm:ml-matrix@6.15.1";
 import { bnslLogAt, bnslLogGradient, type ParameterVector } from "./bnsl.ts";
 import { defaultMinStep, preprocessLossCurve } from "./preprocess.ts";
+import { formatWithError } from "../../util/format.ts";
 
 /** The paper's initial guess of the break (steps, at 0.5M tokens a step). */
 export const PAPER_D1_GUESS = 6000;
@@ -643,7 +644,7 @@ export function fitDeceleration(
     }
     if (!(Math.abs(c1) > 3 * errors.c1)) {
       reasons.push(
-        `the slope change c1 = ${c1.toPrecision(3)} ± ${errors.c1.toPrecision(2)} is not significant`,
+        `the slope change c1 = ${formatWithError(c1, errors.c1)} is not significant`,
       );
     }
   }
