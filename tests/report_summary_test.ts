@@ -139,6 +139,7 @@ Deno.test("summary: the warmup control's verdicts, read through the results laye
       slope: 0.93,
       slopeErr: 0.12,
       intercept: 1,
+      chi2PerDof: 1,
       tDChange: 3,
       verdict: "follows the warmup",
       why: "slope 0.93 ± 0.12",
