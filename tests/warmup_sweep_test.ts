@@ -77,9 +77,18 @@ Deno.test({
 
       const report = await Deno.readTextFile(join(resultsDir, "report.html"));
       const sections = [...report.matchAll(/<section id="([^"]+)">/g)].map((match) => match[1]);
-      assertEquals(sections[0], "warmup-control", `sections: ${sections.join(", ")}`);
-      const headline = /<p class="headline"><b>([^<]+)<\/b><\/p>/.exec(report)?.[1] ?? "";
+      // The summary opens the page with the warmup headline; the control's own section follows it.
+      assertEquals(sections.slice(0, 2), ["summary", "warmup-control"], `sections: ${sections.join(", ")}`);
+      const summary = report.slice(
+        report.indexOf('<section id="summary">'),
+        report.indexOf('<section id="warmup-control">'),
+      );
+      const headline = /<p class="headline"><b>([^<]+)<\/b><\/p>/.exec(summary)?.[1] ?? "";
       assert(headline.includes("tiny"), `headline: ${headline}`);
+      assert(
+        summary.indexOf(headline) < summary.indexOf("T1 — deceleration per model"),
+        "the headline comes first",
+      );
       assert(report.includes('id="figure-warmup_control"'), "the figure is embedded");
       assert(report.includes('id="figure-deceleration_f1_lr_area"'), "F1 against S is embedded");
     } finally {

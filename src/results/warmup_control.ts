@@ -3,7 +3,8 @@
  * warmup-control analysis writes one verdict per group of runs that differ only in their warmup
  * (`warmup_verdict.arrow`) and the runs of each group (`warmup_control.arrow`, src/results/warmup.ts);
  * {@linkcode readWarmupVerdicts} joins the two by group, so that every run compared carries its group's
- * verdict. A sweep without those tables reads as "no warmup control in this sweep".
+ * verdict. A sweep without those tables, or whose models each trained with one warmup, reads as "no warmup
+ * control in this sweep".
  *
  * @module
  */
@@ -39,7 +40,8 @@ export async function readWarmupVerdicts(resultsDir: string): Promise<Map<string
       );
     }
   }
-  const byGroup = new Map(control.verdicts.map((row) => [row.group, row]));
+  // A group of one warmup is no control: its runs read as "no warmup control in this sweep".
+  const byGroup = new Map(control.verdicts.filter((row) => row.runs > 1).map((row) => [row.group, row]));
   const verdicts = new Map<string, RunWarmupVerdict>();
   for (const row of control.rows) {
     const group = byGroup.get(row.group);
@@ -52,5 +54,5 @@ export async function readWarmupVerdicts(resultsDir: string): Promise<Map<string
       detail: group.why,
     });
   }
-  return verdicts;
+  return verdicts.size > 0 ? verdicts : null;
 }
