@@ -30,6 +30,16 @@ const TEST_REQUIREMENTS: Requirement[] = [
     present: () => succeeds("/usr/bin/python3", ["-c", "import torch, numpy"]),
   },
   {
+    // Debian's python3-torch links the system libblas, which is the reference BLAS (~10× slower than an
+    // optimised one) until an optimised BLAS is installed and picked by update-alternatives: the bench's
+    // PyTorch anchor would be unfairly slow without it.
+    what: "OpenBLAS for PyTorch's matrix products (libopenblas0-pthread; without it Debian's python3-torch " +
+      "uses the reference BLAS, about 10× slower)",
+    packages: ["libopenblas0-pthread"],
+    present: async () =>
+      !(await isDebianLike()) || await succeeds("dpkg-query", ["-W", "libopenblas0-pthread"]),
+  },
+  {
     what: "Jupyter nbconvert and nbclient (tests/notebooks_test.ts executes notebooks/ headless)",
     packages: ["jupyter-nbconvert", "jupyter-client", "python3-nbclient"],
     present: () => succeeds("jupyter", ["nbconvert", "--version"]),
@@ -46,6 +56,12 @@ const TEST_REQUIREMENTS: Requirement[] = [
       ]),
   },
 ];
+
+/** Whether this is Debian or Ubuntu (where python3-torch's BLAS comes from update-alternatives). */
+async function isDebianLike(): Promise<boolean> {
+  const os = await osRelease();
+  return os !== null && ["debian", "ubuntu"].includes(os.id);
+}
 
 /**
  * Whether Jupyter lists a kernel named "deno" whose program exists (a kernelspec left by a Deno that

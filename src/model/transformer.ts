@@ -12,7 +12,7 @@ import type { GpuDevice } from "../gpu/device.ts";
 import { GpuError } from "../gpu/device.ts";
 import { createBuffer, readFloats, writeBuffer } from "../gpu/buffers.ts";
 import type { Binding } from "../gpu/kernels.ts";
-import { grid, Kernels } from "../gpu/kernels.ts";
+import { Kernels } from "../gpu/kernels.ts";
 import type { ModelConfig } from "./config.ts";
 import { headDim, mlpHidden, validateConfig } from "./config.ts";
 import type { ParameterLayout, ParameterSpec } from "./parameters.ts";
@@ -152,8 +152,6 @@ export class Transformer {
   #ids: GPUBuffer;
   #targets: GPUBuffer;
   #stream: GPUBuffer;
-  #middle: GPUBuffer;
-  #branch: GPUBuffer;
   #final: GPUBuffer;
   #rstdFinal: GPUBuffer;
   #logits: GPUBuffer;
@@ -174,7 +172,6 @@ export class Transformer {
     rope: Rope;
     attention: Attention;
     swiglu: SwiGlu;
-    residual: GPUComputePipeline;
     attProj: LinearOps;
     attnOut: LinearOps;
     ffProj: LinearOps;
@@ -214,8 +211,6 @@ export class Transformer {
     this.#ids = buffer(N, "token ids");
     this.#targets = buffer(N, "targets");
     this.#stream = buffer(N * d, "residual stream");
-    this.#middle = buffer(N * d, "residual stream (after attention)");
-    this.#branch = buffer(N * d, "branch output");
     this.#final = buffer(N * d, "final norm");
     this.#rstdFinal = buffer(N, "final norm rstd");
     const chunkRows = headChunkRows(gpu, config, N, options.logitsChunkBytes);
@@ -277,8 +272,9 @@ export class Transformer {
     const up = c.mlp_ratio * d;
     const hidden = mlpHidden(c);
     const training = this.training;
-    const linear = async (m: number, inner: number, rows = N): Promise<LinearOps> => ({
-      forward: await Matmul.create(k, { layout: "xwT", n: rows, m, k: inner }),
+    // `residual`: the forward adds its product onto the output (the residual stream) in place.
+    const linear = async (m: number, inner: number, rows = N, residual = false): Promise<LinearOps> => ({
+      forward: await Matmul.create(k, { layout: "xwT", n: rows, m, k: inner, accumulate: residual }),
       inputGrad: training ? await Matmul.create(k, { layout: "dyW", n: rows, m, k: inner }) : undefined,
       weightGrad: training
         ? await Matmul.create(k, { layout: "dyTx", n: rows, m, k: inner, accumulate: true })
@@ -318,11 +314,10 @@ export class Transformer {
         nHeads: c.n_heads,
       }),
       swiglu: await SwiGlu.create(k, { rows: N, width: up }),
-      residual: await k.pipeline("residual", "residual_forward", { N: N * d }),
       attProj: await linear(3 * d, d),
-      attnOut: await linear(d, d),
+      attnOut: await linear(d, d, N, true),
       ffProj: await linear(up, d),
-      ffOut: await linear(d, hidden),
+      ffOut: await linear(d, hidden, N, true),
       head,
       lossSum: await SumReduce.create(k, { n: N }),
     };
@@ -530,21 +525,17 @@ export class Transformer {
     const ops = this.#ops;
     const a = this.#layers[this.training ? l : 0];
     const p = this.parameters;
-    const residual = (x: GPUBuffer, branch: GPUBuffer, out: GPUBuffer) =>
-      this.kernels.dispatch(pass, ops.residual, [x, branch, out], grid(this.rows * this.config.d_model, 256));
-    // middle = stream + attn_out(attention(rope(att_proj(norm(stream)))))
+    // stream += attn_out(attention(rope(att_proj(norm(stream))))): the product adds onto the stream
     ops.norm.forward(pass, this.#stream, a.norm1, a.rstd1);
     ops.attProj.forward.record(pass, a.norm1, this.#tensor(p, this.#weight(l, "att_proj")), a.qkv);
     ops.rope.forward(pass, a.qkv);
     ops.attention.forward(pass, a.qkv, a.attention, a.lse);
-    ops.attnOut.forward.record(pass, a.attention, this.#tensor(p, this.#weight(l, "attn_out")), this.#branch);
-    residual(this.#stream, this.#branch, this.#middle);
-    // stream = middle + ff_out(swiglu(ff_proj(norm(middle))))
-    ops.norm.forward(pass, this.#middle, a.norm2, a.rstd2);
+    ops.attnOut.forward.record(pass, a.attention, this.#tensor(p, this.#weight(l, "attn_out")), this.#stream);
+    // stream += ff_out(swiglu(ff_proj(norm(stream))))
+    ops.norm.forward(pass, this.#stream, a.norm2, a.rstd2);
     ops.ffProj.forward.record(pass, a.norm2, this.#tensor(p, this.#weight(l, "ff_proj")), a.up);
     ops.swiglu.forward(pass, a.up, a.gated);
-    ops.ffOut.forward.record(pass, a.gated, this.#tensor(p, this.#weight(l, "ff_out")), this.#branch);
-    residual(this.#middle, this.#branch, this.#stream);
+    ops.ffOut.forward.record(pass, a.gated, this.#tensor(p, this.#weight(l, "ff_out")), this.#stream);
   }
 
   /** Backward of block `l`: dStream holds d(loss)/d(block output) and leaves as d/d(block input). */
