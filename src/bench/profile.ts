@@ -11,7 +11,10 @@
  * @module
  */
 import process from "node:process";
-import type { Kernels, RecordedDispatch } from "../gpu/kernels.ts";
+import type { Kernels } from "../gpu/kernels.ts";
+
+/** One dispatch of a recorded step. */
+type RecordedDispatch = Parameters<NonNullable<Kernels["onDispatch"]>>[0];
 import { presetByName } from "../model/config.ts";
 import { initParameters } from "../model/parameters.ts";
 import { Transformer } from "../model/transformer.ts";

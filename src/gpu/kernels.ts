@@ -18,16 +18,6 @@ import { GpuDevice, GpuError } from "./device.ts";
 /** A buffer binding: a whole buffer or a byte range of one. */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
-/** One dispatch as {@linkcode Kernels.dispatch} recorded it. */
-export interface RecordedDispatch {
-  /** The pipeline (its label is `file.entryPoint`). */
-  pipeline: GPUComputePipeline;
-  /** The bind group it used. */
-  bindGroup: GPUBindGroup;
-  /** Workgroups in x, y, z. */
-  workgroups: [number, number, number];
-}
-
 /** Specialisation constants of a pipeline (`override` declarations in WGSL). */
 export type Constants = Record<string, number | boolean>;
 
@@ -91,7 +81,15 @@ export class Kernels {
    * Called with every dispatch {@linkcode Kernels.dispatch} records (the step profiler of
    * `src/bench/profile.ts` lists a step's dispatches with it); null: nothing is called.
    */
-  onDispatch: ((dispatch: RecordedDispatch) => void) | null = null;
+  onDispatch:
+    | ((
+      dispatch: {
+        pipeline: GPUComputePipeline;
+        bindGroup: GPUBindGroup;
+        workgroups: [number, number, number];
+      },
+    ) => void)
+    | null = null;
   #modules = new Map<string, Promise<GPUShaderModule>>();
   #groups = new Map<string, GPUBindGroup>();
   #layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
