@@ -4,7 +4,8 @@ import { assertClose, GPU_TEST, Random, relativeError, testGpu } from "./helpers
 import type { ModelConfig } from "../src/model/config.ts";
 import { parameterCount, presetByName, PRESETS, validateConfig } from "../src/model/config.ts";
 import { initParameters, parameterLayout } from "../src/model/parameters.ts";
-import { Transformer } from "../src/model/transformer.ts";
+import { NO_TARGET, Transformer } from "../src/model/transformer.ts";
+import { readFloats } from "../src/gpu/buffers.ts";
 import { referenceForward, referenceGradients } from "../src/reference/model.ts";
 
 const CONFIG: ModelConfig = ODD_TINY_CONFIG;
@@ -53,6 +54,49 @@ Deno.test({
     assertClose(await evalModel.forwardLosses(tokens), reference.losses, 1e-4, "eval token losses");
     model.destroy();
     evalModel.destroy();
+  },
+});
+
+Deno.test({
+  name: "model: the LM head on gathered target rows (headRows) gives the full head's loss and gradients",
+  ...GPU_TEST,
+  async fn() {
+    const { gpu, kernels } = await testGpu();
+    const { flat, tokens } = setup();
+    const T = CONFIG.seq_len;
+    // Sparse targets: two rows of sequence 0, one of sequence 1, none of sequence 2.
+    const targets = new Uint32Array(BATCH * T).fill(NO_TARGET);
+    for (const row of [1, 4, T + 2]) targets[row] = tokens[row + 1];
+    const run = async (headRows?: number) => {
+      const model = await Transformer.create(gpu, CONFIG, { batch: BATCH, lossScale: 1, headRows }, kernels);
+      model.setParameters(flat);
+      // Twice, with another target pattern between: stale head rows must not survive.
+      for (const pattern of [targets, targets.map((t, r) => r === T + 2 ? NO_TARGET : t), targets]) {
+        model.setTokens(tokens, pattern);
+        const encoder = gpu.device.createCommandEncoder();
+        model.zeroGradients(encoder);
+        const pass = encoder.beginComputePass();
+        model.record(pass, { backward: true, slot: 0 });
+        pass.end();
+        gpu.device.queue.submit([encoder.finish()]);
+      }
+      const loss = (await readFloats(gpu, model.lossSums, 0, 1))[0];
+      const gradients = await model.getGradients();
+      model.destroy();
+      return { loss, gradients };
+    };
+    const full = await run();
+    const gathered = await run(2 * BATCH);
+    assert(
+      Math.abs(gathered.loss - full.loss) <= 1e-6 * Math.abs(full.loss),
+      `loss ${gathered.loss} vs ${full.loss}`,
+    );
+    assertClose(gathered.gradients, full.gradients, 1e-6, "gradients with the gathered head");
+    await assertRejects(
+      () => Transformer.create(gpu, CONFIG, { batch: BATCH, headRows: 4 }, kernels),
+      Error,
+      "multiple of the batch",
+    );
   },
 });
 

@@ -23,7 +23,7 @@ import { Rope } from "../ops/rope.ts";
 import { Attention } from "../ops/attention.ts";
 import { SwiGlu } from "../ops/swiglu.ts";
 import { CrossEntropy, SumReduce } from "../ops/cross_entropy.ts";
-import { Embedding } from "../ops/embedding.ts";
+import { Embedding, RowGather } from "../ops/embedding.ts";
 
 /** Marks a row without a prediction target (the last position of each sequence). */
 export const NO_TARGET = 0xffffffff;
@@ -52,6 +52,14 @@ export interface TransformerOptions {
    * the gradients of summed token losses (per-example gradients use it).
    */
   lossScale?: number;
+  /**
+   * Run the LM head (logits, loss and their gradient) on at most this many rows per forward, a
+   * multiple of `batch`: each sequence's rows that have a target, gathered (`headRows / batch` per
+   * sequence, padded with rows without one). Rows without a target then cost nothing in the head: a
+   * per-token pass has one target in each prefix copy. The losses of those rows go to
+   * {@linkcode Transformer.headLosses} (`losses` stays zero). Default: every row, in chunks.
+   */
+  headRows?: number;
 }
 
 /**
@@ -101,6 +109,22 @@ interface LinearOps {
   forward: Matmul;
   inputGrad?: Matmul;
   weightGrad?: Matmul;
+}
+
+/** The LM head on gathered target rows (`TransformerOptions.headRows`). */
+interface GatheredHead {
+  rows: number;
+  /** Rows of the forward each gathered row comes from (u32 [rows]). */
+  index: GPUBuffer;
+  /** The final-norm output of those rows [rows, d]. */
+  final: GPUBuffer;
+  targets: GPUBuffer;
+  losses: GPUBuffer;
+  /** d(loss)/d(final) of those rows [rows, d], scattered into the model's [N, d]. */
+  dFinal: GPUBuffer | null;
+  gather: RowGather | null;
+  /** The last index uploaded: when it changes, the stale rows of the full d(final) are zeroed. */
+  lastIndex: Uint32Array | null;
 }
 
 interface HeadChunk {
@@ -155,6 +179,7 @@ export class Transformer {
   #final: GPUBuffer;
   #rstdFinal: GPUBuffer;
   #logits: GPUBuffer;
+  #head: GatheredHead | null = null;
   #layers: LayerActivations[];
   #grads: {
     dStream: GPUBuffer;
@@ -213,7 +238,26 @@ export class Transformer {
     this.#stream = buffer(N * d, "residual stream");
     this.#final = buffer(N * d, "final norm");
     this.#rstdFinal = buffer(N, "final norm rstd");
-    const chunkRows = headChunkRows(gpu, config, N, options.logitsChunkBytes);
+    const headRows = options.headRows;
+    if (headRows !== undefined) {
+      if (!Number.isInteger(headRows) || headRows < options.batch || headRows % options.batch !== 0) {
+        throw new GpuError(
+          `zsl: headRows must be a positive multiple of the batch (${options.batch}), got ${headRows}`,
+        );
+      }
+      if (headRows > N) throw new GpuError(`zsl: headRows ${headRows} exceeds the ${N} rows of a forward`);
+      this.#head = {
+        rows: headRows,
+        index: buffer(headRows, "head rows"),
+        final: buffer(headRows * d, "final norm of the head rows"),
+        targets: buffer(headRows, "targets of the head rows"),
+        losses: buffer(headRows, "losses of the head rows"),
+        dFinal: this.training ? buffer(headRows * d, "d final norm of the head rows") : null,
+        gather: null,
+        lastIndex: null,
+      };
+    }
+    const chunkRows = headRows ?? headChunkRows(gpu, config, N, options.logitsChunkBytes);
     this.#logits = buffer(chunkRows * config.vocab_size, "logits chunk");
     const layerCount = this.training ? config.n_layers : 1;
     this.#layers = [];
@@ -282,9 +326,13 @@ export class Transformer {
     });
     const scale = options.lossScale ?? 1 / ((options.globalBatch ?? this.batch) * (c.seq_len - 1));
     const chunkRows = this.#logits.size / 4 / c.vocab_size;
+    const headRows = this.#head?.rows ?? N;
+    if (this.#head) {
+      this.#head.gather = await RowGather.create(k, { rows: this.#head.rows, tableRows: N, d });
+    }
     const head: HeadChunk[] = [];
-    for (let rowStart = 0; rowStart < N; rowStart += chunkRows) {
-      const rows = Math.min(chunkRows, N - rowStart);
+    for (let rowStart = 0; rowStart < headRows; rowStart += chunkRows) {
+      const rows = Math.min(chunkRows, headRows - rowStart);
       const same = head.find((chunk) => chunk.rows === rows);
       head.push({
         rowStart,
@@ -319,7 +367,7 @@ export class Transformer {
       ffProj: await linear(up, d),
       ffOut: await linear(d, hidden, N, true),
       head,
-      lossSum: await SumReduce.create(k, { n: N }),
+      lossSum: await SumReduce.create(k, { n: headRows }),
     };
   }
 
@@ -399,6 +447,49 @@ export class Transformer {
     writeBuffer(this.gpu, this.#ids, tokens);
     writeBuffer(this.gpu, this.#targets, rowTargets);
     if (this.training) this.#ops.embedding.writeIndex(tokens);
+    if (this.#head) this.#writeHeadRows(rowTargets);
+  }
+
+  /**
+   * The head rows of a batch: each sequence's rows with a target, in order, then rows without one to
+   * fill its `headRows / batch` slots (their target NO_TARGET: no loss, no gradient).
+   */
+  #writeHeadRows(rowTargets: Uint32Array): void {
+    const head = this.#head!;
+    const T = this.config.seq_len;
+    const perSequence = head.rows / this.batch;
+    const index = new Uint32Array(head.rows);
+    const targets = new Uint32Array(head.rows).fill(NO_TARGET);
+    for (let b = 0; b < this.batch; b++) {
+      let slot = b * perSequence;
+      for (let r = b * T; r < (b + 1) * T; r++) {
+        if (rowTargets[r] === NO_TARGET) continue;
+        if (slot === (b + 1) * perSequence) {
+          throw new GpuError(
+            `zsl: sequence ${b} has more than ${perSequence} rows with a target, the model's headRows / batch`,
+          );
+        }
+        index[slot] = r;
+        targets[slot++] = rowTargets[r];
+      }
+      // Fill with distinct rows that have no target (the scatter writes each row once).
+      for (let r = b * T; slot < (b + 1) * perSequence; r++) {
+        if (rowTargets[r] === NO_TARGET) index[slot++] = r;
+      }
+    }
+    writeBuffer(this.gpu, head.index, index);
+    writeBuffer(this.gpu, head.targets, targets);
+    const changed = !head.lastIndex || head.lastIndex.some((row, i) => row !== index[i]);
+    if (changed && head.lastIndex && this.#grads) {
+      // Rows that held the head's gradient before and may not now: start d(final) from zero again.
+      writeBuffer(this.gpu, this.#grads.dFinal, new Float32Array(this.rows * this.config.d_model));
+    }
+    head.lastIndex = index;
+  }
+
+  /** Losses of the head rows, [headRows] in sequence order (a model created with `headRows`). */
+  get headLosses(): GPUBuffer | null {
+    return this.#head?.losses ?? null;
   }
 
   /**
@@ -429,38 +520,69 @@ export class Transformer {
     } else if (!this.training) {
       throw new GpuError("zsl: forward: false reuses kept activations: create the model with training: true");
     }
-    for (const chunk of ops.head) {
-      const rows = (floats: number, buffer: GPUBuffer): Binding => ({
-        buffer,
-        offset: chunk.rowStart * floats * 4,
-        size: chunk.rows * floats * 4,
-      });
-      const logits: Binding = { buffer: this.#logits, offset: 0, size: chunk.rows * c.vocab_size * 4 };
-      chunk.ops.forward.record(pass, rows(d, this.#final), wte, logits);
-      if (!backward) {
-        chunk.crossEntropy.forward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
-        continue;
+    if (this.#head) this.#recordGatheredHead(pass, backward, sink !== undefined, wte);
+    else {
+      for (const chunk of ops.head) {
+        const rows = (floats: number, buffer: GPUBuffer): Binding => ({
+          buffer,
+          offset: chunk.rowStart * floats * 4,
+          size: chunk.rows * floats * 4,
+        });
+        const logits: Binding = { buffer: this.#logits, offset: 0, size: chunk.rows * c.vocab_size * 4 };
+        chunk.ops.forward.record(pass, rows(d, this.#final), wte, logits);
+        if (!backward) {
+          chunk.crossEntropy.forward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
+          continue;
+        }
+        // In place: the logits become d(loss)/d(logits).
+        chunk.crossEntropy.forwardBackward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
+        chunk.ops.inputGrad!.record(pass, logits, wte, rows(d, this.#grads!.dFinal));
+        if (sink) continue; // the head's share of wte's gradient goes to the sink with the embedding's
+        chunk.ops.weightGrad!.record(
+          pass,
+          logits,
+          rows(d, this.#final),
+          this.#tensor(this.gradients!, this.layout.specs[0]),
+        );
       }
-      // In place: the logits become d(loss)/d(logits).
-      chunk.crossEntropy.forwardBackward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
-      chunk.ops.inputGrad!.record(pass, logits, wte, rows(d, this.#grads!.dFinal));
-      if (sink) continue; // the head's share of wte's gradient goes to the sink with the embedding's
-      chunk.ops.weightGrad!.record(
-        pass,
-        logits,
-        rows(d, this.#final),
-        this.#tensor(this.gradients!, this.layout.specs[0]),
-      );
     }
-    ops.lossSum.record(pass, this.losses, this.lossSlotBinding(options.slot ?? 0));
+    ops.lossSum.record(pass, this.#head?.losses ?? this.losses, this.lossSlotBinding(options.slot ?? 0));
     if (!backward) return;
     const g = this.#grads!;
     ops.norm.backward(pass, g.dFinal, this.#final, this.#rstdFinal, g.dStream);
     for (let l = c.n_layers - 1; l >= 0; l--) this.#recordBlockBackward(pass, l, sink);
     if (sink) {
-      const logits: Binding = { buffer: this.#logits, offset: 0, size: this.rows * c.vocab_size * 4 };
-      sink.embedding(pass, logits, this.#final, g.dStream);
+      const headRows = this.#head?.rows ?? this.rows;
+      const logits: Binding = { buffer: this.#logits, offset: 0, size: headRows * c.vocab_size * 4 };
+      sink.embedding(pass, logits, this.#head?.final ?? this.#final, g.dStream);
     } else ops.embedding.backward(pass, g.dStream, this.#tensor(this.gradients!, this.layout.specs[0]));
+  }
+
+  /**
+   * The LM head on the gathered head rows: logits, loss (and its gradient) of those rows only; the
+   * gradient wrt their final-norm output is written back into those rows of d(final), whose other
+   * rows stay zero.
+   */
+  #recordGatheredHead(pass: GPUComputePassEncoder, backward: boolean, toSink: boolean, wte: Binding): void {
+    const head = this.#head!;
+    const chunk = this.#ops.head[0];
+    const logits: Binding = { buffer: this.#logits, offset: 0, size: head.rows * this.config.vocab_size * 4 };
+    head.gather!.gather(pass, this.#final, head.index, head.final);
+    chunk.ops.forward.record(pass, head.final, wte, logits);
+    if (!backward) {
+      chunk.crossEntropy.forward(pass, logits, head.targets, head.losses);
+      return;
+    }
+    chunk.crossEntropy.forwardBackward(pass, logits, head.targets, head.losses);
+    chunk.ops.inputGrad!.record(pass, logits, wte, head.dFinal!);
+    head.gather!.scatter(pass, head.dFinal!, head.index, this.#grads!.dFinal);
+    if (toSink) return; // the head's share of wte's gradient goes to the sink with the embedding's
+    chunk.ops.weightGrad!.record(
+      pass,
+      logits,
+      head.final,
+      this.#tensor(this.gradients!, this.layout.specs[0]),
+    );
   }
 
   /**
@@ -575,6 +697,7 @@ export class Transformer {
    * submit, one readback).
    */
   async forwardLosses(tokens: Uint32Array): Promise<Float32Array> {
+    this.#perRowLosses("forwardLosses");
     this.setTokens(tokens);
     const encoder = this.gpu.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
@@ -590,6 +713,7 @@ export class Transformer {
    * analyses use it; the trainer records microbatches itself.
    */
   async lossAndGradients(tokens: Uint32Array): Promise<{ meanLoss: number; losses: Float32Array }> {
+    this.#perRowLosses("lossAndGradients");
     this.setTokens(tokens);
     const encoder = this.gpu.device.createCommandEncoder();
     this.zeroGradients(encoder);
@@ -603,6 +727,12 @@ export class Transformer {
       meanLoss: sum / (this.batch * (this.config.seq_len - 1)),
       losses: dropLastPositions(rows, this.batch, this.config.seq_len),
     };
+  }
+
+  #perRowLosses(what: string): void {
+    if (this.#head) {
+      throw new GpuError(`zsl: ${what} reads per-row losses: use a model created without headRows`);
+    }
   }
 
   /** Frees every buffer the model owns. */

@@ -208,6 +208,9 @@ export class GradientStatistics {
     const kernels = this.#kernels;
     const token = this.granularity === "token";
     const rows = examples * rowsPerExample;
+    // Token passes: one target per prefix copy, so the LM head runs on those rows only (the projector
+    // reads the head's per-row factors of every row: it keeps the full head).
+    const gatheredHead = token && !this.#projection;
     const model = await Transformer.create(
       this.gpu,
       { ...c, seq_len: rowsPerExample },
@@ -217,6 +220,7 @@ export class GradientStatistics {
         // Token examples: the gradient of one token's loss; sequence examples: of the mean token loss.
         lossScale: token ? 1 : 1 / (c.seq_len - 1),
         logitsChunkBytes: Math.max(rows * c.vocab_size * 4, 256),
+        headRows: gatheredHead ? examples : undefined,
       },
       kernels,
     );
@@ -235,6 +239,7 @@ export class GradientStatistics {
       rowsPerExample,
       vocab: c.vocab_size,
       d: c.d_model,
+      headRowsPerExample: gatheredHead ? 1 : undefined,
     });
     place(EMBEDDING, embedding.partialColumns);
     for (const spec of this.layout.specs) {
