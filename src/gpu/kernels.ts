@@ -123,6 +123,11 @@ export class Kernels {
     return module;
   }
 
+  /** Pipelines compiled (or being compiled) so far: a sweep's estimate counts what a probe compiled. */
+  get pipelineCount(): number {
+    return this.#pipelines.size;
+  }
+
   /** The compute pipeline for `file`'s `entryPoint` specialised with `constants` (cached). */
   pipeline(file: string, entryPoint: string, constants: Constants = {}): Promise<GPUComputePipeline> {
     const key = `${file}:${entryPoint}:${JSON.stringify(Object.entries(constants).sort())}`;
