@@ -63,6 +63,12 @@ export async function probeRun(kernels: Kernels, resolved: ResolvedRun): Promise
       ...options,
       runDir: join(dir, "probe"),
       steps: PROBE_STEPS,
+      // The learning rates do not change the time of a step; the run's schedule may not fit 8 steps.
+      schedule: {
+        ...options.schedule,
+        warmup: Math.min(options.schedule.warmup, PROBE_STEPS),
+        decaySteps: 0,
+      },
       evalEvery: 0,
       resume: false,
       probe: undefined,

@@ -215,11 +215,14 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
     kernels,
   );
   const optimizer = await AdamW.create(gpu, model.layout, adamwOptions, kernels);
-  const staging = gpu.device.createBuffer({
-    label: "step readback",
-    size: (Math.max(microbatches, evalChunks) + 1) * 4,
-    usage: 0x01 /* MAP_READ */ | 0x08, /* COPY_DST */
-  });
+  // Two: while one step's loss sums are read back, the next step (already submitted) copies its own.
+  const stagings = [0, 1].map(() =>
+    gpu.device.createBuffer({
+      label: "step readback",
+      size: (Math.max(microbatches, evalChunks) + 1) * 4,
+      usage: 0x01 /* MAP_READ */ | 0x08, /* COPY_DST */
+    })
+  );
   const metricsPath = join(runDir, "metrics.arrow");
   let firstStep = 1;
   let wallOffset = 0;
@@ -281,14 +284,14 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
     const lastStep = Math.min(options.steps, options.stopAfter ?? options.steps);
     const microTokens = options.microbatch * config.seq_len;
 
-    const readStaging = async (count: number): Promise<Float32Array> => {
+    const readStaging = async (count: number, staging = stagings[0]): Promise<Float32Array> => {
       await staging.mapAsync(0x0001);
       gpu.check();
       const values = new Float32Array(staging.getMappedRange(0, count * 4).slice(0));
       staging.unmap();
       return values;
     };
-    const copySlots = (encoder: GPUCommandEncoder, count: number) => {
+    const copySlots = (encoder: GPUCommandEncoder, count: number, staging = stagings[0]) => {
       for (let slot = 0; slot < count; slot++) {
         const binding = model.lossSlotBinding(slot) as { offset: number };
         encoder.copyBufferToBuffer(model.lossSums, binding.offset, staging, slot * 4, 4);
@@ -310,7 +313,8 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
       return sum / (evalChunks * options.microbatch * (config.seq_len - 1));
     };
 
-    for (let step = firstStep; step <= lastStep; step++) {
+    /** Records and submits step `step` (its loss sums and gradient norm copied into a staging buffer). */
+    const submitStep = (step: number) => {
       const lr = learningRate(schedule, step);
       const tokens = options.data.trainBatch(step).tokens;
       if (tokens.length !== tokensPerStep) {
@@ -318,6 +322,7 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
           `zsl: the data gave ${tokens.length} tokens for step ${step}, expected ${tokensPerStep}`,
         );
       }
+      const staging = stagings[step % 2];
       for (let micro = 0; micro < microbatches; micro++) {
         model.setTokens(tokens.subarray(micro * microTokens, (micro + 1) * microTokens));
         const encoder = gpu.device.createCommandEncoder();
@@ -327,12 +332,21 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
         if (micro === microbatches - 1) optimizer.record(pass, model.parameters, model.gradients!, step, lr);
         pass.end();
         if (micro === microbatches - 1) {
-          copySlots(encoder, microbatches);
+          copySlots(encoder, microbatches, staging);
           encoder.copyBufferToBuffer(optimizer.gradNorm, 0, staging, microbatches * 4, 4);
         }
         gpu.device.queue.submit([encoder.finish()]);
       }
-      const values = await readStaging(microbatches + 1);
+      return { step, lr, staging };
+    };
+    /** Whether step `step`'s bookkeeping reads the model (evaluation, probe, checkpoint). */
+    const needsModel = (step: number) =>
+      (options.evalEvery !== undefined && options.evalEvery > 0 &&
+        (step % options.evalEvery === 0 || step === options.steps)) ||
+      options.probe !== undefined || checkpointAt.has(step);
+    /** Reads step `submitted.step`'s loss and norm back, then its metrics, evaluation, probe, checkpoint. */
+    const finishStep = async ({ step, lr, staging }: ReturnType<typeof submitStep>) => {
+      const values = await readStaging(microbatches + 1, staging);
       let sum = 0;
       for (let micro = 0; micro < microbatches; micro++) sum += values[micro];
       const trainLoss = sum / predictedPerStep;
@@ -401,7 +415,22 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
         etaSeconds: (elapsed / done) * (options.steps - step),
         checkpoint,
       });
+    };
+
+    // The next step is recorded and submitted before this one's loss is read back, so that the GPU
+    // is not idle while the host reads, logs and prepares; except after a step whose bookkeeping
+    // reads the model, which must see that step's parameters.
+    let pending: ReturnType<typeof submitStep> | null = null;
+    for (let step = firstStep; step <= lastStep; step++) {
+      if (pending && needsModel(pending.step)) {
+        await finishStep(pending);
+        pending = null;
+      }
+      const submitted = submitStep(step);
+      if (pending) await finishStep(pending);
+      pending = submitted;
     }
+    if (pending) await finishStep(pending);
     await metrics.flush();
     return {
       runDir,
@@ -412,7 +441,7 @@ export async function train(gpu: GpuDevice, options: TrainOptions): Promise<Trai
     };
   } finally {
     options.probe?.close?.();
-    staging.destroy();
+    for (const staging of stagings) staging.destroy();
     optimizer.destroy();
     model.destroy();
   }
