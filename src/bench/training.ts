@@ -102,6 +102,8 @@ export async function torchTrainingRate(
         "--matmul",
         torch.matmul,
         "--fast",
+        "--max-seconds",
+        "20",
       ],
       env: { OMP_NUM_THREADS: threads, OPENBLAS_NUM_THREADS: threads, MKL_NUM_THREADS: threads },
       stdout: "piped",

@@ -739,6 +739,7 @@ def cmd_bench(args):
     b, t = args.batch, cfg.seq_len
     mb = args.microbatch or b
     times = []
+    started = time.perf_counter()
     for i in range(args.warmup_steps + args.steps):
         seqs = torch.randint(0, cfg.vocab_size, (b, t), generator=gen).numpy()
         t0 = time.perf_counter()
@@ -746,6 +747,9 @@ def cmd_bench(args):
         dt = time.perf_counter() - t0
         if i >= args.warmup_steps:
             times.append(dt)
+        # A configuration far slower than the others (e.g. oversubscribed threads) need not run long.
+        if args.max_seconds and len(times) >= 3 and time.perf_counter() - started > args.max_seconds:
+            break
     n_params = cfg.n_params()
     flops = 6 * n_params * b * t + 12 * cfg.n_layers * cfg.d_model * b * t * t
     sec = sum(times) / len(times)
@@ -756,7 +760,7 @@ def cmd_bench(args):
                 "batch": b,
                 "microbatch": mb,
                 "seq": t,
-                "steps": args.steps,
+                "steps": len(times),
                 "warmup_steps": args.warmup_steps,
                 "threads": torch.get_num_threads(),
                 "fast": args.fast,
@@ -860,6 +864,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--fast", action="store_true", help="no deterministic-algorithms mode, multi-tensor (foreach) AdamW"
     )
+    sp.add_argument("--max-seconds", type=float, default=0, help="stop after this long (at least 3 timed steps)")
     common(sp)
     sp.set_defaults(func=cmd_bench)
     return p
