@@ -1,13 +1,17 @@
 /**
  * The time a sweep will take on this adapter, measured rather than guessed: each unfinished run's
  * training loop is run for a few steps exactly as the sweep will run it (its model, data, metrics and
- * checkpoints, into a temporary directory, on the sweep's pipeline cache), and the steady step time,
- * the evaluation and checkpoint costs and the pipeline compile cost come from those steps.
+ * checkpoints, into a temporary directory, on the sweep's pipeline cache), and the steady step time
+ * and the evaluation and checkpoint costs come from those steps; the analyses scale from the same
+ * step time by factors measured on the default sweep.
  *
  * Why not time the kernels alone: the loop also waits for each step's loss, builds the next batch and
  * records its commands, and on a software adapter these add a good share of a step; a cold shader
- * cache adds seconds of compilation per pipeline, which the probe pays once (the sweep then reuses the
- * compiled pipelines) and which the analyses pay again for their own shapes.
+ * cache adds seconds of compilation per pipeline, which the probe pays once, before the estimate (the
+ * sweep then reuses the compiled pipelines).
+ *
+ * What it cannot see: the load other processes put on the machine later. On a shared 2-core machine
+ * single steps were seen to stall for 20–70 s about once per 600-step run.
  *
  * @module
  */
@@ -133,8 +137,7 @@ function median(values: number[]): number {
  * The time of what is left of a sweep: for each unfinished run, its remaining steps at the probed
  * step time, its evaluations and checkpoints; the analyses from the same measurements (loss
  * interference: forwards and one-step updates at each checkpoint; gradient interference: a step and
- * the per-example backwards), plus their pipelines' compilation when the probe found the shader
- * cache cold.
+ * the per-example backwards).
  */
 export async function estimateSweepTime(
   kernels: Kernels,
@@ -166,6 +169,16 @@ export async function estimateSweepTime(
   return { trainingSeconds, analysisSeconds, runs: perRun };
 }
 
+/**
+ * Measured cost of the analyses relative to the work they consist of (a forward, a step, a backward):
+ * on the default sweep (lavapipe, 2 cores, warm and cold shader cache) the loss-interference analysis
+ * took 3.1× and the per-sequence gradient-interference analysis 4.8× the time of those passes at the
+ * probed step time: each checkpoint is also loaded from disk, models and their pipelines are built per
+ * analysis shape, and every evaluation reads its per-token losses back.
+ */
+const LOSS_INTERFERENCE_OVERHEAD = 3.1;
+const GRADIENT_INTERFERENCE_OVERHEAD = 4.8;
+
 /** The analyses of one run, from its probe (see {@linkcode estimateSweepTime}). */
 function analysisTime(definition: SweepDefinition, resolved: ResolvedRun, probe: RunProbe): number {
   const { options } = resolved;
@@ -175,7 +188,7 @@ function analysisTime(definition: SweepDefinition, resolved: ResolvedRun, probe:
   const a = definition.analyses;
   const batches = a.interferenceOneStep ? a.oneStepBatches : 0;
   const interference = a.interferenceCheckpoints || batches > 0
-    ? checkpoints * (evalPass + batches * (step + evalPass + step / 3))
+    ? LOSS_INTERFERENCE_OVERHEAD * checkpoints * (evalPass + batches * (step + evalPass + step / 3))
     : 0;
   // Gradient interference: one step, then about three steps' work per batch of sequence examples or
   // (T−1)/2 backward passes (half a step each) per sequence of token examples.
@@ -184,10 +197,6 @@ function analysisTime(definition: SweepDefinition, resolved: ResolvedRun, probe:
   const perSequence = granularity === "token" ? ((options.model.seq_len - 1) / 2) * (step / 2) : 3 * step;
   const gradients = granularity === "none"
     ? 0
-    : checkpoints * (step + (perSequence * sequences) / options.batch);
-  // A cold cache compiles the analyses' own shapes too: about as many pipelines as training compiled
-  // for the loss interference's forwards, and as many again for the per-example gradients.
-  const perPipeline = probe.pipelines > 0 ? probe.compileSeconds / probe.pipelines : 0;
-  const compiled = (interference > 0 ? probe.pipelines / 2 : 0) + (gradients > 0 ? probe.pipelines : 0);
-  return interference + gradients + perPipeline * compiled;
+    : GRADIENT_INTERFERENCE_OVERHEAD * checkpoints * (step + (perSequence * sequences) / options.batch);
+  return interference + gradients;
 }
