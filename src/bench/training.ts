@@ -9,8 +9,14 @@
  * each timed by its median step; the fastest is the anchor of the ratio. The runs of one preset are
  * interleaved and repeated (`rounds`), the best of each kept, so that zsl and PyTorch see the same load.
  *
+ * On a machine shared with other processes the wall-clock ratio also measures how the scheduler shares
+ * the cores (zsl runs lavapipe's threads, PyTorch's best is usually one thread), so both sides are also
+ * given as tokens per second of process CPU time (`per cpu-s`: work, not share). On an idle machine
+ * with C cores the wall-clock ratio is about the CPU ratio times zsl's parallel speed-up (≤ C).
+ *
  * @module
  */
+import process from "node:process";
 import type { Kernels } from "../gpu/kernels.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { parameterCount, presetByName, trainingFlopsPerToken } from "../model/config.ts";
@@ -60,6 +66,7 @@ export interface BenchTrainingOptions {
 interface TorchReport {
   tokens_per_s: number;
   seconds_per_step_median: number;
+  cpu_seconds_per_step_median: number;
   tokens_per_step: number;
   threads: number;
   matmul: string;
@@ -74,7 +81,7 @@ export async function torchTrainingRate(
   steps: number,
   torch: TorchConfig,
   options: { python?: string; log?: (line: string) => void } = {},
-): Promise<(TorchReport & { rate: number }) | null> {
+): Promise<(TorchReport & { rate: number; cpuRate: number }) | null> {
   const log = options.log ?? ((line: string) => console.error(line));
   const script = new URL("../../tests/reference/olmo.py", import.meta.url);
   if (script.protocol !== "file:") {
@@ -115,7 +122,11 @@ export async function torchTrainingRate(
       return null;
     }
     const report = JSON.parse(new TextDecoder().decode(output.stdout)) as TorchReport;
-    return { ...report, rate: report.tokens_per_step / report.seconds_per_step_median };
+    return {
+      ...report,
+      rate: report.tokens_per_step / report.seconds_per_step_median,
+      cpuRate: report.tokens_per_step / report.cpu_seconds_per_step_median,
+    };
   } catch (error) {
     log(
       `training: PyTorch reference skipped (/usr/bin/python3 with torch needed): ${(error as Error).message}`,
@@ -129,7 +140,9 @@ export async function torchTrainingRate(
 /**
  * zsl's end-to-end training rate: {@linkcode train} as `deno task train` runs it (Brown, byte tokenizer,
  * metrics and checkpoints into a temporary run directory, no evaluation), tokens/s of the median step
- * after the first `warmSteps`; also the mean over the same steps (checkpoint writes included).
+ * after the first `warmSteps`; also the mean over the same steps (checkpoint writes included), and
+ * tokens per second of process CPU time (the median step's: lavapipe's threads included), which does
+ * not depend on how much of a shared machine the run got.
  */
 export async function zslTrainingRate(
   kernels: Kernels,
@@ -137,19 +150,30 @@ export async function zslTrainingRate(
   batch: number,
   steps: number,
   warmSteps = 6,
-): Promise<{ median: number; mean: number; tokensPerStep: number }> {
+): Promise<{ median: number; mean: number; cpu: number; tokensPerStep: number }> {
   const dir = await Deno.makeTempDir({ prefix: "zsl-bench-run-" });
   try {
     const resolved = await resolveRun({ out: `${dir}/run`, preset, batch, steps, evalEvery: 0 });
     const stamps: number[] = [];
-    await train(kernels.gpu, { ...resolved.options, kernels, onStep: () => stamps.push(performance.now()) });
+    const cpuStamps: number[] = [];
+    await train(kernels.gpu, {
+      ...resolved.options,
+      kernels,
+      onStep: () => {
+        stamps.push(performance.now());
+        const usage = process.cpuUsage();
+        cpuStamps.push((usage.user + usage.system) / 1000);
+      },
+    });
     const durations = stamps.slice(warmSteps).map((t, i) => t - stamps[warmSteps + i - 1]).slice(1);
+    const cpuDurations = cpuStamps.slice(warmSteps).map((t, i) => t - cpuStamps[warmSteps + i - 1]).slice(1);
     const usable = durations.length > 0 ? durations : [stamps[stamps.length - 1] - stamps[0]];
     const tokensPerStep = batch * resolved.config.seq_len;
     const mean = usable.reduce((sum, value) => sum + value, 0) / usable.length;
     return {
       median: tokensPerStep / (median(usable) / 1000),
       mean: tokensPerStep / (mean / 1000),
+      cpu: cpuDurations.length > 0 ? tokensPerStep / (median(cpuDurations) / 1000) : 0,
       tokensPerStep,
     };
   } finally {
@@ -190,7 +214,8 @@ export async function benchTraining(
       const config = presetByName(name).config;
       const tokens = batch * config.seq_len;
       const torchBest = new Map<string, number>();
-      let zsl = { median: 0, mean: 0 };
+      const torchCpu = new Map<string, number>();
+      let zsl = { median: 0, mean: 0, cpu: 0 };
       let kernelOnly = 0;
       for (let round = 0; round < rounds; round++) {
         for (const torch of configs) {
@@ -208,14 +233,18 @@ export async function benchTraining(
           }
           const key = torchConfigName(torch);
           torchBest.set(key, Math.max(torchBest.get(key) ?? 0, report.rate));
+          torchCpu.set(key, Math.max(torchCpu.get(key) ?? 0, report.cpuRate));
         }
         const run = await zslTrainingRate(kernels, name, batch, steps, options.warmSteps ?? 6);
-        if (run.median > zsl.median) zsl = run;
+        if (run.median > zsl.median) zsl = { ...run, cpu: Math.max(run.cpu, zsl.cpu) };
+        else zsl.cpu = Math.max(zsl.cpu, run.cpu);
         kernelOnly = Math.max(kernelOnly, tokens / await timeTrainingStep(kernels, config, batch, 10));
         log(`training: ${name} batch ${batch} round ${round + 1}: zsl ${run.median.toFixed(0)} tokens/s`);
       }
       let best: [string, number] | null = null;
       for (const entry of torchBest) if (!best || entry[1] > best[1]) best = entry;
+      let bestCpu: [string, number] | null = null;
+      for (const entry of torchCpu) if (!bestCpu || entry[1] > bestCpu[1]) bestCpu = entry;
       const values: BenchRow["values"] = {
         preset: name,
         batch,
@@ -228,6 +257,10 @@ export async function benchTraining(
         torch_best: best?.[1] ?? null,
         torch_config: best?.[0] ?? null,
         ratio: best ? zsl.median / best[1] : null,
+        zsl_cpu: zsl.cpu,
+        torch_cpu: bestCpu?.[1] ?? null,
+        torch_cpu_config: bestCpu?.[0] ?? null,
+        cpu_ratio: bestCpu && zsl.cpu > 0 ? zsl.cpu / bestCpu[1] : null,
       };
       for (const torch of configs) {
         values[`torch ${torchConfigName(torch)}`] = torchBest.get(torchConfigName(torch)) ?? null;
@@ -258,6 +291,10 @@ function trainingColumns(rows: readonly BenchRow[]): Column<BenchRow>[] {
     })),
     { title: "best torch", value: (r) => r.values.torch_config as string | null },
     { title: "zsl/best", value: (r) => r.values.ratio as number | null, digits: 2 },
+    { title: "zsl tok/cpu-s", value: (r) => r.values.zsl_cpu as number, digits: 0 },
+    { title: "torch tok/cpu-s", value: (r) => r.values.torch_cpu as number | null, digits: 0 },
+    { title: "(config)", value: (r) => r.values.torch_cpu_config as string | null },
+    { title: "per cpu-s", value: (r) => r.values.cpu_ratio as number | null, digits: 2 },
   ];
 }
 

@@ -739,14 +739,17 @@ def cmd_bench(args):
     b, t = args.batch, cfg.seq_len
     mb = args.microbatch or b
     times = []
+    cpu_times = []
     started = time.perf_counter()
     for i in range(args.warmup_steps + args.steps):
         seqs = torch.randint(0, cfg.vocab_size, (b, t), generator=gen).numpy()
         t0 = time.perf_counter()
+        c0 = time.process_time()
         train_step(model, opt, seqs, mb, 1e-3, 1.0)
         dt = time.perf_counter() - t0
         if i >= args.warmup_steps:
             times.append(dt)
+            cpu_times.append(time.process_time() - c0)
         # A configuration far slower than the others (e.g. oversubscribed threads) need not run long.
         if args.max_seconds and len(times) >= 3 and time.perf_counter() - started > args.max_seconds:
             break
@@ -772,6 +775,7 @@ def cmd_bench(args):
                 "tokens_per_step": b * t,
                 "seconds_per_step": sec,
                 "seconds_per_step_median": float(np.median(times)),
+                "cpu_seconds_per_step_median": float(np.median(cpu_times)),
                 "tokens_per_s": b * t / sec,
                 "flops_per_step": flops,
                 "gflops_per_s": flops / sec / 1e9,
