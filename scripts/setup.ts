@@ -2,7 +2,7 @@
  * `deno task setup [--notebooks] [--tests]`: makes sure what zsl needs is installed, and says what it
  * installs. A WebGPU adapter (lavapipe when there is no GPU); with `--notebooks`, Jupyter's classic
  * Notebook and the Deno kernel; with `--tests`, also the references and services the test suite uses:
- * PyTorch CPU and numpy (`/usr/bin/python3`), Jupyter nbconvert with the Deno kernel, SLURM with munge,
+ * PyTorch CPU and numpy (`/usr/bin/python3`) with OpenBLAS, Jupyter nbconvert with the Deno kernel, SLURM with munge,
  * and Chromium (headless, for the report's screenshot test). Installs with apt-get as root on
  * Debian/Ubuntu; elsewhere prints the exact commands to run. Run twice, it installs nothing the second
  * time and prints nothing.
@@ -33,6 +33,16 @@ const TEST_REQUIREMENTS: Requirement[] = [
     present: () => succeeds("/usr/bin/python3", ["-c", "import torch, numpy"]),
   },
   {
+    // Debian's python3-torch links the system libblas, which is the reference BLAS (~10× slower than an
+    // optimised one) until an optimised BLAS is installed and picked by update-alternatives: the bench's
+    // PyTorch anchor would be unfairly slow without it.
+    what: "OpenBLAS for PyTorch's matrix products (libopenblas0-pthread; without it Debian's python3-torch " +
+      "uses the reference BLAS, about 10× slower)",
+    packages: ["libopenblas0-pthread"],
+    present: async () =>
+      !(await isDebianLike()) || await succeeds("dpkg-query", ["-W", "libopenblas0-pthread"]),
+  },
+  {
     what: "Jupyter nbconvert and nbclient (tests/notebooks_test.ts executes notebooks/ headless)",
     packages: ["jupyter-nbconvert", "jupyter-client", "python3-nbclient"],
     present: () => succeeds("jupyter", ["nbconvert", "--version"]),
@@ -54,6 +64,12 @@ const TEST_REQUIREMENTS: Requirement[] = [
       ]),
   },
 ];
+
+/** Whether this is Debian or Ubuntu (where python3-torch's BLAS comes from update-alternatives). */
+async function isDebianLike(): Promise<boolean> {
+  const os = await osRelease();
+  return os !== null && ["debian", "ubuntu"].includes(os.id);
+}
 
 const NOTEBOOK_REQUIREMENTS: Requirement[] = [
   {

@@ -14,7 +14,8 @@ import {
 } from "../src/sweep/definition.ts";
 import type { SweepDefinition } from "../src/sweep/definition.ts";
 import type { SweepEvent } from "../src/sweep/local.ts";
-import { estimateSweep, runStatus, runSweepLocally } from "../src/sweep/local.ts";
+import { runStatus, runSweepLocally } from "../src/sweep/local.ts";
+import { estimateSweepTime } from "../src/sweep/estimate.ts";
 import { join, resolve } from "../src/util/path.ts";
 import { type GpuDevice, NoAdapterError, openGpu } from "../src/gpu/device.ts";
 import { Kernels } from "../src/gpu/kernels.ts";
@@ -127,7 +128,7 @@ async function defaultSweepEstimate(): Promise<string> {
     const runs = expandSweep(definition);
     const resolved = [];
     for (const run of runs) resolved.push(await resolveRun({ ...run.spec, out: join(out, "runs", run.id) }));
-    const estimate = await estimateSweep(new Kernels(gpu), definition, runs, resolved);
+    const estimate = await estimateSweepTime(new Kernels(gpu), definition, runs, resolved);
     const adapter = `${gpu.adapter.description || gpu.adapter.device}${
       gpu.adapter.isSoftware ? " (software)" : ""
     }`;

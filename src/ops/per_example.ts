@@ -72,6 +72,11 @@ export interface EmbeddingExampleShape {
   rowBlocksPerWorkgroup?: number;
   /** As {@linkcode LinearExampleShape.examplesPerSlice}. */
   examplesPerSlice?: number;
+  /**
+   * Rows of each example in dlogits and final, the LM-head part (default `rowsPerExample`): 1 when the
+   * head ran on each example's target row only (per-token passes), while dEmbedding keeps P rows.
+   */
+  headRowsPerExample?: number;
 }
 
 /** Shape of {@linkcode ExampleStatsReduce}. */
@@ -150,6 +155,8 @@ function uniformBuffer(kernels: Kernels, fields: number[], label: string): GPUBu
 interface StatsShape {
   examples: number;
   rows: number;
+  /** Rows per example of dy and x (default `rows`; the embedding's LM-head part may have fewer). */
+  headRows?: number;
   out: number;
   in: number;
   variant: "auto" | PerExampleVariant;
@@ -254,7 +261,18 @@ class StatsKernel {
     const sliced = slices > 1;
     const params = uniformBuffer(
       kernels,
-      [shape.examples, shape.rows, group, rowBlocks, chunk, sliced ? 1 : 0, plane, slices, REGISTER_ROWS],
+      [
+        shape.examples,
+        shape.rows,
+        group,
+        rowBlocks,
+        chunk,
+        sliced ? 1 : 0,
+        plane,
+        slices,
+        REGISTER_ROWS,
+        shape.headRows ?? shape.rows,
+      ],
       `${op} params`,
     );
     let sliceReduce = null;
@@ -455,10 +473,12 @@ export class EmbeddingExampleStats {
   /** Compiles (or takes from the cache) the pipelines for `shape`; allocates its buffers. */
   static async create(kernels: Kernels, shape: EmbeddingExampleShape): Promise<EmbeddingExampleStats> {
     const { examples, rowsPerExample, vocab, d } = shape;
-    checkPositive("EmbeddingExampleStats", { examples, rowsPerExample, vocab, d });
+    const headRows = shape.headRowsPerExample ?? rowsPerExample;
+    checkPositive("EmbeddingExampleStats", { examples, rowsPerExample, vocab, d, headRows });
     const stats = await StatsKernel.create(kernels, "EmbeddingExampleStats", "embed", {
       examples,
       rows: rowsPerExample,
+      headRows,
       out: vocab,
       in: d,
       variant: shape.variant ?? "auto",
@@ -485,7 +505,8 @@ export class EmbeddingExampleStats {
   }
 
   /**
-   * As {@linkcode LinearExampleStats.record} for wte: dlogits [E·P, V], final [E·P, d], dEmbedding
+   * As {@linkcode LinearExampleStats.record} for wte: dlogits [E·H, V], final [E·H, d] (H the head rows
+   * per example, default P), dEmbedding
    * [E·P, d], delta / sumG / sumAbsG [V·d], partials this op's region; the token ids of the last
    * {@linkcode EmbeddingExampleStats.writeIndex}.
    */
@@ -501,9 +522,10 @@ export class EmbeddingExampleStats {
   ): void {
     const { examples, rowsPerExample, vocab, d } = this.shape;
     const rows = examples * rowsPerExample;
+    const headRows = examples * (this.shape.headRowsPerExample ?? rowsPerExample);
     checkBindings(`EmbeddingExampleStats (E=${examples}, P=${rowsPerExample}, V=${vocab}, d=${d})`, [
-      ["dlogits", dlogits, rows * vocab],
-      ["final", final, rows * d],
+      ["dlogits", dlogits, headRows * vocab],
+      ["final", final, headRows * d],
       ["dEmbedding", dEmbedding, rows * d],
       ["delta", delta, vocab * d],
       ["sumG", sumG, vocab * d],

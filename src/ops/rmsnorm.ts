@@ -93,7 +93,7 @@ export class RmsNorm {
     };
     const serial = full.variant === "serial";
     const wg = serial ? SERIAL_WORKGROUP_SIZE : rowWorkgroupSize(d);
-    const suffix = serial ? "serial" : "wg";
+    const suffix = serial ? (d % 4 === 0 ? "serial4" : "serial") : "wg";
     const base = { ROWS: rows, D: d, EPS: full.eps, WG: wg };
     const [forward, backward] = await Promise.all([
       kernels.pipeline("rmsnorm", `rmsnorm_forward_${suffix}`, base),

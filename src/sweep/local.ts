@@ -10,13 +10,13 @@ import { ensureWritableDirectory } from "../io/atomic.ts";
 import { resolveRun } from "../train/run.ts";
 import { train } from "../train/trainer.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
-import { timeTrainingStep } from "../train/timing.ts";
 import type { ResolvedRun } from "../train/run.ts";
 import { recordRunSession, sweepRunDir, writeSweepDefinition } from "../results/sweep.ts";
 import type { RunStatus, SweepDefinition, SweepRun } from "./definition.ts";
 import { expandSweep } from "./definition.ts";
 import type { SweepEvent } from "./events.ts";
 import { analyseSweep } from "./analyse.ts";
+import { estimateSweepTime } from "./estimate.ts";
 import { checkOnly, findChangedRuns, handleChangedRuns, lockSweep } from "./guard.ts";
 
 export type { RunStatus, SweepEvent };
@@ -81,7 +81,10 @@ async function trainAndAnalyse(
   await handleChangedRuns(changed, options.restartChanged ?? false);
   // Only now: a refused rerun leaves the stored definition as it was.
   await writeSweepDefinition(sweepDir, definition);
-  options.onEvent?.({ kind: "estimate", ...(await estimateSweep(kernels, definition, runs, resolvedRuns)) });
+  options.onEvent?.({
+    kind: "estimate",
+    ...(await estimateSweepTime(kernels, definition, runs, resolvedRuns)),
+  });
   for (const [index, run] of runs.entries()) {
     const runDir = sweepRunDir(sweepDir, run.id);
     const resolved = resolvedRuns[index];
@@ -112,48 +115,4 @@ async function trainAndAnalyse(
   }
   if (options.trainOnly) return { runs, results: [] };
   return { runs, results: await analyseSweep(definition, sweepDir, runs, { ...options, gpu }) };
-}
-
-/**
- * A rough time for what is left of a sweep on this adapter: each unfinished run's step time measured
- * on a few steps of its own model (which also compiles its kernels), times its remaining steps plus
- * evaluations, and the analyses as forwards and one-step updates at each power-of-two checkpoint.
- */
-export async function estimateSweep(
-  kernels: Kernels,
-  definition: SweepDefinition,
-  runs: SweepRun[],
-  resolved: ResolvedRun[],
-): Promise<{ trainingSeconds: number; analysisSeconds: number; runs: { id: string; seconds: number }[] }> {
-  const perRun: { id: string; seconds: number }[] = [];
-  let trainingSeconds = 0;
-  let analysisSeconds = 0;
-  for (const [index, run] of runs.entries()) {
-    const { options, plan } = resolved[index];
-    const done = (await listCheckpoints(options.runDir)).at(-1) ?? 0;
-    const microbatches = options.batch / options.microbatch;
-    const step = microbatches * await timeTrainingStep(kernels, options.model, options.microbatch, 2);
-    // An evaluation is a forward (about a third of a training step) over the eval split.
-    const evalPass = (step / 3) * (plan.evalSequenceCount / options.batch);
-    const evaluations = options.evalEvery ? Math.ceil((options.steps - done) / options.evalEvery) : 0;
-    const seconds = done >= options.steps ? 0 : (options.steps - done) * step + evaluations * evalPass;
-    const checkpoints = Math.floor(Math.log2(options.steps)) + 2;
-    const batches = definition.analyses.interferenceOneStep ? definition.analyses.oneStepBatches : 0;
-    const analysis = definition.analyses.interferenceCheckpoints || batches > 0
-      ? checkpoints * (evalPass + batches * (step + evalPass + step / 3))
-      : 0;
-    // Gradient interference: one step, then about three steps' work per batch of sequence examples
-    // or (T−1)/2 backward passes (half a step each) per sequence of token examples.
-    const granularity = definition.analyses.gradientInterference ?? "none";
-    const gradientSequences = definition.analyses.gradientSequences ??
-      (granularity === "token" ? 4 : options.batch);
-    const perSequence = granularity === "token" ? ((options.model.seq_len - 1) / 2) * (step / 2) : 3 * step;
-    const gradients = granularity === "none"
-      ? 0
-      : checkpoints * (step + (perSequence * gradientSequences) / options.batch);
-    perRun.push({ id: run.id, seconds });
-    trainingSeconds += seconds;
-    analysisSeconds += analysis + gradients;
-  }
-  return { trainingSeconds, analysisSeconds, runs: perRun };
 }

@@ -6,6 +6,7 @@
  */
 export * from "./definition.ts";
 export * from "./events.ts";
-export { estimateSweep, type LocalSweepOptions, runStatus, runSweepLocally } from "./local.ts";
+export { type LocalSweepOptions, runStatus, runSweepLocally } from "./local.ts";
+export { estimateSweepTime, type SweepEstimate } from "./estimate.ts";
 export * from "./analyse.ts";
 export * from "./slurm.ts";

@@ -435,11 +435,14 @@ async function trainLocked(
     kernels,
   );
   const optimizer = await createOptimizer(gpu, model.layout, optimizerOptions, kernels);
-  const staging = gpu.device.createBuffer({
-    label: "step readback",
-    size: (Math.max(microbatches, evalChunks) + 1) * 4,
-    usage: 0x01 /* MAP_READ */ | 0x08, /* COPY_DST */
-  });
+  // Two: while one step's loss sums are read back, the next step (already submitted) copies its own.
+  const stagings = [0, 1].map(() =>
+    gpu.device.createBuffer({
+      label: "step readback",
+      size: (Math.max(microbatches, evalChunks) + 1) * 4,
+      usage: 0x01 /* MAP_READ */ | 0x08, /* COPY_DST */
+    })
+  );
   const metricsPath = join(runDir, "metrics.arrow");
   let firstStep = 1;
   let wallOffset = 0;
@@ -528,14 +531,14 @@ async function trainLocked(
     const lastStep = Math.min(options.steps, options.stopAfter ?? options.steps);
     const microTokens = options.microbatch * config.seq_len;
 
-    const readStaging = async (count: number): Promise<Float32Array> => {
+    const readStaging = async (count: number, staging = stagings[0]): Promise<Float32Array> => {
       await staging.mapAsync(0x0001);
       gpu.check();
       const values = new Float32Array(staging.getMappedRange(0, count * 4).slice(0));
       staging.unmap();
       return values;
     };
-    const copySlots = (encoder: GPUCommandEncoder, count: number) => {
+    const copySlots = (encoder: GPUCommandEncoder, count: number, staging = stagings[0]) => {
       for (let slot = 0; slot < count; slot++) {
         const binding = model.lossSlotBinding(slot) as { offset: number };
         encoder.copyBufferToBuffer(model.lossSums, binding.offset, staging, slot * 4, 4);
@@ -557,7 +560,8 @@ async function trainLocked(
       return sum / (evalChunks * options.microbatch * (config.seq_len - 1));
     };
 
-    for (let step = firstStep; step <= lastStep; step++) {
+    /** Records and submits step `step` (its loss sums and gradient norm copied into a staging buffer). */
+    const submitStep = (step: number) => {
       const lr = learningRate(schedule, step);
       const tokens = options.data.trainBatch(step).tokens;
       if (tokens.length !== tokensPerStep) {
@@ -565,6 +569,7 @@ async function trainLocked(
           `zsl: the data gave ${tokens.length} tokens for step ${step}, expected ${tokensPerStep}`,
         );
       }
+      const staging = stagings[step % 2];
       for (let micro = 0; micro < microbatches; micro++) {
         model.setTokens(tokens.subarray(micro * microTokens, (micro + 1) * microTokens));
         const encoder = gpu.device.createCommandEncoder();
@@ -574,12 +579,37 @@ async function trainLocked(
         if (micro === microbatches - 1) optimizer.record(pass, model.parameters, model.gradients!, step, lr);
         pass.end();
         if (micro === microbatches - 1) {
-          copySlots(encoder, microbatches);
+          copySlots(encoder, microbatches, staging);
           encoder.copyBufferToBuffer(optimizer.gradNorm, 0, staging, microbatches * 4, 4);
         }
         gpu.device.queue.submit([encoder.finish()]);
       }
-      const values = await readStaging(microbatches + 1);
+      return { step, lr, staging };
+    };
+    type SubmittedStep = ReturnType<typeof submitStep>;
+    /** Whether step `step` ends with an evaluation of the eval split. */
+    const evaluatesAt = (step: number) =>
+      options.evalEvery !== undefined && options.evalEvery > 0 &&
+      (step % options.evalEvery === 0 || step === options.steps);
+    /** Whether a checkpoint of step `step` is due (now: the time and the interrupt change). */
+    const checkpointDue = (step: number) =>
+      checkpointAt.has(step) || (options.signal?.aborted ?? false) ||
+      (checkpointEvery > 0 && step % checkpointEvery === 0) ||
+      (checkpointSeconds > 0 && performance.now() - lastCheckpointTime >= checkpointSeconds * 1000);
+    /** Whether step `step`'s bookkeeping reads the model (evaluation, probe, checkpoint). */
+    const readsModel = (step: number) =>
+      evaluatesAt(step) || options.probe !== undefined || checkpointDue(step);
+    /**
+     * Reads step `submitted.step`'s loss and norm back (the divergence checks), then its metrics,
+     * evaluation, probe and checkpoint. With `nextInFlight` (the next step is submitted, so the
+     * parameters are no longer this step's) it neither checkpoints nor stops for an interrupt: the
+     * next step does. Returns the run's result when an interrupt stops it here.
+     */
+    const finishStep = async (
+      { step, lr, staging }: SubmittedStep,
+      nextInFlight: boolean,
+    ): Promise<TrainResult | null> => {
+      const values = await readStaging(microbatches + 1, staging);
       let sum = 0;
       for (let micro = 0; micro < microbatches; micro++) sum += values[micro];
       const trainLoss = sum / predictedPerStep;
@@ -617,7 +647,7 @@ async function trainLocked(
         eval_loss: NaN,
       });
       let evalLoss: number | undefined;
-      if (options.evalEvery && (step % options.evalEvery === 0 || step === options.steps)) {
+      if (evaluatesAt(step)) {
         evalLoss = await evaluate();
         if (!Number.isFinite(evalLoss)) {
           await metrics.flush();
@@ -632,12 +662,8 @@ async function trainLocked(
         }
       }
       let checkpoint: string | undefined;
-      const interrupted = options.signal?.aborted ?? false;
-      if (
-        checkpointAt.has(step) || interrupted ||
-        (checkpointEvery > 0 && step % checkpointEvery === 0) ||
-        (checkpointSeconds > 0 && performance.now() - lastCheckpointTime >= checkpointSeconds * 1000)
-      ) {
+      const interrupted = !nextInFlight && (options.signal?.aborted ?? false);
+      if (!nextInFlight && checkpointDue(step)) {
         checkpoint = await writeCheckpoint(step, lr, wallSeconds);
       } else {
         await metrics.flush(2000);
@@ -668,6 +694,27 @@ async function trainLocked(
           alreadyFinished: false,
         };
       }
+      return null;
+    };
+
+    // The next step is recorded and submitted before this one's loss is read back, so that the GPU
+    // is not idle while the host reads, logs and prepares; except after a step whose bookkeeping
+    // reads the model, which must see that step's parameters. An interrupt that comes while the next
+    // step is in flight is honoured at that step: it is finished and checkpointed, and the run stops.
+    let pending: SubmittedStep | null = null;
+    for (let step = firstStep; step <= lastStep; step++) {
+      if (pending && readsModel(pending.step)) {
+        const stopped = await finishStep(pending, false);
+        pending = null;
+        if (stopped) return stopped;
+      }
+      const submitted = submitStep(step);
+      if (pending) await finishStep(pending, true);
+      pending = submitted;
+    }
+    if (pending) {
+      const stopped = await finishStep(pending, false);
+      if (stopped) return stopped;
     }
     await metrics.flush();
     return {
@@ -681,7 +728,7 @@ async function trainLocked(
     };
   } finally {
     options.probe?.close?.();
-    staging.destroy();
+    for (const staging of stagings) staging.destroy();
     optimizer.destroy();
     model.destroy();
   }

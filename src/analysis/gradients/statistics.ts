@@ -218,6 +218,9 @@ export class GradientStatistics {
     const kernels = this.#kernels;
     const token = this.granularity === "token";
     const rows = examples * rowsPerExample;
+    // Token passes: one target per prefix copy, so the LM head runs on those rows only (the projector
+    // reads the head's per-row factors of every row: it keeps the full head).
+    const gatheredHead = token && !this.#projection;
     const model = await Transformer.create(
       this.gpu,
       { ...c, seq_len: rowsPerExample },
@@ -229,6 +232,7 @@ export class GradientStatistics {
         logitsChunkBytes: Math.max(rows * c.vocab_size * 4, 256),
         // nanoGPT: the prefix model keeps the full model's wpe, so the parameter layout is the same.
         positions: c.seq_len,
+        headRows: gatheredHead ? examples : undefined,
       },
       kernels,
     );
@@ -247,6 +251,7 @@ export class GradientStatistics {
       rowsPerExample,
       vocab: c.vocab_size,
       d: c.d_model,
+      headRowsPerExample: gatheredHead ? 1 : undefined,
     });
     place(EMBEDDING, embedding.partialColumns);
     const positions = c.arch === "nanogpt"
