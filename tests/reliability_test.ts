@@ -372,6 +372,10 @@ Deno.test({
       assertEquals(after.expAvg, moments.expAvg);
       assertEquals(after.expAvgSq, moments.expAvgSq);
     }
+    // A finite step after the skipped ones updates again.
+    assert(Number.isFinite(await step(2, new Float32Array(layout.totalLength).fill(0.1))), "finite step");
+    const updated = await readFloats(gpu, paramBuffer);
+    assert(updated.some((value, i) => value !== weights[i]), "a finite step after the skipped ones updates");
     optimizer.destroy();
     paramBuffer.destroy();
     gradBuffer.destroy();
