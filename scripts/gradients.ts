@@ -23,14 +23,14 @@ import { formatOpposedPairs, gradientSummary } from "../src/report/summary.ts";
 const COMMAND = "deno task gradients RUN_DIR…";
 const SUMMARY =
   "Gradient interference (Mircea et al. 2025; docs/method.md#gradient-interference) of trained runs,\n" +
-  "from exact per-example gradients: at each power-of-two checkpoint, one AdamW step δ (no clipping,\n" +
-  "lr(t)) on the first batch training never saw, then every example's gradient g_i at θ_t on that\n" +
-  "batch, streamed into D(∇ℓ) (per-coordinate interference), C_g, C_(u,G), C_(u,g), 1 − D(Δ̂ℓ) with the\n" +
-  "identity checked, and the first-order predictions Δ̂ℓ_i = g_i·δ beside the true Δℓ_i. Examples are\n" +
-  "tokens (the paper's; about (T−1)/2 backward passes per sequence) or whole sequences (one backward).\n" +
-  "Writes gradient_interference.arrow, gradient_coherence_histogram.arrow, gradients.md and figures\n" +
-  "zsl_f5 (D(∇ℓ) vs t), zsl_f6 (C_j histograms), zsl_f7 (coherences vs t), zsl_f8 (Δℓ vs Δ̂ℓ) into\n" +
-  "--out.";
+  "from exact per-example gradients: at each power-of-two checkpoint, one step δ of the run's own\n" +
+  "optimizer (with its state, no clipping, lr(t)) on the first batch training never saw, then every\n" +
+  "example's gradient g_i at θ_t on that batch, streamed into D(∇ℓ) (per-coordinate interference),\n" +
+  "C_g, C_(u,G), C_(u,g), 1 − D(Δ̂ℓ) with the identity checked, and the first-order predictions\n" +
+  "Δ̂ℓ_i = g_i·δ beside the true Δℓ_i. Examples are tokens (the paper's; about (T−1)/2 backward passes\n" +
+  "per sequence) or whole sequences (one backward). Writes gradient_interference.arrow,\n" +
+  "gradient_coherence_histogram.arrow, gradients.md and figures zsl_f5 (D(∇ℓ) vs t), zsl_f6 (C_j\n" +
+  "histograms), zsl_f7 (coherences vs t), zsl_f8 (Δℓ vs Δ̂ℓ) into --out.";
 
 const OPTIONS = {
   out: {

@@ -5,7 +5,13 @@
 import { helpText, numberOption, type OptionSpec, parseArgs, runMain } from "../src/cli/args.ts";
 import { bar, formatDuration, ProgressLine } from "../src/cli/progress.ts";
 import { openGpuOrInstall } from "../src/gpu/doctor.ts";
-import { defaultSweep, expandSweep, paperSweep, validateSweep } from "../src/sweep/definition.ts";
+import {
+  defaultSweep,
+  expandSweep,
+  SWEEP_PRESETS,
+  sweepPreset,
+  validateSweep,
+} from "../src/sweep/definition.ts";
 import type { SweepDefinition } from "../src/sweep/definition.ts";
 import type { SweepEvent } from "../src/sweep/local.ts";
 import { estimateSweep, runStatus, runSweepLocally } from "../src/sweep/local.ts";
@@ -31,8 +37,9 @@ const OPTIONS: Record<string, OptionSpec> = {
   preset: {
     type: "string",
     value: "NAME",
-    description: "Which family to sweep: default (three small models, for a CPU) or paper (the paper's six " +
-      "sizes and settings, for GPUs).",
+    description: "Which family to sweep: " +
+      Object.entries(SWEEP_PRESETS).map(([name, preset]) => `${name} (${preset.description})`).join(", ") +
+      ". README: what each costs.",
     default: "default",
   },
   sweep: {
@@ -158,11 +165,7 @@ await runMain(async () => {
       throw new Error(`zsl: cannot read sweep definition ${path}: ${(error as Error).message}`);
     }
     definition = validateSweep(raw, path);
-  } else if (values.preset === "paper") definition = paperSweep();
-  else if (values.preset === "default") definition = defaultSweep();
-  else {throw new Error(
-      `zsl: unknown sweep preset "${values.preset}": use default or paper, or --sweep FILE.json`,
-    );}
+  } else definition = sweepPreset(values.preset as string);
   const out = (values.out as string | undefined) ?? `sweeps/${definition.name}`;
   const only = values.only ? (values.only as string).split(",") : undefined;
   if (values.executor === "slurm") {

@@ -2,7 +2,7 @@
  * `deno task zsl RUN_DIR… [--out DIR] [--batches K] [--lr …] [--no-one-step]`: zero-sum learning
  * (docs/method.md#loss-interference) of trained runs. For each run: the eval split's per-token losses of every
  * power-of-two checkpoint, D, M, |ΔL| between consecutive ones (Δ_t^{2t}, also per genre and
- * document), and one AdamW step from each checkpoint on K unseen batches (Δ_t^{t+1}). Work already
+ * document), and one step of the run's own optimizer from each checkpoint on K unseen batches (Δ_t^{t+1}). Work already
  * cached in `RUN/interference/` and newer than its checkpoint is skipped. Writes the tables and
  * figures F2–F4 into --out.
  *
@@ -21,8 +21,8 @@ const SUMMARY = "Loss interference, the measure of zero-sum learning (Mircea et 
   "docs/method.md#loss-interference), of trained runs.\n\n" +
   "For each run directory (written by deno task train): per-token eval losses of every power-of-two\n" +
   "checkpoint (RUN/interference/losses_step-NNNNNNN.arrow), D, M and |ΔL| between checkpoints t and 2t,\n" +
-  "and one AdamW step from each checkpoint (with its optimizer state) on K batches training never saw.\n" +
-  "Cached work newer than its checkpoint is reused. Writes interference_dt_2t.arrow,\n" +
+  "and one step of the run's own optimizer from each checkpoint (with its state) on K batches training\n" +
+  "never saw. Cached work newer than its checkpoint is reused. Writes interference_dt_2t.arrow,\n" +
   "interference_dt_2t_groups.arrow, interference_dt_1.arrow, interference_dt_1_batches.arrow,\n" +
   "interference.md and figures zsl_f2 (D, M, |ΔL| vs t), zsl_f3 (D–M trajectory), zsl_f4 (one step)\n" +
   "and, for runs trained with --probe-every, zsl_probe (the live probe) as .vl.json/.svg/.png into\n" +

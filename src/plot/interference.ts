@@ -158,7 +158,7 @@ export function oneStepFigureSpec(
   ];
   const sets = (["train", "eval"] as const).filter((set) => points.some((p) => p.set === set));
   return figure(
-    options.title ?? "Loss interference of one AdamW step from checkpoint t (mean ± std over batches)",
+    options.title ?? "Loss interference of one optimizer step from checkpoint t (mean ± std over batches)",
     {
       vconcat: sets.map((set) => {
         const label = set === "train" ? "on the stepped-on batch (train)" : "on the eval split";

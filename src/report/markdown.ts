@@ -67,8 +67,8 @@ export function interferenceMarkdown(
   const lines = ["# Loss interference", ""];
   lines.push(
     "D = 1 − |Σ Δℓ| / Σ |Δℓ|, M = mean |Δℓ|, |ΔL| = |mean Δℓ| = M·(1 − D), over predicted tokens " +
-      "(docs/method.md#loss-interference). Δ_t^{2t}: checkpoints t → 2t on the eval split. Δ_t^{t+1}: one AdamW step from " +
-      "checkpoint t, mean ± std over the unseen batches.",
+      "(docs/method.md#loss-interference). Δ_t^{2t}: checkpoints t → 2t on the eval split. Δ_t^{t+1}: one " +
+      "step of the run's own optimizer from checkpoint t, mean ± std over the unseen batches.",
     "",
   );
   const windows = groupBy(dt2t, (row) => row.model, models);

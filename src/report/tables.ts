@@ -96,7 +96,7 @@ export function dt2tTable(rows: readonly Dt2tRow[], band: DecelerationBreak | nu
 export function dt1Table(rows: readonly Dt1Row[]): TextTable {
   const pm = (mean: number, std: number) => `${formatNumber(mean)} ± ${formatNumber(std)}`;
   return {
-    caption: "Δ_t^{t+1}: one AdamW step from checkpoint t, mean ± std over the unseen batches",
+    caption: "Δ_t^{t+1}: one optimizer step from checkpoint t, mean ± std over the unseen batches",
     headers: ["t", "set", "lr", "D", "M", "|ΔL|"],
     rows: rows.map((row) => [
       String(row.t),
