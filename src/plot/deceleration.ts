@@ -81,7 +81,7 @@ export function decelerationFigureSpec(
     padding: 6,
     symbolStrokeWidth: 3,
     symbolOpacity: 1,
-  });
+  }, options.colorTitle);
   const line = (filter: string, mark: Record<string, unknown>) => ({
     transform: [{ filter }],
     mark: { type: "line", clip: true, ...mark },

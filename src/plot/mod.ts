@@ -17,7 +17,7 @@ export {
   writeRenderedChart,
 } from "./render.ts";
 export { CHART_FONT, type ChartFonts, chartFonts } from "./fonts.ts";
-export { type Band, type FigureOptions, modelColors, unionBand } from "./style.ts";
+export { type Band, concatFigures, type FigureOptions, modelColors, unionBand } from "./style.ts";
 export {
   type DecelerationFigureOptions,
   decelerationFigureSpec,
@@ -48,3 +48,4 @@ export {
   predictionHistogram2d,
   type PredictionPanel,
 } from "./gradients.ts";
+export { type LandscapeFigureOptions, landscapeFigureSpec, type LandscapePoint } from "./landscape.ts";

@@ -1,14 +1,16 @@
 /**
  * `SWEEP/results/report.html`: one self-contained page that opens from `file://` without a server. It
  * embeds every figure found in `results/` (the smaller of its SVG and PNG, as a `data:` URI), the tables
- * (the paper's T1, the fitted parameters with ± errors, loss and gradient interference, the joined
- * `runs.arrow`, and any other table there), what was run (the sweep definition, each run's spec, seeds,
+ * (the paper's T1, the fitted parameters with ± errors, loss and gradient interference, the loss along the
+ * update, the ablations' comparison, the joined `runs.arrow`, and any other table there), what was run (the sweep definition, each run's spec, seeds,
  * steps and data), on which adapter, and how long it took (`environment.json`). It reads only the results
  * layer.
  *
  * @module
  */
 import { readArrow, type TableData } from "../io/arrow.ts";
+import { ABLATION_AXES, ABLATION_TABLE, type AblationRow } from "../results/ablation.ts";
+import { LANDSCAPE_TABLE, type LandscapeRow } from "../results/landscape.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { DecelerationBreak, DecelerationRow } from "../results/deceleration.ts";
 import {
@@ -56,13 +58,16 @@ import {
   tableHtml,
   textTableHtml,
 } from "./html.ts";
+import { ABLATION_NOTE, LANDSCAPE_NOTE } from "./markdown.ts";
 import {
+  ablationTable,
   bnslParameterTable,
   DECELERATION_FORMULA,
   dt1Table,
   dt2tTable,
   gradientTable,
   groupBy,
+  landscapeTable,
   t1Table,
 } from "./tables.ts";
 
@@ -84,8 +89,26 @@ const KNOWN_TABLES = new Set([
   DT1_BATCHES_TABLE.file,
   GRADIENT_TABLE.file,
   COHERENCE_HISTOGRAM_TABLE.file,
+  ABLATION_TABLE.file,
+  LANDSCAPE_TABLE.file,
   RUNS_TABLE,
 ]);
+
+/** The runs compared along each ablation axis. */
+function ablationHtml(rows: AblationRow[]): string {
+  const tables = ABLATION_AXES.map((axis) => rows.filter((row) => row.axis === axis))
+    .filter((own) => own.length > 0)
+    .map((own) => textTableHtml(ablationTable(own)));
+  return `<p>${escapeHtml(ABLATION_NOTE)}</p>\n${tables.join("\n")}`;
+}
+
+/** The loss along the update per run. */
+function landscapeHtml(rows: LandscapeRow[]): string {
+  const perRun = [...groupBy(rows, (row) => row.model)].map(([model, own]) =>
+    `<h3>${escapeHtml(model)}</h3>\n${textTableHtml(landscapeTable(own))}`
+  );
+  return `<p>${escapeHtml(LANDSCAPE_NOTE)}</p>\n${perRun.join("\n")}`;
+}
 
 /** T1 and the parameter table, with a note for each fit whose break is not identified. */
 function decelerationHtml(rows: DecelerationRow[]): string {
@@ -169,6 +192,8 @@ function gradientHtml(rows: GradientInterferenceRow[], maxRows: number): string 
 const RUN_CONFIG_COLUMNS = [
   "run_id",
   "preset",
+  "arch",
+  "optimizer",
   "d_model",
   "n_layers",
   "n_heads",
@@ -372,6 +397,8 @@ export async function sweepReportHtml(sweepDir: string, options: SweepReportOpti
   const dt1 = await readTableIfPresent(resultsDir, DT1_TABLE);
   const groups = await readTableIfPresent(resultsDir, DT2T_GROUPS_TABLE);
   const gradients = await readTableIfPresent(resultsDir, GRADIENT_TABLE);
+  const ablation = await readTableIfPresent(resultsDir, ABLATION_TABLE);
+  const landscape = await readTableIfPresent(resultsDir, LANDSCAPE_TABLE);
   const breaks = decelerationBreaks(deceleration ?? []);
 
   // Genre ids are Brown's category letters only when every run trained on Brown.
@@ -397,6 +424,10 @@ export async function sweepReportHtml(sweepDir: string, options: SweepReportOpti
       "Zero-sum learning: gradient interference",
       gradientHtml(gradients, maxRows),
     ]);
+  }
+  if (landscape) sections.push(["landscape", "Loss along the update", landscapeHtml(landscape)]);
+  if (ablation) {
+    sections.push(["ablations", "Ablations: optimizers and architectures compared", ablationHtml(ablation)]);
   }
   if (runs) sections.push(["runs", "Runs (runs.arrow)", runsHtml(runs, maxRows)]);
   sections.push(["what-was-run", "What was run", whatWasRunHtml(sweep, runIds, infos)]);

@@ -135,7 +135,7 @@ export function paperSweep(): SweepDefinition {
 }
 
 /**
- * The authors' optimizer ablation (docs/method.md#ablations-in-the-authors-code): the nanoGPT 144M with
+ * The authors' optimizer ablation (docs/method.md#optimizers): the nanoGPT 144M with
  * AdamW, Cautious AdamW, AdEMAMix and Muon, each with the paper's 144M settings (batch 512 × 1024 tokens,
  * 262,144 steps, warmup 2000, trapezoidal, the optimizers' defaults: AdEMAMix's warmup 50,000 steps, Muon
  * at 0.1·lr(t)), for GPUs. Every analysis, the loss along the update included.

@@ -17,6 +17,7 @@ import type { RunStatus, SweepDefinition, SweepRun } from "./definition.ts";
 import { expandSweep } from "./definition.ts";
 import type { SweepEvent } from "./events.ts";
 import { analyseSweep } from "./analyse.ts";
+import { landscapeKs } from "../analysis/landscape.ts";
 import { checkOnly, findChangedRuns, handleChangedRuns, lockSweep } from "./guard.ts";
 
 export type { RunStatus, SweepEvent };
@@ -117,7 +118,8 @@ async function trainAndAnalyse(
 /**
  * A rough time for what is left of a sweep on this adapter: each unfinished run's step time measured
  * on a few steps of its own model (which also compiles its kernels), times its remaining steps plus
- * evaluations, and the analyses as forwards and one-step updates at each power-of-two checkpoint.
+ * evaluations, and the analyses as forwards and one-step updates at each power-of-two checkpoint (the
+ * landscape's two forwards per α included).
  */
 export async function estimateSweep(
   kernels: Kernels,
@@ -151,9 +153,14 @@ export async function estimateSweep(
     const gradients = granularity === "none"
       ? 0
       : checkpoints * (step + (perSequence * gradientSequences) / options.batch);
+    // The loss along the update: one step, then two forwards (a third of a step each: the batch and an
+    // eval batch of the same size) per α.
+    const landscape = definition.analyses.landscape
+      ? checkpoints * (step + 2 * landscapeKs(definition.analyses.landscapePoints).length * (2 * step / 3))
+      : 0;
     perRun.push({ id: run.id, seconds });
     trainingSeconds += seconds;
-    analysisSeconds += analysis + gradients;
+    analysisSeconds += analysis + gradients + landscape;
   }
   return { trainingSeconds, analysisSeconds, runs: perRun };
 }
