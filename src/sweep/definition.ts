@@ -154,8 +154,8 @@ export function ablationOptimizersSweep(): SweepDefinition {
 
 /**
  * The optimizer ablation on a CPU: the small `cpu-xs` as OLMo and as nanoGPT, each with the four
- * optimizers (8 runs of 256 steps, batch 8, on Brown bytes), with every analysis; the landscape at 8
- * α values per side. A laptop runs it in minutes on lavapipe (README: its measured time).
+ * optimizers (8 runs of 512 steps, batch 8, warmup 8, on Brown bytes), with every analysis; the landscape
+ * at 8 α values per side. A laptop runs it in minutes on lavapipe (README: its measured time).
  */
 export function ablationCpuSweep(): SweepDefinition {
   return {
@@ -167,7 +167,7 @@ export function ablationCpuSweep(): SweepDefinition {
     schedules: ["trapezoidal"],
     batches: [8],
     seqs: [],
-    common: { steps: 256, warmup: 8, data: "brown", tokenizer: "bytes", evalSequences: 16 },
+    common: { steps: 512, warmup: 8, data: "brown", tokenizer: "bytes", evalSequences: 16 },
     analyses: {
       deceleration: true,
       interferenceCheckpoints: true,
