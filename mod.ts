@@ -126,6 +126,8 @@ export {
 } from "./src/results/gradients.ts";
 export type { CoherenceHistogramRow, ExampleRows, GradientInterferenceRow } from "./src/results/gradients.ts";
 export { readLossCurve } from "./src/results/loss_curves.ts";
+export { ABLATION_TABLE } from "./src/results/ablation.ts";
+export { LANDSCAPE_TABLE } from "./src/results/landscape.ts";
 export type { LossCurve } from "./src/results/loss_curves.ts";
 export { readRunsTable, sweepResultsDir } from "./src/results/sweep.ts";
 export { readArrow } from "./src/io/arrow.ts";
@@ -155,6 +157,7 @@ export {
   oneStepTrajectoryPoints,
   predictionPanels,
 } from "./src/report/figures.ts";
+export { ablationFigures, landscapeFigures } from "./src/report/figures.ts";
 export { bnslParameterTable, dt1Table, dt2tTable, gradientTable, t1Table } from "./src/report/tables.ts";
 export type { TextTable } from "./src/report/tables.ts";
 export { writeSweepReport } from "./src/report/sweep_report.ts";

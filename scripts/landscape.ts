@@ -18,11 +18,12 @@ import { landscapeTable } from "../src/report/tables.ts";
 
 const COMMAND = "deno task landscape RUN_DIR…";
 const SUMMARY = "The loss along the update (docs/method.md#loss-along-the-update) of trained runs.\n\n" +
-  "At each checkpoint t: one step δ of the run's own optimizer from θ_t with its state (no clipping, lr(t))\n" +
-  "on the first batch training never saw, then the per-token losses at θ_t + α·δ for α = ±k/25·s on that\n" +
-  "batch and on an eval batch: the mean loss, and D, M of Δℓ(α) = ℓ(θ_t + α·δ) − ℓ(θ_t) against α. Each\n" +
-  "α is two forwards of a batch. Writes landscape.arrow, landscape.md and one figure per run\n" +
-  "(zsl_landscape_<run>: a line per checkpoint) into --out; cached work newer than its checkpoint is reused.";
+  "At each checkpoint t: one step δ of the run's own optimizer from θ_t with its state (no clipping,\n" +
+  "lr(t)) on the first batch training never saw, then the per-token losses at θ_t + α·δ for\n" +
+  "α = ±k/25·s on that batch and on an eval batch: the mean loss, and D, M of\n" +
+  "Δℓ(α) = ℓ(θ_t + α·δ) − ℓ(θ_t) against α. Each α is two forwards of a batch. Writes landscape.arrow,\n" +
+  "landscape.md and one figure per run (zsl_landscape_<run>: a line per checkpoint) into --out; cached\n" +
+  "work newer than its checkpoint is reused.";
 
 const OPTIONS = {
   out: {
