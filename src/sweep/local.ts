@@ -8,7 +8,7 @@ import type { GpuDevice } from "../gpu/device.ts";
 import { Kernels } from "../gpu/kernels.ts";
 import { ensureWritableDirectory } from "../io/atomic.ts";
 import { resolveRun } from "../train/run.ts";
-import { train } from "../train/trainer.ts";
+import { runOptimizerOptions, train } from "../train/trainer.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
 import { timeTrainingStep } from "../train/timing.ts";
 import type { ResolvedRun } from "../train/run.ts";
@@ -134,7 +134,8 @@ export async function estimateSweep(
     const { options, plan } = resolved[index];
     const done = (await listCheckpoints(options.runDir)).at(-1) ?? 0;
     const microbatches = options.batch / options.microbatch;
-    const step = microbatches * await timeTrainingStep(kernels, options.model, options.microbatch, 2);
+    const step = microbatches *
+      await timeTrainingStep(kernels, options.model, options.microbatch, 2, runOptimizerOptions(options));
     // An evaluation is a forward (about a third of a training step) over the eval split.
     const evalPass = (step / 3) * (plan.evalSequenceCount / options.batch);
     const evaluations = options.evalEvery ? Math.ceil((options.steps - done) / options.evalEvery) : 0;
