@@ -6,12 +6,10 @@
  *
  * @module
  */
-import { parseArgs, rangeOption, runMain, UsageError } from "../src/cli/args.ts";
-import { analyseWithProgress, loadAnalysisRuns } from "../src/cli/analysis.ts";
+import { parseArgs, rangeOption, runMain, stepsOption, UsageError } from "../src/cli/args.ts";
+import { analyseWithDevice, loadAnalysisRuns } from "../src/cli/analysis.ts";
 import { openGpu } from "../src/gpu/device.ts";
-import type { GpuDevice } from "../src/gpu/device.ts";
 import { analyseRunLandscape, LANDSCAPE_MAX_K, landscapeKs } from "../src/analysis/landscape.ts";
-import type { RunLandscape } from "../src/analysis/landscape.ts";
 import { writeLandscapeResults } from "../src/sweep/analyse.ts";
 import { markdownTable } from "../src/report/markdown.ts";
 import { landscapeTable } from "../src/report/tables.ts";
@@ -79,16 +77,7 @@ async function main(): Promise<void> {
   if (positionals.length === 0) {
     throw new UsageError("give at least one run directory\nRun with --help for the options.");
   }
-  let checkpoints: number[] | undefined;
-  if (typeof values.checkpoints === "string") {
-    checkpoints = values.checkpoints.split(",").map((text) => {
-      const step = Number(text.trim());
-      if (!Number.isInteger(step) || step < 1) {
-        throw new UsageError(`--checkpoints: "${text}" is not a positive integer step`);
-      }
-      return step;
-    });
-  }
+  const checkpoints = stepsOption(values, "checkpoints");
   const scale = rangeOption(values, "scale", { min: 0, exclusiveMin: true }) ?? 1;
   const points = rangeOption(values, "points", { min: 1, integer: true }) ?? LANDSCAPE_MAX_K;
   if (points > LANDSCAPE_MAX_K) {
@@ -102,22 +91,19 @@ async function main(): Promise<void> {
     `zsl landscape: ${2 * landscapeKs(points).length} α per checkpoint (α = ±k/25·${scale}), ` +
       `${runs.length} run${runs.length === 1 ? "" : "s"}`,
   );
-  let gpu: GpuDevice | null = null;
-  const openDevice = async () => (gpu ??= await openGpu());
-  let results: RunLandscape[];
-  try {
-    results = await analyseWithProgress(runs, (run, onProgress) =>
-      analyseRunLandscape(openDevice, run, {
+  const results = await analyseWithDevice(
+    runs,
+    openGpu,
+    (device, run, onProgress) =>
+      analyseRunLandscape(device, run, {
         checkpoints,
         scale,
         points,
         evalSequences,
         force: values.force === true,
         onProgress,
-      }));
-  } finally {
-    (gpu as GpuDevice | null)?.destroy();
-  }
+      }),
+  );
   const { files } = await writeLandscapeResults(results, out);
   for (const result of results) {
     console.log(`${result.name}\n${markdownTable(landscapeTable(result.rows)).join("\n")}`);

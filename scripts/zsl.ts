@@ -9,10 +9,9 @@
  * @module
  */
 import { numberOption, parseArgs, rangeOption, runMain, UsageError } from "../src/cli/args.ts";
-import { analyseWithProgress, loadAnalysisRuns } from "../src/cli/analysis.ts";
+import { analyseWithDevice, loadAnalysisRuns } from "../src/cli/analysis.ts";
 import { openGpu } from "../src/gpu/device.ts";
-import type { GpuDevice } from "../src/gpu/device.ts";
-import { analyseRun, type OneStepLr, type RunInterference } from "../src/analysis/interference/mod.ts";
+import { analyseRun, type OneStepLr } from "../src/analysis/interference/mod.ts";
 import { fitBreaks, writeInterferenceResults } from "../src/sweep/analyse.ts";
 import { interferenceSummary } from "../src/report/summary.ts";
 
@@ -127,12 +126,11 @@ async function main(): Promise<void> {
   const lr = parseLr(values.lr as string);
   const oneStep = !values["no-one-step"];
   const { runs, out } = await loadAnalysisRuns(positionals, values.out as string | undefined, "interference");
-  let gpu: GpuDevice | null = null;
-  const openDevice = async () => (gpu ??= await openGpu());
-  let results: RunInterference[];
-  try {
-    results = await analyseWithProgress(runs, (run, onProgress) =>
-      analyseRun(openDevice, run, {
+  const results = await analyseWithDevice(
+    runs,
+    openGpu,
+    (device, run, onProgress) =>
+      analyseRun(device, run, {
         oneStep,
         batches,
         lr,
@@ -141,10 +139,8 @@ async function main(): Promise<void> {
         maxStep,
         force: values.force === true,
         onProgress,
-      }));
-  } finally {
-    (gpu as GpuDevice | null)?.destroy();
-  }
+      }),
+  );
 
   const breaks = await fitBreaks(runs, minStep);
   const written = await writeInterferenceResults(runs, results, out, { oneStep, breaks });

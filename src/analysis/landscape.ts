@@ -22,14 +22,14 @@ import {
   readLandscapeCache,
   writeLandscapeCache,
 } from "../results/landscape.ts";
-import { checkpointPath, listCheckpoints, loadCheckpoint } from "../train/checkpoint.ts";
+import { checkpointPath, loadCheckpoint } from "../train/checkpoint.ts";
 import { analysisOptimizerOptions, checkpointStepState, OptimizerStep } from "../train/optimizer_step.ts";
 import type { LoadedRun } from "../train/run.ts";
 import { join } from "../util/path.ts";
 import { lossInterference } from "./interference/loss.ts";
 import { oneStepLearningRate } from "./interference/one_step.ts";
 import type { OneStepLr } from "./interference/one_step.ts";
-import { evalTokenSet, isPowerOfTwo } from "./interference/run.ts";
+import { analysedCheckpoints, evalTokenSet } from "./interference/run.ts";
 
 /** The largest k of α = ±k/25·s (docs/method.md#loss-along-the-update): α reaches ±49/25 steps. */
 export const LANDSCAPE_MAX_K = 49;
@@ -127,18 +127,7 @@ export async function analyseRunLandscape(
     throw new Error(`zsl: the landscape's scale must be a positive number, got ${scale}`);
   }
   const ks = landscapeKs(options.points);
-  const available = await listCheckpoints(run.runDir);
-  const steps = options.checkpoints ?? available.filter(isPowerOfTwo);
-  for (const step of steps) {
-    if (!available.includes(step)) {
-      throw new Error(
-        `zsl: ${run.runDir} has no checkpoint of step ${step} (it has ${available.join(", ")})`,
-      );
-    }
-  }
-  if (steps.length === 0) {
-    throw new Error(`zsl: ${run.runDir} has no power-of-two checkpoints: train it first (deno task train)`);
-  }
+  const steps = await analysedCheckpoints(run.runDir, options.checkpoints);
   const evalSequences = options.evalSequences ?? run.batch;
   if (!Number.isInteger(evalSequences) || evalSequences < 1) {
     throw new Error(`zsl: the landscape's eval sequences must be a positive integer, got ${evalSequences}`);

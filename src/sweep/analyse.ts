@@ -27,7 +27,7 @@ import type { AblationRow } from "../results/ablation.ts";
 import { ABLATION_MARKDOWN, ABLATION_TABLE } from "../results/ablation.ts";
 import type { LandscapeRow } from "../results/landscape.ts";
 import { LANDSCAPE_MARKDOWN, LANDSCAPE_TABLE } from "../results/landscape.ts";
-import { readTableIfPresent } from "../results/table.ts";
+import { readTableIfPresent, type TableSchema } from "../results/table.ts";
 import type { GradientTableRun } from "../analysis/gradients/rows.ts";
 import { coherenceHistogramRows, gradientInterferenceRows, runIdentity } from "../analysis/gradients/rows.ts";
 import type { DecelerationBreak, DecelerationRow } from "../results/deceleration.ts";
@@ -56,6 +56,7 @@ import {
   gradientFigures,
   interferenceFigures,
   landscapeFigures,
+  type NamedFigure,
   predictionPanels,
   renderFigures,
   writeFigures,
@@ -229,11 +230,9 @@ export async function writeLandscapeResults(
   out: string,
 ): Promise<WrittenResults<LandscapeRow[]>> {
   const rows = results.flatMap((result) => result.rows);
-  const figures = await renderFigures(landscapeFigures(rows));
-  const markdownPath = join(out, LANDSCAPE_MARKDOWN);
-  const files = [await writeTable(out, LANDSCAPE_TABLE, rows)];
-  await writeFileAtomic(markdownPath, landscapeMarkdown(rows));
-  files.push(markdownPath, ...await writeFigures(out, figures));
+  const files = await writeStep(out, LANDSCAPE_TABLE, rows, [LANDSCAPE_MARKDOWN, landscapeMarkdown(rows)], {
+    figures: landscapeFigures(rows),
+  });
   return { rows, files };
 }
 
@@ -253,12 +252,29 @@ export async function writeAblationResults(
   const rows = ablationRows(runs.map(ablationRun), deceleration, dt2t);
   if (rows.length === 0) return { rows, files: [] };
   const curves = await readTableIfPresent(out, DECELERATION_CURVES_TABLE) ?? [];
-  const figures = await renderFigures(ablationFigures({ rows, curves, dt2t }));
-  const markdownPath = join(out, ABLATION_MARKDOWN);
-  const files = [await writeTable(out, ABLATION_TABLE, rows)];
-  await writeFileAtomic(markdownPath, ablationMarkdown(rows));
-  files.push(markdownPath, ...await writeFigures(out, figures));
+  const files = await writeStep(out, ABLATION_TABLE, rows, [ABLATION_MARKDOWN, ablationMarkdown(rows)], {
+    figures: ablationFigures({ rows, curves, dt2t }),
+  });
   return { rows, files };
+}
+
+/**
+ * One step's files: renders the figures in memory first (a failure writes nothing), then writes the
+ * table, the Markdown and the figures into `out`; returns their paths.
+ */
+async function writeStep<Row>(
+  out: string,
+  table: TableSchema<Row>,
+  rows: readonly Row[],
+  [markdownFile, markdown]: [string, string],
+  { figures }: { figures: NamedFigure[] },
+): Promise<string[]> {
+  const rendered = await renderFigures(figures);
+  const markdownPath = join(out, markdownFile);
+  const files = [await writeTable(out, table, rows)];
+  await writeFileAtomic(markdownPath, markdown);
+  files.push(markdownPath, ...await writeFigures(out, rendered));
+  return files;
 }
 
 /** Opens the GPU the first time an analysis needs one, and remembers which adapter it was. */

@@ -14,7 +14,7 @@
 import type { GpuDevice } from "../../gpu/device.ts";
 import { Kernels } from "../../gpu/kernels.ts";
 import { parameterLayout } from "../../model/parameters.ts";
-import { checkpointPath, listCheckpoints, loadCheckpoint } from "../../train/checkpoint.ts";
+import { checkpointPath, loadCheckpoint } from "../../train/checkpoint.ts";
 import { analysisOptimizerOptions, checkpointStepState, OptimizerStep } from "../../train/optimizer_step.ts";
 import type { LoadedRun } from "../../train/run.ts";
 import { join } from "../../util/path.ts";
@@ -31,7 +31,7 @@ import {
 } from "../../results/gradients.ts";
 import { ProjectionWriter } from "../../results/projections.ts";
 import { oneStepLearningRate } from "../interference/one_step.ts";
-import { isPowerOfTwo } from "../interference/run.ts";
+import { analysedCheckpoints } from "../interference/run.ts";
 import { finishGradientInterference, predictionAgreement } from "./metrics.ts";
 import type { GradientInterference, PredictionAgreement } from "./metrics.ts";
 import { GradientStatistics } from "./statistics.ts";
@@ -110,18 +110,7 @@ export async function analyseRunGradients(
   const cacheDir = gradientsDir(run.runDir);
   const layout = parameterLayout(run.config);
   const T = run.config.seq_len;
-  const available = await listCheckpoints(run.runDir);
-  const steps = options.checkpoints ?? available.filter(isPowerOfTwo);
-  for (const step of steps) {
-    if (!available.includes(step)) {
-      throw new Error(
-        `zsl: ${run.runDir} has no checkpoint of step ${step} (it has ${available.join(", ")})`,
-      );
-    }
-  }
-  if (steps.length === 0) {
-    throw new Error(`zsl: ${run.runDir} has no power-of-two checkpoints: train it first`);
-  }
+  const steps = await analysedCheckpoints(run.runDir, options.checkpoints);
   const sequences = Math.min(options.sequences ?? (granularity === "token" ? 4 : run.batch), run.batch);
   if (!Number.isInteger(sequences) || sequences < 1) {
     throw new Error(`zsl: --sequences must be a positive integer, got ${options.sequences}`);

@@ -94,6 +94,24 @@ export function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0 && n <= 2 ** 30;
 }
 
+/**
+ * The checkpoints of a run an analysis steps from: `requested` (each must exist) or every power of two;
+ * throws naming the steps the run has, or that it has none to analyse.
+ */
+export async function analysedCheckpoints(runDir: string, requested?: number[]): Promise<number[]> {
+  const available = await listCheckpoints(runDir);
+  const steps = requested ?? available.filter(isPowerOfTwo);
+  for (const step of steps) {
+    if (!available.includes(step)) {
+      throw new Error(`zsl: ${runDir} has no checkpoint of step ${step} (it has ${available.join(", ")})`);
+    }
+  }
+  if (steps.length === 0) {
+    throw new Error(`zsl: ${runDir} has no power-of-two checkpoints: train it first (deno task train)`);
+  }
+  return steps;
+}
+
 /** Consecutive power-of-two pairs (t, 2t) among `steps`. */
 export function powerOfTwoPairs(steps: number[]): [number, number][] {
   const set = new Set(steps);
