@@ -81,10 +81,10 @@ export function tinyAblationSweep(): SweepDefinition {
 }
 
 /** Which sweep a notebook reads: its environment variable and the tiny sweep it trains without one. */
-const NOTEBOOK_SWEEPS = {
+const NOTEBOOK_SWEEPS: Record<"main" | "ablation", { env: string; tiny: () => SweepDefinition }> = {
   main: { env: SWEEP_ENV, tiny: tinySweep },
   ablation: { env: ABLATION_SWEEP_ENV, tiny: tinyAblationSweep },
-} as const;
+};
 
 /** Options of {@linkcode openNotebookSweep}. */
 export interface NotebookSweepOptions {
@@ -92,7 +92,7 @@ export interface NotebookSweepOptions {
    * Which sweep: `main` (`ZSL_SWEEP`, else {@linkcode tinySweep}; the default) or `ablation`
    * (`ZSL_ABLATION_SWEEP`, else {@linkcode tinyAblationSweep}).
    */
-  sweep?: keyof typeof NOTEBOOK_SWEEPS;
+  sweep?: "main" | "ablation";
   /**
    * Where the tiny sweep goes when `ZSL_SWEEP` is unset (relative to the working directory, which is
    * the notebook's directory in Jupyter).
