@@ -8,7 +8,7 @@ import type { GpuDevice } from "../gpu/device.ts";
 import { Kernels } from "../gpu/kernels.ts";
 import { ensureWritableDirectory } from "../io/atomic.ts";
 import { resolveRun } from "../train/run.ts";
-import { train } from "../train/trainer.ts";
+import { runOptimizerOptions, train } from "../train/trainer.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
 import { timeTrainingStep } from "../train/timing.ts";
 import type { ResolvedRun } from "../train/run.ts";
@@ -17,6 +17,7 @@ import type { RunStatus, SweepDefinition, SweepRun } from "./definition.ts";
 import { expandSweep } from "./definition.ts";
 import type { SweepEvent } from "./events.ts";
 import { analyseSweep } from "./analyse.ts";
+import { landscapeKs } from "../analysis/landscape.ts";
 import { checkOnly, findChangedRuns, handleChangedRuns, lockSweep } from "./guard.ts";
 
 export type { RunStatus, SweepEvent };
@@ -117,7 +118,8 @@ async function trainAndAnalyse(
 /**
  * A rough time for what is left of a sweep on this adapter: each unfinished run's step time measured
  * on a few steps of its own model (which also compiles its kernels), times its remaining steps plus
- * evaluations, and the analyses as forwards and one-step updates at each power-of-two checkpoint.
+ * evaluations, and the analyses as forwards and one-step updates at each power-of-two checkpoint (the
+ * landscape's two forwards per α included).
  */
 export async function estimateSweep(
   kernels: Kernels,
@@ -132,7 +134,8 @@ export async function estimateSweep(
     const { options, plan } = resolved[index];
     const done = (await listCheckpoints(options.runDir)).at(-1) ?? 0;
     const microbatches = options.batch / options.microbatch;
-    const step = microbatches * await timeTrainingStep(kernels, options.model, options.microbatch, 2);
+    const step = microbatches *
+      await timeTrainingStep(kernels, options.model, options.microbatch, 2, runOptimizerOptions(options));
     // An evaluation is a forward (about a third of a training step) over the eval split.
     const evalPass = (step / 3) * (plan.evalSequenceCount / options.batch);
     const evaluations = options.evalEvery ? Math.ceil((options.steps - done) / options.evalEvery) : 0;
@@ -151,9 +154,14 @@ export async function estimateSweep(
     const gradients = granularity === "none"
       ? 0
       : checkpoints * (step + (perSequence * gradientSequences) / options.batch);
+    // The loss along the update: one step, then two forwards (a third of a step each: the batch and an
+    // eval batch of the same size) per α.
+    const landscape = definition.analyses.landscape
+      ? checkpoints * (step + 2 * landscapeKs(definition.analyses.landscapePoints).length * (2 * step / 3))
+      : 0;
     perRun.push({ id: run.id, seconds });
     trainingSeconds += seconds;
-    analysisSeconds += analysis + gradients;
+    analysisSeconds += analysis + gradients + landscape;
   }
   return { trainingSeconds, analysisSeconds, runs: perRun };
 }
