@@ -76,13 +76,8 @@ export type { SweepDefinition, SweepRun } from "./src/sweep/definition.ts";
 export type { SweepEvent } from "./src/sweep/events.ts";
 export { runSweepLocally } from "./src/sweep/local.ts";
 export type { LocalSweepOptions } from "./src/sweep/local.ts";
-export {
-  analyseSweep,
-  fitBreaks,
-  writeDecelerationResults,
-  writeGradientResults,
-  writeInterferenceResults,
-} from "./src/sweep/analyse.ts";
+// The per-analysis writers (writeDecelerationResults, …) are in the `./sweep` sub-path export.
+export { analyseSweep, writeGradientResults } from "./src/sweep/analyse.ts";
 
 // Loss deceleration (docs/method.md#loss-deceleration)
 export { bnsl, fitDeceleration } from "./src/analysis/deceleration/mod.ts";
@@ -115,7 +110,7 @@ export {
   decelerationBreaks,
 } from "./src/results/deceleration.ts";
 export type { DecelerationBreak, DecelerationCurveRow, DecelerationRow } from "./src/results/deceleration.ts";
-export { DT1_BATCHES_TABLE, DT1_TABLE, DT2T_GROUPS_TABLE, DT2T_TABLE } from "./src/results/interference.ts";
+export { DT1_BATCHES_TABLE, DT1_TABLE, DT2T_TABLE } from "./src/results/interference.ts";
 export type { Dt1BatchRow, Dt1Row, Dt2tGroupRow, Dt2tRow } from "./src/results/interference.ts";
 export {
   COHERENCE_HISTOGRAM_TABLE,
@@ -128,6 +123,8 @@ export type { CoherenceHistogramRow, ExampleRows, GradientInterferenceRow } from
 export { readWarmupControl } from "./src/results/warmup.ts";
 export type { WarmupControl } from "./src/results/warmup.ts";
 export { readLossCurve } from "./src/results/loss_curves.ts";
+export { ABLATION_TABLE } from "./src/results/ablation.ts";
+export { LANDSCAPE_TABLE } from "./src/results/landscape.ts";
 export type { LossCurve } from "./src/results/loss_curves.ts";
 export { readRunsTable, sweepResultsDir } from "./src/results/sweep.ts";
 export { readArrow } from "./src/io/arrow.ts";
@@ -157,6 +154,7 @@ export {
   oneStepTrajectoryPoints,
   predictionPanels,
 } from "./src/report/figures.ts";
+export { ablationFigures, landscapeFigures } from "./src/report/figures.ts";
 export { bnslParameterTable, dt1Table, dt2tTable, gradientTable, t1Table } from "./src/report/tables.ts";
 export type { TextTable } from "./src/report/tables.ts";
 export { writeSweepReport } from "./src/report/sweep_report.ts";

@@ -40,6 +40,12 @@ fn ademamix_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   if (i >= N) {
     return;
   }
+  // A non-finite gradient norm (NaN or ±Inf: all exponent bits set; tested on the bits because compilers
+  // may assume floats are finite) skips the step: the weights and the three moments keep their values,
+  // as in kernels/adamw.wgsl.
+  if ((bitcast<u32>(grad_norm[0]) & 0x7f800000u) == 0x7f800000u) {
+    return;
+  }
   var clip = 1.0;
   if (hyper.max_norm > 0.0) {
     clip = min(hyper.max_norm / (grad_norm[0] + 1e-6), 1.0);

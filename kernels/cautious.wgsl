@@ -5,6 +5,8 @@
 // The mean of the mask is a per-tensor reduction: cautious_moments writes the 0/1 mask, a fixed-order
 // sum (SumReduce) counts it, and cautious_update recomputes the same mask from m and g (bit-identical:
 // the same float32 operations) and applies it.
+// A non-finite gradient norm skips the step in both entry points (as kernels/adamw.wgsl): the weights and
+// the moments keep their values, and the mask is written 0 so that its count stays defined.
 
 override N: u32;              // elements of this tensor
 override DECAY: bool;         // decoupled weight decay applies to this tensor
@@ -19,6 +21,11 @@ struct Hyper {
   bias_correction1: f32,      // 1 − β1^t
   bias_correction2_sqrt: f32, // sqrt(1 − β2^t)
   max_norm: f32,              // clip threshold; ≤ 0 disables clipping
+}
+
+// NaN or ±Inf: all exponent bits set (tested on the bits: compilers may assume floats are finite).
+fn not_finite(norm: f32) -> bool {
+  return (bitcast<u32>(norm) & 0x7f800000u) == 0x7f800000u;
 }
 
 // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped to at most 1.
@@ -44,6 +51,10 @@ fn cautious_moments(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
   if (i >= N) {
     return;
   }
+  if (not_finite(mo_grad_norm[0])) {
+    mo_mask[i] = 0.0;
+    return;
+  }
   let g = mo_grad[i] * clip_factor(mo_hyper, mo_grad_norm[0]);
   let m = mo_hyper.beta1 * mo_exp_avg[i] + (1.0 - mo_hyper.beta1) * g;
   let v = mo_hyper.beta2 * mo_exp_avg_sq[i] + (1.0 - mo_hyper.beta2) * g * g;
@@ -65,7 +76,7 @@ fn cautious_moments(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
 @compute @workgroup_size(WG)
 fn cautious_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= N) {
+  if (i >= N || not_finite(up_grad_norm[0])) {
     return;
   }
   let g = up_grad[i] * clip_factor(up_hyper, up_grad_norm[0]);

@@ -6,6 +6,8 @@
 // The matrix products go through the matmul kernels (src/train/muon.ts records them); this file has
 // the elementwise parts. Row blocks are stored in scratch at block offsets aligned for binding
 // (BLOCK_STRIDE floats apart), so each block binds on its own.
+// A non-finite gradient norm skips the whole step (as kernels/adamw.wgsl): muon_momentum leaves the
+// momentum buffer and writes u = 0, muon_update and muon_adamw leave the weights and moments as they were.
 
 override N: u32;               // elements of the tensor (muon_momentum, muon_update, muon_adamw) or block
 override BLOCK_LENGTH: u32 = 1u; // elements per row block
@@ -25,6 +27,11 @@ struct Hyper {
   bias_correction1: f32,       // 1 − β1^t
   bias_correction2_sqrt: f32,  // sqrt(1 − β2^t)
   max_norm: f32,               // clip threshold; ≤ 0 disables clipping
+}
+
+// NaN or ±Inf: all exponent bits set (tested on the bits: compilers may assume floats are finite).
+fn not_finite(norm: f32) -> bool {
+  return (bitcast<u32>(norm) & 0x7f800000u) == 0x7f800000u;
 }
 
 fn clip_factor(hyper: Hyper, norm: f32) -> f32 {
@@ -51,6 +58,11 @@ fn scratch_index(i: u32) -> u32 {
 fn muon_momentum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= N) {
+    return;
+  }
+  if (not_finite(mo_grad_norm[0])) {
+    // NS5 of a zero block is zero: the scratch holds no stale block, whatever runs after.
+    mo_u[scratch_index(i)] = 0.0;
     return;
   }
   let g = mo_grad[i] * clip_factor(mo_hyper, mo_grad_norm[0]);
@@ -100,15 +112,17 @@ fn combine_in_place(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
   ci_a[i] = SCALE * ci_a[i] + OTHER * ci_b[i];
 }
 
-// muon_update bindings: 0 param (rw), 1 x (read, block layout: NS5 of each block), 2 hyper (uniform)
+// muon_update bindings: 0 param (rw), 1 x (read, block layout: NS5 of each block), 2 hyper (uniform),
+// 3 grad_norm (read, one f32)
 @group(0) @binding(0) var<storage, read_write> mu_param: array<f32>;
 @group(0) @binding(1) var<storage, read> mu_x: array<f32>;
 @group(0) @binding(2) var<uniform> mu_hyper: Hyper;
+@group(0) @binding(3) var<storage, read> mu_grad_norm: array<f32>;
 
 @compute @workgroup_size(WG)
 fn muon_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= N) {
+  if (i >= N || not_finite(mu_grad_norm[0])) {
     return;
   }
   mu_param[i] = mu_param[i] - mu_hyper.muon_lr * SCALE * mu_x[scratch_index(i)];
@@ -126,7 +140,7 @@ fn muon_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
 @compute @workgroup_size(WG)
 fn muon_adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= N) {
+  if (i >= N || not_finite(ad_grad_norm[0])) {
     return;
   }
   let g = ad_grad[i] * clip_factor(ad_hyper, ad_grad_norm[0]);

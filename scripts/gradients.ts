@@ -6,13 +6,11 @@
  *
  * @module
  */
-import { numberOption, parseArgs, rangeOption, runMain, UsageError } from "../src/cli/args.ts";
-import { analyseWithProgress, loadAnalysisRuns } from "../src/cli/analysis.ts";
+import { numberOption, parseArgs, rangeOption, runMain, stepsOption, UsageError } from "../src/cli/args.ts";
+import { analyseWithDevice, loadAnalysisRuns } from "../src/cli/analysis.ts";
 import { openGpu } from "../src/gpu/device.ts";
-import type { GpuDevice } from "../src/gpu/device.ts";
 import { analyseRunGradients } from "../src/analysis/gradients/run.ts";
 import { mostOpposedPairs } from "../src/analysis/gradients/projection.ts";
-import type { RunGradients } from "../src/analysis/gradients/run.ts";
 import { gradientInterferenceRows } from "../src/analysis/gradients/rows.ts";
 import type { Granularity } from "../src/results/gradients.ts";
 import { gradientsDir, projectionFilesBase } from "../src/results/gradients.ts";
@@ -23,14 +21,14 @@ import { formatOpposedPairs, gradientSummary } from "../src/report/summary.ts";
 const COMMAND = "deno task gradients RUN_DIR…";
 const SUMMARY =
   "Gradient interference (Mircea et al. 2025; docs/method.md#gradient-interference) of trained runs,\n" +
-  "from exact per-example gradients: at each power-of-two checkpoint, one AdamW step δ (no clipping,\n" +
-  "lr(t)) on the first batch training never saw, then every example's gradient g_i at θ_t on that\n" +
-  "batch, streamed into D(∇ℓ) (per-coordinate interference), C_g, C_(u,G), C_(u,g), 1 − D(Δ̂ℓ) with the\n" +
-  "identity checked, and the first-order predictions Δ̂ℓ_i = g_i·δ beside the true Δℓ_i. Examples are\n" +
-  "tokens (the paper's; about (T−1)/2 backward passes per sequence) or whole sequences (one backward).\n" +
-  "Writes gradient_interference.arrow, gradient_coherence_histogram.arrow, gradients.md and figures\n" +
-  "zsl_f5 (D(∇ℓ) vs t), zsl_f6 (C_j histograms), zsl_f7 (coherences vs t), zsl_f8 (Δℓ vs Δ̂ℓ) into\n" +
-  "--out.";
+  "from exact per-example gradients: at each power-of-two checkpoint, one step δ of the run's own\n" +
+  "optimizer (with its state, no clipping, lr(t)) on the first batch training never saw, then every\n" +
+  "example's gradient g_i at θ_t on that batch, streamed into D(∇ℓ) (per-coordinate interference),\n" +
+  "C_g, C_(u,G), C_(u,g), 1 − D(Δ̂ℓ) with the identity checked, and the first-order predictions\n" +
+  "Δ̂ℓ_i = g_i·δ beside the true Δℓ_i. Examples are tokens (the paper's; about (T−1)/2 backward passes\n" +
+  "per sequence) or whole sequences (one backward). Writes gradient_interference.arrow,\n" +
+  "gradient_coherence_histogram.arrow, gradients.md and figures zsl_f5 (D(∇ℓ) vs t), zsl_f6 (C_j\n" +
+  "histograms), zsl_f7 (coherences vs t), zsl_f8 (Δℓ vs Δ̂ℓ) into --out.";
 
 const OPTIONS = {
   out: {
@@ -113,16 +111,7 @@ async function main(): Promise<void> {
   if (granularity !== "token" && granularity !== "sequence") {
     throw new UsageError(`--granularity must be token or sequence, got "${granularity}"`);
   }
-  let checkpoints: number[] | undefined;
-  if (typeof values.checkpoints === "string") {
-    checkpoints = values.checkpoints.split(",").map((text) => {
-      const step = Number(text.trim());
-      if (!Number.isInteger(step) || step < 1) {
-        throw new UsageError(`--checkpoints: "${text}" is not a positive integer step`);
-      }
-      return step;
-    });
-  }
+  const checkpoints = stepsOption(values, "checkpoints");
   const sequences = rangeOption(values, "sequences", { min: 1, integer: true });
   const targetsPerPass = rangeOption(values, "targets-per-pass", { min: 1, integer: true });
   const minStep = rangeOption(values, "min-step", { min: 0 });
@@ -133,12 +122,11 @@ async function main(): Promise<void> {
   const seed = rangeOption(values, "seed", { min: 0, integer: true }) ?? 0;
   const projection = projectDims ? { kOut: projectDims, kIn: projectDims, seed } : undefined;
   const { runs, out } = await loadAnalysisRuns(positionals, values.out as string | undefined, "gradients");
-  let gpu: GpuDevice | null = null;
-  const openDevice = async () => (gpu ??= await openGpu());
-  let results: RunGradients[];
-  try {
-    results = await analyseWithProgress(runs, (run, onProgress) =>
-      analyseRunGradients(openDevice, run, {
+  const results = await analyseWithDevice(
+    runs,
+    openGpu,
+    (device, run, onProgress) =>
+      analyseRunGradients(device, run, {
         granularity,
         checkpoints,
         sequences,
@@ -146,10 +134,8 @@ async function main(): Promise<void> {
         projection,
         force: values.force === true,
         onProgress,
-      }));
-  } finally {
-    (gpu as GpuDevice | null)?.destroy();
-  }
+      }),
+  );
   const written = await writeGradientResults(runs, results, out, { breaks: await fitBreaks(runs, minStep) });
   for (const row of gradientInterferenceRows(results)) console.log(gradientSummary(row));
   if (projection) {

@@ -8,8 +8,8 @@ import { openGpuOrInstall } from "../src/gpu/doctor.ts";
 import {
   defaultSweep,
   expandSweep,
-  paperSweep,
-  paperWarmupSweep,
+  SWEEP_PRESETS,
+  sweepPreset,
   validateSweep,
 } from "../src/sweep/definition.ts";
 import type { SweepDefinition } from "../src/sweep/definition.ts";
@@ -38,9 +38,9 @@ const OPTIONS: Record<string, OptionSpec> = {
   preset: {
     type: "string",
     value: "NAME",
-    description: "Which family to sweep: default (three small models, for a CPU), paper (the paper's six " +
-      "sizes and settings, for GPUs) or paper-warmup (14M with the paper's settings and warmups 0, 500, " +
-      "1000, 2000 and 4000, for GPUs).",
+    description: "Which family to sweep: " +
+      Object.entries(SWEEP_PRESETS).map(([name, preset]) => `${name} (${preset.description})`).join(", ") +
+      ". README: what each costs.",
     default: "default",
   },
   sweep: {
@@ -166,12 +166,7 @@ await runMain(async () => {
       throw new Error(`zsl: cannot read sweep definition ${path}: ${(error as Error).message}`);
     }
     definition = validateSweep(raw, path);
-  } else if (values.preset === "paper") definition = paperSweep();
-  else if (values.preset === "paper-warmup") definition = paperWarmupSweep();
-  else if (values.preset === "default") definition = defaultSweep();
-  else {throw new Error(
-      `zsl: unknown sweep preset "${values.preset}": use default, paper or paper-warmup, or --sweep FILE.json`,
-    );}
+  } else definition = sweepPreset(values.preset as string);
   const out = (values.out as string | undefined) ?? `sweeps/${definition.name}`;
   const only = values.only ? (values.only as string).split(",") : undefined;
   if (values.executor === "slurm") {

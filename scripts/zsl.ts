@@ -2,17 +2,16 @@
  * `deno task zsl RUN_DIR… [--out DIR] [--batches K] [--lr …] [--no-one-step]`: zero-sum learning
  * (docs/method.md#loss-interference) of trained runs. For each run: the eval split's per-token losses of every
  * power-of-two checkpoint, D, M, |ΔL| between consecutive ones (Δ_t^{2t}, also per genre and
- * document), and one AdamW step from each checkpoint on K unseen batches (Δ_t^{t+1}). Work already
+ * document), and one step of the run's own optimizer from each checkpoint on K unseen batches (Δ_t^{t+1}). Work already
  * cached in `RUN/interference/` and newer than its checkpoint is skipped. Writes the tables and
  * figures F2–F4 into --out.
  *
  * @module
  */
 import { numberOption, parseArgs, rangeOption, runMain, UsageError } from "../src/cli/args.ts";
-import { analyseWithProgress, loadAnalysisRuns } from "../src/cli/analysis.ts";
+import { analyseWithDevice, loadAnalysisRuns } from "../src/cli/analysis.ts";
 import { openGpu } from "../src/gpu/device.ts";
-import type { GpuDevice } from "../src/gpu/device.ts";
-import { analyseRun, type OneStepLr, type RunInterference } from "../src/analysis/interference/mod.ts";
+import { analyseRun, type OneStepLr } from "../src/analysis/interference/mod.ts";
 import { fitBreaks, writeInterferenceResults } from "../src/sweep/analyse.ts";
 import { interferenceSummary } from "../src/report/summary.ts";
 
@@ -21,8 +20,8 @@ const SUMMARY = "Loss interference, the measure of zero-sum learning (Mircea et 
   "docs/method.md#loss-interference), of trained runs.\n\n" +
   "For each run directory (written by deno task train): per-token eval losses of every power-of-two\n" +
   "checkpoint (RUN/interference/losses_step-NNNNNNN.arrow), D, M and |ΔL| between checkpoints t and 2t,\n" +
-  "and one AdamW step from each checkpoint (with its optimizer state) on K batches training never saw.\n" +
-  "Cached work newer than its checkpoint is reused. Writes interference_dt_2t.arrow,\n" +
+  "and one step of the run's own optimizer from each checkpoint (with its state) on K batches training\n" +
+  "never saw. Cached work newer than its checkpoint is reused. Writes interference_dt_2t.arrow,\n" +
   "interference_dt_2t_groups.arrow, interference_dt_1.arrow, interference_dt_1_batches.arrow,\n" +
   "interference.md and figures zsl_f2 (D, M, |ΔL| vs t), zsl_f3 (D–M trajectory), zsl_f4 (one step)\n" +
   "and, for runs trained with --probe-every, zsl_probe (the live probe) as .vl.json/.svg/.png into\n" +
@@ -127,12 +126,11 @@ async function main(): Promise<void> {
   const lr = parseLr(values.lr as string);
   const oneStep = !values["no-one-step"];
   const { runs, out } = await loadAnalysisRuns(positionals, values.out as string | undefined, "interference");
-  let gpu: GpuDevice | null = null;
-  const openDevice = async () => (gpu ??= await openGpu());
-  let results: RunInterference[];
-  try {
-    results = await analyseWithProgress(runs, (run, onProgress) =>
-      analyseRun(openDevice, run, {
+  const results = await analyseWithDevice(
+    runs,
+    openGpu,
+    (device, run, onProgress) =>
+      analyseRun(device, run, {
         oneStep,
         batches,
         lr,
@@ -141,10 +139,8 @@ async function main(): Promise<void> {
         maxStep,
         force: values.force === true,
         onProgress,
-      }));
-  } finally {
-    (gpu as GpuDevice | null)?.destroy();
-  }
+      }),
+  );
 
   const breaks = await fitBreaks(runs, minStep);
   const written = await writeInterferenceResults(runs, results, out, { oneStep, breaks });

@@ -24,7 +24,7 @@ Deno.test("help: descriptions wrap under themselves, defaults follow the sentenc
 });
 
 // Every command but the sweep, whose --help also times the default sweep on the adapter.
-const SCRIPTS = ["train", "eval", "decel", "zsl", "gradients", "doctor"];
+const SCRIPTS = ["train", "eval", "decel", "zsl", "gradients", "landscape", "doctor"];
 
 Deno.test("help: every command's options read as sentences within 100 columns", async () => {
   for (const script of SCRIPTS) {

@@ -6,7 +6,6 @@ import {
   lossInterference,
   LossProbe,
   meanStd,
-  OneStep,
   oneStepLearningRate,
   powerOfTwoPairs,
   summariseOneStep,
@@ -22,6 +21,7 @@ import { loadRun, resolveRun } from "../src/train/run.ts";
 import { train } from "../src/train/trainer.ts";
 import { checkpointPath, loadCheckpoint } from "../src/train/checkpoint.ts";
 import { learningRate } from "../src/train/schedule.ts";
+import { analysisOptimizerOptions, OptimizerStep } from "../src/train/optimizer_step.ts";
 
 function randomLosses(random: Random, n: number): { before: Float64Array; after: Float64Array } {
   const before = new Float64Array(n).map(() => 1 + 5 * random.uniform());
@@ -223,14 +223,14 @@ Deno.test({
     const four = await loadCheckpoint(checkpointPath(out, 4), layout);
     const five = await loadCheckpoint(checkpointPath(out, 5), layout);
     // The trainer's settings: its clipping (1.0) and weight decay, lr(5), the batch of step 5.
-    const stepper = await OneStep.create(gpu, run.config, {
+    const stepper = await OptimizerStep.create(gpu, run.config, {
       batch: run.batch,
       microbatch: run.microbatch,
-      adamw: run.info.adamw as Record<string, number>,
+      optimizer: run.optimizer,
       kernels,
     });
     assertEquals(stepper.optimizer.options.maxNorm, 1.0);
-    stepper.load({ parameters: four.parameters, expAvg: four.expAvg!, expAvgSq: four.expAvgSq! });
+    stepper.load({ parameters: four.parameters, optimizer: four.optimizer! });
     const tokens = run.plan.trainBatch(5).tokens;
     const lr = oneStepLearningRate(run.schedule, 4, "next");
     assertEquals(lr, learningRate(run.schedule, 5));
@@ -239,21 +239,22 @@ Deno.test({
       const { before, gradNorm } = await stepper.step(tokens, 5, lr);
       const state = await stepper.state();
       assertEquals(state.parameters, five.parameters, "parameters after the step = checkpoint 5");
-      assertEquals(state.expAvg, five.expAvg!, "exp_avg = checkpoint 5's");
-      assertEquals(state.expAvgSq, five.expAvgSq!, "exp_avg_sq = checkpoint 5's");
+      for (const [name, tensor] of five.optimizer!) {
+        assertEquals(state.optimizer.get(name)!.data, tensor.data, `${name} = checkpoint 5's`);
+      }
       assert(gradNorm > 0);
       // The "before" losses are checkpoint 4's losses on that batch.
       stepper.reload();
       assertEquals(await stepper.losses(tokens), before);
     }
     // The paper's setting (no clipping, lr(4)) moves away from the trainer's step.
-    const unclipped = await OneStep.create(gpu, run.config, {
+    const unclipped = await OptimizerStep.create(gpu, run.config, {
       batch: run.batch,
       microbatch: run.microbatch,
-      adamw: { ...(run.info.adamw as Record<string, number>), maxNorm: 0 },
+      optimizer: analysisOptimizerOptions(run.optimizer),
       kernels,
     });
-    unclipped.load({ parameters: four.parameters, expAvg: four.expAvg!, expAvgSq: four.expAvgSq! });
+    unclipped.load({ parameters: four.parameters, optimizer: four.optimizer! });
     await unclipped.step(tokens, 5, oneStepLearningRate(run.schedule, 4));
     const other = await unclipped.state();
     assert(other.parameters.some((value, i) => value !== five.parameters[i]));

@@ -1,8 +1,9 @@
 /**
  * The notebooks under `notebooks/`: committed without outputs, their code type-checks, and each one runs
  * headless with the Deno kernel (`jupyter nbconvert --execute`) without an error, showing at least one
- * native Vega-Lite chart and a table. The three executions share one tiny sweep, which the first
- * notebook trains into a temporary `ZSL_SWEEP` directory. Also the notebook helpers of
+ * native Vega-Lite chart and a table. The first three executions share one tiny sweep, which the first
+ * notebook trains into a temporary `ZSL_SWEEP` directory; the ablations' notebook trains its own tiny sweep
+ * into a temporary `ZSL_ABLATION_SWEEP` directory. Also the notebook helpers of
  * `src/notebook/` (bundles, tables, which sweep a notebook opens).
  *
  * This file opens no GPU device itself: it spawns Jupyter, and spawning a process right after a Dawn
@@ -13,6 +14,7 @@
 import { assert, assertEquals, assertThrows } from "./asserts.ts";
 import type { VegaLiteSpec } from "../src/plot/render.ts";
 import {
+  ABLATION_SWEEP_ENV,
   chartOutput,
   markdownBundle,
   markdownToText,
@@ -34,6 +36,7 @@ const NOTEBOOKS = [
   "01-loss-deceleration.ipynb",
   "02-zero-sum-learning.ipynb",
   "03-gradient-interference.ipynb",
+  "04-ablations.ipynb",
 ];
 const SETUP_HELP = "install them with `deno run -A scripts/setup.ts --tests` (as root on Debian/Ubuntu)";
 
@@ -132,7 +135,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "zsl-notebooks-" });
     try {
       // Not created: the first notebook trains the tiny sweep into it, the others reuse it.
-      const env = { [SWEEP_ENV]: join(dir, "sweep") };
+      const env = { [SWEEP_ENV]: join(dir, "sweep"), [ABLATION_SWEEP_ENV]: join(dir, "ablation-sweep") };
       for (const name of NOTEBOOKS) {
         await t.step(name, async () => {
           const started = performance.now();

@@ -172,3 +172,57 @@ for (const kind of ["cautious", "ademamix", "muon"] as const) {
     },
   });
 }
+
+Deno.test({
+  name: "optimizers: every optimizer skips its update when the gradient norm is NaN or ±Inf (nanoGPT layout)",
+  ...GPU_TEST,
+  async fn() {
+    const { gpu, kernels } = await testGpu();
+    // nanoGPT: every tensor decays, Muon has q/k/v blocks, square and wide blocks, and wte/wpe on AdamW.
+    const layout = parameterLayout(NANOGPT);
+    for (const kind of ["adamw", "cautious", "ademamix", "muon"] as const) {
+      const random = new Random(31);
+      const params = new Float32Array(layout.totalLength).map(() => random.normal() * 0.1);
+      const paramBuffer = createBuffer(gpu, params.byteLength, "params");
+      const gradBuffer = createBuffer(gpu, params.byteLength, "grads");
+      writeBuffer(gpu, paramBuffer, params);
+      const optimizer = await createOptimizer(gpu, layout, resolveOptimizerOptions({ kind }), kernels);
+      const step = async (t: number, grads: Float32Array) => {
+        writeBuffer(gpu, gradBuffer, grads);
+        const encoder = gpu.device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        optimizer.record(pass, paramBuffer, gradBuffer, t, 1e-2);
+        pass.end();
+        gpu.device.queue.submit([encoder.finish()]);
+        return (await readFloats(gpu, optimizer.gradNorm))[0];
+      };
+      // One finite step first, so that every state holds nonzero values a skipped step could change.
+      const finite = new Float32Array(layout.totalLength).map(() => random.normal() * 0.05);
+      assert(Number.isFinite(await step(1, finite)), `${kind}: finite step`);
+      const weights = await readFloats(gpu, paramBuffer);
+      assert(weights.some((v, i) => v !== params[i]), `${kind}: the finite step changed nothing`);
+      const state = await optimizer.getState();
+      for (const [t, bad] of [[2, NaN], [3, Infinity], [4, -Infinity]]) {
+        const grads = finite.slice();
+        // One bad value in the last tensor (a Muon weight on nanoGPT), one in the embedding.
+        const last = layout.specs[layout.specs.length - 1];
+        grads[last.offset + last.length - 2] = bad;
+        grads[3] = bad;
+        const norm = await step(t, grads);
+        assert(!Number.isFinite(norm), `${kind}: gradient norm ${norm}`);
+        assertEquals(await readFloats(gpu, paramBuffer), weights, `${kind}: weights after a ${bad} norm`);
+        const after = await optimizer.getState();
+        for (const [name, tensor] of state) {
+          assertEquals(after.get(name)!.data, tensor.data, `${kind}: ${name} after a ${bad} norm`);
+        }
+      }
+      // And the next finite step goes on from the state before the skipped ones.
+      assert(Number.isFinite(await step(2, finite)), `${kind}: finite step after the skips`);
+      const resumed = await readFloats(gpu, paramBuffer);
+      assert(resumed.every(Number.isFinite) && resumed.some((v, i) => v !== weights[i]), `${kind}: resumed`);
+      optimizer.destroy();
+      paramBuffer.destroy();
+      gradBuffer.destroy();
+    }
+  },
+});

@@ -3,7 +3,7 @@
  * the native addons in Deno's npm cache (Dawn's, resvg's), `--allow-env` only for the variables read,
  * `--allow-run` only for the programs run. This test pins every task's flags, so that a task cannot
  * widen again without this file changing with it. The tests that start `deno task train`, `eval`,
- * `zsl`, `gradients` and `sweep` children use these very flags (`taskPermissions` in helpers.ts), so
+ * `zsl`, `gradients`, `landscape` and `sweep` children use these very flags (`taskPermissions` in helpers.ts), so
  * they also show that the flags suffice.
  */
 import { assert, assertEquals } from "./asserts.ts";
@@ -46,6 +46,7 @@ const EXPECTED: Record<string, Record<string, string[] | true>> = {
   decel: { read: true, write: true, ffi: resvg, sys: PLOT_SYS },
   zsl: { read: true, write: true, env: GPU_ENV, ffi: [...dawn, ...resvg], sys: PLOT_SYS },
   gradients: { read: true, write: true, env: GPU_ENV, ffi: [...dawn, ...resvg], sys: PLOT_SYS },
+  landscape: { read: true, write: true, env: GPU_ENV, ffi: [...dawn, ...resvg], sys: PLOT_SYS },
   sweep: {
     read: true,
     write: true,

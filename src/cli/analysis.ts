@@ -1,6 +1,7 @@
 /**
- * What the analysis CLIs (`deno task zsl`, `deno task gradients`) share: where their output goes, the
- * runs they load (with unique names), and a progress line with elapsed time and ETA per run.
+ * What the analysis CLIs (`deno task zsl`, `gradients`, `landscape`) share: where their output goes, the
+ * runs they load (with unique names), a progress line with elapsed time and ETA per run, and a device
+ * opened only when an analysis needs one.
  *
  * @module
  */
@@ -61,4 +62,26 @@ export async function analyseWithProgress<R>(
     progress.done();
   }
   return results;
+}
+
+/**
+ * {@linkcode analyseWithProgress} with a device (the GPU) that `open` opens the first time an analysis
+ * asks for it (cached results need none), destroyed at the end whatever happens.
+ */
+export async function analyseWithDevice<Device extends { destroy(): void }, R>(
+  runs: LoadedRun[],
+  open: () => Promise<Device>,
+  analyse: (
+    device: () => Promise<Device>,
+    run: LoadedRun,
+    onProgress: (text: string, done: number, total: number) => void,
+  ) => Promise<R>,
+): Promise<R[]> {
+  let device: Device | null = null;
+  const lazy = async () => (device ??= await open());
+  try {
+    return await analyseWithProgress(runs, (run, onProgress) => analyse(lazy, run, onProgress));
+  } finally {
+    (device as Device | null)?.destroy();
+  }
 }

@@ -127,6 +127,19 @@ export function numberOption(values: ParsedArgs["values"], name: string): number
   return value;
 }
 
+/** A comma-separated list of positive integer steps (`--checkpoints 1,2,4`), or undefined when not given. */
+export function stepsOption(values: ParsedArgs["values"], name: string): number[] | undefined {
+  const raw = values[name];
+  if (typeof raw !== "string") return undefined;
+  return raw.split(",").map((text) => {
+    const step = Number(text.trim());
+    if (text.trim() === "" || !Number.isInteger(step) || step < 1) {
+      throw new UsageError(`--${name}: "${text}" is not a positive integer step`);
+    }
+    return step;
+  });
+}
+
 /** The range a numeric option must lie in (see {@linkcode rangeOption}). */
 export interface OptionRange {
   /** Smallest value allowed (default: none). */

@@ -25,11 +25,14 @@ export {
   VEGA_LITE_V5_SCHEMA,
 } from "./display.ts";
 export {
+  ABLATION_SWEEP_ENV,
   type NotebookRun,
   type NotebookSweep,
   type NotebookSweepOptions,
   openNotebookSweep,
   SWEEP_ENV,
+  TINY_ABLATION_SWEEP_NAME,
   TINY_SWEEP_NAME,
+  tinyAblationSweep,
   tinySweep,
 } from "./sweep.ts";

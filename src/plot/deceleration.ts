@@ -139,7 +139,7 @@ function lossCurveSpec<Point extends { model: string; loss: number }>(
     padding: 6,
     symbolStrokeWidth: 3,
     symbolOpacity: 1,
-  });
+  }, options.colorTitle);
   const line = (filter: string, mark: Record<string, unknown>) => ({
     transform: [{ filter }],
     mark: { type: "line", clip: true, ...mark },

@@ -131,7 +131,7 @@ export function interferenceFigureSpec(
 ): VegaLiteSpec {
   if (points.length === 0) throw new Error("zsl: figure F2 needs at least one pair of checkpoints (t, 2t)");
   const x = stepAxis(points.map((p) => p.step), "Step t (window t → 2t)");
-  const color = colorByModel(modelNames(points, options), options.scheme);
+  const color = colorByModel(modelNames(points, options), options.scheme, undefined, options.colorTitle);
   const size = { width: options.width ?? 240, height: options.height ?? 220 };
   const band = unionBand(options.bands?.values() ?? []);
   return figure(options.title ?? "Loss interference between checkpoints t and 2t (eval split)", {
@@ -162,7 +162,7 @@ export function oneStepFigureSpec(
   ];
   const sets = (["train", "eval"] as const).filter((set) => points.some((p) => p.set === set));
   return figure(
-    options.title ?? "Loss interference of one AdamW step from checkpoint t (mean ± std over batches)",
+    options.title ?? "Loss interference of one optimizer step from checkpoint t (mean ± std over batches)",
     {
       vconcat: sets.map((set) => {
         const label = set === "train" ? "on the stepped-on batch (train)" : "on the eval split";

@@ -20,6 +20,7 @@ export {
 export { CHART_FONT, type ChartFonts, chartFonts } from "./fonts.ts";
 export {
   type Band,
+  concatFigures,
   type FigureOptions,
   logTicks,
   modelColors,
@@ -70,3 +71,4 @@ export {
   type PredictionPanel,
   selectPanels,
 } from "./gradients.ts";
+export { type LandscapeFigureOptions, landscapeFigureSpec, type LandscapePoint } from "./landscape.ts";

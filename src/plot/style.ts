@@ -96,6 +96,8 @@ export interface FigureOptions {
   scheme?: string;
   /** The models in legend order (default: in order of first appearance in the rows). */
   models?: string[];
+  /** Title of the colour legend (default "Model"; "Optimizer" where the lines are a run's optimizers). */
+  colorTitle?: string;
 }
 
 /** Powers of two within [lo, hi], thinned to at most ~8 ticks (every second or fourth power on long ranges). */
@@ -125,12 +127,15 @@ export function modelNames(rows: readonly { model: string }[], options: FigureOp
   return options.models ?? [...new Set(rows.map((row) => row.model))];
 }
 
-/** Colour by the `model` field, one colour of `scheme` per name, the legend below the plot by default. */
-export function colorByModel(names: string[], scheme?: string, legend?: Spec): Spec {
+/**
+ * Colour by the `model` field, one colour of `scheme` per name, the legend below the plot by default and
+ * titled `title`.
+ */
+export function colorByModel(names: string[], scheme?: string, legend?: Spec, title = "Model"): Spec {
   return {
     field: "model",
     type: "nominal",
-    title: "Model",
+    title,
     scale: { domain: names, range: modelColors(names.length, scheme) },
     legend: legend ?? { orient: "bottom", direction: "horizontal", symbolStrokeWidth: 3, symbolOpacity: 1 },
   };
@@ -295,6 +300,25 @@ export function quantityAxis(field: string, title: string, domain: [number, numb
         : { labelExpr: tickLabelExpression() }),
     },
   };
+}
+
+/**
+ * Figures side by side (`horizontal`) or stacked (`vertical`) as one figure: each keeps its title, data,
+ * layers and panels; a colour scale of the same domain everywhere is shared (one legend).
+ */
+export function concatFigures(
+  title: string | undefined,
+  figures: readonly VegaLiteSpec[],
+  direction: "horizontal" | "vertical",
+): VegaLiteSpec {
+  const views = figures.map((spec) => {
+    const { $schema: _schema, config: _config, ...view } = spec as unknown as Spec;
+    return view;
+  });
+  return figure(title, {
+    [direction === "horizontal" ? "hconcat" : "vconcat"]: views,
+    resolve: { scale: { color: "shared" } },
+  });
 }
 
 /** A whole figure: schema, title (none when undefined), the body (layers, panels or facets) and the config. */

@@ -35,7 +35,12 @@ import {
   predictionFigureSpec,
 } from "../plot/gradients.ts";
 import type { Band } from "../plot/style.ts";
-import { unionBand } from "../plot/style.ts";
+import { concatFigures, unionBand } from "../plot/style.ts";
+import { landscapeFigureSpec, type LandscapePoint } from "../plot/landscape.ts";
+import type { AblationAxis, AblationRow } from "../results/ablation.ts";
+import type { LandscapeRow } from "../results/landscape.ts";
+import { landscapeFigureName } from "../results/landscape.ts";
+import { ABLATION_AXES, ablationFigureName } from "../results/ablation.ts";
 import type {
   DecelerationBreak,
   DecelerationCurveRow,
@@ -337,6 +342,97 @@ export function noiseScaleRows(
       batch: sequences ? row.batchExamples : row.batchTokens,
     })),
   };
+}
+
+/** What the ablation figures are drawn from. */
+export interface AblationFigureInput {
+  /** `ablation.arrow` rows: which runs are compared along which axis, in which group. */
+  rows: readonly AblationRow[];
+  /** `deceleration_curves.arrow` rows of the runs (F1; none: no F1). */
+  curves: readonly DecelerationCurveRow[];
+  /** `interference_dt_2t.arrow` rows of the runs (F2; none: no F2). */
+  dt2t: readonly Dt2tRow[];
+}
+
+const AXIS_TITLES: Record<AblationAxis, string> = { optimizer: "Optimizer", arch: "Architecture" };
+
+/**
+ * F1 and F2 of the runs that differ only in their optimizer (or architecture), for each axis with such
+ * runs: one panel (F1) or row of panels (F2) per group of compared runs, one colour per optimizer (or
+ * architecture), the same colour for a value in every group; each panel shades the union of its runs'
+ * identified t_d ranges.
+ */
+export function ablationFigures(input: AblationFigureInput): NamedFigure[] {
+  const figures: NamedFigure[] = [];
+  for (const axis of ABLATION_AXES) {
+    const rows = input.rows.filter((row) => row.axis === axis);
+    if (rows.length === 0) continue;
+    const values = [...new Set(rows.map((row) => row.value))];
+    const groups = [...new Set(rows.map((row) => row.group))];
+    const options = { models: values, colorTitle: AXIS_TITLES[axis] };
+    const f1: VegaLiteSpec[] = [];
+    const f2: VegaLiteSpec[] = [];
+    for (const group of groups) {
+      const members = rows.filter((row) => row.group === group);
+      const valueOf = new Map(members.map((row) => [row.run, row.value]));
+      const bands = new Map(
+        members.map((row) => [row.value, row.identified ? [row.tDMin, row.tDMax] as Band : null]),
+      );
+      const band = unionBand(bands.values());
+      const curves = input.curves.filter((row) => valueOf.has(row.model))
+        .map((row) => ({ ...row, model: valueOf.get(row.model)! }));
+      if (curves.length > 0) {
+        f1.push(decelerationFigureSpec(curves, { ...options, band, title: group, width: 280, height: 360 }));
+      }
+      const windows = input.dt2t.filter((row) => valueOf.has(row.model))
+        .map((row) => ({ ...row, model: valueOf.get(row.model)! }));
+      if (windows.length > 0) {
+        f2.push(interferenceFigureSpec(checkpointPoints(windows), { ...options, bands, title: group }));
+      }
+    }
+    const by = axis === "optimizer" ? "optimizer" : "architecture";
+    if (f1.length > 0) {
+      figures.push([
+        ablationFigureName(axis, "f1"),
+        concatFigures(`F1 by ${by}: training loss and its broken power law`, f1, "horizontal"),
+      ]);
+    }
+    if (f2.length > 0) {
+      figures.push([
+        ablationFigureName(axis, "f2"),
+        concatFigures(`F2 by ${by}: loss interference between checkpoints t and 2t (eval)`, f2, "vertical"),
+      ]);
+    }
+  }
+  return figures;
+}
+
+/** `landscape.arrow` rows as the landscape figure's points (the checkpoint is the line). */
+export function landscapePoints(rows: readonly LandscapeRow[]): LandscapePoint[] {
+  return rows.map((row) => ({
+    checkpoint: row.t,
+    set: row.set,
+    alpha: row.alpha,
+    loss: row.loss,
+    deltaL: row.deltaL,
+    D: row.D,
+    M: row.M,
+  }));
+}
+
+/** The loss along the update, one figure per run of `rows` (`zsl_landscape_<run>`), a line per checkpoint. */
+export function landscapeFigures(rows: readonly LandscapeRow[]): NamedFigure[] {
+  const models = [...new Set(rows.map((row) => row.model))];
+  return models.map((model) => {
+    const own = rows.filter((row) => row.model === model);
+    return [
+      landscapeFigureName(model),
+      landscapeFigureSpec(landscapePoints(own), {
+        scale: own[0].scale,
+        title: `${model}: loss along the update θ_t + α·δ (one line per checkpoint t)`,
+      }),
+    ];
+  });
 }
 
 /** F1 and its view against S (when some fit has one) named for the results directory. */

@@ -112,7 +112,7 @@ const FIGURE_CAPTIONS: Record<string, string> = {
     "(pre-break line to t_d, then slope −r_d) and the fitted t_d band",
   zsl_f2: "F2 — Loss interference between checkpoints t and 2t: D, M and |ΔL| vs t",
   zsl_f3: "F3 — D–M trajectories over log₂|ΔL| (checkpoints t → 2t)",
-  zsl_f4: "F4 — Loss interference of one AdamW step (Δ_t^{t+1}) on the train batch and the eval split",
+  zsl_f4: "F4 — Loss interference of one optimizer step (Δ_t^{t+1}) on the train batch and the eval split",
   zsl_f5: "F5 — Per-coordinate gradient interference D(∇ℓ) vs t",
   zsl_f6: "F6 — Histogram of the per-coordinate coherence C_j = 1 − D_j at each checkpoint",
   zsl_f7: "F7 — Coherences C_g and C_(u,G)/C_(u,g) vs t",

@@ -1,14 +1,27 @@
 /**
- * The Markdown reports of the result tables: `deceleration.md`, `interference.md` and `gradients.md`.
+ * The Markdown reports of the result tables: `deceleration.md`, `interference.md`, `gradients.md`,
+ * `ablation.md` and `landscape.md`.
  *
  * @module
  */
+import type { AblationRow } from "../results/ablation.ts";
+import type { LandscapeRow } from "../results/landscape.ts";
+import { ABLATION_AXES } from "../results/ablation.ts";
 import type { DecelerationBreak, DecelerationRow } from "../results/deceleration.ts";
 import type { GradientInterferenceRow } from "../results/gradients.ts";
 import type { Dt1Row, Dt2tRow } from "../results/interference.ts";
 import { formatStepRange } from "../util/format.ts";
 import type { TextTable } from "./tables.ts";
-import { bnslParameterTable, dt1Table, dt2tTable, gradientTable, groupBy, t1Table } from "./tables.ts";
+import {
+  ablationTable,
+  bnslParameterTable,
+  dt1Table,
+  dt2tTable,
+  gradientTable,
+  groupBy,
+  landscapeTable,
+  t1Table,
+} from "./tables.ts";
 
 function escapeCell(text: string): string {
   return text.replace(/\|/g, "\\|");
@@ -67,8 +80,8 @@ export function interferenceMarkdown(
   const lines = ["# Loss interference", ""];
   lines.push(
     "D = 1 − |Σ Δℓ| / Σ |Δℓ|, M = mean |Δℓ|, |ΔL| = |mean Δℓ| = M·(1 − D), over predicted tokens " +
-      "(docs/method.md#loss-interference). Δ_t^{2t}: checkpoints t → 2t on the eval split. Δ_t^{t+1}: one AdamW step from " +
-      "checkpoint t, mean ± std over the unseen batches.",
+      "(docs/method.md#loss-interference). Δ_t^{2t}: checkpoints t → 2t on the eval split. Δ_t^{t+1}: one " +
+      "step of the run's own optimizer from checkpoint t, mean ± std over the unseen batches.",
     "",
   );
   const windows = groupBy(dt2t, (row) => row.model, models);
@@ -105,4 +118,42 @@ export function gradientMarkdown(
     lines.push(...markdownTable(gradientTable(own)), "");
   }
   return lines.join("\n");
+}
+
+/** What the ablation tables say about the windows and the warmup (Markdown and the report). */
+export const ABLATION_NOTE: string =
+  "Runs compared share everything but the axis (docs/method.md#optimizers). D is that " +
+  "of Δ_t^{2t} on the eval split: “before” the last window t → 2t ending by the break's −1σ end, “at t_d” " +
+  "the window holding t_d, “after” the first window starting after its +1σ end (— unless the break is " +
+  "identified). ⚠: the break is not identified. A break within a few warmups (t_d / warmup small) may " +
+  "follow the learning-rate warmup rather than the run's own deceleration: compare with a warmup control.";
+
+/** `ablation.md`: one table per axis of {@linkcode ablationTable}. */
+export function ablationMarkdown(rows: readonly AblationRow[]): string {
+  const lines = ["# Ablations", "", ABLATION_NOTE];
+  for (const axis of ABLATION_AXES) {
+    const own = rows.filter((row) => row.axis === axis);
+    if (own.length === 0) continue;
+    const table = ablationTable(own);
+    lines.push("", `**${table.caption}**`, "", ...markdownTable(table));
+  }
+  if (rows.length === 0) {
+    lines.push("", "No runs of the sweep differ only in their optimizer or architecture.");
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** What the landscape tables are of (Markdown and the report). */
+export const LANDSCAPE_NOTE: string =
+  "Per-token losses at θ_t + α·δ, δ the one step of the run's own optimizer from checkpoint t (no clipping, " +
+  "lr(t)) on the first batch training never saw (“train”) and on an eval batch (“eval”); Δℓ(α) = " +
+  "ℓ(θ_t + α·δ) − ℓ(θ_t), ΔL its mean, D and M as for loss interference (docs/method.md#loss-along-the-update).";
+
+/** `landscape.md`: one {@linkcode landscapeTable} per run. */
+export function landscapeMarkdown(rows: readonly LandscapeRow[]): string {
+  const lines = ["# Loss along the update", "", LANDSCAPE_NOTE];
+  for (const [model, own] of groupBy(rows, (row) => row.model)) {
+    lines.push("", `## ${model}`, "", ...markdownTable(landscapeTable(own)));
+  }
+  return lines.join("\n") + "\n";
 }

@@ -15,6 +15,9 @@ import {
   type DecelerationRow,
 } from "../results/deceleration.ts";
 import { readWarmupControl, WARMUP_CONTROL_TABLE, WARMUP_VERDICT_TABLE } from "../results/warmup.ts";
+import { ABLATION_AXES, ABLATION_TABLE } from "../results/ablation.ts";
+import { LANDSCAPE_TABLE } from "../results/landscape.ts";
+import { ABLATION_NOTE, LANDSCAPE_NOTE } from "./markdown.ts";
 import { warmupSectionHtml } from "./warmup.ts";
 import {
   COHERENCE_HISTOGRAM_TABLE,
@@ -38,12 +41,14 @@ import { cell, figuresHtml, foldedHtml, tableHtml, textTableHtml } from "./html.
 import { infoAt, type ReportSection, type RunInfo } from "./report_context.ts";
 import { runsColumnGroups, runsColumnLabel } from "./runs_table.ts";
 import {
+  ablationTable,
   bnslParameterTable,
   DECELERATION_FORMULA,
   dt1Table,
   dt2tTable,
   gradientDetailTable,
   groupBy,
+  landscapeTable,
 } from "./tables.ts";
 
 /** Whether each model's break follows its warmup: the verdicts, the rule and the runs (the headline is in the summary). */
@@ -182,6 +187,36 @@ function runsGroupHtml(runs: TableData, columns: readonly string[], caption: str
   ]);
   return tableHtml(["", ...ids], rows, caption, true);
 }
+
+/** The loss along the update per run (docs/method.md#loss-along-the-update), each run's table folded. */
+const landscapeSection: ReportSection = {
+  id: "landscape",
+  title: "Loss along the update",
+  tables: [LANDSCAPE_TABLE.file],
+  html: async (context) => {
+    const rows = await context.table(LANDSCAPE_TABLE);
+    if (!rows) return null;
+    const perRun = [...groupBy(rows, (row) => row.model)].map(([model, own]) =>
+      foldedHtml(model, textTableHtml(landscapeTable(own)))
+    );
+    return `<p>${escapeHtml(LANDSCAPE_NOTE)}</p>\n${perRun.join("\n")}`;
+  },
+};
+
+/** The runs that differ only in their optimizer (or architecture), compared. */
+const ablationSection: ReportSection = {
+  id: "ablations",
+  title: "Ablations: optimizers and architectures compared",
+  tables: [ABLATION_TABLE.file],
+  html: async (context) => {
+    const rows = await context.table(ABLATION_TABLE);
+    if (!rows) return null;
+    const tables = ABLATION_AXES.map((axis) => rows.filter((row) => row.axis === axis))
+      .filter((own) => own.length > 0)
+      .map((own) => textTableHtml(ablationTable(own)));
+    return `<p>${escapeHtml(ABLATION_NOTE)}</p>\n${tables.join("\n")}`;
+  },
+};
 
 const runsSection: ReportSection = {
   id: "runs",
@@ -364,6 +399,8 @@ export const REPORT_SECTIONS: readonly ReportSection[] = [
   decelerationSection,
   interferenceSection,
   gradientSection,
+  landscapeSection,
+  ablationSection,
   runsSection,
   whatWasRunSection,
   environmentSection,

@@ -157,6 +157,9 @@ function addRunColumns(table: RowBuilder, run: RunFacts): void {
   table.string("run_id", run.id);
   table.string("name", run.name);
   table.string("preset", asString(info.preset));
+  table.string("arch", asString(model.arch ?? "olmo"));
+  // run.json names the optimizer only for the ablations' (AdamW runs read as before).
+  table.string("optimizer", asString(field(info, "optimizer", "kind") ?? "adamw"));
   table.number("d_model", dModel);
   table.number("n_layers", asNumber(model.n_layers));
   table.number("n_heads", nHeads);
@@ -247,7 +250,7 @@ function addGradientColumns(table: RowBuilder, rows: GradientInterferenceRow[], 
  * One row per run of `runIds` (directories under `SWEEP/runs/`), in that order: configuration, training,
  * deceleration, loss interference and, when `gradient_interference.arrow` exists, gradient interference.
  *
- * Columns: `run_id`, `name`, `preset` ("" for a config file), `d_model`, `n_layers`, `n_heads`,
+ * Columns: `run_id`, `name`, `preset` ("" for a config file), `arch`, `optimizer`, `d_model`, `n_layers`, `n_heads`,
  * `head_dim`, `vocab_size`, `seq_len`, `mlp_ratio`, `params_non_embedding`, `params_total`, `seed`,
  * `data_seed`, `schedule`, `peak_lr`, `warmup`, `decay_steps`, `weight_decay`, `clip`, `batch`,
  * `microbatch`, `tokens_per_step`, `steps`, `steps_done`, `tokens_done`, `tokenizer`, `data`,

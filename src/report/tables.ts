@@ -4,6 +4,8 @@
  *
  * @module
  */
+import type { AblationRow } from "../results/ablation.ts";
+import type { LandscapeRow } from "../results/landscape.ts";
 import type { DecelerationBreak, DecelerationRow } from "../results/deceleration.ts";
 import type { GradientInterferenceRow } from "../results/gradients.ts";
 import type { Dt1Row, Dt2tRow } from "../results/interference.ts";
@@ -148,7 +150,7 @@ export function dt2tTable(rows: readonly Dt2tRow[], band: DecelerationBreak | nu
 /** Δ_t^{t+1} of one model: mean ± std over the unseen batches, per checkpoint and set. */
 export function dt1Table(rows: readonly Dt1Row[]): TextTable {
   return {
-    caption: "Δ_t^{t+1}: one AdamW step from checkpoint t, mean ± std over the unseen batches",
+    caption: "Δ_t^{t+1}: one optimizer step from checkpoint t, mean ± std over the unseen batches",
     headers: ["t", "set", "lr", "D", "M", "|ΔL|"],
     rows: rows.map((row) => [
       String(row.t),
@@ -249,6 +251,95 @@ export function gradientDetailTable(rows: readonly GradientInterferenceRow[], ca
     rows: GRADIENT_DETAILS.map(([label, value]) => [label, ...rows.map(value)]),
     numeric: [false, ...rows.map(() => true)],
     rowHeaders: true,
+  };
+}
+
+/** A D of Δ_t^{2t} with its window: `0.512 (8→16)`; "—" where there is none. */
+function windowD(D: number, t: number): string {
+  return t >= 0 && Number.isFinite(D) ? `${formatNumber(D, 3)} (${t}→${2 * t})` : "—";
+}
+
+/**
+ * The runs of one ablation axis side by side, one row per run: its group, the axis value, the fit (⚠: the
+ * break is not identified, its numbers are not a deceleration), t_d in warmups, and the D of Δ_t^{2t}
+ * before, at and after the break and at the last window.
+ */
+export function ablationTable(rows: readonly AblationRow[]): TextTable {
+  const axis = rows[0]?.axis ?? "optimizer";
+  return {
+    caption:
+      `Runs that differ only in their ${axis === "arch" ? "architecture" : "optimizer"}: deceleration ` +
+      "and D of Δ_t^{2t} (eval) before, across and after the break",
+    headers: [
+      "group",
+      axis,
+      "t_d",
+      "L_d",
+      "r_d",
+      "t_d / warmup",
+      "D before",
+      "D at t_d",
+      "D after",
+      "D last",
+      "L_T",
+    ],
+    rows: rows.map((row) => {
+      const fitted = Number.isFinite(row.tD);
+      return [
+        row.group,
+        row.identified || !fitted ? row.value : `${row.value} ⚠`,
+        fitted ? formatStepRange(row.tD, [row.tDMin, row.tDMax]) : "no fit",
+        formatNumber(row.lossD),
+        formatNumber(row.rateD),
+        formatNumber(row.tDOverWarmup, 1),
+        windowD(row.dBefore, row.dBeforeT),
+        windowD(row.dBreak, row.dBreakT),
+        windowD(row.dAfter, row.dAfterT),
+        windowD(row.dLast, row.dLastT),
+        formatNumber(row.finalLoss),
+      ];
+    }),
+    numeric: [false, false, true, true, true, true, true, true, true, true, true],
+  };
+}
+
+/**
+ * The loss along the update of one run, one row per checkpoint and set: the step's rate, ΔL, D and M at
+ * the real step (k = 25), and the α of the lowest mean loss on the grid with its ΔL and D ("—" when the
+ * grid has no α > 0).
+ */
+export function landscapeTable(rows: readonly LandscapeRow[]): TextTable {
+  const out: string[][] = [];
+  for (const [, own] of groupBy(rows, (row) => `${row.t}|${row.set}`)) {
+    const step = own.find((row) => row.k === 25);
+    const best = own.reduce((a, b) => (b.loss < a.loss ? b : a));
+    out.push([
+      String(own[0].t),
+      own[0].set,
+      own[0].lr.toExponential(2),
+      formatNumber(step?.deltaL ?? NaN),
+      formatNumber(step?.D ?? NaN),
+      formatNumber(step?.M ?? NaN),
+      formatNumber(best.alpha, 2),
+      formatNumber(best.deltaL),
+      formatNumber(best.D),
+    ]);
+  }
+  return {
+    caption: "Loss along the update: at the real step (α = 1·s) and at the α of the lowest mean loss",
+    headers: [
+      "t",
+      "set",
+      "lr",
+      "ΔL at step",
+      "D at step",
+      "M at step",
+      "best α",
+      "ΔL at best α",
+      "D at best α",
+    ],
+    rows: out,
+    numeric: [true, false, true, true, true, true, true, true, true],
   };
 }
 

@@ -110,7 +110,7 @@ export const DT2T_GROUPS_TABLE: TableSchema<Dt2tGroupRow> = tableSchema("interfe
   deltaL: ["deltaL", "float64"],
 });
 
-/** One row of `interference_dt_1.arrow`: one AdamW step from checkpoint t, mean ± std over the batches. */
+/** One row of `interference_dt_1.arrow`: one step of the run's optimizer from checkpoint t, mean ± std over the batches. */
 export interface Dt1Row {
   /** `model` (utf8): the run's name. */
   model: string;

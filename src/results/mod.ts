@@ -6,9 +6,10 @@
  * Tables of a sweep (`SWEEP/results/`): {@linkcode DECELERATION_TABLE}, {@linkcode DECELERATION_CURVES_TABLE},
  * {@linkcode DECELERATION_LR_AREA_CURVES_TABLE}, {@linkcode WARMUP_CONTROL_TABLE}, {@linkcode WARMUP_VERDICT_TABLE},
  * {@linkcode DT2T_TABLE}, {@linkcode DT2T_GROUPS_TABLE}, {@linkcode DT1_TABLE}, {@linkcode DT1_BATCHES_TABLE},
- * {@linkcode GRADIENT_TABLE}, {@linkcode COHERENCE_HISTOGRAM_TABLE} (read with {@linkcode readTable}, written
+ * {@linkcode GRADIENT_TABLE}, {@linkcode COHERENCE_HISTOGRAM_TABLE}, {@linkcode ABLATION_TABLE},
+ * {@linkcode LANDSCAPE_TABLE} (read with {@linkcode readTable}, written
  * with {@linkcode writeTable}), `runs.arrow`, `environment.json`; per run: the analyses' caches in
- * `RUN/interference/` and `RUN/gradients/`, and `sweep_sessions.json`.
+ * `RUN/interference/`, `RUN/gradients/` and `RUN/landscape/`, and `sweep_sessions.json`.
  *
  * @example Read a sweep's fits and loss interference
  * ```ts
@@ -25,6 +26,8 @@ export * from "./deceleration.ts";
 export * from "./warmup.ts";
 export * from "./interference.ts";
 export * from "./gradients.ts";
+export * from "./ablation.ts";
+export * from "./landscape.ts";
 export * from "./projections.ts";
 export * from "./loss_curves.ts";
 export * from "./sweep.ts";

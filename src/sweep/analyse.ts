@@ -2,7 +2,7 @@
  * The analyses of trained runs, from computing to presenting: each step computes rows (`src/analysis/`),
  * renders its figures in memory (`src/report/figures.ts`), then writes its tables (`src/results/`), its
  * Markdown and its figures, so that a failure leaves nothing half-written. The sweep and the analysis CLIs
- * (`deno task decel`, `zsl`, `gradients`) run the same steps. The deceleration fit is computed once and its
+ * (`deno task decel`, `zsl`, `gradients`, `landscape`) run the same steps. The deceleration fit is computed once and its
  * breaks passed to the interference and gradient steps.
  *
  * @module
@@ -23,6 +23,13 @@ import {
 import { warmupControlRows, warmupVerdicts } from "../analysis/deceleration/warmup.ts";
 import { analyseRun, type RunInterference } from "../analysis/interference/run.ts";
 import { analyseRunGradients, type RunGradients } from "../analysis/gradients/run.ts";
+import { analyseRunLandscape, landscapeKs, type RunLandscape } from "../analysis/landscape.ts";
+import { ablationRows, ablationRun } from "../analysis/ablation.ts";
+import type { AblationRow } from "../results/ablation.ts";
+import { ABLATION_MARKDOWN, ABLATION_TABLE } from "../results/ablation.ts";
+import type { LandscapeRow } from "../results/landscape.ts";
+import { LANDSCAPE_MARKDOWN, LANDSCAPE_TABLE } from "../results/landscape.ts";
+import { readTableIfPresent, type TableSchema } from "../results/table.ts";
 import type { GradientTableRun } from "../analysis/gradients/rows.ts";
 import { coherenceHistogramRows, gradientInterferenceRows, runIdentity } from "../analysis/gradients/rows.ts";
 import type { DecelerationBreak, DecelerationRow } from "../results/deceleration.ts";
@@ -50,15 +57,24 @@ import type { AnalysisTiming } from "../results/sweep.ts";
 import { sweepEnvironment, sweepResultsDir, sweepRunDir, writeEnvironment } from "../results/sweep.ts";
 import { writeTable } from "../results/table.ts";
 import {
+  ablationFigures,
   decelerationFigures,
   gradientFigures,
   interferenceFigures,
+  landscapeFigures,
+  type NamedFigure,
   predictionPanels,
   renderFigures,
   warmupFigures,
   writeFigures,
 } from "../report/figures.ts";
-import { decelerationMarkdown, gradientMarkdown, interferenceMarkdown } from "../report/markdown.ts";
+import {
+  ablationMarkdown,
+  decelerationMarkdown,
+  gradientMarkdown,
+  interferenceMarkdown,
+  landscapeMarkdown,
+} from "../report/markdown.ts";
 import { writeSweepRunsTable } from "../report/runs_table.ts";
 import { writeSweepReport } from "../report/sweep_report.ts";
 import type { LoadedRun } from "../train/run.ts";
@@ -247,6 +263,62 @@ export async function writeGradientResults(
   return files;
 }
 
+/**
+ * Writes the loss along the update of `results` (from `analyseRunLandscape`) into `out`: `landscape.arrow`,
+ * `landscape.md` and one figure per run, `zsl_landscape_<run>`.
+ */
+export async function writeLandscapeResults(
+  results: readonly RunLandscape[],
+  out: string,
+): Promise<WrittenResults<LandscapeRow[]>> {
+  const rows = results.flatMap((result) => result.rows);
+  const files = await writeStep(out, LANDSCAPE_TABLE, rows, [LANDSCAPE_MARKDOWN, landscapeMarkdown(rows)], {
+    figures: landscapeFigures(rows),
+  });
+  return { rows, files };
+}
+
+/**
+ * Writes the comparison of the runs that differ only in their optimizer or architecture into `out`, from
+ * the fits and windows already there (`deceleration.arrow`, `deceleration_curves.arrow`,
+ * `interference_dt_2t.arrow`; a missing one leaves its columns NaN and its figure out): `ablation.arrow`,
+ * `ablation.md`, and F1 and F2 per axis (`zsl_ablation_<axis>_f1`, `_f2`). Nothing is written when no two
+ * runs differ only in one of them.
+ */
+export async function writeAblationResults(
+  runs: readonly LoadedRun[],
+  out: string,
+): Promise<WrittenResults<AblationRow[]>> {
+  const deceleration = await readTableIfPresent(out, DECELERATION_TABLE) ?? [];
+  const dt2t = await readTableIfPresent(out, DT2T_TABLE) ?? [];
+  const rows = ablationRows(runs.map(ablationRun), deceleration, dt2t);
+  if (rows.length === 0) return { rows, files: [] };
+  const curves = await readTableIfPresent(out, DECELERATION_CURVES_TABLE) ?? [];
+  const files = await writeStep(out, ABLATION_TABLE, rows, [ABLATION_MARKDOWN, ablationMarkdown(rows)], {
+    figures: ablationFigures({ rows, curves, dt2t }),
+  });
+  return { rows, files };
+}
+
+/**
+ * One step's files: renders the figures in memory first (a failure writes nothing), then writes the
+ * table, the Markdown and the figures into `out`; returns their paths.
+ */
+async function writeStep<Row>(
+  out: string,
+  table: TableSchema<Row>,
+  rows: readonly Row[],
+  [markdownFile, markdown]: [string, string],
+  { figures }: { figures: NamedFigure[] },
+): Promise<string[]> {
+  const rendered = await renderFigures(figures);
+  const markdownPath = join(out, markdownFile);
+  const files = [await writeTable(out, table, rows)];
+  await writeFileAtomic(markdownPath, markdown);
+  files.push(markdownPath, ...await writeFigures(out, rendered));
+  return files;
+}
+
 /** Opens the GPU the first time an analysis needs one, and remembers which adapter it was. */
 class LazyGpu {
   #gpu: GpuDevice | null;
@@ -291,8 +363,10 @@ export async function analyseSweep(
   const { analyses } = definition;
   const interference = analyses.interferenceCheckpoints || analyses.interferenceOneStep;
   const granularity = analyses.gradientInterference ?? "none";
+  const landscape = analyses.landscape ?? false;
+  const ablation = (definition.archs?.length ?? 1) > 1 || (definition.optimizers?.length ?? 1) > 1;
   const loaded: LoadedRun[] = [];
-  if (interference || granularity !== "none") {
+  if (interference || granularity !== "none" || landscape || ablation) {
     for (const runDir of runDirs) loaded.push(await loadRun(runDir));
   }
   let breaks = new Map<string, DecelerationBreak | null>();
@@ -361,8 +435,37 @@ export async function analyseSweep(
       files.push(...await writeGradientResults(loaded, results, resultsDir, { breaks }));
       timed(`gradient interference (per ${granularity})`);
     }
+    if (landscape) {
+      const points = analyses.landscapePoints;
+      options.onEvent?.({
+        kind: "analysis",
+        what: `loss along the update (docs/method.md#loss-along-the-update): ${
+          2 * landscapeKs(points).length
+        } α per checkpoint`,
+      });
+      const results: RunLandscape[] = [];
+      for (const run of loaded) {
+        results.push(
+          await analyseRunLandscape(gpu.open, run, {
+            points,
+            scale: analyses.landscapeScale,
+            onProgress: progress,
+          }),
+        );
+      }
+      files.push(...(await writeLandscapeResults(results, resultsDir)).files);
+      timed("loss along the update");
+    }
   } finally {
     gpu.close();
+  }
+  if (ablation) {
+    options.onEvent?.({
+      kind: "analysis",
+      what: "ablations: runs that differ only in optimizer or architecture",
+    });
+    files.push(...(await writeAblationResults(loaded, resultsDir)).files);
+    timed("ablation comparison");
   }
   options.onEvent?.({ kind: "analysis", what: "results table, environment and report" });
   const ids = runs.map((run) => run.id);

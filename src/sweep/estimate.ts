@@ -23,6 +23,7 @@ import { train } from "../train/trainer.ts";
 import { checkpointSteps, listCheckpoints } from "../train/checkpoint.ts";
 import { randomTokens } from "../train/timing.ts";
 import { join } from "../util/path.ts";
+import { landscapeKs } from "../analysis/landscape.ts";
 import type { SweepDefinition, SweepRun } from "./definition.ts";
 
 /** Steps of the probe run (checkpoints land at 1, 2, 4 and 8). */
@@ -137,9 +138,10 @@ function median(values: number[]): number {
 
 /**
  * The time of what is left of a sweep: for each unfinished run, its remaining steps at the probed
- * step time, its evaluations and checkpoints; the analyses from the same measurements (loss
- * interference: forwards and one-step updates at each checkpoint; gradient interference: a step and
- * the per-example backwards).
+ * step time (of its own model and optimizer), its evaluations and checkpoints; the analyses from the
+ * same measurements (loss interference: forwards and one-step updates at each checkpoint; gradient
+ * interference: a step and the per-example backwards; the loss along the update: a step and two
+ * forwards per α).
  */
 export async function estimateSweepTime(
   kernels: Kernels,
@@ -200,5 +202,10 @@ function analysisTime(definition: SweepDefinition, resolved: ResolvedRun, probe:
   const gradients = granularity === "none"
     ? 0
     : GRADIENT_INTERFERENCE_OVERHEAD * checkpoints * (step + (perSequence * sequences) / options.batch);
-  return interference + gradients;
+  // The loss along the update: one step, then two forwards (a third of a step each: the batch and an eval
+  // batch of the same size) per α. No overhead factor: none was measured for it.
+  const landscape = a.landscape
+    ? checkpoints * (step + 2 * landscapeKs(a.landscapePoints).length * (2 * step / 3))
+    : 0;
+  return interference + gradients + landscape;
 }

@@ -28,6 +28,8 @@ const GRID_FIELDS: Readonly<Record<string, string>> = {
   resume: "the sweep resumes unfinished runs by itself",
   preset: "the grid sets it: list presets in models",
   config: "the grid sets it: list config files in models",
+  arch: "the grid sets it: use archs",
+  optimizer: "the grid sets it: use optimizers",
   seed: "the grid sets it: use seeds",
   schedule: "the grid sets it: use schedules",
   batch: "the grid sets it: use batches",
@@ -42,10 +44,15 @@ const ANALYSES_RULES: Readonly<Record<string, FieldRule>> = {
   oneStepBatches: { kind: "integer", min: 1 },
   gradientInterference: { kind: "enum", values: ["none", "sequence", "token"] },
   gradientSequences: { kind: "integer", min: 1 },
+  landscape: { kind: "boolean" },
+  landscapePoints: { kind: "integer", min: 1, max: 49 },
+  landscapeScale: { kind: "number", min: 0, exclusiveMin: true },
 };
 
 /** Rules of the grid's list fields: each element's rule. */
 const LIST_RULES: Readonly<Record<string, FieldRule>> = {
+  archs: RUN_SPEC_RULES.arch,
+  optimizers: RUN_SPEC_RULES.optimizer,
   seeds: RUN_SPEC_RULES.seed,
   schedules: RUN_SPEC_RULES.schedule,
   batches: RUN_SPEC_RULES.batch,

@@ -240,6 +240,7 @@ export class Muon extends FlatStateOptimizer {
         this.range(params, spec),
         { buffer: s.x, offset: 0, size: tensor.blocks * tensor.stride * 4 },
         this.hyper,
+        this.gradNorm,
       ], tensor.workgroups);
     }
   }

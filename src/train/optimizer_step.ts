@@ -19,6 +19,8 @@ import { Kernels } from "../gpu/kernels.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { Transformer } from "../model/transformer.ts";
 import type { Tensor } from "../io/safetensors.ts";
+import { modelTokenLosses } from "../model/token_losses.ts";
+import type { Checkpoint } from "./checkpoint.ts";
 import { createOptimizer, resolveOptimizerOptions } from "./optimizer.ts";
 import type { Optimizer, OptimizerOptions } from "./optimizer.ts";
 
@@ -51,18 +53,16 @@ export function analysisOptimizerOptions(runOptimizer: OptimizerOptions): Requir
 }
 
 /**
- * Throws unless a run's one-step analyses can take its step with AdamW: they do (through
- * `src/analysis/interference/one_step.ts`) until they are moved onto {@linkcode OptimizerStep}, and
- * stepping a Cautious, AdEMAMix or Muon run with AdamW would silently measure the wrong update.
+ * The state of a loaded checkpoint to step from. Throws when the checkpoint has no
+ * `optimizer.safetensors`, naming the directory and `fix` (what the caller can do instead).
  */
-export function requireAdamWForOneStep(optimizer: { kind?: string } | undefined, runName: string): void {
-  const kind = optimizer?.kind ?? "adamw";
-  if (kind !== "adamw") {
+export function checkpointStepState(checkpoint: Checkpoint, fix: string): StepState {
+  if (!checkpoint.optimizer) {
     throw new Error(
-      `zsl: ${runName} was trained with ${kind}; the one-step analyses take AdamW steps so far and would ` +
-        `measure the wrong update: analyse its Δ_t^{2t} only (--no-one-step where offered)`,
+      `zsl: ${checkpoint.directory} has no optimizer.safetensors: the one step needs the optimizer state (${fix})`,
     );
   }
+  return { parameters: checkpoint.parameters, optimizer: checkpoint.optimizer };
 }
 
 /** One step of a run's optimizer from a loaded state, on the GPU. */
@@ -191,6 +191,11 @@ export class OptimizerStep {
     }
     const gradNorm = (await readFloats(this.gpu, this.optimizer.gradNorm, 0, 1))[0];
     return { before, meanLoss: sum / before.length, gradNorm };
+  }
+
+  /** Per-token losses ([sequences, T − 1] flattened) of the current parameters on whole sequences. */
+  losses(tokens: Uint32Array): Promise<Float32Array> {
+    return modelTokenLosses(this.model, tokens);
   }
 
   /** The update δ = θ_after − θ_loaded of the last step (flat, layout order). */

@@ -1,7 +1,7 @@
 /**
  * Gradient interference of a training run (docs/method.md#gradient-interference) at each power-of-two checkpoint: the
- * one-step update δ of the loss-interference analysis (load the checkpoint with its optimizer state,
- * one AdamW step without clipping at lr(t) on the first batch training never saw), the exact
+ * one-step update δ of the loss-interference analysis (load the checkpoint with its optimizer state, one
+ * step of the run's own optimizer without clipping at lr(t) on the first batch training never saw), the exact
  * per-example gradients at θ_t of that same batch's examples, their statistics, and how well the
  * first-order prediction Δ̂ℓ_i = g_i·δ tracks the true change Δℓ_i of the step.
  *
@@ -14,10 +14,9 @@
 import type { GpuDevice } from "../../gpu/device.ts";
 import { Kernels } from "../../gpu/kernels.ts";
 import { parameterLayout } from "../../model/parameters.ts";
-import { checkpointPath, listCheckpoints, loadCheckpoint } from "../../train/checkpoint.ts";
-import { requireAdamWForOneStep } from "../../train/optimizer_step.ts";
+import { checkpointPath, loadCheckpoint } from "../../train/checkpoint.ts";
+import { analysisOptimizerOptions, checkpointStepState, OptimizerStep } from "../../train/optimizer_step.ts";
 import type { LoadedRun } from "../../train/run.ts";
-import type { AdamWOptions } from "../../train/adamw.ts";
 import { join } from "../../util/path.ts";
 import { newerThanCheckpoint } from "../../results/cache.ts";
 import type { ExampleRows, Granularity } from "../../results/gradients.ts";
@@ -32,8 +31,8 @@ import {
   writeGradientCache,
 } from "../../results/gradients.ts";
 import { ProjectionWriter } from "../../results/projections.ts";
-import { OneStep, oneStepLearningRate } from "../interference/one_step.ts";
-import { isPowerOfTwo } from "../interference/run.ts";
+import { oneStepLearningRate } from "../interference/one_step.ts";
+import { analysedCheckpoints } from "../interference/run.ts";
 import { finishGradientInterference, gradientNoiseScale, predictionAgreement } from "./metrics.ts";
 import type { GradientInterference, PredictionAgreement } from "./metrics.ts";
 import { GradientStatistics } from "./statistics.ts";
@@ -112,29 +111,18 @@ export async function analyseRunGradients(
   const cacheDir = gradientsDir(run.runDir);
   const layout = parameterLayout(run.config);
   const T = run.config.seq_len;
-  const available = await listCheckpoints(run.runDir);
-  const steps = options.checkpoints ?? available.filter(isPowerOfTwo);
-  for (const step of steps) {
-    if (!available.includes(step)) {
-      throw new Error(
-        `zsl: ${run.runDir} has no checkpoint of step ${step} (it has ${available.join(", ")})`,
-      );
-    }
-  }
-  if (steps.length === 0) {
-    throw new Error(`zsl: ${run.runDir} has no power-of-two checkpoints: train it first`);
-  }
+  const steps = await analysedCheckpoints(run.runDir, options.checkpoints);
   const sequences = Math.min(options.sequences ?? (granularity === "token" ? 4 : run.batch), run.batch);
   if (!Number.isInteger(sequences) || sequences < 1) {
     throw new Error(`zsl: --sequences must be a positive integer, got ${options.sequences}`);
   }
-  const adamw: AdamWOptions = { ...(run.info.adamw as AdamWOptions | undefined), maxNorm: 0 };
+  const optimizer = analysisOptimizerOptions(run.optimizer);
   const settings = (step: number) => ({
     granularity,
     sequences,
     lr: oneStepLearningRate(run.schedule, step),
     afterStep: run.steps,
-    adamw,
+    optimizer,
     targetsPerPass: options.targetsPerPass ?? null,
     projection: options.projection ?? null,
   });
@@ -149,15 +137,14 @@ export async function analyseRunGradients(
     }
   }
   if (needed.length > 0) {
-    requireAdamWForOneStep(run.optimizer, run.info.name);
     const gpu = typeof device === "function" ? await device() : device;
     const kernels = options.kernels ?? new Kernels(gpu);
     const batch = run.plan.unseenBatch(run.steps, 0).tokens;
     const examplesOf = batch.subarray(0, sequences * T);
-    const stepper = await OneStep.create(gpu, run.config, {
+    const stepper = await OptimizerStep.create(gpu, run.config, {
       batch: run.batch,
       microbatch: run.microbatch,
-      adamw,
+      optimizer,
       kernels,
     });
     const statistics = await GradientStatistics.create(gpu, run.config, {
@@ -175,24 +162,15 @@ export async function analyseRunGradients(
             total,
           );
         const checkpoint = await loadCheckpoint(checkpointPath(run.runDir, step), layout);
-        if (!checkpoint.expAvg || !checkpoint.expAvgSq) {
-          throw new Error(
-            `zsl: ${checkpoint.directory} has no optimizer.safetensors: gradient interference needs the ` +
-              `optimizer state to take the one step δ`,
-          );
-        }
-        report("one AdamW step", 0, 1);
+        report(`one ${optimizer.kind} step`, 0, 1);
         const lr = settings(step).lr;
-        stepper.load({
-          parameters: checkpoint.parameters,
-          expAvg: checkpoint.expAvg,
-          expAvgSq: checkpoint.expAvgSq,
-        });
+        stepper.load(
+          checkpointStepState(checkpoint, "gradient interference takes the one step δ from it"),
+          `${checkpoint.directory}/optimizer.safetensors`,
+        );
         const { before } = await stepper.step(batch, step + 1, lr);
         const after = await stepper.losses(examplesOf);
-        const stepped = await stepper.model.getParameters();
-        const delta = new Float32Array(layout.totalLength);
-        for (let j = 0; j < delta.length; j++) delta[j] = stepped[j] - checkpoint.parameters[j];
+        const delta = await stepper.update();
         const tokenChange = new Float64Array(sequences * (T - 1));
         for (let i = 0; i < tokenChange.length; i++) tokenChange[i] = after[i] - before[i];
         const start = performance.now();

@@ -13,13 +13,7 @@ export {
   meanStd,
 } from "./loss.ts";
 export { targetLabels, type TokenSet, tokenSetOf } from "./token_losses.ts";
-export {
-  OneStep,
-  oneStepLearningRate,
-  type OneStepLr,
-  type OneStepOptions,
-  type OptimizerState,
-} from "./one_step.ts";
+export { oneStepLearningRate, type OneStepLr } from "./one_step.ts";
 export {
   analyseRun,
   DEFAULT_ONE_STEP_BATCHES,

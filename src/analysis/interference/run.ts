@@ -1,8 +1,8 @@
 /**
  * Loss interference of a whole training run (docs/method.md#loss-interference): Δ_t^{2t} between consecutive
- * power-of-two checkpoints on the run's eval split, and Δ_t^{t+1}, one AdamW step from every
- * power-of-two checkpoint on K batches training never saw, measured on that batch ("train") and on
- * the eval split ("eval").
+ * power-of-two checkpoints on the run's eval split, and Δ_t^{t+1}, one step of the run's own optimizer (with
+ * its state, without clipping, at lr(t)) from every power-of-two checkpoint on K batches training never
+ * saw, measured on that batch ("train") and on the eval split ("eval").
  *
  * Work is cached in `RUN/interference/` (the files are `src/results/interference.ts`'s): the eval split's
  * per-token losses of each checkpoint, the per-batch one-step rows with the settings they were made with,
@@ -17,9 +17,9 @@ import { Transformer } from "../../model/transformer.ts";
 import { parameterLayout } from "../../model/parameters.ts";
 import { fingerprint } from "../../data/batches.ts";
 import { checkpointPath, listCheckpoints, loadCheckpoint } from "../../train/checkpoint.ts";
-import { requireAdamWForOneStep } from "../../train/optimizer_step.ts";
+import type { StepState } from "../../train/optimizer_step.ts";
+import { analysisOptimizerOptions, checkpointStepState, OptimizerStep } from "../../train/optimizer_step.ts";
 import type { LoadedRun } from "../../train/run.ts";
-import type { AdamWOptions } from "../../train/adamw.ts";
 import { modelTokenLosses } from "../../model/token_losses.ts";
 import { newerThanCheckpoint } from "../../results/cache.ts";
 import type { Dt1BatchRow, Dt1Row, Dt2tGroupRow, Dt2tRow, OneStepCache } from "../../results/interference.ts";
@@ -37,7 +37,7 @@ import {
 import { join } from "../../util/path.ts";
 import { lossInterference, meanStd } from "./loss.ts";
 import type { InterferenceResult } from "./loss.ts";
-import { OneStep, oneStepLearningRate } from "./one_step.ts";
+import { oneStepLearningRate } from "./one_step.ts";
 import type { OneStepLr } from "./one_step.ts";
 import { tokenSetOf } from "./token_losses.ts";
 import type { TokenSet } from "./token_losses.ts";
@@ -92,6 +92,24 @@ export interface RunInterference {
 /** Whether `n` is a power of two (1, 2, 4, …). */
 export function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0 && n <= 2 ** 30;
+}
+
+/**
+ * The checkpoints of a run an analysis steps from: `requested` (each must exist) or every power of two;
+ * throws naming the steps the run has, or that it has none to analyse.
+ */
+export async function analysedCheckpoints(runDir: string, requested?: number[]): Promise<number[]> {
+  const available = await listCheckpoints(runDir);
+  const steps = requested ?? available.filter(isPowerOfTwo);
+  for (const step of steps) {
+    if (!available.includes(step)) {
+      throw new Error(`zsl: ${runDir} has no checkpoint of step ${step} (it has ${available.join(", ")})`);
+    }
+  }
+  if (steps.length === 0) {
+    throw new Error(`zsl: ${runDir} has no power-of-two checkpoints: train it first (deno task train)`);
+  }
+  return steps;
 }
 
 /** Consecutive power-of-two pairs (t, 2t) among `steps`. */
@@ -173,7 +191,8 @@ export async function analyseRun(
   if (doOneStep && (!Number.isInteger(K) || K < 1)) throw new Error(`zsl: --batches must be ≥ 1, got ${K}`);
   const lrChoice = options.lr ?? "checkpoint";
   const clip = options.clip ?? 0;
-  const adamw: AdamWOptions = { ...(run.info.adamw as AdamWOptions | undefined), maxNorm: clip };
+  // The run's own optimizer and settings, without clipping unless asked (docs/method.md#one-step).
+  const optimizer = { ...analysisOptimizerOptions(run.optimizer), maxNorm: clip };
 
   // What must be computed.
   const needLosses: number[] = [];
@@ -189,7 +208,7 @@ export async function analyseRun(
     lrChoice,
     clip,
     afterStep: run.steps,
-    adamw,
+    optimizer,
     eval: evalKey,
   });
   const needOneStep: number[] = [];
@@ -206,7 +225,6 @@ export async function analyseRun(
   }
   const unseen: Uint32Array[] = [];
   if (needOneStep.length > 0) {
-    requireAdamWForOneStep(run.optimizer, run.info.name);
     for (let k = 0; k < K; k++) unseen.push(run.plan.unseenBatch(run.steps, k).tokens);
   }
 
@@ -218,10 +236,10 @@ export async function analyseRun(
     const gpu = typeof device === "function" ? await device() : device;
     const kernels = options.kernels ?? new Kernels(gpu);
     const stepper = needOneStep.length > 0
-      ? await OneStep.create(gpu, run.config, {
+      ? await OptimizerStep.create(gpu, run.config, {
         batch: run.batch,
         microbatch: run.microbatch,
-        adamw,
+        optimizer,
         kernels,
       })
       : null;
@@ -246,17 +264,10 @@ export async function analyseRun(
           evalBefore = await readTokenLosses(join(cacheDir, tokenLossFile(step)), predicted);
         }
         if (oneStepNeeded && stepper) {
-          if (!checkpoint.expAvg || !checkpoint.expAvgSq) {
-            throw new Error(
-              `zsl: ${checkpoint.directory} has no optimizer.safetensors: the one-step analysis needs the ` +
-                `optimizer state (or pass --no-one-step)`,
-            );
-          }
           await oneStepAtCheckpoint(stepper, {
             step,
-            parameters: checkpoint.parameters,
-            expAvg: checkpoint.expAvg,
-            expAvgSq: checkpoint.expAvgSq,
+            state: checkpointStepState(checkpoint, "or pass --no-one-step"),
+            source: `${checkpoint.directory}/optimizer.safetensors`,
             unseen,
             afterStep: run.steps,
             set,
@@ -329,9 +340,9 @@ export async function analyseRun(
 
 interface OneStepWork {
   step: number;
-  parameters: Float32Array;
-  expAvg: Float32Array;
-  expAvgSq: Float32Array;
+  state: StepState;
+  /** Where the state is from (for errors). */
+  source: string;
   unseen: Uint32Array[];
   afterStep: number;
   set: TokenSet;
@@ -342,8 +353,8 @@ interface OneStepWork {
 }
 
 /** The K one-step measurements of one checkpoint, written to its cache file. */
-async function oneStepAtCheckpoint(stepper: OneStep, work: OneStepWork): Promise<void> {
-  stepper.load({ parameters: work.parameters, expAvg: work.expAvg, expAvgSq: work.expAvgSq });
+async function oneStepAtCheckpoint(stepper: OptimizerStep, work: OneStepWork): Promise<void> {
+  stepper.load(work.state, work.source);
   const rows: OneStepCache["rows"] = [];
   const lr = work.settings.lr;
   const evalMean = mean(work.evalBefore);
