@@ -73,7 +73,7 @@ Deno.test("landscape: the figure draws ΔL, D, M against α, a row per set, a li
   // The table: the real step (k = 25) and the lowest loss (here the largest α).
   const table = landscapeTable(rows.filter((row) => row.t === 1));
   assertEquals(table.rows.map((row) => row.slice(0, 2)), [["1", "train"], ["1", "eval"]]);
-  assertEquals(table.rows[0].slice(3, 7), ["-0.2500", "0.5000", "0.2500", "2.00"]);
+  assertEquals(table.rows[0].slice(3, 7), ["-0.2500", "0.5000", "0.2500", "2"]);
 });
 
 Deno.test({
