@@ -3,11 +3,13 @@
  *
  * dawn.node (`npm:webgpu`) completes `mapAsync`, `createComputePipelineAsync` and
  * `onSubmittedWorkDone` by rescheduling a tick with the global `setImmediate` for as long as any of
- * them is pending, and every tick allocates native-backed objects. A wait of seconds (a lavapipe
- * dispatch, a cold shader compile) thus runs about 10⁵ ticks a second: the spinning takes a CPU
- * core from the software rasteriser (waits ran 2–4× longer on 2 cores) and leaves garbage that is
- * slow to finalise (under `deno test`, whose collector runs rarely, one collection stalled a test
- * file for minutes).
+ * them is pending, and every tick creates a new N-API function for its callback. Left alone, a wait
+ * of milliseconds runs about 10⁵ ticks a second: the spinning takes a CPU core from the software
+ * rasteriser, and the functions pile up. Deno releases an N-API function's reference with a linear
+ * search and a removal from one vector of all live references, so when a major collection frees
+ * 10⁵–10⁶ of them at once the main thread spends seconds to minutes moving memory (measured with
+ * `perf` on Deno 2.9: `memmove` under that search took 30% of a training run's CPU, and single steps
+ * stalled for 5–240 s, longer the more the machine was loaded).
  *
  * @module
  */
@@ -22,30 +24,38 @@ type ImmediateGlobals = {
 };
 
 /**
- * Replaces the global `setImmediate` (the one Dawn's tick uses) by one that, once immediates have
- * kept the event loop busy for `burstMs`, defers each by a 1 ms timer instead: short waits keep
- * their latency, long ones poll at most about 1000 times a second. `gapMs` without an immediate
- * being scheduled or run ends the burst. Idempotent; `clearImmediate` accepts both kinds of handle.
+ * Replaces the global `setImmediate` (the one Dawn's tick uses) by one that runs the first
+ * `burstTicks` immediates of a wait at once and defers each later one by a timer whose delay grows
+ * with the wait (a sixteenth of its time so far, from 1 ms up to `maxDelayMs`): a short wait keeps its
+ * latency, a long one adds at most about 6% or `maxDelayMs` to it, and a wait of W ms runs tens of
+ * ticks rather than 100·W. A wait ends when no immediate was scheduled or run for `gapMs`.
+ * Idempotent; `clearImmediate` accepts both kinds of handle.
  */
-export function throttleImmediates(burstMs = 10, gapMs = 5): void {
+export function throttleImmediates(burstTicks = 4, maxDelayMs = 4, gapMs = 20): void {
   const globals = globalThis as unknown as ImmediateGlobals;
   const immediate = globals.setImmediate;
   const clear = globals.clearImmediate;
   if (globals[PATCHED] || typeof immediate !== "function") return;
-  let burstStart = -Infinity;
+  let waitStart = -Infinity;
+  let ticks = 0;
   // Last time an immediate was scheduled or ran: a deferred tick that runs late is still the
-  // same burst.
+  // same wait.
   let last = -Infinity;
   globals.setImmediate = (callback: Callback, ...args: unknown[]) => {
     const now = performance.now();
-    if (now - last > gapMs) burstStart = now;
+    if (now - last > gapMs) {
+      waitStart = now;
+      ticks = 0;
+    }
     last = now;
-    if (now - burstStart < burstMs) return immediate(callback, ...args);
+    ticks++;
+    if (ticks <= burstTicks) return immediate(callback, ...args);
     const run = () => {
       last = performance.now();
       callback(...args);
     };
-    return { zslTimer: setTimeout(run, 1) };
+    const delay = Math.min(maxDelayMs, Math.max(1, (now - waitStart) / 16));
+    return { zslTimer: setTimeout(run, delay) };
   };
   globals.clearImmediate = (handle: unknown) => {
     if (handle !== null && typeof handle === "object" && "zslTimer" in handle) {

@@ -1,0 +1,36 @@
+import { assert, assertWithin } from "./asserts.ts";
+import { throttleImmediates } from "../src/gpu/ticks.ts";
+
+type Immediate = (callback: () => void) => unknown;
+
+/** Runs a self-rescheduling immediate (as Dawn's tick is) for `ms`; returns how many times it ran. */
+function spin(ms: number): Promise<number> {
+  const setImmediate = (globalThis as unknown as { setImmediate: Immediate }).setImmediate;
+  const start = performance.now();
+  let ticks = 0;
+  return new Promise((resolve) => {
+    const tick = () => {
+      ticks++;
+      if (performance.now() - start < ms) setImmediate(tick);
+      else resolve(ticks);
+    };
+    setImmediate(tick);
+  });
+}
+
+Deno.test("throttled immediates: a 200 ms wait runs tens of ticks, not 10⁴", async () => {
+  throttleImmediates();
+  throttleImmediates(); // idempotent: a second call must not stack another layer of delays
+  // Unthrottled, Deno runs 10⁴–10⁵ immediates in 200 ms; each of Dawn's creates an N-API function, and
+  // freeing 10⁵ of them stalled training for minutes (src/gpu/ticks.ts). Burst of 4, then delays of
+  // 1 ms growing to 4 ms: about 70 ticks when the timers are on time, fewer under load.
+  const ticks = await spin(200);
+  assertWithin(ticks, 120, "ticks in a 200 ms wait");
+  assert(ticks >= 5, `the first ticks of a wait run at once and the rest on timers: got ${ticks}`);
+  // A new wait after a pause starts with its burst again: a short wait keeps its latency.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const start = performance.now();
+  const short = await spin(0);
+  assert(short === 1, `a wait that ends at once runs one tick, got ${short}`);
+  assertWithin(performance.now() - start, 50, "ms for a one-tick wait after a pause");
+});
