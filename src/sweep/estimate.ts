@@ -10,8 +10,8 @@
  * cache adds seconds of compilation per pipeline, which the probe pays once, before the estimate (the
  * sweep then reuses the compiled pipelines).
  *
- * What it cannot see: the load other processes put on the machine later. On a shared 2-core machine
- * single steps were seen to stall for 20–70 s about once per 600-step run.
+ * What it cannot see: the load other processes put on the machine later. (The single steps that
+ * stalled for 5–240 s once or twice a run were Deno freeing Dawn's tick callbacks: src/gpu/ticks.ts.)
  *
  * @module
  */
@@ -26,22 +26,40 @@ import { join } from "../util/path.ts";
 import { landscapeKs } from "../analysis/landscape.ts";
 import type { SweepDefinition, SweepRun } from "./definition.ts";
 
-/** Steps of the probe run (checkpoints land at 1, 2, 4 and 8). */
-const PROBE_STEPS = 8;
+/** Steps of the probe run (checkpoints land at 1, 2, 4, 8 and 16; eleven plain steps are timed). */
+const PROBE_STEPS = 16;
 
 /** What {@linkcode estimateSweepTime} returns. */
 export interface SweepEstimate {
   /** Seconds to train every unfinished run. */
   trainingSeconds: number;
-  /** Seconds of the analyses (loss and gradient interference; the fits take well under a second). */
+  /** Seconds of the analyses (the deceleration fits, loss and gradient interference, the landscape). */
   analysisSeconds: number;
+  /** The analyses' seconds, each summed over the runs (they add up to `analysisSeconds`). */
+  analyses: AnalysisEstimate;
   /** Per run: the seconds its training will take (0 when finished). */
   runs: { id: string; seconds: number }[];
 }
 
+/** The seconds of each analysis of a sweep (see {@linkcode estimateSweepTime}). */
+export interface AnalysisEstimate {
+  /** The deceleration fits and the warmup control. */
+  fits: number;
+  /** Loss interference between checkpoints and after one step. */
+  lossInterference: number;
+  /** Gradient interference (per sequence or per token). */
+  gradientInterference: number;
+  /** The loss along the update. */
+  landscape: number;
+}
+
 /** What a probe of one run measured. */
 export interface RunProbe {
-  /** Median seconds of a step (data, record, submit, loss readback, metrics). */
+  /**
+   * Mean seconds of a plain step (data, record, submit, loss readback, metrics), the slowest left out.
+   * The mean and not the median: on a shared machine a run's steps have a long tail (their mean was
+   * 1.2–1.4× their median in runs of the default sweep under load), and the run's time is the sum.
+   */
   stepSeconds: number;
   /** Seconds of one evaluation of the eval split. */
   evalSeconds: number;
@@ -88,7 +106,7 @@ export async function probeRun(kernels: Kernels, resolved: ResolvedRun): Promise
   const durations = stamps.map((t, i) => (t - (i === 0 ? start : stamps[i - 1])) / 1000);
   const checkpointed = new Set(checkpointSteps(PROBE_STEPS));
   const plain = durations.filter((_, i) => !checkpointed.has(i + 1));
-  const step = median(plain);
+  const step = meanWithoutLargest(plain);
   const checkpoints = durations.filter((_, i) => i > 0 && checkpointed.has(i + 1));
   const checkpointSeconds = Math.max(0, median(checkpoints) - step);
   // Minus a steady step and a checkpoint: the rest of the first step is compilation.
@@ -129,6 +147,13 @@ async function forwardSeconds(kernels: Kernels, resolved: ResolvedRun): Promise<
   }
 }
 
+/** The mean of `values` without their largest (one hiccup of the scheduler must not count 11 times). */
+function meanWithoutLargest(values: number[]): number {
+  if (values.length < 3) return median(values);
+  const sorted = [...values].sort((a, b) => a - b).slice(0, -1);
+  return sorted.reduce((sum, value) => sum + value, 0) / sorted.length;
+}
+
 function median(values: number[]): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
@@ -151,7 +176,7 @@ export async function estimateSweepTime(
 ): Promise<SweepEstimate> {
   const perRun: { id: string; seconds: number }[] = [];
   let trainingSeconds = 0;
-  let analysisSeconds = 0;
+  const analyses: AnalysisEstimate = { fits: 0, lossInterference: 0, gradientInterference: 0, landscape: 0 };
   for (const [index, run] of runs.entries()) {
     const { options } = resolved[index];
     const done = (await listCheckpoints(options.runDir)).at(-1) ?? 0;
@@ -168,23 +193,38 @@ export async function estimateSweepTime(
       : left * step + evaluations * probe.evalSeconds + checkpoints * probe.checkpointSeconds;
     perRun.push({ id: run.id, seconds });
     trainingSeconds += seconds;
-    analysisSeconds += analysisTime(definition, resolved[index], probe);
+    const parts = analysisTime(definition, resolved[index], probe);
+    for (const key of Object.keys(analyses) as (keyof AnalysisEstimate)[]) analyses[key] += parts[key];
   }
-  return { trainingSeconds, analysisSeconds, runs: perRun };
+  const analysisSeconds = Object.values(analyses).reduce((sum, seconds) => sum + seconds, 0);
+  return { trainingSeconds, analysisSeconds, analyses, runs: perRun };
 }
 
 /**
  * Measured cost of the analyses relative to the work they consist of (a forward, a step, a backward):
- * on the default sweep (lavapipe, 2 cores, warm and cold shader cache) the loss-interference analysis
- * took 3.1× and the per-sequence gradient-interference analysis 4.8× the time of those passes at the
- * probed step time: each checkpoint is also loaded from disk, models and their pipelines are built per
- * analysis shape, and every evaluation reads its per-token losses back.
+ * on the default sweep (lavapipe, 2 cores, shared) the loss-interference analysis took 0.9–1.4× and the
+ * per-sequence gradient-interference analysis 1.4–2.2× the time of those passes at the probed step time
+ * (two sweeps at different loads; the middle is used):
+ * each checkpoint is also loaded from disk, models and their pipelines are built per analysis shape, and
+ * every evaluation reads its per-token losses back. (3.1× and 4.8× before Dawn's ticks were throttled by
+ * count, src/gpu/ticks.ts.)
  */
-const LOSS_INTERFERENCE_OVERHEAD = 3.1;
-const GRADIENT_INTERFERENCE_OVERHEAD = 4.8;
+const LOSS_INTERFERENCE_OVERHEAD = 1.1;
+const GRADIENT_INTERFERENCE_OVERHEAD = 1.7;
+
+/**
+ * Seconds of one run's deceleration fits (against the step and against S, with their restarts), which no
+ * probe measures: on the 2-core machine 0.1 s for cpu-xs and 7–10 s of CPU for cpu-s and cpu-m at 512
+ * steps, so a mean of 6 s a run.
+ */
+const DECELERATION_FIT_SECONDS = 6;
 
 /** The analyses of one run, from its probe (see {@linkcode estimateSweepTime}). */
-function analysisTime(definition: SweepDefinition, resolved: ResolvedRun, probe: RunProbe): number {
+function analysisTime(
+  definition: SweepDefinition,
+  resolved: ResolvedRun,
+  probe: RunProbe,
+): AnalysisEstimate {
   const { options } = resolved;
   const step = probe.stepSeconds;
   const evalPass = probe.evalSeconds;
@@ -207,5 +247,6 @@ function analysisTime(definition: SweepDefinition, resolved: ResolvedRun, probe:
   const landscape = a.landscape
     ? checkpoints * (step + 2 * landscapeKs(a.landscapePoints).length * (2 * step / 3))
     : 0;
-  return interference + gradients + landscape;
+  const fits = a.deceleration ? DECELERATION_FIT_SECONDS : 0;
+  return { fits, lossInterference: interference, gradientInterference: gradients, landscape };
 }
