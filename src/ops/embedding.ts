@@ -73,7 +73,7 @@ export interface EmbeddingShape {
 
 const WORKGROUP_SIZE = 256;
 
-/** The gather (`embedding_forward`) and `backward` of `kernels/embedding.wgsl` for `rows` rows of a [tableRows, d] table. */
+/** The gather and the entry `backward` of `kernels/embedding.wgsl`, `rows` rows of a [tableRows, d] table. */
 function embeddingPipelines(
   kernels: Kernels,
   backward: string,
