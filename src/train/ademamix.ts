@@ -8,7 +8,7 @@
 import type { ParameterSpec } from "../model/parameters.ts";
 import { adamStepTail } from "./adamw.ts";
 import { FlatStateOptimizer } from "./flat_state.ts";
-import type { OptimizerTarget } from "./flat_state.ts";
+import type { OptimizerTarget, TensorPipeline } from "./flat_state.ts";
 
 /**
  * α_t and β3_t at step t (docs/method.md#optimizers): α rises linearly to α over T steps, β3 moves from β1 to β3
@@ -35,7 +35,7 @@ export function ademamixSchedule(
 export class AdEMAMix extends FlatStateOptimizer {
   /** Always `ademamix`. */
   readonly kind = "ademamix" as const;
-  #steps: { spec: ParameterSpec; pipeline: GPUComputePipeline; workgroups: [number, number] }[] = [];
+  #steps: TensorPipeline[] = [];
 
   private constructor(target: OptimizerTarget) {
     super(target, ["exp_avg_fast", "exp_avg_slow", "exp_avg_sq"], 13, "ademamix");

@@ -10,17 +10,15 @@ import type { ParameterSpec } from "../model/parameters.ts";
 import { SumReduce } from "../ops/cross_entropy.ts";
 import { adamStepTail } from "./adamw.ts";
 import { FlatStateOptimizer } from "./flat_state.ts";
-import type { OptimizerTarget } from "./flat_state.ts";
+import type { OptimizerTarget, TensorWork } from "./flat_state.ts";
 
 /** Bytes between the per-tensor mask counts (a binding offset must be aligned on every adapter). */
 const SLOT_BYTES = 256;
 
-interface TensorStep {
-  spec: ParameterSpec;
+interface TensorStep extends TensorWork {
   moments: GPUComputePipeline;
   update: GPUComputePipeline;
   count: SumReduce;
-  workgroups: [number, number];
 }
 
 /**

@@ -49,6 +49,20 @@ export function checkStateTensors(
   }
 }
 
+/** One tensor's update: its place in the layout and the grid of its elementwise kernels. */
+export interface TensorWork {
+  /** The parameter. */
+  spec: ParameterSpec;
+  /** The grid of an elementwise kernel over it ({@linkcode FlatStateOptimizer.tensorGrid}). */
+  workgroups: [number, number];
+}
+
+/** A tensor updated by one pipeline. */
+export interface TensorPipeline extends TensorWork {
+  /** The update's pipeline, specialised for the tensor. */
+  pipeline: GPUComputePipeline;
+}
+
 /** What an optimizer is built for: the device, the parameter layout, the resolved options, the kernels. */
 export interface OptimizerTarget {
   /** The device. */

@@ -17,7 +17,7 @@ import { Matmul } from "../ops/matmul.ts";
 import { GradNorm } from "../ops/grad_norm.ts";
 import { adamStepTail } from "./adamw.ts";
 import { FlatStateOptimizer } from "./flat_state.ts";
-import type { OptimizerTarget } from "./flat_state.ts";
+import type { OptimizerTarget, TensorPipeline, TensorWork } from "./flat_state.ts";
 
 /** The Newton–Schulz quintic's coefficients (a, b, c). */
 export const NS5 = [3.4445, -4.7750, 2.0315] as const;
@@ -56,8 +56,7 @@ interface NewtonSchulz {
   norm: GradNorm;
 }
 
-interface MuonTensor {
-  spec: ParameterSpec;
+interface MuonTensor extends TensorWork {
   blocks: number;
   blockLength: number;
   /** Floats between blocks in the scratch (aligned for binding). */
@@ -65,13 +64,6 @@ interface MuonTensor {
   momentum: GPUComputePipeline;
   update: GPUComputePipeline;
   ns: NewtonSchulz;
-  workgroups: [number, number];
-}
-
-interface EmbeddingTensor {
-  spec: ParameterSpec;
-  pipeline: GPUComputePipeline;
-  workgroups: [number, number];
 }
 
 /**
@@ -82,7 +74,7 @@ export class Muon extends FlatStateOptimizer {
   /** Always `muon`. */
   readonly kind = "muon" as const;
   #muon: MuonTensor[] = [];
-  #embeddings: EmbeddingTensor[] = [];
+  #embeddings: TensorPipeline[] = [];
   #schulz: NewtonSchulz[] = [];
   #scratch: {
     u: GPUBuffer;
