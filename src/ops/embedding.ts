@@ -7,7 +7,8 @@
 import { createBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
-import { checkPositiveSizes, compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { checkPositiveSizes } from "./shapes.ts";
 
 /**
  * Rows grouped by token id (CSR): rows `order[offsets[u] .. offsets[u+1])` hold token `uniqueIds[u]`,

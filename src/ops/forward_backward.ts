@@ -6,15 +6,6 @@
  */
 import type { Binding, Constants, Kernels } from "../gpu/kernels.ts";
 
-/** Throws a RangeError naming `op` and the first of `sizes` that is not a positive integer. */
-export function checkPositiveSizes(op: string, sizes: Record<string, number>): void {
-  for (const [name, value] of Object.entries(sizes)) {
-    if (!(Number.isInteger(value) && value > 0)) {
-      throw new RangeError(`zsl: ${op} needs a positive integer ${name}, got ${value}`);
-    }
-  }
-}
-
 /**
  * Compiles (or takes from the cache) the entry points `forward` and `backward` of `kernels/<file>.wgsl`
  * with `constants` (the backward with `backwardConstants` where they differ).

@@ -7,7 +7,8 @@
  */
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
-import { checkPositiveSizes, compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { checkPositiveSizes } from "./shapes.ts";
 
 /** Shape of {@linkcode PositionEmbedding}. */
 export interface PositionShape {
