@@ -1,0 +1,34 @@
+#!/bin/bash
+# The warmup study's exploratory runs (docs/warmup-study.md, table rows without a sweep file), exactly as run:
+# one `deno task train` each into sweeps/study/<id>, then Δ_t^{2t} into <id>/zsl, then the table.
+# Each run on one core: LP_NUM_THREADS=1 (lavapipe threads), at most two at a time on the 2-core machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+train() {
+  local id=$1
+  shift
+  mkdir -p sweeps/study/logs
+  /usr/bin/time -f "%e %U %S" -o "sweeps/study/logs/$id.time" env LP_NUM_THREADS=1 nice -n 10 \
+    deno task train "$@" --out "sweeps/study/$id" > "sweeps/study/logs/$id.log" 2>&1
+  LP_NUM_THREADS=1 deno task zsl "sweeps/study/$id" --no-one-step --out "sweeps/study/$id/zsl" > /dev/null
+}
+train tiny_t64_b16_w0_s512 --preset tiny --seq 64 --batch 16 --warmup 0 --steps 512 --eval-sequences 32
+train tiny_t64_b32_w0_s512 --preset tiny --seq 64 --batch 32 --warmup 0 --steps 512 --eval-sequences 32
+train tiny_t64_b64_w0_s512 --preset tiny --seq 64 --batch 64 --warmup 0 --steps 512 --eval-sequences 64
+train tiny_t64_b128_w0_s512 --preset tiny --seq 64 --batch 128 --warmup 0 --steps 512 --eval-sequences 128
+train tiny_t64_b16_w16_s512 --preset tiny --seq 64 --batch 16 --warmup 16 --steps 512 --eval-sequences 32
+train cpu-xs_t64_b16_w0_s512 --preset cpu-xs --seq 64 --batch 16 --warmup 0 --steps 512 --eval-sequences 32
+train tiny_t64_b16_w64_s512 --preset tiny --seq 64 --batch 16 --warmup 64 --steps 512 --eval-sequences 32
+train cpu-s_t64_b16_w0_s512 --preset cpu-s --seq 64 --batch 16 --warmup 0 --steps 512 --eval-sequences 32
+train cpu-m_t64_b16_w0_s512 --preset cpu-m --seq 64 --batch 16 --warmup 0 --steps 512 --eval-sequences 32
+train tiny_t64_b16_w0_s4096 --preset tiny --seq 64 --batch 16 --warmup 0 --steps 4096 --eval-sequences 32
+train cpu-xs_t64_b16_w0_s4096 --preset cpu-xs --seq 64 --batch 16 --warmup 0 --steps 4096 --eval-sequences 32
+train tiny_t64_b16_w128_s2048 --preset tiny --seq 64 --batch 16 --warmup 128 --steps 2048 --eval-sequences 32
+train tiny_t64_b16_w256_s2048 --preset tiny --seq 64 --batch 16 --warmup 256 --steps 2048 --eval-sequences 32
+train tiny_t64_b16_w0_lr3.88e-3_s512 --preset tiny --seq 64 --batch 16 --warmup 0 --lr 3.88e-3 --steps 512 --eval-sequences 32
+train tiny_t64_b16_w0_lr4.85e-4_s2048 --preset tiny --seq 64 --batch 16 --warmup 0 --lr 4.85e-4 --steps 2048 --eval-sequences 32
+train cpu-l_t64_b16_w0_s512 --preset cpu-l --seq 64 --batch 16 --warmup 0 --steps 512 --eval-sequences 32
+train tiny_t64_b128_w0_s256 --preset tiny --batch 128 --seq 64 --warmup 0 --steps 256
+train tiny-gpt2_t64_b16_w0_s512 --preset tiny --tokenizer gpt2 --seq 64 --batch 16 --warmup 0 --steps 512 --eval-sequences 32
+deno run --allow-read --allow-write --allow-env --allow-ffi docs/study/table.ts --min-step 3 \
+  --out docs/study/explore sweeps/study/*/
