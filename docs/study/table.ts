@@ -112,7 +112,8 @@ async function loadOf(indexFile: string, id: string): Promise<string> {
 async function cost(runDir: string, id: string, loopSeconds: number) {
   const sessions = `${runDir}/sweep_sessions.json`;
   if (await exists(sessions)) {
-    const list = JSON.parse(await Deno.readTextFile(sessions)) as { seconds: number }[];
+    const list =
+      (JSON.parse(await Deno.readTextFile(sessions)) as { sessions: { seconds: number }[] }).sessions;
     // RUN = SWEEPS/<sweep>/runs/<id>: the sweep's load is logged in SWEEPS/logs/index.txt.
     const parts = runDir.replace(/\/$/, "").split("/");
     const sweepsRoot = parts.slice(0, -3).join("/") || ".";
