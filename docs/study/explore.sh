@@ -30,5 +30,10 @@ train tiny_t64_b16_w0_lr4.85e-4_s2048 --preset tiny --seq 64 --batch 16 --warmup
 train cpu-l_t64_b16_w0_s512 --preset cpu-l --seq 64 --batch 16 --warmup 0 --steps 512 --eval-sequences 32
 train tiny_t64_b128_w0_s256 --preset tiny --batch 128 --seq 64 --warmup 0 --steps 256
 train tiny-gpt2_t64_b16_w0_s512 --preset tiny --tokenizer gpt2 --seq 64 --batch 16 --warmup 0 --steps 512 --eval-sequences 32
+train tiny_t64_b16_w4_s512 --preset tiny --seq 64 --batch 16 --warmup 4 --steps 512 --eval-sequences 32
+train cpu-xs_t64_b16_w8_s512 --preset cpu-xs --seq 64 --batch 16 --warmup 8 --steps 512 --eval-sequences 32
+train cpu-m_t64_b16_w0_lr7.27e-4_s1024 --preset cpu-m --seq 64 --batch 16 --warmup 0 --lr 7.27e-4 --steps 1024 --eval-sequences 32
+train cpu-xs_t64_b16_w128_s2048 --preset cpu-xs --seq 64 --batch 16 --warmup 128 --steps 2048 --eval-sequences 32
+train cpu-xs_t64_b16_w0_lr8.72e-4_s1024 --preset cpu-xs --seq 64 --batch 16 --warmup 0 --lr 8.72e-4 --steps 1024 --eval-sequences 32
 deno run --allow-read --allow-write --allow-env --allow-ffi docs/study/table.ts --min-step 3 \
   --out docs/study/explore sweeps/study/*/
