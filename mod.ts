@@ -2,183 +2,162 @@
  * zsl: train families of OLMo-style transformer language models with hand-written WGSL kernels on
  * WebGPU (Dawn), and measure loss deceleration and zero-sum learning (Mircea et al., ACL 2025).
  *
- * Everything here works when imported from a URL: kernels are fetched relative to this module.
+ * This module is the researcher's entry: training, the sweep, the three analyses, reading their results,
+ * and the figures. Everything else is under the sub-path exports of `deno.json` (`./gpu`, `./ops`,
+ * `./reference`, `./model`, `./train`, `./data`, `./io`, `./analysis`, `./results`, `./plot`, `./report`,
+ * `./sweep`, `./notebook`, `./util`), each a `src/<folder>/mod.ts`. Everything works imported from a URL:
+ * kernels are fetched relative to the modules.
  *
- * @example Train a small model and read its per-token losses
+ * @example Train a small model
  * ```ts
- * import { evaluateTokenLosses, openGpu, resolveRun, train } from "./mod.ts";
+ * import { openGpu, resolveRun, train } from "./mod.ts";
  *
  * const gpu = await openGpu();
- * const { options } = await resolveRun({ out: "runs/demo", preset: "tiny", steps: 50 });
- * await train(gpu, options);
+ * const { options } = await resolveRun({ out: "runs/demo", preset: "tiny", steps: 16, batch: 4, evalSequences: 4 });
+ * const result = await train(gpu, options);
+ * console.log(`loss ${result.losses[0].toFixed(3)} → ${result.losses.at(-1)!.toFixed(3)}`);
  * gpu.destroy();
+ * ```
+ *
+ * @example Run a sweep from code and read its results
+ * ```ts
+ * import { DECELERATION_TABLE, DT2T_TABLE, openGpu, readTable, runSweepLocally, validateSweep } from "./mod.ts";
+ *
+ * const definition = validateSweep({
+ *   name: "demo",
+ *   models: ["tiny"],
+ *   batches: [4],
+ *   common: { steps: 32, warmup: 2, evalSequences: 4 },
+ *   analyses: { interferenceOneStep: false, gradientInterference: "none" },
+ * });
+ * const gpu = await openGpu();
+ * await runSweepLocally(gpu, definition, "sweeps/demo"); // sweeps/demo/results: tables, figures, report.html
+ * gpu.destroy();
+ * const [fit] = await readTable("sweeps/demo/results", DECELERATION_TABLE);
+ * const windows = await readTable("sweeps/demo/results", DT2T_TABLE);
+ * console.log(fit.name, fit.identified ? `t_d = ${fit.tD}` : fit.reasons, windows.map((row) => row.D));
+ * ```
+ *
+ * @example Analyse a run (the one trained in the first example)
+ * ```ts
+ * import { analyseRun, analyseRunGradients, fitDeceleration, loadRun, openGpu, readLossCurve } from "./mod.ts";
+ *
+ * const curve = await readLossCurve("runs/demo");
+ * const fit = fitDeceleration(curve.steps, curve.losses);
+ * console.log(fit.identified ? `t_d = ${fit.tD}` : `no break: ${fit.reasons.join("; ")}`);
+ * const run = await loadRun("runs/demo");
+ * const gpu = await openGpu();
+ * const losses = await analyseRun(gpu, run, { batches: 1 });
+ * const gradients = await analyseRunGradients(gpu, run, { granularity: "sequence" });
+ * gpu.destroy();
+ * for (const row of losses.dt2t) console.log(`${row.t} → ${row.t2}: D ${row.D.toFixed(3)}, M ${row.M.toFixed(4)}`);
+ * for (const c of gradients.checkpoints) console.log(`step ${c.step}: D(∇ℓ) ${c.dGrad.toFixed(3)}`);
  * ```
  *
  * @module
  */
 
-// GPU runtime
-export { GpuDevice, GpuError, NO_ADAPTER_HELP, NoAdapterError, openGpu } from "./src/gpu/device.ts";
-export type { AdapterReport, OpenGpuOptions } from "./src/gpu/device.ts";
-export {
-  alignUp,
-  createBuffer,
-  readBuffer,
-  readFloats,
-  uploadBuffer,
-  writeBuffer,
-} from "./src/gpu/buffers.ts";
-export { grid, Kernels, kernelSource, kernelUrl } from "./src/gpu/kernels.ts";
-export type { Binding, Constants } from "./src/gpu/kernels.ts";
-
-// Model
-export {
-  ConfigError,
-  headDim,
-  kaplanPeakLr,
-  mlpHidden,
-  PAPER_PRESETS,
-  parameterCount,
-  presetByName,
-  PRESETS,
-  readConfigFile,
-  trainingFlopsPerToken,
-  validateConfig,
-} from "./src/model/config.ts";
-export type { ModelConfig, Preset } from "./src/model/config.ts";
-export { flattenTensors, initParameters, parameterLayout, tensorsOf } from "./src/model/parameters.ts";
-export type { ParameterLayout, ParameterSpec } from "./src/model/parameters.ts";
-export { dropLastPositions, NO_TARGET, Transformer } from "./src/model/transformer.ts";
-export type { PerExampleGradientSink, RecordOptions, TransformerOptions } from "./src/model/transformer.ts";
-export { defaultEvalBatch, evaluateTokenLosses, toTokenIds } from "./src/model/evaluate.ts";
-export type { EvaluateOptions, TokenLosses } from "./src/model/evaluate.ts";
-export { kernelSelfTest, ODD_TINY_CONFIG } from "./src/model/selftest.ts";
-export type { SelfTestResult } from "./src/model/selftest.ts";
-
-// Kernel families (one WGSL file each, forward and backward)
-export { defaultMatmulVariant, Matmul } from "./src/ops/matmul.ts";
-export type { MatmulDims, MatmulLayout, MatmulShape, MatmulVariant } from "./src/ops/matmul.ts";
-export { Attention, MAX_HEAD_DIM } from "./src/ops/attention.ts";
-export type { AttentionShape, AttentionVariant } from "./src/ops/attention.ts";
-export { Rope } from "./src/ops/rope.ts";
-export type { RopeShape } from "./src/ops/rope.ts";
-export { defaultRowVariant, RmsNorm } from "./src/ops/rmsnorm.ts";
-export type { RmsNormShape, RowVariant } from "./src/ops/rmsnorm.ts";
-export { SwiGlu } from "./src/ops/swiglu.ts";
-export type { SwiGluShape } from "./src/ops/swiglu.ts";
-export { CrossEntropy, SumReduce } from "./src/ops/cross_entropy.ts";
-export type { CrossEntropyShape } from "./src/ops/cross_entropy.ts";
-export { buildTokenIndex, Embedding } from "./src/ops/embedding.ts";
-export type { EmbeddingShape, TokenIndex } from "./src/ops/embedding.ts";
-export { GradNorm } from "./src/ops/grad_norm.ts";
-export * from "./src/ops/per_example.ts";
-export * from "./src/ops/projection.ts";
-
-// Float64 references
-export { nextTokenTargets, referenceForward, referenceGradients } from "./src/reference/model.ts";
-export type { ReferenceLosses, ReferenceParameters } from "./src/reference/model.ts";
-
-export { matmulDyTx, matmulDyW, matmulXWt } from "./src/reference/matmul.ts";
-export type { Matrix } from "./src/reference/matmul.ts";
-export { attentionBackward, attentionForward } from "./src/reference/attention.ts";
-export { ropeBackward, ropeForward } from "./src/reference/rope.ts";
-export { rmsnormBackward, rmsnormForward } from "./src/reference/rmsnorm.ts";
-export { swigluBackward, swigluForward } from "./src/reference/swiglu.ts";
-export { crossEntropyBackward, crossEntropyForward } from "./src/reference/cross_entropy.ts";
-export { embeddingBackward, embeddingForward } from "./src/reference/embedding.ts";
-export { gradNorm } from "./src/reference/grad_norm.ts";
-export { adamwReferenceStep } from "./src/reference/adamw.ts";
-export {
-  embeddingExampleGradient,
-  embeddingExampleStats,
-  exampleStats,
-  linearExampleGradient,
-  linearExampleStats,
-} from "./src/reference/per_example.ts";
-export type { ExampleStatsReference } from "./src/reference/per_example.ts";
-export {
-  frobeniusInner,
-  perExampleEmbeddingGradients,
-  perExampleLinearGradients,
-  projectGradient,
-  projectGradients,
-} from "./src/reference/projection.ts";
-export type { AdamWStep, AdamWTensor } from "./src/reference/adamw.ts";
-
 // Training
-export { AdamW, PAPER_ADAMW } from "./src/train/adamw.ts";
-export type { AdamWOptions } from "./src/train/adamw.ts";
-export { learningRate, validateSchedule } from "./src/train/schedule.ts";
-export type { Schedule, ScheduleKind } from "./src/train/schedule.ts";
-export {
-  checkpointName,
-  checkpointPath,
-  checkpointSteps,
-  listCheckpoints,
-  loadCheckpoint,
-  removeStaleTemporaries,
-  saveCheckpoint,
-} from "./src/train/checkpoint.ts";
-export type { Checkpoint, CheckpointState } from "./src/train/checkpoint.ts";
-export { MetricsLog } from "./src/train/metrics.ts";
-export type { MetricsRow } from "./src/train/metrics.ts";
-export { train } from "./src/train/trainer.ts";
-export type {
-  StepProgress,
-  TrainingData,
-  TrainingProbe,
-  TrainOptions,
-  TrainResult,
-} from "./src/train/trainer.ts";
+export { openGpu } from "./src/gpu/device.ts";
+export type { GpuDevice } from "./src/gpu/device.ts";
+export { PAPER_PRESETS, parameterCount, presetByName, PRESETS } from "./src/model/config.ts";
+export type { ModelConfig, Preset } from "./src/model/config.ts";
 export { loadRun, resolveRun } from "./src/train/run.ts";
 export type { LoadedRun, ResolvedRun, RunSpec } from "./src/train/run.ts";
+export { train } from "./src/train/trainer.ts";
+export type { StepProgress, TrainOptions, TrainResult } from "./src/train/trainer.ts";
+export { checkpointPath, listCheckpoints, loadCheckpoint } from "./src/train/checkpoint.ts";
+export { evaluateTokenLosses } from "./src/model/evaluate.ts";
+export { createLossProbe } from "./src/analysis/interference/probe.ts";
 
-// Loss deceleration (METHOD.md §4) and figures
-export * from "./src/analysis/deceleration/mod.ts";
-export * from "./src/plot/mod.ts";
-
-// Zero-sum learning: loss interference (METHOD.md §5) and its figures
-export * from "./src/analysis/interference/mod.ts";
-export * from "./src/plot/interference.ts";
-
-// Zero-sum learning: gradient interference (METHOD.md §6), projections, and figures F5–F8
-export * from "./src/analysis/gradients/mod.ts";
-export * from "./src/plot/gradients.ts";
-
-// Sweeps
+// The sweep
 export { defaultSweep, expandSweep, paperSweep, validateSweep } from "./src/sweep/definition.ts";
 export type { SweepDefinition, SweepRun } from "./src/sweep/definition.ts";
-export { analyseSweep, runStatus, runSweepLocally } from "./src/sweep/local.ts";
-export type { LocalSweepOptions, RunStatus, SweepEvent } from "./src/sweep/local.ts";
-export * from "./src/sweep/slurm.ts";
-export * from "./src/sweep/results.ts";
-export { escapeHtml, REPORT_FILE, sweepReportHtml, writeSweepReport } from "./src/sweep/report.ts";
-export type { SweepReportOptions } from "./src/sweep/report.ts";
+export type { SweepEvent } from "./src/sweep/events.ts";
+export { runSweepLocally } from "./src/sweep/local.ts";
+export type { LocalSweepOptions } from "./src/sweep/local.ts";
+// The per-analysis writers (writeDecelerationResults, …) are in the `./sweep` sub-path export.
+export { analyseSweep, writeGradientResults } from "./src/sweep/analyse.ts";
 
-// Data
-export * from "./src/data/mod.ts";
+// Loss deceleration (docs/method.md#loss-deceleration)
+export { bnsl, fitDeceleration } from "./src/analysis/deceleration/mod.ts";
+export type { DecelerationFit, DecelerationOptions } from "./src/analysis/deceleration/mod.ts";
+export { decelerationCurveRows, decelerationRow, fitCurves } from "./src/analysis/deceleration/mod.ts";
+export type { NamedFit } from "./src/analysis/deceleration/mod.ts";
 
-// Files
+// Loss interference (docs/method.md#loss-interference)
+export { analyseRun, IDENTITY_TOLERANCE, lossInterference } from "./src/analysis/interference/mod.ts";
+export type {
+  Interference,
+  RunInterference,
+  RunInterferenceOptions,
+} from "./src/analysis/interference/mod.ts";
+
+// Gradient interference (docs/method.md#gradient-interference)
 export {
-  decodeArrow,
-  encodeArrow,
-  numericColumn,
-  readArrow,
-  toArrowTable,
-  writeArrow,
-} from "./src/io/arrow.ts";
-export type { Column, Columns, TableData } from "./src/io/arrow.ts";
+  analyseRunGradients,
+  gradientInterferenceFromMatrices,
+  gradientInterferenceRows,
+} from "./src/analysis/gradients/mod.ts";
+export type { GradientInterference, RunGradientOptions, RunGradients } from "./src/analysis/gradients/mod.ts";
+
+// Reading results
+export { readTable, readTableIfPresent } from "./src/results/table.ts";
+export type { TableSchema } from "./src/results/table.ts";
 export {
-  decodeSafetensors,
-  encodeSafetensors,
-  readSafetensors,
-  writeSafetensors,
-} from "./src/io/safetensors.ts";
-export type { SafetensorsFile, Tensor } from "./src/io/safetensors.ts";
-export { encodeNpy, parseNpy, readNpy, writeNpy } from "./src/io/npy.ts";
-export type { NpyArray, NpyData, NpyDtype, NpyExpectation } from "./src/io/npy.ts";
-export { ensureWritableDirectory, writeFileAtomic, writeJsonAtomic } from "./src/io/atomic.ts";
-export { Random } from "./src/util/random.ts";
+  DECELERATION_CURVES_TABLE,
+  DECELERATION_TABLE,
+  decelerationBreaks,
+} from "./src/results/deceleration.ts";
+export type { DecelerationBreak, DecelerationCurveRow, DecelerationRow } from "./src/results/deceleration.ts";
+export { DT1_BATCHES_TABLE, DT1_TABLE, DT2T_TABLE } from "./src/results/interference.ts";
+export type { Dt1BatchRow, Dt1Row, Dt2tGroupRow, Dt2tRow } from "./src/results/interference.ts";
+export {
+  COHERENCE_HISTOGRAM_TABLE,
+  exampleTableFile,
+  GRADIENT_TABLE,
+  gradientsDir,
+  readExampleTable,
+} from "./src/results/gradients.ts";
+export type { CoherenceHistogramRow, ExampleRows, GradientInterferenceRow } from "./src/results/gradients.ts";
+export { readWarmupControl } from "./src/results/warmup.ts";
+export type { WarmupControl } from "./src/results/warmup.ts";
+export { readLossCurve } from "./src/results/loss_curves.ts";
+export { ABLATION_TABLE } from "./src/results/ablation.ts";
+export { LANDSCAPE_TABLE } from "./src/results/landscape.ts";
+export type { LossCurve } from "./src/results/loss_curves.ts";
+export { readRunsTable, sweepResultsDir } from "./src/results/sweep.ts";
+export { readArrow } from "./src/io/arrow.ts";
+
+// Figures
+export { renderChart } from "./src/plot/render.ts";
+export type { VegaLiteSpec } from "./src/plot/render.ts";
+export {
+  coherenceFigureSpec,
+  coherenceHistogramFigureSpec,
+  decelerationFigureSpec,
+  gradientInterferenceFigureSpec,
+  interferenceFigureSpec,
+  oneStepFigureSpec,
+  predictionFigureSpec,
+  probeFigureSpec,
+  trajectoryFigureSpec,
+} from "./src/plot/mod.ts";
+export {
+  bandsOf,
+  checkpointPoints,
+  coherenceBinRows,
+  decelerationBand,
+  decelerationFigure,
+  gradientMetricRows,
+  oneStepPoints,
+  oneStepTrajectoryPoints,
+  predictionPanels,
+} from "./src/report/figures.ts";
+export { ablationFigures, landscapeFigures } from "./src/report/figures.ts";
+export { bnslParameterTable, dt1Table, dt2tTable, gradientTable, t1Table } from "./src/report/tables.ts";
+export type { TextTable } from "./src/report/tables.ts";
+export { writeSweepReport } from "./src/report/sweep_report.ts";
 
 // Notebooks
-export * from "./src/notebook/mod.ts";
+export { openNotebookSweep, showChart, showMarkdown, showTable } from "./src/notebook/mod.ts";

@@ -1,9 +1,17 @@
 // AdamW exactly as torch.optim.AdamW (decoupled weight decay, bias corrections, eps added to the
 // bias-corrected sqrt(v)), fused with global-norm gradient clipping: the clip coefficient is read
 // from the gradient-norm buffer on the GPU, so no readback sits between the backward and the step.
+//
+// One dispatch updates every parameter of the flat buffer, four at a time (tensors start at 256-byte
+// boundaries, so the buffer is a whole number of 64-float blocks; the padding between tensors holds
+// zeros in every buffer and stays zero). Whether a block decays comes from `decay_blocks` (one u32
+// per 64 floats), which the host builds from the parameter layout.
+//
+// A non-finite gradient norm (a NaN or infinite loss or gradient) skips the whole update: the
+// parameters and moments stay those of the last good step, and the host, which reads the loss and the
+// norm after the step, stops the run with an error instead of training on.
 
-override N: u32;              // elements of this tensor
-override DECAY: bool;         // decoupled weight decay applies (Linear weights, not the embedding)
+override N4: u32;             // vec4s in the flat buffer
 override WG: u32 = 256u;
 
 struct Hyper {
@@ -18,28 +26,36 @@ struct Hyper {
 }
 
 // adamw_step bindings: 0 param (rw), 1 grad (read), 2 exp_avg (rw), 3 exp_avg_sq (rw),
-// 4 hyper (uniform), 5 grad_norm (read, one f32: the global L2 norm before clipping)
-@group(0) @binding(0) var<storage, read_write> param: array<f32>;
-@group(0) @binding(1) var<storage, read> grad: array<f32>;
-@group(0) @binding(2) var<storage, read_write> exp_avg: array<f32>;
-@group(0) @binding(3) var<storage, read_write> exp_avg_sq: array<f32>;
+// 4 hyper (uniform), 5 grad_norm (read, one f32: the global L2 norm before clipping),
+// 6 decay_blocks (read, one u32 per 64 floats: 1 where decoupled weight decay applies)
+@group(0) @binding(0) var<storage, read_write> param: array<vec4f>;
+@group(0) @binding(1) var<storage, read> grad: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> exp_avg: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> exp_avg_sq: array<vec4f>;
 @group(0) @binding(4) var<uniform> hyper: Hyper;
 @group(0) @binding(5) var<storage, read> grad_norm: array<f32>;
+@group(0) @binding(6) var<storage, read> decay_blocks: array<u32>;
+
+// True for ±infinity and NaN (all exponent bits set), independent of any fast-math assumption.
+fn non_finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
 
 @compute @workgroup_size(WG)
 fn adamw_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= N) {
+  let norm = grad_norm[0];
+  if (i >= N4 || non_finite(norm)) {
     return;
   }
   // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped to at most 1.
   var clip = 1.0;
   if (hyper.max_norm > 0.0) {
-    clip = min(hyper.max_norm / (grad_norm[0] + 1e-6), 1.0);
+    clip = min(hyper.max_norm / (norm + 1e-6), 1.0);
   }
   let g = grad[i] * clip;
   var p = param[i];
-  if (DECAY) {
+  if (decay_blocks[i / 16u] != 0u) {
     p = p * (1.0 - hyper.lr * hyper.weight_decay);
   }
   let m = hyper.beta1 * exp_avg[i] + (1.0 - hyper.beta1) * g;

@@ -66,3 +66,26 @@ fn embedding_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
     bw_dwte[token * D + col] += sum;
   }
 }
+
+// rows_scatter: the gather's transpose for distinct ids, written (=) rather than added: out[ids[r], :] =
+// x[r, :]. The LM head of a per-token pass runs on the gathered rows that have a target and writes its
+// gradient back into those rows of d(final norm); the other rows stay as they are (zero).
+// Bindings: 0 x [ROWS, D] (read), 1 ids [ROWS] u32 (read, distinct, < VOCAB), 2 out [VOCAB, D]
+// (read_write). An id ≥ VOCAB is skipped.
+@group(0) @binding(0) var<storage, read> sc_x: array<f32>;
+@group(0) @binding(1) var<storage, read> sc_ids: array<u32>;
+@group(0) @binding(2) var<storage, read_write> sc_out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn rows_scatter(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= ROWS * D) {
+    return;
+  }
+  let row = i / D;
+  let col = i - row * D;
+  let id = sc_ids[row];
+  if (id < VOCAB) {
+    sc_out[id * D + col] = sc_x[i];
+  }
+}

@@ -25,6 +25,7 @@
 //   xwt_v4   xwT, K % 4 == 0                    vec4 loads along the reduction for both operands
 //   dyw_v4   dyW, M % 4 == 0 and K % 4 == 0      vec4 along j for dY, vec4 of 4 output columns for W
 //   dytx_v4  dyTx, M % 4 == 0 and K % 4 == 0     vec4 of 4 output columns for X, dY rows shared
+//   stationary_b  xwT and dyW, contiguous sizes multiples of 4 and a reduction ≤ 128: B held per lane
 //   any_s    every layout and size (scalar loads; strides as constants); slower, for odd shapes
 //
 // Workgroup grid: x = column blocks, y and z = row blocks (row block = wid.y + wid.z · nwg.y), so row
@@ -191,6 +192,76 @@ fn dytx_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     if (col < cols4) {
       let at = (r0 + e / TC) * cols4 + col;
       if (ACCUMULATE) { tv_c[at] += out[e]; } else { tv_c[at] = out[e]; }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stationary_b: xwT (B_T false, B = W[COLS, RED]) and dyW (B_T true, B = W[RED, COLS]); COLS and RED
+// multiples of 4, RED ≤ 4 · SB_MAX4 = 128. The B operand stays on the stack while the rows of A stream
+// through: a lane owns the 4 output columns 4g … 4g + 3 of column group g = wid.x · 8 + lane and first
+// loads all their B values into `w` (32 mat4x4: 16 KiB per workgroup, which stays in L1). Then, per row
+// of A, the 8 lanes load the row cooperatively (lane l the vec4s l, l + 8, …) and every lane multiplies
+// its matrices with the shuffled vec4s: 16 FMAs per shuffle, the B values coming from the stack with
+// plain vector loads.
+//
+// Why: on llvmpipe every storage load whose address differs across lanes (or depends on a loop
+// variable) is a scalar loop over the lanes (~10 instructions per float), while a load from a private
+// array at a compile-time index is one vector load. The loop over `w` runs to the array size (32),
+// which Mesa unrolls fully, so every index is a constant; the preload loop has a bound the compiler
+// cannot see through (one load site, not 32). Measured on a 2-core Zen 4 at the cpu-s shapes: 1.5–2×
+// the GFLOP/s of xwt_v4/dyw_v4 (about 6 instructions per vector FMA instead of 14). Longer reductions
+// keep xwt_v4/dyw_v4: in passes of 128 that add onto C, this kernel was slower than they are.
+
+override B_T: bool = false;
+override ROWS_PER_WG: u32 = 64u;
+
+const SB_MAX4 = 32u;
+
+@group(0) @binding(0) var<storage, read> sb_a: array<vec4f>;
+@group(0) @binding(1) var<storage, read> sb_b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sb_c: array<vec4f>;
+
+// The B values of the 4 columns of group `grp` at reduction index k.
+fn sb_value(grp: u32, k: u32) -> vec4f {
+  if (B_T) {
+    let base = k * COLS + 4u * grp;
+    return vec4f(sb_b[base], sb_b[base + 1u], sb_b[base + 2u], sb_b[base + 3u]);
+  }
+  let base = 4u * grp * RED + k;
+  return vec4f(sb_b[base], sb_b[base + RED], sb_b[base + 2u * RED], sb_b[base + 3u * RED]);
+}
+
+@compute @workgroup_size(8)
+fn stationary_b(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_id) lid: vec3u) {
+  let red4 = RED / 4u;
+  let cols4 = COLS / 4u;
+  let lane = lid.x;
+  let g = wid.x * 8u + lane;
+  let grp = min(g, cols4 - 1u);
+  var w: array<mat4x4f, SB_MAX4>;
+  // min(nwg.z, 1) − 1 is 0, but the compiler cannot know it: the loop stays rolled.
+  for (var k4 = 0u; k4 < red4 + min(nwg.z, 1u) - 1u; k4++) {
+    let k = 4u * k4;
+    w[k4] = mat4x4f(sb_value(grp, k), sb_value(grp, k + 1u), sb_value(grp, k + 2u), sb_value(grp, k + 3u));
+  }
+  let r_begin = (wid.y + wid.z * nwg.y) * ROWS_PER_WG;
+  let r_end = min(r_begin + ROWS_PER_WG, ROWS);
+  for (var r = r_begin; r < r_end; r++) {
+    var xs: array<vec4f, SB_MAX4 / 8u>;
+    for (var q = 0u; q < SB_MAX4 / 8u; q++) {
+      if (q * 8u < red4) { xs[q] = sb_a[r * red4 + min(q * 8u + lane, red4 - 1u)]; }
+    }
+    var acc = vec4f(0.0);
+    for (var k4 = 0u; k4 < SB_MAX4; k4++) {
+      if (k4 < red4) {
+        acc += w[k4] * subgroupShuffle(xs[k4 / 8u], k4 % 8u);
+      }
+    }
+    if (g < cols4) {
+      let at = r * cols4 + g;
+      if (ACCUMULATE) { sb_c[at] += acc; } else { sb_c[at] = acc; }
     }
   }
 }

@@ -3,8 +3,10 @@
 // A batch holds E examples of P rows each (rows e·P … e·P + P − 1 belong to example e). Example e's
 // gradient of a Linear weight is G_e = Σ_{r∈e} dy_r x_rᵀ (dy [E·P, OUT], x [E·P, IN]); for the tied
 // embedding wte [OUT = V, IN = d] it is the LM-head part Σ_{r∈e} dlogits_r final_rᵀ plus the input part
-// G_e[v, :] += dEmbedding_r for the rows r ∈ e holding token v. These kernels never store G_e: each
-// workgroup computes G_e on its block of coordinates j, one example after the other, and folds it into
+// G_e[v, :] += dEmbedding_r for the rows r ∈ e holding token v. dy and x may hold fewer rows per example
+// than P (params.head_rows: the per-token LM head runs on each example's target row only).
+// These kernels never store G_e: each workgroup computes G_e on its block of coordinates j, one example
+// after the other, and folds it into
 //   sum_g[j]     += G_e[j]            sum_abs_g[j] += |G_e[j]|    (one invocation owns j: no atomics)
 //   partials[column][e] = (Σ_j G_e[j]·δ_j, Σ_j |G_e[j]·δ_j|, Σ_j G_e[j]², Σ_j |G_e[j]|) over its block
 // where `column` is the workgroup's index (x + y · nwg.x). Every sum has a fixed order, so results are
@@ -51,7 +53,7 @@ struct Params {
   plane: u32,       // tiled: floats per scratch plane (OUT · IN)
   slices: u32,      // slice_reduce: number of planes
   block: u32,       // 16 again, as a value the compiler cannot see: register rows / tiled coordinates
-  pad0: u32,
+  head_rows: u32,   // rows per example of dy and x (P, or fewer for the embedding's LM-head part)
   pad1: u32,
   pad2: u32,
 }
@@ -150,7 +152,7 @@ fn r_load(r0: u32, l: Lane) {
 fn r_accumulate(e: u32, r0: u32, l: Lane) {
   let rows4 = OUT / 4u;
   let cols4 = IN / 4u;
-  let p = params.rows;
+  let p = params.head_rows;
   let base = e * p;
   let yc4 = r0 / 4u + l.lane % TP;
   let y_ok = yc4 < rows4;
@@ -335,7 +337,7 @@ fn t_load(row0: u32, b: Block) {
 }
 
 fn t_accumulate(e: u32, wrow0: u32, wcol0: u32, b: Block) {
-  let p = params.rows;
+  let p = params.head_rows;
   let base = e * p;
   for (var i = 0u; i < 4u; i++) { t_acc[i] = vec4f(0.0); }
   for (var t0 = 0u; t0 < p; t0 += BK) {

@@ -7,7 +7,8 @@
 //
 // Two variants of each entry point, same bindings:
 // - *_serial: one invocation per row, serial loops (software adapters: no workgroup memory or
-//   barriers), rows laid out on a 2-D grid of workgroups of WG invocations;
+//   barriers), rows laid out on a 2-D grid of workgroups of WG invocations; *_serial4 the same with
+//   vec4 loads when D is a multiple of 4 (at the end of this file);
 // - *_wg: one workgroup of WG invocations (a power of two) per row, strided loads, fixed-order tree
 //   reduction in workgroup memory (GPUs).
 // Both sum in a fixed order, so results are bit-identical run to run.
@@ -145,5 +146,65 @@ fn rmsnorm_backward_wg(
   let r = bw_rstd[row];
   for (var i = lid; i < D; i += WG) {
     store_dx(base + i, r * (bw_dy[base + i] - bw_y[base + i] * mean_dy_y));
+  }
+}
+
+// *_serial4: the serial variants four columns at a time (D a multiple of 4); the sums run as four
+// interleaved partial sums added at the end (still a fixed order). vec4 loads on llvmpipe cost about
+// half of four scalar ones, and these kernels do little but load and store.
+// rmsnorm_forward_serial4 bindings: as rmsnorm_forward_*
+@group(0) @binding(0) var<storage, read> fw4_x: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> fw4_y: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> fw4_rstd: array<f32>;
+
+@compute @workgroup_size(WG)
+fn rmsnorm_forward_serial4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= ROWS) {
+    return;
+  }
+  let d4 = D / 4u;
+  let base = row * d4;
+  let width = d4 + nwg.z - 1u;
+  var total = vec4f(0.0);
+  for (var i = 0u; i < width; i++) {
+    let v = fw4_x[base + i];
+    total += v * v;
+  }
+  let r = 1.0 / sqrt((total.x + total.y + total.z + total.w) / f32(D) + EPS);
+  for (var j = 0u; j < width; j++) {
+    fw4_y[base + j] = fw4_x[base + j] * r;
+  }
+  fw4_rstd[row] = r;
+}
+
+// rmsnorm_backward_serial4 bindings: as rmsnorm_backward_*
+@group(0) @binding(0) var<storage, read> bw4_dy: array<vec4f>;
+@group(0) @binding(1) var<storage, read> bw4_y: array<vec4f>;
+@group(0) @binding(2) var<storage, read> bw4_rstd: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bw4_dx: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn rmsnorm_backward_serial4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= ROWS) {
+    return;
+  }
+  let d4 = D / 4u;
+  let base = row * d4;
+  let width = d4 + nwg.z - 1u;
+  var total = vec4f(0.0);
+  for (var i = 0u; i < width; i++) {
+    total += bw4_dy[base + i] * bw4_y[base + i];
+  }
+  let mean_dy_y = (total.x + total.y + total.z + total.w) / f32(D);
+  let r = bw4_rstd[row];
+  for (var j = 0u; j < width; j++) {
+    let value = r * (bw4_dy[base + j] - bw4_y[base + j] * mean_dy_y);
+    if (ACCUMULATE) {
+      bw4_dx[base + j] = bw4_dx[base + j] + value;
+    } else {
+      bw4_dx[base + j] = value;
+    }
   }
 }

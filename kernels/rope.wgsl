@@ -5,7 +5,8 @@
 // cos/sin come from a host-built table [T, HD/2] of (cos, sin): sin/cos of large angles in f32
 // lose digits on some GPUs.
 //
-// One invocation per pair: N·D pairs (D/2 in the q block, D/2 in the k block of each row).
+// One invocation per pair: N·D pairs (D/2 in the q block, D/2 in the k block of each row); the *4
+// entry points take four pairs per invocation (vec4 loads) when HD/2 is a multiple of 4.
 
 override N: u32;          // rows B·T
 override T: u32;          // sequence length
@@ -60,5 +61,64 @@ fn rope_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
     let g2 = bw_dqkv[at.first + HD / 2u];
     bw_dqkv[at.first] = g1 * cs.x + g2 * cs.y;
     bw_dqkv[at.first + HD / 2u] = g2 * cs.x - g1 * cs.y;
+  }
+}
+
+// The same, four pairs at a time (HD/2 a multiple of 4): vec4 loads of x, its partner and the table.
+// rope_forward4 bindings: as rope_forward (the table read as vec4: two (cos, sin) pairs each)
+@group(0) @binding(0) var<storage, read> fw4_table: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> fw4_qkv: array<vec4f>;
+
+// rope_backward4 bindings: as rope_backward
+@group(0) @binding(0) var<storage, read> bw4_table: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> bw4_dqkv: array<vec4f>;
+
+struct Pairs4 {
+  first4: u32,   // vec4 index of x[i…i+3] in qkv
+  partner4: u32, // vec4 index of x[i+HD/2…]
+  entry2: u32,   // vec4 index of the table entries of pairs i, i+1 (i+2, i+3 follow)
+}
+
+fn pairs4_of(p4: u32) -> Pairs4 {
+  let half = HD / 2u;
+  let row = p4 / (D / 4u);
+  let j = 4u * (p4 % (D / 4u));
+  let block = select(0u, 1u, j >= D / 2u);  // 0: q, 1: k
+  let in_block = j - block * (D / 2u);
+  let head = in_block / half;
+  let i = in_block % half;
+  let first = row * 3u * D + block * D + head * HD + i;
+  return Pairs4(first / 4u, (first + half) / 4u, ((row % T) * half + i) / 2u);
+}
+
+@compute @workgroup_size(WG)
+fn rope_forward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let p4 = gid.x + gid.y * nwg.x * WG;
+  if (p4 < N * D / 4u) {
+    let at = pairs4_of(p4);
+    let a = fw4_table[at.entry2];
+    let b = fw4_table[at.entry2 + 1u];
+    let c = vec4f(a.x, a.z, b.x, b.z);
+    let s = vec4f(a.y, a.w, b.y, b.w);
+    let x1 = fw4_qkv[at.first4];
+    let x2 = fw4_qkv[at.partner4];
+    fw4_qkv[at.first4] = x1 * c - x2 * s;
+    fw4_qkv[at.partner4] = x2 * c + x1 * s;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn rope_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let p4 = gid.x + gid.y * nwg.x * WG;
+  if (p4 < N * D / 4u) {
+    let at = pairs4_of(p4);
+    let a = bw4_table[at.entry2];
+    let b = bw4_table[at.entry2 + 1u];
+    let c = vec4f(a.x, a.z, b.x, b.z);
+    let s = vec4f(a.y, a.w, b.y, b.w);
+    let g1 = bw4_dqkv[at.first4];
+    let g2 = bw4_dqkv[at.partner4];
+    bw4_dqkv[at.first4] = g1 * c + g2 * s;
+    bw4_dqkv[at.partner4] = g2 * c - g1 * s;
   }
 }

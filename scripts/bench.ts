@@ -7,14 +7,11 @@ import { parseArgs, runMain, UsageError } from "../src/cli/args.ts";
 import { openGpu } from "../src/gpu/device.ts";
 import { Kernels } from "../src/gpu/kernels.ts";
 import { benchMatmul, type BenchRow, formatMatmulRows } from "../src/bench/matmul.ts";
-import {
-  benchTraining,
-  formatProfileRows,
-  formatTrainingRows,
-  profileTrainingStep,
-} from "../src/bench/training.ts";
+import { benchTraining, formatTrainingRows } from "../src/bench/training.ts";
+import { formatProfileRows, profileTrainingStep } from "../src/bench/profile.ts";
 import { benchGradients, formatGradientRows } from "../src/bench/gradients.ts";
 import { formatPerExampleRows, perExampleBench } from "../src/bench/per_example.ts";
+import { benchOptimizers, formatOptimizerRows } from "../src/bench/optimizers.ts";
 import type { MatmulVariant } from "../src/ops/matmul.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 
@@ -24,6 +21,8 @@ interface SectionContext {
   quick: boolean;
   variants: ("auto" | MatmulVariant)[];
   reference: boolean;
+  presets?: string[];
+  batches?: number[];
   log: (line: string) => void;
 }
 
@@ -43,19 +42,37 @@ const SECTIONS: Record<string, Section> = {
     format: formatMatmulRows,
   },
   training: {
-    summary: "training throughput of the small presets (forward, backward, AdamW) beside PyTorch CPU",
+    summary: "training tokens/s end to end (deno task train's loop, steady state) of cpu-xs, cpu-s, cpu-m " +
+      "beside PyTorch CPU at its best (1 thread and every core, BLAS and oneDNN; the fastest is the anchor)",
     run: (c) =>
       benchTraining(c.kernels, {
-        presets: c.quick ? ["cpu-s"] : undefined,
-        steps: c.quick ? 4 : 10,
-        reference: c.reference,
+        presets: c.presets ?? (c.quick ? ["cpu-s"] : undefined),
+        batches: c.batches,
+        steps: c.quick ? 20 : 40,
+        rounds: c.quick ? 1 : 2,
+        torch: c.reference ? undefined : [],
         log: c.log,
       }),
     format: formatTrainingRows,
   },
   profile: {
-    summary: "where a training step of cpu-s goes: each kernel family alone at the model's shapes",
-    run: (c) => profileTrainingStep(c.kernels, { reps: c.quick ? 5 : 20, log: c.log }),
+    summary:
+      "where a training step goes: its own dispatches replayed one by one, per kernel (wall and CPU ms)",
+    run: async (c) => {
+      const rows: BenchRow[] = [];
+      for (const preset of c.presets ?? (c.quick ? ["cpu-s"] : ["cpu-xs", "cpu-s", "cpu-m"])) {
+        for (const batch of c.batches ?? [16]) {
+          const profile = await profileTrainingStep(c.kernels, {
+            preset,
+            batch,
+            reps: c.quick ? 3 : 10,
+            log: c.log,
+          });
+          rows.push(...profile.map((row) => ({ ...row, name: `${preset} b${batch}: ${row.name}` })));
+        }
+      }
+      return rows;
+    },
     format: formatProfileRows,
   },
   "per-example": {
@@ -64,6 +81,17 @@ const SECTIONS: Record<string, Section> = {
     run: (c) => perExampleBench(c.kernels, { quick: c.quick, log: c.log }),
     format: formatPerExampleRows,
   },
+  optimizers: {
+    summary:
+      "each optimizer's update and training step relative to AdamW, both architectures (docs/method.md#optimizers)",
+    run: (c) =>
+      benchOptimizers(c.kernels, {
+        presets: [c.quick ? "tiny" : "cpu-s"],
+        trials: c.quick ? 1 : 3,
+        log: c.log,
+      }),
+    format: formatOptimizerRows,
+  },
   gradients: {
     summary:
       "exact per-token and per-sequence gradient interference of a batch vs a training step and the floor",
@@ -71,6 +99,11 @@ const SECTIONS: Record<string, Section> = {
     format: formatGradientRows,
   },
 };
+
+/** A comma-separated option as a list (undefined when not given). */
+function list(text: string | undefined): string[] | undefined {
+  return text?.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
 
 await runMain(async () => {
   const { values } = parseArgs(
@@ -92,6 +125,14 @@ await runMain(async () => {
         default: "auto",
       },
       "no-reference": { type: "boolean", description: "skip the PyTorch CPU reference" },
+      presets: {
+        type: "string",
+        description: "training/profile: comma-separated presets (default cpu-xs,cpu-s,cpu-m)",
+      },
+      batches: {
+        type: "string",
+        description: "training/profile: comma-separated global batches (default 16)",
+      },
       json: { type: "string", description: "also write all rows to this JSON file" },
     },
   );
@@ -119,6 +160,14 @@ await runMain(async () => {
       quick: values.quick === true,
       variants: variants as ("auto" | MatmulVariant)[],
       reference: values["no-reference"] !== true,
+      presets: list(values.presets as string | undefined),
+      batches: list(values.batches as string | undefined)?.map((text) => {
+        const batch = Number(text);
+        if (!Number.isInteger(batch) || batch < 1) {
+          throw new UsageError(`--batches: "${text}" is not a positive integer`);
+        }
+        return batch;
+      }),
       log: (line) => console.error(line),
     };
     const all: BenchRow[] = [];

@@ -2,58 +2,160 @@
  * `deno task sweep`: trains a family of models and analyses them (deceleration fit, loss interference),
  * writing `SWEEP/runs/<id>/` and `SWEEP/results/`. A rerun skips finished runs and resumes unfinished ones.
  */
-import { numberOption, parseArgs, runMain } from "../src/cli/args.ts";
+import { helpText, numberOption, type OptionSpec, parseArgs, runMain } from "../src/cli/args.ts";
 import { bar, formatDuration, ProgressLine } from "../src/cli/progress.ts";
 import { openGpuOrInstall } from "../src/gpu/doctor.ts";
-import { defaultSweep, paperSweep, validateSweep } from "../src/sweep/definition.ts";
+import {
+  defaultSweep,
+  expandSweep,
+  SWEEP_PRESETS,
+  sweepPreset,
+  validateSweep,
+} from "../src/sweep/definition.ts";
 import type { SweepDefinition } from "../src/sweep/definition.ts";
 import type { SweepEvent } from "../src/sweep/local.ts";
-import { runSweepLocally } from "../src/sweep/local.ts";
-import { resolve } from "../src/util/path.ts";
+import { runStatus, runSweepLocally } from "../src/sweep/local.ts";
+import { estimateSweepTime } from "../src/sweep/estimate.ts";
+import { join, resolve } from "../src/util/path.ts";
+import { type GpuDevice, NoAdapterError, openGpu } from "../src/gpu/device.ts";
+import { Kernels } from "../src/gpu/kernels.ts";
+import { resolveRun } from "../src/train/run.ts";
 import { pathToFileURL } from "node:url";
 import { analyseFinishedSweep, runSweepOnSlurm } from "../src/sweep/slurm.ts";
+import { listenForInterrupts, shellWord } from "../src/train/interrupt.ts";
+
+const COMMAND = "deno task sweep";
+const SUMMARY =
+  "Trains a family of model sizes and measures loss deceleration and zero-sum learning on them\n" +
+  "(docs/method.md). With no arguments: three small models (cpu-xs, cpu-s, cpu-m) for 600 steps on the\n" +
+  "embedded Brown Corpus (bytes), sized for a CPU.\n\n" +
+  "Where the results go: SWEEP/runs/<id>/ holds each run (checkpoints, metrics.arrow, run.json) and\n" +
+  "SWEEP/results/ the tables (Arrow and Markdown), the figures (Vega-Lite, SVG, PNG) and report.html,\n" +
+  "one page with all of it to open in a browser. SWEEP is --out, by default sweeps/<name of the sweep>\n" +
+  "(sweeps/default). A rerun skips finished runs and resumes unfinished ones from their last checkpoint.";
+
+const OPTIONS: Record<string, OptionSpec> = {
+  preset: {
+    type: "string",
+    value: "NAME",
+    description: "Which family to sweep: " +
+      Object.entries(SWEEP_PRESETS).map(([name, preset]) => `${name} (${preset.description})`).join(", ") +
+      ". README: what each costs.",
+    default: "default",
+  },
+  sweep: {
+    type: "string",
+    value: "FILE",
+    description: "A sweep definition (JSON: models, seeds, schedules, batches, seqs, common, perModel, " +
+      "analyses) to run instead of a preset.",
+  },
+  out: {
+    type: "string",
+    value: "DIR",
+    description: "Where the sweep's runs and results go. By default sweeps/<name of the sweep>.",
+  },
+  only: {
+    type: "string",
+    value: "IDS",
+    description: "Train only these runs (comma-separated run ids). By default all of them.",
+  },
+  executor: {
+    type: "string",
+    value: "NAME",
+    description: "local runs the sweep on this machine; slurm submits it as a SLURM job array.",
+    default: "local",
+  },
+  "dry-run": {
+    type: "boolean",
+    description: "With slurm: write and print the job scripts, and submit nothing.",
+  },
+  wait: {
+    type: "boolean",
+    description: "With slurm: wait until the jobs end, printing their states as they change.",
+  },
+  partition: { type: "string", value: "NAME", description: "With slurm: the partition to submit to." },
+  gpus: {
+    type: "string",
+    value: "N",
+    description: "With slurm: GPUs per task (--gres=gpu:N); 0 requests none.",
+    default: "0",
+  },
+  time: {
+    type: "string",
+    value: "LIMIT",
+    description: "With slurm: the time limit of each task and of the analysis job, e.g. 4:00:00.",
+  },
+  cpus: { type: "string", value: "N", description: "With slurm: CPUs per task." },
+  mem: { type: "string", value: "SIZE", description: "With slurm: memory per task, e.g. 32G." },
+  account: { type: "string", value: "NAME", description: "With slurm: the account to charge." },
+  "sbatch-arg": {
+    type: "string",
+    value: "ARG",
+    multiple: true,
+    description: "With slurm: one more sbatch option, passed as is; repeat it for several, e.g. " +
+      "--sbatch-arg=--qos=high.",
+  },
+  "train-only": {
+    type: "boolean",
+    description: "Train, and skip the analyses (what each SLURM task runs).",
+  },
+  "analyse-only": {
+    type: "boolean",
+    description: "Analyse the finished runs only (what the SLURM analysis job runs).",
+  },
+  "restart-changed": {
+    type: "boolean",
+    description: "Delete and retrain the runs whose settings differ from the definition (without it, a " +
+      "rerun with changed settings is refused).",
+  },
+};
+
+/**
+ * The default sweep's expected time on the adapter found, from the sweep's own estimator (a few
+ * timed steps of each model), as lines for `--help`.
+ */
+async function defaultSweepEstimate(): Promise<string> {
+  let gpu: GpuDevice;
+  try {
+    gpu = await openGpu();
+  } catch (error) {
+    if (!(error instanceof NoAdapterError)) throw error;
+    return "No WebGPU adapter was found, so there is no time estimate: deno task doctor --install sets one up.";
+  }
+  try {
+    const definition = defaultSweep();
+    const out = `sweeps/${definition.name}`;
+    const runs = expandSweep(definition);
+    const resolved = [];
+    for (const run of runs) resolved.push(await resolveRun({ ...run.spec, out: join(out, "runs", run.id) }));
+    const estimate = await estimateSweepTime(new Kernels(gpu), definition, runs, resolved);
+    const adapter = `${gpu.adapter.description || gpu.adapter.device}${
+      gpu.adapter.isSoftware ? " (software)" : ""
+    }`;
+    let started = false;
+    for (const { options } of resolved) {
+      started ||= (await runStatus(options.runDir, options.steps)) !== "new";
+    }
+    return `The default sweep takes about ${
+      formatDuration(estimate.trainingSeconds + estimate.analysisSeconds)
+    } ` +
+      `on ${adapter}${started ? `, for what is left of ${out}` : ""}:\n  training ` +
+      estimate.runs.map((run) => `${run.id} ${formatDuration(run.seconds)}`).join(", ") +
+      `; analyses ${formatDuration(estimate.analysisSeconds)}.\n` +
+      "(A rough estimate from a few timed steps of each model; the sweep prints it again when it starts.)";
+  } finally {
+    gpu.destroy();
+  }
+}
 
 await runMain(async () => {
-  const { values } = parseArgs(
-    Deno.args,
-    "deno task sweep",
-    "Trains a family of model sizes and measures loss deceleration and zero-sum learning on them.\n" +
-      "With no arguments: three small models on the embedded Brown Corpus (bytes), sized for a CPU.",
-    {
-      preset: {
-        type: "string",
-        description: "default (small CPU family) or paper (the paper's six sizes, for GPUs)",
-        default: "default",
-      },
-      sweep: { type: "string", description: "a sweep definition JSON file instead of a preset" },
-      out: { type: "string", description: "sweep directory (default: sweeps/<name>)" },
-      only: { type: "string", description: "comma-separated run ids to train (default: all)" },
-      executor: {
-        type: "string",
-        description: "local (this machine) or slurm (sbatch job array)",
-        default: "local",
-      },
-      "dry-run": { type: "boolean", description: "slurm: write and print the job scripts, submit nothing" },
-      wait: { type: "boolean", description: "slurm: wait until the jobs end and report their states" },
-      partition: { type: "string", description: "slurm: partition" },
-      gpus: {
-        type: "string",
-        description: "slurm: GPUs per task (--gres=gpu:N); 0 requests none",
-        default: "0",
-      },
-      time: { type: "string", description: "slurm: time limit per task, e.g. 4:00:00" },
-      cpus: { type: "string", description: "slurm: CPUs per task" },
-      mem: { type: "string", description: "slurm: memory per task, e.g. 32G" },
-      account: { type: "string", description: "slurm: account to charge" },
-      "sbatch-arg": {
-        type: "string",
-        multiple: true,
-        description: "slurm: extra sbatch option, repeatable, e.g. --sbatch-arg=--qos=high",
-      },
-      "train-only": { type: "boolean", description: "train, skip the analyses (what each SLURM task runs)" },
-      "analyse-only": { type: "boolean", description: "analyse finished runs only (the SLURM analysis job)" },
-    },
-  );
+  if (Deno.args.includes("--help")) {
+    console.log(helpText(COMMAND, SUMMARY, OPTIONS) + "\n");
+    console.error("Estimating the default sweep's time on this machine's adapter…");
+    console.log(await defaultSweepEstimate());
+    return;
+  }
+  const { values } = parseArgs(Deno.args, COMMAND, SUMMARY, OPTIONS);
   let definition: SweepDefinition;
   if (values.sweep) {
     const path = values.sweep as string;
@@ -64,11 +166,7 @@ await runMain(async () => {
       throw new Error(`zsl: cannot read sweep definition ${path}: ${(error as Error).message}`);
     }
     definition = validateSweep(raw, path);
-  } else if (values.preset === "paper") definition = paperSweep();
-  else if (values.preset === "default") definition = defaultSweep();
-  else {throw new Error(
-      `zsl: unknown sweep preset "${values.preset}": use default or paper, or --sweep FILE.json`,
-    );}
+  } else definition = sweepPreset(values.preset as string);
   const out = (values.out as string | undefined) ?? `sweeps/${definition.name}`;
   const only = values.only ? (values.only as string).split(",") : undefined;
   if (values.executor === "slurm") {
@@ -85,6 +183,7 @@ await runMain(async () => {
       account: values.account as string | undefined,
       sbatchArgs: values["sbatch-arg"] as string[] | undefined,
       dryRun: values["dry-run"] as boolean | undefined,
+      restartChanged: values["restart-changed"] as boolean | undefined,
       wait: values.wait as boolean | undefined,
     });
     if (!ok) Deno.exit(1);
@@ -93,7 +192,8 @@ await runMain(async () => {
   if (values.executor !== "local") {
     throw new Error(`zsl: unknown --executor "${values.executor}": use local or slurm`);
   }
-  const gpu = await openGpuOrInstall({ install: true });
+  // No installing here (the sweep may not run apt-get): the error says how (deno task doctor --install).
+  const gpu = await openGpuOrInstall({ install: false });
   const progress = new ProgressLine();
   const started = performance.now();
   try {
@@ -138,13 +238,34 @@ await runMain(async () => {
         console.error(`analysis: ${event.what}`);
       }
     };
-    const { results } = values["analyse-only"]
-      ? { results: await analyseFinishedSweep(gpu, definition, out, { only, onEvent }) }
-      : await runSweepLocally(gpu, definition, out, {
-        only,
-        trainOnly: values["train-only"] as boolean | undefined,
-        onEvent,
-      });
+    const interrupts = listenForInterrupts((signal) => {
+      progress.done();
+      console.error(`zsl sweep: ${signal}: finishing the step in flight, then writing a checkpoint of it`);
+    });
+    let swept: { results: string[]; interrupted?: string };
+    try {
+      swept = values["analyse-only"]
+        ? { results: await analyseFinishedSweep(gpu, definition, out, { only, onEvent }) }
+        : await runSweepLocally(gpu, definition, out, {
+          only,
+          trainOnly: values["train-only"] as boolean | undefined,
+          restartChanged: values["restart-changed"] as boolean | undefined,
+          signal: interrupts.signal,
+          onEvent,
+        });
+    } finally {
+      interrupts.dispose();
+    }
+    if (swept.interrupted) {
+      progress.done();
+      console.error(
+        `zsl sweep: interrupted (${swept.interrupted}); the run in training wrote a checkpoint. ` +
+          `Continue with the same command:\n  ${["deno task sweep", ...Deno.args.map(shellWord)].join(" ")}`,
+      );
+      gpu.destroy();
+      Deno.exit(interrupts.exitCode);
+    }
+    const { results } = swept;
     console.error(`zsl sweep: done in ${formatDuration((performance.now() - started) / 1000)}`);
     for (const file of results) console.log(file);
     const report = results.find((file) => file.endsWith("report.html"));

@@ -1,10 +1,10 @@
 import process from "node:process";
-import { assert, assertEquals, assertRejects } from "./asserts.ts";
+import { assert, assertClose, assertEquals, assertRejects, relativeError } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import type { GpuDevice, Kernels } from "../src/gpu/mod.ts";
 import { Attention } from "../src/ops/attention.ts";
 import { attentionBackward, attentionForward, attentionForwardWithLse } from "../src/reference/attention.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, relativeError, testGpu } from "./helpers.ts";
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 /**
  * Backward bound, per block of dqkv (float32 sums over up to T keys against float64). Observed on

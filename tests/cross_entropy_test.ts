@@ -1,12 +1,9 @@
+import { assert, assertClose, relativeError } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import { CrossEntropy, NO_TARGET, SumReduce } from "../src/ops/cross_entropy.ts";
 import type { RowVariant } from "../src/ops/rmsnorm.ts";
 import { crossEntropyBackward, crossEntropyForward } from "../src/reference/cross_entropy.ts";
-import { assertClose, GPU_TEST, Random, relativeError, testGpu } from "./helpers.ts";
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
+import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 
 // Every (rows, vocab) pair for the serial variant, plus one 50304-wide case; for the workgroup
 // variant (about a second to compile a pipeline on lavapipe) a set covering every size.

@@ -1,11 +1,8 @@
+import { assert, assertClose, relativeError } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import { buildTokenIndex, Embedding } from "../src/ops/embedding.ts";
 import { embeddingBackward, embeddingForward } from "../src/reference/embedding.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, relativeError, testGpu } from "./helpers.ts";
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 // Backward bound: sums of up to `rows` float32 values per (token, column), added onto dwte.
 const BACKWARD_TOLERANCE = 1e-6;

@@ -1,13 +1,10 @@
+import { assert } from "./asserts.ts";
 import { alignUp, createBuffer, readFloats, uploadBuffer, writeBuffer } from "../src/gpu/mod.ts";
 import type { Binding } from "../src/gpu/mod.ts";
 import { GradNorm } from "../src/ops/grad_norm.ts";
 import type { RowVariant } from "../src/ops/rmsnorm.ts";
 import { gradNorm } from "../src/reference/grad_norm.ts";
 import { GPU_TEST, Random, testGpu } from "./helpers.ts";
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
 
 const VARIANTS: RowVariant[] = ["serial", "workgroup"];
 

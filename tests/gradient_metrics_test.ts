@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { assert, assertEquals, assertRejects, assertThrows, assertWithin } from "./asserts.ts";
 import { Random } from "./helpers.ts";
 import {
   accumulateCoordinates,
@@ -12,21 +12,22 @@ import {
   predictionAgreement,
 } from "../src/analysis/gradients/metrics.ts";
 import {
-  coherenceHistogramColumns,
   coherenceHistogramRows,
-  type ExampleRows,
-  exampleTableName,
-  gradientInterferenceColumns,
   gradientInterferenceRows,
-  gradientMarkdown,
   type GradientTableCheckpoint,
   type GradientTableRun,
-  readCoherenceHistogram,
-  readExampleTable,
-  readGradientInterference,
-  writeExampleTable,
-} from "../src/analysis/gradients/table.ts";
+} from "../src/analysis/gradients/rows.ts";
 import type { RunGradients } from "../src/analysis/gradients/run.ts";
+import {
+  COHERENCE_HISTOGRAM_TABLE,
+  type ExampleRows,
+  exampleTableFile,
+  GRADIENT_TABLE,
+  readExampleTable,
+  writeExampleTable,
+} from "../src/results/gradients.ts";
+import { readTable, rowsToColumns, writeTable } from "../src/results/table.ts";
+import { gradientMarkdown } from "../src/report/markdown.ts";
 import { writeArrow } from "../src/io/arrow.ts";
 
 /** |a − b| ≤ tolerance·max(|b|, tiny), with a message naming the quantity. */
@@ -85,10 +86,10 @@ function bruteForce(g: Float64Array[], delta: Float64Array, counted: boolean[]) 
   };
 }
 
-Deno.test("gradient metrics: the worked vector of METHOD.md §6", () => {
+Deno.test("gradient metrics: the worked vector of docs/method.md#measures", () => {
   const m = gradientInterferenceFromMatrices([[1, -2], [0.5, 1], [-1, 0.5]], [0.1, -0.2]);
   near(m.cG, 0.15 / 0.95, 1e-12, "C_g");
-  near(m.cG, 0.157895, 5e-6, "C_g (METHOD.md)");
+  near(m.cG, 0.157895, 5e-6, "C_g (docs/method.md#measures)");
   near(m.cUg, 0.894737, 5e-6, "C_(u,g)");
   near(m.cUG, 1, 1e-12, "C_(u,G)");
   near(m.oneMinusDPredicted, 0.176471, 5e-6, "1 − D(Δ̂ℓ)");
@@ -96,7 +97,7 @@ Deno.test("gradient metrics: the worked vector of METHOD.md §6", () => {
   near(m.mPredicted, 0.283333, 5e-6, "M(Δ̂ℓ)");
   near(m.dGrad, (0.8 + 0.857143) / 2, 5e-6, "D(∇ℓ) = mean of D_j = [0.8, 0.857143]");
   near(m.cG * m.cUG / m.cUg, m.oneMinusDPredicted, 1e-12, "identity");
-  assert(m.identityError <= 1e-12, `identity error ${m.identityError}`);
+  assertWithin(m.identityError, 1e-12, "identity error (float64 sums)");
   near(m.deltaNorm, Math.sqrt(0.05), 1e-12, "‖δ‖");
   near(m.meanGradientNorm, Math.hypot(0.5, -0.5) / 3, 1e-12, "‖G‖");
   near(m.sumPredicted, 0.15, 1e-12, "Σ Δ̂ℓ");
@@ -142,7 +143,7 @@ Deno.test("gradient metrics: random matrices match a direct computation of every
     }
     assertEquals(m.dGradCoordinates, counted.filter(Boolean).length);
     assertEquals(m.coherenceHistogram.reduce((a, c) => a + c, 0), m.dGradCoordinates);
-    assert(m.identityError <= 1e-12, `${label}: identity error ${m.identityError}`);
+    assertWithin(m.identityError, 1e-12, `${label}: identity error`);
     for (const key of ["cG", "cUG", "cUg", "oneMinusDPredicted", "dGrad"] as const) {
       assert(m[key] >= 0 && m[key] <= 1, `${label} ${key} = ${m[key]} in [0, 1]`);
     }
@@ -243,7 +244,7 @@ Deno.test("gradient metrics: the identity check catches per-coordinate and per-e
     })
   );
   const good = finishGradientInterference(coords, examples);
-  assert(good.identityError < 1e-12);
+  assertWithin(good.identityError, 1e-12, "identity error of consistent sums");
   // An example sum off by 1e-6 relative (what float32 partial sums give) fails the float64 default
   // and passes a float32 tolerance.
   const off = { ...examples, predicted: examples.predicted.map((v, i) => (i === 0 ? v * (1 + 1e-6) : v)) };
@@ -399,7 +400,7 @@ Deno.test("gradient tables: rows, Arrow columns and files round-trip", async () 
     assertEquals(rows[3].meanGradNorm, results[1].checkpoints[0].meanGradientNorm);
     assertEquals(rows[0].pearson, results[0].checkpoints[0].agreement!.pearson);
     assert(Number.isNaN(rows[1].pearson) && Number.isNaN(rows[1].rowsBackpropagated));
-    const columns = gradientInterferenceColumns(rows);
+    const columns = rowsToColumns(GRADIENT_TABLE, rows);
     assertEquals(Object.keys(columns), [
       "run",
       "model",
@@ -430,9 +431,17 @@ Deno.test("gradient tables: rows, Arrow columns and files round-trip", async () 
       "seconds",
       "sequences",
       "rows_backpropagated",
+      "mean_example_grad_sq",
+      "noise_trace",
+      "grad_sq_unbiased",
+      "b_simple",
+      "b_simple_tokens",
+      "batch_examples",
+      "batch_tokens",
     ]);
-    await writeArrow(`${dir}/gradient_interference.arrow`, columns);
-    const back = await readGradientInterference(`${dir}/gradient_interference.arrow`);
+    assert(columns.step instanceof Int32Array && columns.d_grad instanceof Float64Array, "column types");
+    await writeTable(dir, GRADIENT_TABLE, rows);
+    const back = await readTable(dir, GRADIENT_TABLE);
     assertEquals(back.length, 4);
     for (let i = 0; i < rows.length; i++) {
       for (const [key, value] of Object.entries(rows[i])) {
@@ -447,13 +456,15 @@ Deno.test("gradient tables: rows, Arrow columns and files round-trip", async () 
     assertEquals(histogram.length, 4 * COHERENCE_BINS);
     assertEquals(histogram[COHERENCE_BINS - 1].binHi, 1);
     assertEquals(histogram.slice(0, COHERENCE_BINS).reduce((a, r) => a + r.count, 0), 5);
-    await writeArrow(`${dir}/h.arrow`, coherenceHistogramColumns(histogram));
-    assertEquals(await readCoherenceHistogram(`${dir}/h.arrow`), histogram);
-    await assertRejects(() => readGradientInterference(`${dir}/h.arrow`), Error, 'no column "model"');
+    await writeTable(dir, COHERENCE_HISTOGRAM_TABLE, histogram);
+    assertEquals(await readTable(dir, COHERENCE_HISTOGRAM_TABLE), histogram);
+    // Another table under the gradient table's name is an error naming the missing column.
+    await writeArrow(`${dir}/${GRADIENT_TABLE.file}`, rowsToColumns(COHERENCE_HISTOGRAM_TABLE, histogram));
+    await assertRejects(() => readTable(dir, GRADIENT_TABLE), Error, 'no column "model"');
 
-    assertEquals(exampleTableName(64, "token"), "gradient_examples_step-0000064_token.arrow");
-    assertEquals(exampleTableName(8, "sequence"), "gradient_examples_step-0000008_sequence.arrow");
-    assertThrows(() => exampleTableName(1, "word"), Error, "granularity");
+    assertEquals(exampleTableFile(64, "token"), "gradient_examples_step-0000064_token.arrow");
+    assertEquals(exampleTableFile(8, "sequence"), "gradient_examples_step-0000008_sequence.arrow");
+    assertThrows(() => exampleTableFile(1, "word"), Error, "granularity");
     const examples: ExampleRows = {
       sequence: Int32Array.from([0, 0, 1]),
       position: Int32Array.from([5, 9, -1]),
@@ -463,7 +474,7 @@ Deno.test("gradient tables: rows, Arrow columns and files round-trip", async () 
       gradSq: Float64Array.from([1, 2, 3]),
       gradAbs: Float64Array.from([2, 3, 4]),
     };
-    const path = `${dir}/run/gradients/${exampleTableName(2, "token")}`;
+    const path = `${dir}/run/gradients/${exampleTableFile(2, "token")}`;
     await writeExampleTable(path, examples);
     const read = await readExampleTable(path);
     for (const key of ["sequence", "position", "predicted", "absPredicted", "gradSq", "gradAbs"] as const) {
@@ -480,7 +491,11 @@ Deno.test("gradient tables: rows, Arrow columns and files round-trip", async () 
       "2 values of gradAbs for 3 examples",
     );
 
-    const markdown = gradientMarkdown(results, new Map([["cpu-xs", { tD: 100, tDRange: [80, 120] }]]));
+    const markdown = gradientMarkdown(
+      results.map((result) => result.name),
+      rows,
+      new Map([["cpu-xs", { tD: 100, tDRange: [80, 120] }]]),
+    );
     assert(markdown.includes("## cpu-xs") && markdown.includes("## cpu-s"));
     assert(markdown.includes("t_d = 100 (80–120)"));
     assertEquals(markdown.split("\n").filter((line) => /^\| \d/.test(line)).length, 4);

@@ -3,8 +3,8 @@
  * every example's gradient from the ordinary backward, one example at a time (the loss at one
  * target position, or one sequence's mean loss), then the CPU function over the explicit matrices.
  */
-import { assert, assertEquals } from "./asserts.ts";
-import { GPU_TEST, Random, relativeError, testGpu } from "./helpers.ts";
+import { assert, assertEquals, assertWithin, relativeError } from "./asserts.ts";
+import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 import { GradientStatistics } from "../src/analysis/gradients/statistics.ts";
 import type { ExampleStatistics, Granularity } from "../src/analysis/gradients/statistics.ts";
 import {
@@ -12,7 +12,7 @@ import {
   gradientInterferenceFromMatrices,
 } from "../src/analysis/gradients/metrics.ts";
 import type { GradientInterference } from "../src/analysis/gradients/metrics.ts";
-import { ODD_TINY_CONFIG } from "../src/model/selftest.ts";
+import { ODD_TINY_CONFIG } from "../src/reference/selftest.ts";
 import { initParameters, parameterLayout } from "../src/model/parameters.ts";
 import type { ParameterLayout } from "../src/model/parameters.ts";
 import { NO_TARGET, Transformer } from "../src/model/transformer.ts";
@@ -162,20 +162,20 @@ for (const granularity of ["token", "sequence"] as const) {
       }
       for (const key of ["predicted", "absPredicted", "gradSq", "gradAbs"] as const) {
         const error = relativeError(stats.examples[key], expected[key]);
-        assert(error < 2e-4, `per-example ${key}: relative error ${error}`);
+        assertWithin(error, 2e-4, `per-example ${key}: relative error`);
       }
       // Per coordinate: Σ_i g_ij is the batch gradient of the summed losses, Σ_i |g_ij| by brute force.
       const absSum = new Float64Array(sumAbsG.length);
       for (const g of brute.gradients) for (let j = 0; j < g.length; j++) absSum[j] += Math.abs(g[j]);
       const sumError = relativeError(sumG, brute.sum);
       const absError = relativeError(sumAbsG, absSum);
-      assert(sumError < 2e-4, `Σ_i g_ij vs the batch gradient: relative error ${sumError}`);
-      assert(absError < 2e-4, `Σ_i |g_ij|: relative error ${absError}`);
+      assertWithin(sumError, 2e-4, "Σ_i g_ij vs the batch gradient: relative error");
+      assertWithin(absError, 2e-4, "Σ_i |g_ij|: relative error");
       // The metrics from the streamed sums equal the CPU function over the explicit matrices.
       const reference = gradientInterferenceFromMatrices(brute.gradients, dReal, { interference });
       const metrics = finishGradientInterference(stats.coordinates, stats.examples, { tolerance: 1e-3 });
       assertMetricsClose(metrics, reference, 1e-3);
-      assert(metrics.identityError < 1e-3, `identity error ${metrics.identityError}`);
+      assertWithin(metrics.identityError, 1e-3, "identity error |1 − D(Δ̂ℓ) − C_g·C_(u,G)/C_(u,g)|");
     },
   });
 }
@@ -187,8 +187,12 @@ Deno.test({
     const four = await kernelStatistics("token", 4); // prefixes 4, 8, 12
     const five = await kernelStatistics("token", 5); // prefixes 5, 10, 12 (a short last group)
     const error = relativeError(five.stats.examples.predicted, four.stats.examples.predicted);
-    assert(error < 1e-5, `Δ̂ℓ with K = 5 vs K = 4: relative error ${error}`);
-    assert(relativeError(five.sumAbsG, four.sumAbsG) < 1e-5);
+    assertWithin(error, 1e-5, "Δ̂ℓ with K = 5 vs K = 4: relative error");
+    assertWithin(
+      relativeError(five.sumAbsG, four.sumAbsG),
+      1e-5,
+      "Σ_i |g_ij| with K = 5 vs K = 4: relative error",
+    );
     // Floor: Σ over targets of their prefix length, T(T−1)/2 per sequence; K = 4 pads to 4·(4+8+12).
     assertEquals(four.stats.rowsBackpropagated, SEQUENCES * 4 * (4 + 8 + 12));
   },

@@ -2,15 +2,16 @@
  * Gradient interference of a trained run: the library entry point (every checkpoint, the identity,
  * Δ̂ℓ tracking Δℓ, the cache) and `deno task gradients` (tables, figures, projections).
  */
-import { assert, assertEquals } from "./asserts.ts";
+import { assert, assertEquals, assertWithin } from "./asserts.ts";
 import { ANALYSIS_PERMISSIONS, GPU_TEST, runScript, testGpu } from "./helpers.ts";
 import type { ScriptOutput } from "./helpers.ts";
 import { loadRun, resolveRun } from "../src/train/run.ts";
 import { train } from "../src/train/trainer.ts";
 import { readArrow } from "../src/io/arrow.ts";
-import { analyseRunGradients, projectionFileName } from "../src/analysis/gradients/run.ts";
-import { readProjections } from "../src/analysis/gradients/projection.ts";
-import { readGradientInterference } from "../src/analysis/gradients/table.ts";
+import { analyseRunGradients } from "../src/analysis/gradients/run.ts";
+import { GRADIENT_TABLE, gradientsDir, projectionFilesBase } from "../src/results/gradients.ts";
+import { readProjections } from "../src/results/projections.ts";
+import { readTable } from "../src/results/table.ts";
 
 function gradientsCli(args: string[]): Promise<ScriptOutput> {
   return runScript("gradients", ANALYSIS_PERMISSIONS, args);
@@ -41,7 +42,11 @@ Deno.test({
       const T = run.config.seq_len;
       for (const c of result.checkpoints) {
         assertEquals(c.examples, 2 * (T - 1));
-        assert(c.identityError < 1e-4, `step ${c.step}: identity error ${c.identityError}`);
+        assertWithin(
+          c.identityError,
+          1e-4,
+          `step ${c.step}: identity error |1 − D(Δ̂ℓ) − C_g·C_(u,G)/C_(u,g)|`,
+        );
         assert(c.dGrad > 0 && c.dGrad < 1, `step ${c.step}: D(∇ℓ) ${c.dGrad}`);
         assert(c.cG > 0 && c.cG <= 1, `step ${c.step}: C_g ${c.cG}`);
       }
@@ -69,7 +74,7 @@ Deno.test({
       ]);
       assertEquals(code, 0, stderr);
       assert(stdout.includes("most opposed"), stdout);
-      const rows = await readGradientInterference(`${out}/gradient_interference.arrow`);
+      const rows = await readTable(out, GRADIENT_TABLE);
       assertEquals(rows.map((row) => row.step), [1, 16]);
       assert(rows.every((row) => row.granularity === "sequence" && row.examples === 4));
       const histogram = await readArrow(`${out}/gradient_coherence_histogram.arrow`);
@@ -79,7 +84,7 @@ Deno.test({
           assert((await Deno.stat(`${out}/${figure}.${extension}`)).size > 0, `${figure}.${extension}`);
         }
       }
-      const projections = await readProjections(`${runDir}/gradients`, projectionFileName(16, "sequence"));
+      const projections = await readProjections(gradientsDir(runDir), projectionFilesBase(16, "sequence"));
       assertEquals(projections.count, 4);
       assertEquals(projections.dims, run.config.n_layers * 4 * 16 + 16);
       const bad = await gradientsCli([runDir, "--granularity", "word"]);

@@ -1,5 +1,6 @@
 /**
- * Shared test helpers: one GPU device per test file, seeded random inputs, and tolerance checks.
+ * Shared test helpers: one GPU device per test file, seeded random inputs, and running scripts. The
+ * assertions are in `asserts.ts`.
  *
  * @module
  */
@@ -25,41 +26,6 @@ export function testGpu(): Promise<{ gpu: GpuDevice; kernels: Kernels }> {
 /** Options for GPU tests: Dawn's pending callbacks are not leaks. */
 export const GPU_TEST = { sanitizeOps: false, sanitizeResources: false } as const;
 
-/** Largest absolute difference divided by the largest absolute expected value. */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) {
-    throw new Error(`length mismatch: ${actual.length} vs ${expected.length}`);
-  }
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const diff = Math.abs(actual[i] - expected[i]);
-    if (!(diff <= maxDiff)) maxDiff = Number.isNaN(diff) ? Infinity : diff;
-    maxRef = Math.max(maxRef, Math.abs(expected[i]));
-  }
-  return maxDiff / Math.max(maxRef, 1e-30);
-}
-
-/** Asserts `relativeError(actual, expected) <= tolerance`, naming the worst element. */
-export function assertClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  tolerance: number,
-  label: string,
-): void {
-  const error = relativeError(actual, expected);
-  if (!(error <= tolerance)) {
-    let worst = 0;
-    for (let i = 0; i < expected.length; i++) {
-      if (!(Math.abs(actual[i] - expected[i]) <= Math.abs(actual[worst] - expected[worst]))) worst = i;
-    }
-    throw new Error(
-      `${label}: relative error ${error.toExponential(3)} > ${tolerance} ` +
-        `(worst at ${worst}: got ${actual[worst]}, expected ${expected[worst]})`,
-    );
-  }
-}
-
 /** Random float32 values in [-scale, scale) with their float64 copy. */
 export function randomInputs(random: Random, n: number, scale = 1): { f32: Float32Array; f64: Float64Array } {
   const f32 = new Float32Array(n);
@@ -74,14 +40,24 @@ export interface ScriptOutput {
   stderr: string;
 }
 
-/** The permissions of the analysis tasks (`deno task zsl`, `deno task gradients`). */
-export const ANALYSIS_PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-sys=cpus,networkInterfaces,hostname",
-];
+/**
+ * The `deno run` permission flags of a deno.json task, with `$VAR`s expanded as `deno task` expands
+ * them, and `extraEnv` added to `--allow-env` (a test hook's variable): children started with them
+ * check that the task's (least) permissions suffice.
+ */
+export function taskPermissions(task: string, extraEnv: string[] = []): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
+  const words = (config.tasks[task] as string).split(/\s+/).filter((word) => word.startsWith("--allow-"));
+  return words.map((word) => {
+    const expanded = word.replace(/\$([A-Z_]+)/g, (_, name) => Deno.env.get(name) ?? "");
+    return expanded.startsWith("--allow-env=") && extraEnv.length > 0
+      ? `${expanded},${extraEnv.join(",")}`
+      : expanded;
+  });
+}
+
+/** The permissions of the analysis tasks (`deno task zsl`, `deno task gradients`), from deno.json. */
+export const ANALYSIS_PERMISSIONS: string[] = taskPermissions("zsl");
 
 /** Runs `scripts/<name>.ts` in a child Deno with `permissions` and `args`, capturing its output. */
 export async function runScript(name: string, permissions: string[], args: string[]): Promise<ScriptOutput> {

@@ -1,27 +1,18 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
-import { ODD_TINY_CONFIG } from "../src/model/selftest.ts";
-import { assertClose, GPU_TEST, Random, testGpu } from "./helpers.ts";
-import {
-  contourGrid,
-  interferenceFigureSpec,
-  oneStepFigureSpec,
-  probeFigureSpec,
-  trajectoryFigureSpec,
-} from "../src/plot/interference.ts";
-import { chartToSvg } from "../src/plot/render.ts";
+import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { ODD_TINY_CONFIG } from "../src/reference/selftest.ts";
+import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 import {
   interferenceFromSums,
   lossInterference,
   LossProbe,
   meanStd,
-  modelTokenLosses,
-  OneStep,
   oneStepLearningRate,
   powerOfTwoPairs,
   summariseOneStep,
   targetLabels,
 } from "../src/analysis/interference/mod.ts";
-import type { Dt1BatchRow } from "../src/analysis/interference/mod.ts";
+import type { Dt1BatchRow } from "../src/results/interference.ts";
+import { modelTokenLosses } from "../src/model/token_losses.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { initParameters, parameterLayout } from "../src/model/parameters.ts";
 import { Transformer } from "../src/model/transformer.ts";
@@ -30,6 +21,7 @@ import { loadRun, resolveRun } from "../src/train/run.ts";
 import { train } from "../src/train/trainer.ts";
 import { checkpointPath, loadCheckpoint } from "../src/train/checkpoint.ts";
 import { learningRate } from "../src/train/schedule.ts";
+import { analysisOptimizerOptions, OptimizerStep } from "../src/train/optimizer_step.ts";
 
 function randomLosses(random: Random, n: number): { before: Float64Array; after: Float64Array } {
   const before = new Float64Array(n).map(() => 1 + 5 * random.uniform());
@@ -140,6 +132,7 @@ Deno.test("interference: helpers (mean ± std, target labels, power-of-two pairs
   assertEquals(targetLabels(new Uint32Array([0, 0, 1, 5, 5, 6]), 3), new Uint32Array([0, 1, 5, 6]));
   assertEquals(powerOfTwoPairs([1, 2, 4, 8, 16, 20, 40]), [[1, 2], [2, 4], [4, 8], [8, 16]]);
   const rows: Dt1BatchRow[] = [0, 1, 2].map((batch) => ({
+    model: "m",
     t: 8,
     set: "train",
     batch,
@@ -155,7 +148,7 @@ Deno.test("interference: helpers (mean ± std, target labels, power-of-two pairs
   const [summary] = summariseOneStep(rows);
   assert(Math.abs(summary.D - 0.6) < 1e-12 && Math.abs(summary.DStd - 0.1) < 1e-12);
   assert(Math.abs(summary.absDeltaL - 0.004) < 1e-15);
-  assertEquals(summary.batches, 3);
+  assertEquals([summary.batches, summary.model], [3, "m"]);
 });
 
 Deno.test("interference: learning rate of the one step (lr(t), the next, the peak where 0)", () => {
@@ -171,52 +164,6 @@ Deno.test("interference: learning rate of the one step (lr(t), the next, the pea
   assertEquals(oneStepLearningRate(schedule, 100), 1e-3, "lr(T) = 0 at the end of the decay: the peak");
   assertEquals(oneStepLearningRate(schedule, 50, 3e-4), 3e-4);
   assertEquals(oneStepLearningRate(schedule, 50, "peak"), 1e-3);
-});
-
-Deno.test("interference: figures F2–F4 compile and render to SVG", async () => {
-  const models = ["a", "b"].map((name, m) => ({
-    name,
-    points: Array.from({ length: 8 }, (_, e) => {
-      const D = 0.2 + 0.7 * e / 7 - 0.05 * m;
-      const M = 0.3 * 0.8 ** e;
-      return { t: 2 ** e, D, M, deltaL: -M * (1 - D) };
-    }),
-    oneStep: Array.from({ length: 8 }, (_, e) =>
-      (["train", "eval"] as const).map((set) => ({
-        t: 2 ** e,
-        set,
-        D: 0.3,
-        DStd: 0.05,
-        M: 0.01,
-        MStd: 0.02, // a band reaching below 0 on a log axis is cut at the axis
-        absDeltaL: 0.007,
-        absDeltaLStd: 0.001,
-      }))).flat(),
-    band: m === 0 ? [20, 40] as [number, number] : null,
-  }));
-  const probe = {
-    name: "a",
-    steps: [8, 16, 24, 32],
-    D: [NaN, 0.2, 0.5, 0.9],
-    M: [NaN, 0.3, 0.2, 0.2],
-    deltaL: [NaN, -0.2, -0.1, 0.02],
-    band: [20, 40] as [number, number],
-  };
-  const specs = [
-    interferenceFigureSpec(models),
-    trajectoryFigureSpec(models),
-    trajectoryFigureSpec(models, { source: "eval" }),
-    oneStepFigureSpec(models),
-    probeFigureSpec([probe]),
-  ];
-  for (const spec of specs) {
-    const svg = await chartToSvg(spec);
-    assert(svg.startsWith("<svg") && svg.length > 1000);
-  }
-  const grid = contourGrid([0, 1], [0.01, 1], [10, 5]);
-  assertEquals(grid.length, 50);
-  // The top-left cell: D ≈ 0.05, M ≈ 0.63: log₂(0.95·0.63) ≈ −0.74 → level −1.
-  assertEquals(grid.find((cell) => cell.D === 0 && Math.abs(cell.M2 - 1) < 1e-12)!.level, -1);
 });
 
 const CONFIG: ModelConfig = ODD_TINY_CONFIG;
@@ -276,14 +223,14 @@ Deno.test({
     const four = await loadCheckpoint(checkpointPath(out, 4), layout);
     const five = await loadCheckpoint(checkpointPath(out, 5), layout);
     // The trainer's settings: its clipping (1.0) and weight decay, lr(5), the batch of step 5.
-    const stepper = await OneStep.create(gpu, run.config, {
+    const stepper = await OptimizerStep.create(gpu, run.config, {
       batch: run.batch,
       microbatch: run.microbatch,
-      adamw: run.info.adamw as Record<string, number>,
+      optimizer: run.optimizer,
       kernels,
     });
     assertEquals(stepper.optimizer.options.maxNorm, 1.0);
-    stepper.load({ parameters: four.parameters, expAvg: four.expAvg!, expAvgSq: four.expAvgSq! });
+    stepper.load({ parameters: four.parameters, optimizer: four.optimizer! });
     const tokens = run.plan.trainBatch(5).tokens;
     const lr = oneStepLearningRate(run.schedule, 4, "next");
     assertEquals(lr, learningRate(run.schedule, 5));
@@ -292,21 +239,22 @@ Deno.test({
       const { before, gradNorm } = await stepper.step(tokens, 5, lr);
       const state = await stepper.state();
       assertEquals(state.parameters, five.parameters, "parameters after the step = checkpoint 5");
-      assertEquals(state.expAvg, five.expAvg!, "exp_avg = checkpoint 5's");
-      assertEquals(state.expAvgSq, five.expAvgSq!, "exp_avg_sq = checkpoint 5's");
+      for (const [name, tensor] of five.optimizer!) {
+        assertEquals(state.optimizer.get(name)!.data, tensor.data, `${name} = checkpoint 5's`);
+      }
       assert(gradNorm > 0);
       // The "before" losses are checkpoint 4's losses on that batch.
       stepper.reload();
       assertEquals(await stepper.losses(tokens), before);
     }
     // The paper's setting (no clipping, lr(4)) moves away from the trainer's step.
-    const unclipped = await OneStep.create(gpu, run.config, {
+    const unclipped = await OptimizerStep.create(gpu, run.config, {
       batch: run.batch,
       microbatch: run.microbatch,
-      adamw: { ...(run.info.adamw as Record<string, number>), maxNorm: 0 },
+      optimizer: analysisOptimizerOptions(run.optimizer),
       kernels,
     });
-    unclipped.load({ parameters: four.parameters, expAvg: four.expAvg!, expAvgSq: four.expAvgSq! });
+    unclipped.load({ parameters: four.parameters, optimizer: four.optimizer! });
     await unclipped.step(tokens, 5, oneStepLearningRate(run.schedule, 4));
     const other = await unclipped.state();
     assert(other.parameters.some((value, i) => value !== five.parameters[i]));

@@ -1,8 +1,9 @@
 /**
  * The notebooks under `notebooks/`: committed without outputs, their code type-checks, and each one runs
  * headless with the Deno kernel (`jupyter nbconvert --execute`) without an error, showing at least one
- * native Vega-Lite chart and a table. The three executions share one tiny sweep, which the first
- * notebook trains into a temporary `ZSL_SWEEP` directory. Also the notebook helpers of
+ * native Vega-Lite chart and a table. The first three executions share one tiny sweep, which the first
+ * notebook trains into a temporary `ZSL_SWEEP` directory; the ablations' notebook trains its own tiny sweep
+ * into a temporary `ZSL_ABLATION_SWEEP` directory. Also the notebook helpers of
  * `src/notebook/` (bundles, tables, which sweep a notebook opens).
  *
  * This file opens no GPU device itself: it spawns Jupyter, and spawning a process right after a Dawn
@@ -11,21 +12,22 @@
  * @module
  */
 import { assert, assertEquals, assertThrows } from "./asserts.ts";
-import { decodeArrow, encodeArrow } from "../src/io/arrow.ts";
 import type { VegaLiteSpec } from "../src/plot/render.ts";
 import {
-  chartBundle,
-  distinctValues,
-  formatCell,
+  ABLATION_SWEEP_ENV,
+  chartOutput,
+  markdownBundle,
+  markdownToText,
   openNotebookSweep,
+  svgSize,
   SWEEP_ENV,
   tableBundle,
-  tableRows,
   TINY_SWEEP_NAME,
   tinySweep,
   VEGA_LITE_MIME,
   VEGA_LITE_V5_SCHEMA,
 } from "../src/notebook/mod.ts";
+import { formatCell } from "../src/util/format.ts";
 import { join } from "../src/util/path.ts";
 
 const NOTEBOOKS_DIR = new URL("../notebooks/", import.meta.url).pathname;
@@ -34,6 +36,7 @@ const NOTEBOOKS = [
   "01-loss-deceleration.ipynb",
   "02-zero-sum-learning.ipynb",
   "03-gradient-interference.ipynb",
+  "04-ablations.ipynb",
 ];
 const SETUP_HELP = "install them with `deno run -A scripts/setup.ts --tests` (as root on Debian/Ubuntu)";
 
@@ -41,7 +44,13 @@ interface NotebookCell {
   cell_type: string;
   source: string | string[];
   execution_count?: number | null;
-  outputs?: { output_type: string; data?: Record<string, unknown>; ename?: string; evalue?: string }[];
+  outputs?: {
+    output_type: string;
+    data?: Record<string, unknown>;
+    metadata?: Record<string, Record<string, unknown>>;
+    ename?: string;
+    evalue?: string;
+  }[];
 }
 
 interface Notebook {
@@ -54,7 +63,12 @@ async function readNotebook(path: string): Promise<Notebook> {
 }
 
 function sourceOf(cell: NotebookCell): string {
-  return Array.isArray(cell.source) ? cell.source.join("") : cell.source;
+  return textOf(cell.source);
+}
+
+/** A multi-line string of a notebook file: nbformat stores it as one string or as a list of lines. */
+function textOf(value: unknown): string {
+  return Array.isArray(value) ? value.join("") : String(value);
 }
 
 async function run(command: string, args: string[], env: Record<string, string> = {}) {
@@ -121,7 +135,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "zsl-notebooks-" });
     try {
       // Not created: the first notebook trains the tiny sweep into it, the others reuse it.
-      const env = { [SWEEP_ENV]: join(dir, "sweep") };
+      const env = { [SWEEP_ENV]: join(dir, "sweep"), [ABLATION_SWEEP_ENV]: join(dir, "ablation-sweep") };
       for (const name of NOTEBOOKS) {
         await t.step(name, async () => {
           const started = performance.now();
@@ -146,13 +160,50 @@ Deno.test({
             `${name} has error outputs`,
           );
           const data = outputs.map((output) => output.data ?? {});
-          const charts = data.filter((bundle) => VEGA_LITE_MIME in bundle);
+          const chartOutputs = outputs.filter((output) => VEGA_LITE_MIME in (output.data ?? {}));
+          const charts = chartOutputs.map((output) => output.data!);
           assert(charts.length > 0, `${name} shows no ${VEGA_LITE_MIME} chart`);
-          for (const chart of charts) {
+          for (const output of chartOutputs) {
+            const chart = output.data!;
             const spec = chart[VEGA_LITE_MIME] as Record<string, unknown>;
             assertEquals(spec.$schema, VEGA_LITE_V5_SCHEMA, `${name}: a chart's $schema is not Vega-Lite 5`);
+            // Frontends without Vega-Lite (classic Notebook, nbconvert, nbviewer, GitHub) show the PNG, at
+            // the chart's size; an SVG would be nbconvert's choice, and its HTML cleaner blanks it.
+            assert(textOf(chart["image/png"]).startsWith("iVBORw0KGgo"), `${name}: a chart has no PNG`);
+            assert(!("image/svg+xml" in chart), `${name}: a chart carries an SVG, which nbconvert blanks`);
+            const size = output.metadata?.["image/png"];
+            assert(Number(size?.width) > 0 && Number(size?.height) > 0, `${name}: a chart's PNG has no size`);
           }
-          const tables = data.filter((bundle) => String(bundle["text/html"] ?? "").includes("<table>"));
+          // nbconvert's HTML (what nbviewer and a shared export show): every chart an image at its size.
+          const html = await run("jupyter", [
+            "nbconvert",
+            "--to",
+            "html",
+            "--output-dir",
+            dir,
+            join(dir, name),
+          ]);
+          assert(html.success, `jupyter nbconvert --to html ${name} failed:\n${html.text.slice(-3000)}`);
+          const page = await Deno.readTextFile(join(dir, name.replace(/\.ipynb$/, ".html")));
+          const images = [
+            ...page.matchAll(/<img src="data:image\/png;base64,[^"]{100,}"\s*width=(\d+)\s*height=(\d+)/g),
+          ];
+          assertEquals(
+            images.length,
+            charts.length,
+            `${name}: charts shown as sized images in nbconvert's HTML`,
+          );
+          assert(
+            !page.includes('<svg class="marks"'),
+            `${name}: nbconvert's HTML holds a (blanked) chart SVG`,
+          );
+          // Markdown outputs (tables carry HTML, Markdown and their own aligned text).
+          for (
+            const bundle of data.filter((bundle) => "text/markdown" in bundle && !("text/html" in bundle))
+          ) {
+            assertEquals(textOf(bundle["text/plain"]), markdownToText(textOf(bundle["text/markdown"])));
+          }
+          const tables = data.filter((bundle) => textOf(bundle["text/html"] ?? "").includes("<table>"));
           assert(tables.length > 0, `${name} shows no table`);
           console.log(
             `${name}: ${((performance.now() - started) / 1000).toFixed(1)} s, ${charts.length} charts, ` +
@@ -181,39 +232,63 @@ Deno.test("notebook helpers: tables as HTML, Markdown and text; cells formatted;
   assert(String(long["text/plain"]).endsWith("… 3 more rows of 5"), String(long["text/plain"]));
   assertThrows(() => tableBundle({ a: [1] }, { columns: ["b"] }), Error, 'no column "b" (columns: a)');
   assertThrows(() => tableBundle({ a: [1, 2], b: [1] }), Error, "differ in length (a=2, b=1)");
-  assertEquals(formatCell(0.000012344), "1.234e-5");
+  assertEquals(formatCell(0.000012344), "1.234×10⁻⁵");
   assertEquals(formatCell(12345.678, 3), "12300");
+  assertEquals(formatCell(true), "yes");
   assertEquals(formatCell(10n), "10");
   assertEquals(formatCell(null), "—");
 });
 
-Deno.test("notebook helpers: a chart bundle holds the spec as Vega-Lite 5, and SVG when asked", async () => {
+Deno.test("notebook helpers: a chart output holds the spec as Vega-Lite 5 and a PNG, sized (an SVG on request)", async () => {
   const spec = {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: { text: "Two points" },
+    width: 200,
+    height: 100,
     data: { values: [{ x: 1, y: 2 }, { x: 2, y: 3 }] },
     mark: "point",
     encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } },
   } as unknown as VegaLiteSpec;
-  const bundle = await chartBundle(spec);
-  const shown = bundle[VEGA_LITE_MIME] as Record<string, unknown>;
+  const { data, metadata } = await chartOutput(spec);
+  const shown = data[VEGA_LITE_MIME] as Record<string, unknown>;
   assertEquals(shown.$schema, VEGA_LITE_V5_SCHEMA);
   assertEquals(shown.data, { values: [{ x: 1, y: 2 }, { x: 2, y: 3 }] });
   assertEquals(
     (spec as unknown as Record<string, unknown>).$schema,
     "https://vega.github.io/schema/vega-lite/v6.json",
   );
-  assertEquals(bundle["text/plain"], "Vega-Lite chart (Two points, 2 data rows)");
-  assert(!("image/svg+xml" in bundle), "an SVG was rendered without being asked for");
-  const withSvg = await chartBundle(spec, { svg: true });
-  assert(String(withSvg["image/svg+xml"]).startsWith("<svg"), "no SVG in the bundle");
+  assertEquals(data["text/plain"], "Vega-Lite chart (Two points, 2 data rows)");
+  assert(!("image/svg+xml" in data), "an SVG by default (nbconvert's HTML would show it blank)");
+  const withSvg = await chartOutput(spec, { svg: true });
+  const svg = String(withSvg.data["image/svg+xml"]);
+  assert(svg.startsWith("<svg"), "no SVG in the output asked for one");
+  // The PNG is drawn at twice the chart's size and shown at the chart's size.
+  const png = Uint8Array.from(atob(String(data["image/png"])), (c) => c.charCodeAt(0));
+  const view = new DataView(png.buffer);
+  const size = svgSize(svg)!;
+  assert(size.width > 200 && size.height > 100, `SVG ${size.width}×${size.height}`);
+  assertEquals([view.getUint32(16), view.getUint32(20)], [
+    Math.round(2 * size.width),
+    Math.round(2 * size.height),
+  ]);
+  assertEquals(metadata["image/png"], size);
+  assertEquals(withSvg.metadata["image/svg+xml"], size);
+  const bare = await chartOutput(spec, { images: false });
+  assert(
+    !("image/svg+xml" in bare.data) && !("image/png" in bare.data),
+    "images rendered when not asked for",
+  );
+  assertEquals(bare.metadata, {});
 });
 
-Deno.test("notebook helpers: Arrow tables as rows and distinct values", () => {
-  const table = decodeArrow(encodeArrow({ model: ["a", "b", "a"], t: Int32Array.of(1, 2, 4) }));
-  assertEquals(tableRows(table), [{ model: "a", t: 1 }, { model: "b", t: 2 }, { model: "a", t: 4 }]);
-  assertEquals(distinctValues(table, "model"), ["a", "b"]);
-  assertThrows(() => distinctValues(table, "run"), Error, 'no column "run" (columns: model, t)');
+Deno.test("notebook helpers: Markdown outputs carry a plain-text rendering; text tables show as tables", () => {
+  const markdown = "## Sweep **tiny** in `/tmp/x`\n\n- [METHOD](docs/method.md): D \\| M, _rises_";
+  const bundle = markdownBundle(markdown);
+  assertEquals(bundle["text/markdown"], markdown);
+  assertEquals(bundle["text/plain"], "Sweep tiny in /tmp/x\n\n- METHOD (docs/method.md): D | M, rises");
+  const table = tableBundle({ caption: "T", headers: ["Model", "L_d"], rows: [["a", "1.0 ± 0.1"]] });
+  assert(String(table["text/html"]).includes("<caption>T</caption>"));
+  assert(String(table["text/html"]).includes("<td>a</td><td>1.0 ± 0.1</td>"), String(table["text/html"]));
 });
 
 Deno.test("notebook helpers: which sweep a notebook opens, and the errors that say what to do", async () => {

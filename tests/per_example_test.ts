@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import { registerVariantSupported } from "../src/ops/matmul.ts";
 import {
@@ -15,7 +15,7 @@ import {
   type ExampleStatsReference,
   linearExampleStats,
 } from "../src/reference/per_example.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 // Each distinct (entry point, out, in) is a pipeline to compile on lavapipe (about a second each; the
 // whole file runs in about 9 s with Mesa's shader cache disabled), so the shapes are few: odd sizes (7 × 9, the tiled kernel, which every register request
@@ -314,6 +314,48 @@ Deno.test({
         `${label}: token 3's row shows no input part`,
       );
       op.destroy();
+      // The LM-head part on one row per example (a per-token pass's gathered target rows): the same as
+      // P rows per example of which all but that one are zero. Same pipelines: the rows come in params.
+      const compact = await EmbeddingExampleStats.create(kernels, {
+        examples: E,
+        rowsPerExample: P,
+        vocab: c.vocab,
+        d: c.d,
+        variant: c.variant,
+        rowBlocksPerWorkgroup: c.rowBlocksPerWorkgroup,
+        headRowsPerExample: 1,
+      });
+      compact.writeIndex(ids);
+      const headLogits = randomInputs(random, E * c.vocab);
+      const headFinal = randomInputs(random, E * c.d);
+      const wideLogits = new Float64Array(E * P * c.vocab);
+      const wideFinal = new Float64Array(E * P * c.d);
+      for (let e = 0; e < E; e++) {
+        const row = e * P + (e % P); // where the example's one target row would be
+        wideLogits.set(headLogits.f64.subarray(e * c.vocab, (e + 1) * c.vocab), row * c.vocab);
+        wideFinal.set(headFinal.f64.subarray(e * c.d, (e + 1) * c.d), row * c.d);
+      }
+      const gotCompact = await runStats(
+        compact,
+        [headLogits.f32, headFinal.f32, dEmbedding.f32, delta.f32],
+        coordinates,
+        sums0,
+        1,
+        (pass, b, g, a, p) => compact.record(pass, b[0], b[1], b[2], b[3], g, a, p),
+      );
+      const expectedCompact = embeddingExampleStats(
+        wideLogits,
+        wideFinal,
+        dEmbedding.f64,
+        ids,
+        delta.f64,
+        E,
+        P,
+        c.vocab,
+        c.d,
+      );
+      checkOutcome(gotCompact, expectedCompact, sums0, 1, `${label} one head row per example`);
+      compact.destroy();
       tested++;
     }
     assert(tested >= 1, "no embedding case ran");

@@ -1,15 +1,15 @@
-import assert from "node:assert/strict";
-import { fitDeceleration } from "../src/analysis/deceleration/mod.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { decelerationCurveRows, decelerationRow, fitDeceleration } from "../src/analysis/deceleration/mod.ts";
 import {
   chartFonts,
   chartToSvg,
-  decelerationBand,
-  decelerationFigureSpec,
   modelColors,
   renderChart,
   renderChartToMemory,
   type VegaLiteSpec,
 } from "../src/plot/mod.ts";
+import { decelerationBand, decelerationFigure } from "../src/report/figures.ts";
+import { bandExtent, layers, type Spec, values } from "./figure_helpers.ts";
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -21,7 +21,7 @@ function pngSize(png: Uint8Array): [number, number] {
 
 function svgSize(svg: string): [number, number] {
   const match = svg.match(/<svg[^>]* width="([\d.]+)" height="([\d.]+)"/);
-  assert.ok(match, "SVG has a width and height");
+  assert(match, "SVG has a width and height");
   return [Number(match[1]), Number(match[2])];
 }
 
@@ -48,29 +48,30 @@ Deno.test("plot: renderChart writes the spec, SVG and PNG of any Vega-Lite chart
       encoding: { x: { field: "x", type: "quantitative" }, y: { field: "y", type: "quantitative" } },
     };
     const paths = await renderChart(spec, `${dir}/sub/chart`);
-    assert.deepEqual(paths, {
+    assertEquals(paths, {
       vegaLite: `${dir}/sub/chart.vl.json`,
       svg: `${dir}/sub/chart.svg`,
       png: `${dir}/sub/chart.png`,
     });
-    assert.deepEqual(JSON.parse(await Deno.readTextFile(paths.vegaLite)), spec);
-    assert.deepEqual(Object.getOwnPropertySymbols((spec.data as { values: object[] }).values[0]), []); // not mutated
+    assertEquals(JSON.parse(await Deno.readTextFile(paths.vegaLite)), spec);
+    assertEquals(Object.getOwnPropertySymbols((spec.data as { values: object[] }).values[0]), []); // not mutated
     const svg = await Deno.readTextFile(paths.svg);
-    assert.ok(svg.startsWith("<svg") && svg.includes("mark-line"));
+    assert(svg.startsWith("<svg") && svg.includes("mark-line"));
     const png = await Deno.readFile(paths.png);
-    assert.deepEqual(Array.from(png.slice(0, 8)), PNG_SIGNATURE);
+    assertEquals(Array.from(png.slice(0, 8)), PNG_SIGNATURE);
     const [width, height] = pngSize(png);
     const [svgWidth, svgHeight] = svgSize(svg);
-    assert.equal(width, Math.round(2 * svgWidth));
-    assert.equal(height, Math.round(2 * svgHeight));
+    assertEquals(width, Math.round(2 * svgWidth));
+    assertEquals(height, Math.round(2 * svgHeight));
     // Atomic writes leave no temporary files behind.
-    assert.deepEqual([...Deno.readDirSync(`${dir}/sub`)].map((e) => e.name).sort(), [
+    assertEquals([...Deno.readDirSync(`${dir}/sub`)].map((e) => e.name).sort(), [
       "chart.png",
       "chart.svg",
       "chart.vl.json",
     ]);
-    await assert.rejects(
+    await assertRejects(
       () => chartToSvg({ mark: "nonsense" } as unknown as VegaLiteSpec),
+      Error,
       /zsl: invalid Vega-Lite spec/,
     );
   } finally {
@@ -80,12 +81,12 @@ Deno.test("plot: renderChart writes the spec, SVG and PNG of any Vega-Lite chart
 
 Deno.test("plot: text is drawn with a system DejaVu Sans or the bundled Roboto", async () => {
   const fonts = await chartFonts();
-  assert.ok(fonts.files.length > 0);
-  assert.ok(fonts.origin === "system" ? fonts.family === "DejaVu Sans" : fonts.family === "Roboto");
+  assert(fonts.files.length > 0);
+  assert(fonts.origin === "system" ? fonts.family === "DejaVu Sans" : fonts.family === "Roboto");
   const bundled = await chartFonts(true);
-  assert.equal(bundled.family, "Roboto");
+  assertEquals(bundled.family, "Roboto");
   const bytes = await Deno.readFile(bundled.files[0]);
-  assert.deepEqual(Array.from(bytes.slice(0, 4)), [0, 1, 0, 0]); // a TrueType font
+  assertEquals(Array.from(bytes.slice(0, 4)), [0, 1, 0, 0]); // a TrueType font
   // Labels are rasterised: a chart with text has more dark pixels than the same chart without.
   const withText: VegaLiteSpec = {
     width: 120,
@@ -99,41 +100,63 @@ Deno.test("plot: text is drawn with a system DejaVu Sans or the bundled Roboto",
   const b = await renderChartToMemory({ ...withText, data: { values: [{ label: "" }] } }, {
     bundledFont: true,
   });
-  assert.ok(a.png.length > b.png.length + 200, `PNG with text ${a.png.length} B, without ${b.png.length} B`);
+  assert(a.png.length > b.png.length + 200, `PNG with text ${a.png.length} B, without ${b.png.length} B`);
 });
 
 Deno.test("plot: figure F1 has the curves, fits, segments, band and legend of two models", async () => {
   const models = fixtureModels();
-  const band = decelerationBand(models)!;
-  assert.ok(Math.abs(band[0] - models[0].fit.tDRange[0]) < 1e-9, "band starts at the smallest t_d range end");
-  assert.ok(Math.abs(band[1] - models[1].fit.tDRange[1]) < 1e-9, "band ends at the largest t_d range end");
-  const spec = decelerationFigureSpec(models);
+  const rows = models.map(decelerationRow);
+  const curves = models.flatMap(decelerationCurveRows);
+  const band = decelerationBand(rows)!;
+  assert(Math.abs(band[0] - models[0].fit.tDRange[0]) < 1e-9, "band starts at the smallest t_d range end");
+  assert(Math.abs(band[1] - models[1].fit.tDRange[1]) < 1e-9, "band ends at the largest t_d range end");
+  const spec = decelerationFigure(curves, rows);
+  assertEquals(bandExtent(spec as unknown as Spec), band, "the band spans the fitted t_d ranges");
+  // Each line layer draws one series of the points, step on x and loss on y, both log.
+  const lineLayers = layers(spec as unknown as Spec).filter((layer) =>
+    (layer.mark as Spec | undefined)?.type === "line"
+  );
+  assertEquals(lineLayers.map((layer) => (layer.transform as { filter: string }[])[0].filter), [
+    "datum.series === 'smoothed'",
+    "datum.series === 'fit'",
+    "datum.series === 'pre-break' || datum.series === 'post-break'",
+  ]);
+  for (const layer of lineLayers) {
+    const encoding = layer.encoding as Record<string, Spec>;
+    assertEquals([encoding.x.field, encoding.y.field, encoding.color.field], ["step", "loss", "model"]);
+    assertEquals([(encoding.x.scale as Spec).type, (encoding.y.scale as Spec).type], ["log", "log"]);
+  }
+  assertEquals(values(spec as unknown as Spec).length, curves.length, "every point of both models");
   const rendered = await renderChartToMemory(spec);
   const svg = rendered.svg;
   // 2 models × (smoothed, fit, pre-break + post-break) line groups; the band's rect and label.
   const lines = svg.match(/<path[^>]*aria-roledescription="line mark"/g) ?? [];
-  assert.ok(lines.length >= 8, `expected ≥ 8 line paths, got ${lines.length}`);
-  assert.ok(svg.includes("mark-rect"), "the deceleration band");
+  assert(lines.length >= 8, `expected ≥ 8 line paths, got ${lines.length}`);
+  assert(svg.includes("mark-rect"), "the deceleration band");
   for (const text of ["Decel.", "14M", "144M", "Train steps", "Loss", "Model"]) {
-    assert.ok(svg.includes(`>${text}<`), `SVG shows "${text}"`);
+    assert(svg.includes(`>${text}<`), `SVG shows "${text}"`);
   }
-  for (const color of modelColors(2)) assert.ok(svg.includes(color), `colour ${color}`);
+  for (const color of modelColors(2)) assert(svg.includes(color), `colour ${color}`);
   const dotted = svg.match(/stroke-dasharray="2,2"/g) ?? [];
-  assert.equal(dotted.length, 4, "two dotted segments per model");
-  assert.deepEqual(Array.from(rendered.png.slice(0, 8)), PNG_SIGNATURE);
+  assertEquals(dotted.length, 4, "two dotted segments per model");
+  assertEquals(Array.from(rendered.png.slice(0, 8)), PNG_SIGNATURE);
   const [width, height] = pngSize(rendered.png);
-  assert.ok(width > 600 && width < 1400 && height > 800 && height < 1600, `PNG ${width}×${height}`);
-  assert.ok(rendered.png.length > 20_000 && rendered.png.length < 2_000_000, `PNG ${rendered.png.length} B`);
+  assert(width > 600 && width < 1400 && height > 800 && height < 1600, `PNG ${width}×${height}`);
+  assert(rendered.png.length > 20_000 && rendered.png.length < 2_000_000, `PNG ${rendered.png.length} B`);
 
   // Without an identified break there are no segments and no band.
   const unidentified = models.map((m) => ({ ...m, fit: { ...m.fit, identified: false } }));
-  assert.equal(decelerationBand(unidentified), null);
-  const plain = await chartToSvg(decelerationFigureSpec(unidentified));
-  assert.ok(!plain.includes("Decel.") && !plain.includes('stroke-dasharray="2,2"'));
+  const plainSpec = decelerationFigure(
+    unidentified.flatMap(decelerationCurveRows),
+    unidentified.map(decelerationRow),
+  );
+  assertEquals(bandExtent(plainSpec as unknown as Spec), null);
+  const plain = await chartToSvg(plainSpec);
+  assert(!plain.includes("Decel.") && !plain.includes('stroke-dasharray="2,2"'));
 });
 
 Deno.test("plot: one distinct colour per model", () => {
   const colors = modelColors(6);
-  assert.equal(new Set(colors).size, 6);
-  assert.throws(() => modelColors(2, "category10"), /not a continuous Vega colour scheme/);
+  assertEquals(new Set(colors).size, 6);
+  assertThrows(() => modelColors(2, "category10"), Error, /not a continuous Vega colour scheme/);
 });

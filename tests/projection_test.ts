@@ -1,24 +1,19 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
-import {
-  cosineSimilarityMatrix,
-  formatOpposedPairs,
-  mostOpposedPairs,
-  ProjectionWriter,
-  readProjections,
-} from "../src/analysis/gradients/projection.ts";
+import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { cosineSimilarityMatrix, mostOpposedPairs } from "../src/analysis/gradients/projection.ts";
+import { ProjectionWriter, readProjections } from "../src/results/projections.ts";
+import { formatOpposedPairs } from "../src/report/summary.ts";
 import { readNpy } from "../src/io/npy.ts";
 import { type MatmulVariant, registerVariantSupported } from "../src/ops/matmul.ts";
 import { readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import type { ParameterLayout, ParameterSpec } from "../src/model/parameters.ts";
 import { GradientProjector, projectionMatrices, projectionSeed } from "../src/ops/projection.ts";
+import { frobeniusInner, projectGradient, projectGradients } from "../src/reference/projection.ts";
 import {
-  frobeniusInner,
-  perExampleEmbeddingGradients,
-  perExampleLinearGradients,
-  projectGradient,
-  projectGradients,
-} from "../src/reference/projection.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
+  embeddingExampleGradient,
+  exampleGradients,
+  linearExampleGradient,
+} from "../src/reference/per_example.ts";
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 // Odd sizes, none a multiple of any tile: E = 3 examples of P = 5 rows, Linears 7 × 9, kOut = 4, kIn = 3.
 // The embedding is 11 × 9 so that its P_d projection shares the Linears' pipeline (every pipeline costs
@@ -77,7 +72,7 @@ Deno.test("projectionMatrices: deterministic per (seed, name), N(0, 1/k) entries
   // Moments of a large matrix: 20000 entries of N(0, 1/kOut). The sample variance has relative standard
   // error √(2/n) = 1 %; 5 % is 5 standard errors. The mean's standard error is √(1/(kOut·n)) = 0.0035.
   const big = projectionMatrices(
-    { specs: [{ ...layout.specs[0], shape: [5000, 3] }], byName: new Map(), totalLength: 0 },
+    { specs: [{ ...layout.specs[0], shape: [5000, 3] }], byName: new Map() },
     { kOut: K_OUT, kIn: K_IN, seed: 1 },
   ).get(WTE)!.out;
   const mean = big.reduce((sum, value) => sum + value, 0) / big.length;
@@ -111,7 +106,7 @@ Deno.test("projection: ⟨proj A, proj B⟩ is unbiased for ⟨A, B⟩ and norms
   const x = randomInputs(random, 2 * P * IN).f64;
   for (let i = 0; i < P * OUT; i++) dy[P * OUT + i] = 0.8 * dy[i] + 0.3 * dy[P * OUT + i];
   for (let i = 0; i < P * IN; i++) x[P * IN + i] = 0.8 * x[i] + 0.3 * x[P * IN + i];
-  const gradients = perExampleLinearGradients(dy, x, 2, P, OUT, IN);
+  const gradients = exampleGradients(2, OUT * IN, (e) => linearExampleGradient(dy, x, e, P, OUT, IN));
   const a = gradients.subarray(0, OUT * IN);
   const b = gradients.subarray(OUT * IN);
   const seeds = 400;
@@ -123,8 +118,8 @@ Deno.test("projection: ⟨proj A, proj B⟩ is unbiased for ⟨A, B⟩ and norms
   let normA = 0;
   for (let seed = 0; seed < seeds; seed++) {
     const m = projectionMatrices(layout, { kOut: K_OUT, kIn: K_IN, seed, parameters: [ATT] }).get(ATT)!;
-    const pa = projectGradient(a, OUT, IN, m.out, m.in, K_OUT, K_IN);
-    const pb = projectGradient(b, OUT, IN, m.out, m.in, K_OUT, K_IN);
+    const pa = projectGradient(a, OUT, IN, m);
+    const pb = projectGradient(b, OUT, IN, m);
     inner += frobeniusInner(pa, pb) / seeds;
     normA += frobeniusInner(pa, pa) / seeds;
   }
@@ -200,19 +195,17 @@ async function runProjector(random: Random, ids: number[], run: RunOptions = {})
   const expected = new Map<string, Float64Array>();
   const project = (name: string, gradients: Float64Array, out: number) => {
     const m = matrices.get(name)!;
-    expected.set(name, projectGradients(gradients, E, out, IN, m.out, m.in, kOut, kIn));
+    expected.set(name, projectGradients(gradients, E, out, IN, m));
   };
-  project(ATT, perExampleLinearGradients(inputs.dyAtt.f64, inputs.xAtt.f64, E, P, OUT, IN), OUT);
-  project(FF, perExampleLinearGradients(inputs.dyFf.f64, inputs.xFf.f64, E, P, OUT, IN), OUT);
-  const wte = perExampleEmbeddingGradients(
-    inputs.dlogits.f64,
-    inputs.final.f64,
-    inputs.dEmbedding.f64,
-    ids,
+  const linear = (dy: Float64Array, x: Float64Array) =>
+    exampleGradients(E, OUT * IN, (e) => linearExampleGradient(dy, x, e, P, OUT, IN));
+  project(ATT, linear(inputs.dyAtt.f64, inputs.xAtt.f64), OUT);
+  project(FF, linear(inputs.dyFf.f64, inputs.xFf.f64), OUT);
+  const { dlogits, final, dEmbedding } = inputs;
+  const wte = exampleGradients(
     E,
-    P,
-    VOCAB,
-    IN,
+    VOCAB * IN,
+    (e) => embeddingExampleGradient(dlogits.f64, final.f64, dEmbedding.f64, ids, e, P, VOCAB, IN),
   );
   project(WTE, wte, VOCAB);
   for (const buffer of Object.values(buffers)) buffer.destroy();

@@ -1,11 +1,19 @@
-import { assert, assertEquals } from "./asserts.ts";
+import { assert, assertClose, assertEquals } from "./asserts.ts";
+import { loadRun } from "../src/train/run.ts";
+import { analyseRunGradients } from "../src/analysis/gradients/run.ts";
+import { gradientCacheFile, gradientsDir } from "../src/results/gradients.ts";
+import { readTable } from "../src/results/table.ts";
 import { GPU_TEST, testGpu } from "./helpers.ts";
 import { validateSweep } from "../src/sweep/definition.ts";
 import { runSweepLocally } from "../src/sweep/local.ts";
-import type { SweepEnvironment } from "../src/sweep/results.ts";
-import { DECELERATION_COLUMNS, GRADIENT_TABLE, writeRunsTable } from "../src/sweep/results.ts";
-import { escapeHtml, formatCell, writeSweepReport } from "../src/sweep/report.ts";
-import { readArrow, writeArrow } from "../src/io/arrow.ts";
+import type { SweepEnvironment } from "../src/results/sweep.ts";
+import { GRADIENT_TABLE, type GradientInterferenceRow } from "../src/results/gradients.ts";
+import { writeTable } from "../src/results/table.ts";
+import { DECELERATION_COLUMNS, writeSweepRunsTable } from "../src/report/runs_table.ts";
+import { writeSweepReport } from "../src/report/sweep_report.ts";
+import { escapeHtml } from "../src/util/html.ts";
+import { formatCell } from "../src/util/format.ts";
+import { readArrow } from "../src/io/arrow.ts";
 import type { TableData } from "../src/io/arrow.ts";
 import { parameterCount, presetByName } from "../src/model/config.ts";
 import { join } from "../src/util/path.ts";
@@ -15,7 +23,7 @@ Deno.test("report: HTML escaping and cell formatting", () => {
   assertEquals(formatCell(NaN), "—");
   assertEquals(formatCell(12), "12");
   assertEquals(formatCell(0.123456), "0.1235");
-  assertEquals(formatCell(1.5e-5), "1.500e-5");
+  assertEquals(formatCell(1.5e-5), "1.5×10⁻⁵");
   assertEquals(formatCell(true), "yes");
 });
 
@@ -188,13 +196,26 @@ Deno.test({
         "the sweep name is not escaped",
       );
       assert(!html.includes("<i>"), "markup from the sweep name reached the page");
-      for (
-        const section of ["deceleration", "figures", "interference", "runs", "what-was-run", "environment"]
-      ) {
-        assert(html.includes(`<section id="${section}">`), `no ${section} section`);
+      // The answer first: T1 and the summary, then the figures, then the rest.
+      const order = [
+        "summary",
+        "figures",
+        "deceleration",
+        "interference",
+        "runs",
+        "what-was-run",
+        "environment",
+      ]
+        .map((section) => html.indexOf(`<section id="${section}">`));
+      assert(order.every((at) => at >= 0), `sections missing: ${order}`);
+      assertEquals(order, [...order].sort((a, b) => a - b), "sections out of order");
+      const summary = html.slice(order[0], order[1]);
+      assert(summary.includes("T1 — deceleration per model"), "no T1 table in the summary");
+      for (const row of ["t_d, steps (±1σ)", "L_d, nats", "D at the break", "|ΔL| at the last window"]) {
+        assert(summary.includes(escapeHtml(row)), `the summary has no row "${row}"`);
       }
-      assert(html.includes("T1 — deceleration per model"), "no T1 table");
-      for (const id of ids) assert(html.includes(`<td>${id}`), `run ${id} missing from the tables`);
+      assert(summary.includes("none in this sweep"), "the summary does not say there is no warmup control");
+      for (const id of ids) assert(html.includes(`>${id}<`), `run ${id} missing from the tables`);
       assert(html.includes(escapeHtml(gpu.adapter.description || gpu.adapter.device)), "no adapter");
     });
 
@@ -209,30 +230,97 @@ Deno.test({
         assert(results.includes(join(resultsDir, `${figure}.png`)), `${figure}.png was not written`);
         assert(html.includes(figure), `${figure} is not in the report`);
       }
+      // The noise scale (docs/method.md#gradient-noise-scale): in sequences, beside the batch of 4.
+      const gradients = await readTable(resultsDir, GRADIENT_TABLE);
+      for (const row of gradients) {
+        // tiny: T = 32, so a sequence predicts 31 tokens.
+        assertEquals([row.batchExamples, row.batchTokens], [4, 4 * 31], `${row.run} step ${row.step}`);
+        assert(row.noiseTrace > 0 && row.meanExampleGradSq > row.meanGradNorm ** 2, "tr(Σ) ≤ 0");
+        const b = row.noiseTrace / row.gradSqUnbiased;
+        assert(
+          row.gradSqUnbiased > 0 ? row.bSimple === b : Number.isNaN(row.bSimple),
+          `B_simple ${row.bSimple}`,
+        );
+      }
+      assertEquals(
+        numbers(table, "grad_sequence_last_b_simple"),
+        [0, 1].map((i) => gradients.filter((row) => row.run === ids[i]).at(-1)!.bSimple),
+      );
     });
 
-    await t.step("gradient_interference.arrow is joined when present, by column name", async () => {
-      // The layout the gradient analysis writes (`model` is the preset, shared by both runs; `run` the id),
-      // columns in an order of its own.
-      await writeArrow(join(resultsDir, GRADIENT_TABLE), {
-        model: ["tiny", "tiny", "tiny", "tiny", "tiny"],
-        granularity: ["token", "token", "sequence", "token", "token"],
-        d_grad: Float64Array.from([0.5, 0.9, 0.7, 0.4, 0.8]),
-        run: ["tiny_s0", "tiny_s0", "tiny_s0", "tiny_s1", "tiny_s1"],
-        step: Int32Array.from([16, 32, 32, 16, 32]),
-        c_g: Float64Array.from([0.3, 0.1, 0.2, 0.35, 0.15]),
-      });
-      await writeRunsTable(out, ids);
-      const table = await readArrow(join(resultsDir, "runs.arrow"));
-      assertEquals(numbers(table, "grad_token_last_step"), [32, 32]);
-      assertEquals(numbers(table, "grad_token_last_d_grad"), [0.9, 0.8]);
-      assertEquals(numbers(table, "grad_token_last_c_g"), [0.1, 0.15]);
-      assertEquals(numbers(table, "grad_sequence_last_d_grad"), [0.7, NaN]);
-      const html = await Deno.readTextFile(await writeSweepReport(out));
-      assert(html.includes('<section id="gradients">'), "no gradient section");
-      assert(html.includes("grad_token_last_d_grad"), "the gradient columns are not in the runs table");
-      assertBalanced(html);
-    });
+    await t.step(
+      "a gradient cache written before the noise scale gets it from its per-example table",
+      async () => {
+        const run = await loadRun(join(out, "runs", ids[0]));
+        const path = join(gradientsDir(run.runDir), gradientCacheFile(32, "sequence"));
+        const cache = JSON.parse(await Deno.readTextFile(path));
+        const fresh = { ...cache.result };
+        for (const field of ["meanExampleGradSq", "noiseTrace", "gradSqUnbiased", "bSimple"]) {
+          delete cache.result[field];
+        }
+        await Deno.writeTextFile(path, JSON.stringify(cache));
+        const again = await analyseRunGradients(() => Promise.reject(new Error("recomputed")), run, {
+          granularity: "sequence",
+        });
+        assertEquals(again.computed, 0);
+        const last = again.checkpoints.at(-1)!;
+        assertClose(
+          [last.meanExampleGradSq, last.noiseTrace, last.gradSqUnbiased],
+          [fresh.meanExampleGradSq, fresh.noiseTrace, fresh.gradSqUnbiased],
+          1e-12,
+          "noise scale from the per-example table",
+        );
+      },
+    );
+
+    await t.step(
+      "gradient_interference.arrow is joined per run and granularity, at the last checkpoint",
+      async () => {
+        // Both runs share the preset (`model`); `run` tells them apart. Token rows for both, sequence rows for one.
+        const row = (run: string, granularity: string, step: number, dGrad: number, cG: number) => {
+          const values = Object.fromEntries(
+            Object.values(GRADIENT_TABLE.columns).map((
+              [field, type],
+            ) => [field, type === "string" ? "" : NaN]),
+          );
+          return {
+            ...values,
+            run,
+            model: "tiny",
+            granularity,
+            step,
+            dGrad,
+            cG,
+          } as unknown as GradientInterferenceRow;
+        };
+        await writeTable(resultsDir, GRADIENT_TABLE, [
+          row("tiny_s0", "token", 16, 0.5, 0.3),
+          row("tiny_s0", "token", 32, 0.9, 0.1),
+          row("tiny_s0", "sequence", 32, 0.7, 0.2),
+          row("tiny_s1", "token", 16, 0.4, 0.35),
+          row("tiny_s1", "token", 32, 0.8, 0.15),
+        ]);
+        await writeSweepRunsTable(out, ids);
+        const table = await readArrow(join(resultsDir, "runs.arrow"));
+        assertEquals(numbers(table, "grad_token_last_step"), [32, 32]);
+        assertEquals(numbers(table, "grad_token_last_d_grad"), [0.9, 0.8]);
+        assertEquals(numbers(table, "grad_token_last_c_g"), [0.1, 0.15]);
+        assertEquals(numbers(table, "grad_sequence_last_d_grad"), [0.7, NaN]);
+        const html = await Deno.readTextFile(await writeSweepReport(out));
+        assert(html.includes('<section id="gradients">'), "no gradient section");
+        assert(
+          html.includes("gradients (tokens) at the end: D(∇ℓ)"),
+          "the gradient columns are not in the runs table",
+        );
+        // The summary reads the token rows at the checkpoint before each identified break.
+        const summary = html.slice(
+          html.indexOf('<section id="summary">'),
+          html.indexOf('<section id="figures">'),
+        );
+        assert(summary.includes("C_g"), "no gradient rows in the summary");
+        assertBalanced(html);
+      },
+    );
     await Deno.remove(out, { recursive: true });
   },
 });

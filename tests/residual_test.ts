@@ -1,5 +1,6 @@
+import { assertClose } from "./asserts.ts";
 import { createBuffer, grid, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 Deno.test({
   name: "residual: forward h = x + y and backward d_skip += d_branch, odd sizes",

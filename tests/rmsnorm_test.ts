@@ -1,12 +1,9 @@
+import { assert, assertClose, relativeError } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import { RmsNorm } from "../src/ops/rmsnorm.ts";
 import type { RowVariant } from "../src/ops/rmsnorm.ts";
 import { rmsnormBackward, rmsnormForward } from "../src/reference/rmsnorm.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, relativeError, testGpu } from "./helpers.ts";
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 const VARIANTS: RowVariant[] = ["serial", "workgroup"];
 // Every (rows, d) pair for the serial variant; for the workgroup variant (slow to compile on

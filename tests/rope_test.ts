@@ -1,8 +1,9 @@
 import { readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import { Rope } from "../src/ops/rope.ts";
-import { ropeBackward, ropeForward, ropeTable } from "../src/reference/rope.ts";
-import { assert, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
+import { ropeBackward, ropeForward } from "../src/reference/rope.ts";
+import { ropeTable } from "../src/ops/shapes.ts";
+import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 interface Shape {
   batch: number;

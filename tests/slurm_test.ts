@@ -1,18 +1,13 @@
 import { assert, assertEquals, assertRejects } from "./asserts.ts";
 import { startSlurmCluster } from "./slurm_cluster.ts";
+import { taskPermissions } from "./helpers.ts";
 import { validateSweep } from "../src/sweep/definition.ts";
 import type { SlurmSubmission } from "../src/sweep/slurm.ts";
 import { planSlurmSweep, sbatchCommands } from "../src/sweep/slurm.ts";
 
 const SWEEP_SCRIPT = new URL("../scripts/sweep.ts", import.meta.url).pathname;
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys=cpus,networkInterfaces,hostname",
-];
+/** What `deno task sweep` runs with (deno.json): SLURM's commands are the only programs it may run. */
+const PERMISSIONS = taskPermissions("sweep");
 
 /** Two tiny runs, few steps, every analysis on but small. */
 const TINY_SWEEP = {
@@ -79,7 +74,12 @@ Deno.test("slurm: the dry run writes both scripts for the unfinished runs only a
       `--sweep ${out}/sweep/sweep.json --out ${out}/sweep --only "$RUN_ID" --train-only`,
     ]
   ) assert(train.includes(line), `train.sbatch lacks ${line}:\n${train}`);
-  assert(train.includes(`exec ${Deno.execPath()} run `), "the array does not run this deno");
+  assert(train.includes(`\n${Deno.execPath()} run `), "the array does not run this deno");
+  for (const line of ["#SBATCH --signal=B:TERM@300", "#SBATCH --requeue", "#SBATCH --open-mode=append"]) {
+    assert(train.includes(line), `train.sbatch lacks ${line}:\n${train}`);
+  }
+  assert(train.includes('scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"'), train);
+  assert(!/--allow-run|\$DENO_DIR\//.test(train), `the jobs may run programs or trip set -u:\n${train}`);
   assert(!train.includes("tiny_s0"), "the finished run is in the array");
   assert(analyse.includes("#SBATCH --kill-on-invalid-dep=yes"), "a failed array would leave it pending");
   assert(analyse.includes(`--out ${out}/sweep --analyse-only`), `analyse.sbatch:\n${analyse}`);
@@ -153,8 +153,24 @@ Deno.test({
       assertEquals(rerun.pendingRuns, []);
       assert(again.stderr.includes("2 finished (skipped)"), again.stderr);
       assert(again.stderr.includes(`analysis ${rerun.analyseJobId}: COMPLETED`), again.stderr);
-      // A task that fails (an unknown preset) cancels the analysis, and --wait says so and exits non-zero.
+      // An unknown preset is refused before anything is submitted.
       await Deno.writeTextFile(definitionPath, JSON.stringify({ ...TINY_SWEEP, models: ["no-such-preset"] }));
+      const refused = await sweepCli([
+        "--sweep",
+        definitionPath,
+        "--out",
+        `${out}/refused`,
+        "--executor",
+        "slurm",
+      ]);
+      assertEquals(refused.code, 2, refused.stderr);
+      assert(refused.stderr.includes('models[0] is "no-such-preset"'), refused.stderr);
+      // A task that fails (its corpus is missing) cancels the analysis, and --wait says so and exits non-zero.
+      const missing = `${out}/no-such-corpus.txt`;
+      await Deno.writeTextFile(
+        definitionPath,
+        JSON.stringify({ ...TINY_SWEEP, common: { ...TINY_SWEEP.common, data: missing } }),
+      );
       const failing = await sweepCli([
         "--sweep",
         definitionPath,
@@ -173,7 +189,10 @@ Deno.test({
         failing.stderr,
       );
       const log = await Deno.readTextFile(`${out}/bad/slurm/logs/${bad.trainJobId}_0.out`);
-      assert(log.includes("no-such-preset"), `the task's log does not name the bad preset:\n${log}`);
+      assert(
+        log.includes(`corpus ${missing} not found`),
+        `the task's log does not name the missing corpus:\n${log}`,
+      );
     } finally {
       await cluster.stop();
       await Deno.remove(out, { recursive: true });

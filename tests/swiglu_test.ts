@@ -1,11 +1,8 @@
+import { assert, assertClose, relativeError } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import { SwiGlu } from "../src/ops/swiglu.ts";
 import { swigluBackward, swigluForward } from "../src/reference/swiglu.ts";
-import { assertClose, GPU_TEST, Random, randomInputs, relativeError, testGpu } from "./helpers.ts";
-
-function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
+import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 // Backward bound: a handful of float32 roundings per element (σ, products), relative to max |du|.
 const BACKWARD_TOLERANCE = 1e-5;

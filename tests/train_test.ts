@@ -1,5 +1,5 @@
-import { assert, assertEquals, assertRejects } from "./asserts.ts";
-import { assertClose, GPU_TEST, Random, testGpu } from "./helpers.ts";
+import { assert, assertClose, assertEquals, assertRejects } from "./asserts.ts";
+import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 import { learningRate } from "../src/train/schedule.ts";
 import { AdamW, PAPER_ADAMW } from "../src/train/adamw.ts";
 import { adamwReferenceStep } from "../src/reference/adamw.ts";
@@ -254,7 +254,10 @@ Deno.test({
     }
     // Only temporary names may be incomplete (a resumed run removes them).
     for (const entry of Deno.readDirSync(out)) {
-      assert(/^(run\.json|config\.json|metrics\.arrow|checkpoints)$|\.tmp$/.test(entry.name), entry.name);
+      assert(
+        /^(run\.json|config\.json|metrics\.arrow|checkpoints|\.zsl\.lock)$|\.tmp$/.test(entry.name),
+        entry.name,
+      );
     }
     await Deno.remove(out, { recursive: true });
   },

@@ -1,7 +1,8 @@
 /**
  * `mod.ts` imported from a URL: the repository served over HTTP on 127.0.0.1, and a fresh Deno process
  * with an empty remote-module cache that imports `http://127.0.0.1:PORT/mod.ts`, trains a tiny model and
- * evaluates it. The kernels then come over HTTP too (`fetch` relative to `import.meta.url`).
+ * evaluates it. The kernels then come over HTTP too (`fetch` relative to `import.meta.url`). Every sub-path
+ * export of `deno.json` (`./gpu`, `./results`, …) is imported the same way.
  */
 import { assert, assertEquals } from "./asserts.ts";
 import { join, normalize } from "node:path";
@@ -49,17 +50,31 @@ async function npmCache(): Promise<string> {
   return info.npmCache;
 }
 
+/** The modules of the sub-path exports of deno.json (`./gpu` → `src/gpu/mod.ts`, …). */
+const SUBPATHS = Object.entries(
+  JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url))).exports as Record<
+    string,
+    string
+  >,
+).filter(([name]) => name !== ".").map(([, path]) => path.replace(/^\.\//, ""));
+
 const STEPS = 12;
 const EVAL_SEQUENCES = 4;
 
 /** The child's script: everything it uses comes from the served mod.ts. */
 function childScript(base: string): string {
   return `
-import {
-  checkpointPath, evaluateTokenLosses, kernelUrl, loadCheckpoint, openGpu, parameterLayout, resolveRun, train,
-} from "${base}/mod.ts";
+import { checkpointPath, evaluateTokenLosses, loadCheckpoint, openGpu, resolveRun, train } from "${base}/mod.ts";
+import { kernelUrl } from "${base}/src/gpu/mod.ts";
+import { parameterLayout } from "${base}/src/model/mod.ts";
 
 const out = Deno.args[0];
+// Each sub-path export: how many names it exports.
+const subpaths = Object.fromEntries(
+  await Promise.all(${
+    JSON.stringify(SUBPATHS)
+  }.map(async (path) => [path, Object.keys(await import(\`${base}/\${path}\`)).length])),
+);
 const gpu = await openGpu();
 try {
   const { options, config, plan } = await resolveRun({
@@ -76,6 +91,7 @@ try {
     trainLosses: result.losses,
     evalLossCount: evaluated.loss.length,
     evalLossMean: sum / evaluated.loss.length,
+    subpaths,
   }));
 } finally {
   gpu.destroy();
@@ -131,6 +147,7 @@ Deno.test({
         trainLosses: number[];
         evalLossCount: number;
         evalLossMean: number;
+        subpaths: Record<string, number>;
       };
 
       // Modules and kernels came from the server, and the module cache was the fresh one.
@@ -144,6 +161,15 @@ Deno.test({
         [...Deno.readDirSync(join(denoDir, "remote"))].length > 0,
         "the fresh DENO_DIR has no remote modules: the child did not download mod.ts",
       );
+
+      // Every sub-path export loaded over HTTP and exports something.
+      assertEquals(Object.keys(result.subpaths).sort(), [...SUBPATHS].sort());
+      for (const [path, count] of Object.entries(result.subpaths)) {
+        assert(
+          count > 0 && requested.includes(`/${path}`),
+          `${path}: ${count} exports, fetched ${requested.includes(`/${path}`)}`,
+        );
+      }
 
       // It trained and evaluated.
       assertEquals(result.trainLosses.length, STEPS);

@@ -110,6 +110,8 @@ async function timeRecords(
  *
  * @example
  * ```ts
+ * import { Kernels, openGpu } from "../gpu/mod.ts";
+ * const kernels = new Kernels(await openGpu());
  * const rows = await perExampleBench(kernels, { quick: true });
  * console.log(formatPerExampleRows(rows));
  * ```

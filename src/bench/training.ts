@@ -1,53 +1,100 @@
 /**
- * Training throughput of the small presets on the current adapter, beside the same model and batch
- * trained by the PyTorch reference on the CPU in the same run, and where a step's time goes (each
- * kernel family timed alone at the model's shapes, times its calls per step).
+ * Training throughput of the small presets, end to end, beside PyTorch on the same CPU at its best.
+ *
+ * zsl is timed as `deno task train` runs: {@linkcode train} on the Brown corpus with the byte tokenizer,
+ * data, metrics and checkpoints included, evaluation off; the steady state is the median time between
+ * consecutive steps after the first few (which compile pipelines). PyTorch is the independent OLMo
+ * reference (`tests/reference/olmo.py bench`, same model, batch and AdamW with clipping) in several
+ * configurations — 1 thread and every core, plain `F.linear` through the system BLAS and through oneDNN —
+ * each timed by its median step; the fastest is the anchor of the ratio. The runs of one preset are
+ * interleaved and repeated (`rounds`), the best of each kept, so that zsl and PyTorch see the same load.
+ *
+ * On a machine shared with other processes the wall-clock ratio also measures how the scheduler shares
+ * the cores (zsl runs lavapipe's threads, PyTorch's best is usually one thread), so both sides are also
+ * given as tokens per second of process CPU time (`per cpu-s`: work, not share). On an idle machine
+ * with C cores the wall-clock ratio is about the CPU ratio times zsl's parallel speed-up (≤ C).
  *
  * @module
  */
+import process from "node:process";
 import type { Kernels } from "../gpu/kernels.ts";
-import { createBuffer } from "../gpu/buffers.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { mlpHidden, parameterCount, presetByName, trainingFlopsPerToken } from "../model/config.ts";
-import { initParameters, parameterLayout } from "../model/parameters.ts";
-import { Transformer } from "../model/transformer.ts";
-import { AdamW } from "../train/adamw.ts";
-import { randomTokens, timeTrainingStep } from "../train/timing.ts";
-import { Matmul } from "../ops/matmul.ts";
-import { Attention } from "../ops/attention.ts";
-import { Rope } from "../ops/rope.ts";
-import { RmsNorm } from "../ops/rmsnorm.ts";
-import { SwiGlu } from "../ops/swiglu.ts";
-import { CrossEntropy } from "../ops/cross_entropy.ts";
+import { parameterCount, presetByName, trainingFlopsPerToken } from "../model/config.ts";
+import { resolveRun } from "../train/run.ts";
+import { train } from "../train/trainer.ts";
+import { timeTrainingStep } from "../train/timing.ts";
 import type { BenchRow } from "./matmul.ts";
 import { type Column, formatTable } from "./table.ts";
 
+/** One PyTorch configuration of the reference training step. */
+export interface TorchConfig {
+  /** CPU threads (torch, OpenMP and OpenBLAS alike). */
+  threads: number;
+  /** `blas`: `F.linear`/`torch.matmul` through the BLAS torch loads; `onednn`: torch's mkldnn linear. */
+  matmul: "blas" | "onednn";
+}
+
+/** The configurations tried by default: 1 thread and every core, each matrix-product route. */
+export function torchConfigs(cores = navigator.hardwareConcurrency): TorchConfig[] {
+  const threads = [...new Set([1, cores])];
+  return threads.flatMap((t) => (["blas", "onednn"] as const).map((matmul) => ({ threads: t, matmul })));
+}
+
 /** Options of {@linkcode benchTraining}. */
 export interface BenchTrainingOptions {
-  /** Presets to time (default cpu-xs, cpu-s, cpu-m; quick: cpu-s). */
+  /** Presets to time (default cpu-xs, cpu-s, cpu-m). */
   presets?: string[];
-  /** Sequences per step (default 16). */
-  batch?: number;
-  /** Timed steps (default 10; quick 4). */
+  /** Global batches in sequences (default [16]). */
+  batches?: number[];
+  /** zsl training steps per run (default 40); the first `warmSteps` are left out of the steady state. */
   steps?: number;
-  /** Also time PyTorch CPU (default true). */
-  reference?: boolean;
+  /** Steps left out of zsl's steady state (default 6). */
+  warmSteps?: number;
+  /** PyTorch timed steps per configuration (default 20, after 2 untimed). */
+  torchSteps?: number;
+  /** Repetitions of the interleaved runs, best kept (default 2). */
+  rounds?: number;
+  /** PyTorch configurations (default {@linkcode torchConfigs}); empty: no reference. */
+  torch?: TorchConfig[];
+  /** Python interpreter with torch (default `/usr/bin/python3`). */
+  python?: string;
+  /** Progress and notes (default stderr). */
   log?: (line: string) => void;
 }
 
-async function torchReference(
+/** What `olmo.py bench` prints (the fields used here). */
+interface TorchReport {
+  tokens_per_s: number;
+  seconds_per_step_median: number;
+  cpu_seconds_per_step_median: number;
+  tokens_per_step: number;
+  threads: number;
+  matmul: string;
+  blas: string;
+  torch: string;
+}
+
+/** Tokens/s of the PyTorch reference for one configuration (median step), or null with the reason logged. */
+export async function torchTrainingRate(
   config: ModelConfig,
   batch: number,
   steps: number,
-  log: (line: string) => void,
-) {
+  torch: TorchConfig,
+  options: { python?: string; log?: (line: string) => void } = {},
+): Promise<(TorchReport & { rate: number; cpuRate: number }) | null> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const script = new URL("../../tests/reference/olmo.py", import.meta.url);
+  if (script.protocol !== "file:") {
+    log(`training: PyTorch reference skipped: ${script} is not a local file`);
+    return null;
+  }
   const dir = await Deno.makeTempDir({ prefix: "zsl-bench-" });
   try {
     await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
-    const script = new URL("../../tests/reference/olmo.py", import.meta.url).pathname;
-    const output = await new Deno.Command("/usr/bin/python3", {
+    const threads = String(torch.threads);
+    const output = await new Deno.Command(options.python ?? "/usr/bin/python3", {
       args: [
-        script,
+        script.pathname,
         "bench",
         "--config",
         `${dir}/config.json`,
@@ -55,19 +102,31 @@ async function torchReference(
         String(batch),
         "--steps",
         String(steps),
+        "--warmup-steps",
+        "2",
+        "--threads",
+        threads,
+        "--matmul",
+        torch.matmul,
+        "--fast",
+        "--max-seconds",
+        "20",
       ],
+      env: { OMP_NUM_THREADS: threads, OPENBLAS_NUM_THREADS: threads, MKL_NUM_THREADS: threads },
       stdout: "piped",
       stderr: "piped",
     }).output();
     if (!output.success) {
-      log(
-        `training: PyTorch reference skipped: ${
-          new TextDecoder().decode(output.stderr).trim().split("\n").pop()
-        }`,
-      );
+      const why = new TextDecoder().decode(output.stderr).trim().split("\n").pop();
+      log(`training: PyTorch ${torch.matmul}/${torch.threads} skipped: ${why}`);
       return null;
     }
-    return JSON.parse(new TextDecoder().decode(output.stdout)) as { tokens_per_s: number; threads: number };
+    const report = JSON.parse(new TextDecoder().decode(output.stdout)) as TorchReport;
+    return {
+      ...report,
+      rate: report.tokens_per_step / report.seconds_per_step_median,
+      cpuRate: report.tokens_per_step / report.cpu_seconds_per_step_median,
+    };
   } catch (error) {
     log(
       `training: PyTorch reference skipped (/usr/bin/python3 with torch needed): ${(error as Error).message}`,
@@ -79,8 +138,64 @@ async function torchReference(
 }
 
 /**
- * Training throughput of each preset: tokens/s, ms/step, achieved GFLOP/s (6·N + attention per token),
- * and PyTorch CPU's tokens/s for the same model and batch (`ratio` = zsl / PyTorch).
+ * zsl's end-to-end training rate: {@linkcode train} as `deno task train` runs it (Brown, byte tokenizer,
+ * metrics and checkpoints into a temporary run directory, no evaluation), tokens/s of the median step
+ * after the first `warmSteps`; also the mean over the same steps (checkpoint writes included), and
+ * tokens per second of process CPU time (the median step's: lavapipe's threads included), which does
+ * not depend on how much of a shared machine the run got.
+ */
+export async function zslTrainingRate(
+  kernels: Kernels,
+  preset: string,
+  batch: number,
+  steps: number,
+  warmSteps = 6,
+): Promise<{ median: number; mean: number; cpu: number; tokensPerStep: number }> {
+  const dir = await Deno.makeTempDir({ prefix: "zsl-bench-run-" });
+  try {
+    const resolved = await resolveRun({ out: `${dir}/run`, preset, batch, steps, evalEvery: 0 });
+    const stamps: number[] = [];
+    const cpuStamps: number[] = [];
+    await train(kernels.gpu, {
+      ...resolved.options,
+      kernels,
+      onStep: () => {
+        stamps.push(performance.now());
+        const usage = process.cpuUsage();
+        cpuStamps.push((usage.user + usage.system) / 1000);
+      },
+    });
+    const durations = stamps.slice(warmSteps).map((t, i) => t - stamps[warmSteps + i - 1]).slice(1);
+    const cpuDurations = cpuStamps.slice(warmSteps).map((t, i) => t - cpuStamps[warmSteps + i - 1]).slice(1);
+    const usable = durations.length > 0 ? durations : [stamps[stamps.length - 1] - stamps[0]];
+    const tokensPerStep = batch * resolved.config.seq_len;
+    const mean = usable.reduce((sum, value) => sum + value, 0) / usable.length;
+    return {
+      median: tokensPerStep / (median(usable) / 1000),
+      mean: tokensPerStep / (mean / 1000),
+      cpu: cpuDurations.length > 0 ? tokensPerStep / (median(cpuDurations) / 1000) : 0,
+      tokensPerStep,
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Short name of a PyTorch configuration, e.g. `blas/1`. */
+export function torchConfigName(config: TorchConfig): string {
+  return `${config.matmul}/${config.threads}`;
+}
+
+/**
+ * Training throughput of each preset and batch: zsl end to end (median and mean step) and its
+ * kernel-only step (forward, backward, AdamW of random tokens, nothing else), beside every PyTorch
+ * configuration; `ratio` is zsl's median rate over the best PyTorch rate.
  */
 export async function benchTraining(
   kernels: Kernels,
@@ -88,223 +203,102 @@ export async function benchTraining(
 ): Promise<BenchRow[]> {
   const log = options.log ?? ((line: string) => console.error(line));
   const presets = options.presets ?? ["cpu-xs", "cpu-s", "cpu-m"];
-  const batch = options.batch ?? 16;
-  const steps = options.steps ?? 10;
+  const batches = options.batches ?? [16];
+  const steps = options.steps ?? 40;
+  const rounds = options.rounds ?? 2;
+  const configs = options.torch ?? torchConfigs();
   const rows: BenchRow[] = [];
+  let warnedBlas = false;
   for (const name of presets) {
-    const config = presetByName(name).config;
-    const seconds = await timeTrainingStep(kernels, config, batch, steps);
-    const forwardBackward = await timeForwardBackward(
-      kernels,
-      name,
-      batch,
-      Math.max(2, Math.floor(steps / 2)),
-    );
-    const tokens = batch * config.seq_len;
-    const reference = options.reference === false
-      ? null
-      : await torchReference(config, batch, Math.max(3, steps), log);
-    const tokensPerSecond = tokens / seconds;
-    rows.push({
-      section: "training",
-      name,
-      values: {
+    for (const batch of batches) {
+      const config = presetByName(name).config;
+      const tokens = batch * config.seq_len;
+      const torchBest = new Map<string, number>();
+      const torchCpu = new Map<string, number>();
+      let zsl = { median: 0, mean: 0, cpu: 0 };
+      let kernelOnly = 0;
+      for (let round = 0; round < rounds; round++) {
+        for (const torch of configs) {
+          const report = await torchTrainingRate(config, batch, options.torchSteps ?? 20, torch, {
+            python: options.python,
+            log,
+          });
+          if (!report) continue;
+          if (!warnedBlas && torch.matmul === "blas" && !/openblas|mkl|blis/i.test(report.blas)) {
+            log(
+              `training: PyTorch uses ${report.blas}, the reference BLAS (~10× slower): ` +
+                "run `deno run -A scripts/setup.ts --tests` (installs libopenblas0-pthread)",
+            );
+            warnedBlas = true;
+          }
+          const key = torchConfigName(torch);
+          torchBest.set(key, Math.max(torchBest.get(key) ?? 0, report.rate));
+          torchCpu.set(key, Math.max(torchCpu.get(key) ?? 0, report.cpuRate));
+        }
+        const run = await zslTrainingRate(kernels, name, batch, steps, options.warmSteps ?? 6);
+        if (run.median > zsl.median) zsl = { ...run, cpu: Math.max(run.cpu, zsl.cpu) };
+        else zsl.cpu = Math.max(zsl.cpu, run.cpu);
+        kernelOnly = Math.max(kernelOnly, tokens / await timeTrainingStep(kernels, config, batch, 10));
+        log(`training: ${name} batch ${batch} round ${round + 1}: zsl ${run.median.toFixed(0)} tokens/s`);
+      }
+      let best: [string, number] | null = null;
+      for (const entry of torchBest) if (!best || entry[1] > best[1]) best = entry;
+      let bestCpu: [string, number] | null = null;
+      for (const entry of torchCpu) if (!bestCpu || entry[1] > bestCpu[1]) bestCpu = entry;
+      const values: BenchRow["values"] = {
+        preset: name,
+        batch,
         params: parameterCount(config).total,
         tokens,
-        ms: seconds * 1000,
-        fwd_bwd_ms: forwardBackward * 1000,
-        tokens_per_s: tokensPerSecond,
-        gflops: (trainingFlopsPerToken(config) * tokens) / seconds / 1e9,
-        torch_tokens_per_s: reference?.tokens_per_s ?? null,
-        ratio: reference ? tokensPerSecond / reference.tokens_per_s : null,
-      },
-    });
-    log(`training: ${name}: ${tokensPerSecond.toFixed(0)} tokens/s`);
-  }
-  return rows;
-}
-
-/** Columns of the training table. */
-export const TRAINING_COLUMNS: Column<BenchRow>[] = [
-  { title: "preset", value: (r) => r.name },
-  { title: "params", value: (r) => r.values.params as number, digits: 0 },
-  { title: "tokens/step", value: (r) => r.values.tokens as number, digits: 0 },
-  { title: "fwd+bwd ms", value: (r) => r.values.fwd_bwd_ms as number, digits: 1 },
-  { title: "ms/step", value: (r) => r.values.ms as number, digits: 1 },
-  { title: "tokens/s", value: (r) => r.values.tokens_per_s as number, digits: 0 },
-  { title: "GFLOP/s", value: (r) => r.values.gflops as number, digits: 2 },
-  { title: "torch tokens/s", value: (r) => r.values.torch_tokens_per_s as number | null, digits: 0 },
-  { title: "zsl/torch", value: (r) => r.values.ratio as number | null, digits: 2 },
-];
-
-/** Where one training step of `preset` goes: each kernel family timed alone at the model's shapes. */
-export async function profileTrainingStep(
-  kernels: Kernels,
-  options: { preset?: string; batch?: number; reps?: number; log?: (line: string) => void } = {},
-): Promise<BenchRow[]> {
-  const gpu = kernels.gpu;
-  const config = presetByName(options.preset ?? "cpu-s").config;
-  const batch = options.batch ?? 16;
-  const reps = options.reps ?? 20;
-  const d = config.d_model;
-  const N = batch * config.seq_len;
-  const L = config.n_layers;
-  const V = config.vocab_size;
-  const up = config.mlp_ratio * d;
-  const hidden = mlpHidden(config);
-  const scratch = (floats: number) => createBuffer(gpu, floats * 4, "profile scratch");
-  const big = Math.max(N * V, N * 3 * d, V * d, 3 * d * d);
-  const [a, b, c, e, f] = [
-    scratch(big),
-    scratch(big),
-    scratch(big),
-    scratch(N * config.n_heads),
-    scratch(big),
-  ];
-  const entries: { op: string; calls: number; record: (pass: GPUComputePassEncoder) => void }[] = [];
-  for (
-    const [label, m, k] of [["att_proj", 3 * d, d], ["attn_out", d, d], ["ff_proj", up, d], [
-      "ff_out",
-      d,
-      hidden,
-    ]] as const
-  ) {
-    for (const layout of ["xwT", "dyW", "dyTx"] as const) {
-      const matmul = await Matmul.create(kernels, { layout, n: N, m, k, accumulate: layout === "dyTx" });
-      entries.push({ op: `matmul ${layout} ${label}`, calls: L, record: (p) => matmul.record(p, a, b, c) });
-    }
-  }
-  for (const layout of ["xwT", "dyW", "dyTx"] as const) {
-    const matmul = await Matmul.create(kernels, { layout, n: N, m: V, k: d, accumulate: layout === "dyTx" });
-    entries.push({ op: `matmul ${layout} lm head`, calls: 1, record: (p) => matmul.record(p, a, b, c) });
-  }
-  const attention = await Attention.create(kernels, {
-    batch,
-    seqLen: config.seq_len,
-    dModel: d,
-    nHeads: config.n_heads,
-  });
-  entries.push({ op: "attention forward", calls: L, record: (p) => attention.forward(p, a, b, e) });
-  entries.push({ op: "attention backward", calls: L, record: (p) => attention.backward(p, b, a, b, e, c) });
-  const rope = await Rope.create(kernels, {
-    batch,
-    seqLen: config.seq_len,
-    dModel: d,
-    headDim: d / config.n_heads,
-  });
-  entries.push({
-    op: "rope forward+backward",
-    calls: L,
-    record: (p) => (rope.forward(p, a), rope.backward(p, c)),
-  });
-  const norm = await RmsNorm.create(kernels, { rows: N, d, accumulate: true });
-  entries.push({
-    op: "rmsnorm forward+backward",
-    calls: 2 * L + 1,
-    record: (p) => (norm.forward(p, a, b, e), norm.backward(p, a, b, e, c)),
-  });
-  const swiglu = await SwiGlu.create(kernels, { rows: N, width: up });
-  entries.push({
-    op: "swiglu forward+backward",
-    calls: L,
-    record: (p) => (swiglu.forward(p, a, b), swiglu.backward(p, b, a, c)),
-  });
-  const crossEntropy = await CrossEntropy.create(kernels, { rows: N, vocab: V, scale: 1 / N });
-  entries.push({
-    op: "cross-entropy loss+gradient",
-    calls: 1,
-    record: (p) => crossEntropy.forwardBackward(p, f, e, b),
-  });
-  const layout = parameterLayout(config);
-  const optimizer = await AdamW.create(gpu, layout, {}, kernels);
-  const params = scratch(layout.totalLength);
-  const grads = scratch(layout.totalLength);
-  entries.push({
-    op: "grad norm + AdamW",
-    calls: 1,
-    record: (p) => optimizer.record(p, params, grads, 1, 1e-3),
-  });
-  const rows: BenchRow[] = [];
-  try {
-    for (const entry of entries) {
-      const time = async (count: number) => {
-        const encoder = gpu.device.createCommandEncoder();
-        const pass = encoder.beginComputePass();
-        for (let i = 0; i < count; i++) entry.record(pass);
-        pass.end();
-        const start = performance.now();
-        gpu.device.queue.submit([encoder.finish()]);
-        await gpu.sync();
-        return (performance.now() - start) / count;
+        zsl: zsl.median,
+        zsl_mean: zsl.mean,
+        zsl_kernels: kernelOnly,
+        gflops: (trainingFlopsPerToken(config) * zsl.median) / 1e9,
+        torch_best: best?.[1] ?? null,
+        torch_config: best?.[0] ?? null,
+        ratio: best ? zsl.median / best[1] : null,
+        zsl_cpu: zsl.cpu,
+        torch_cpu: bestCpu?.[1] ?? null,
+        torch_cpu_config: bestCpu?.[0] ?? null,
+        cpu_ratio: bestCpu && zsl.cpu > 0 ? zsl.cpu / bestCpu[1] : null,
       };
-      await time(1);
-      const ms = Math.min(await time(reps), await time(reps));
-      rows.push({
-        section: "profile",
-        name: entry.op,
-        values: { calls: entry.calls, ms, step_ms: ms * entry.calls },
-      });
+      for (const torch of configs) {
+        values[`torch ${torchConfigName(torch)}`] = torchBest.get(torchConfigName(torch)) ?? null;
+      }
+      rows.push({ section: "training", name: `${name} b${batch}`, values });
     }
-  } finally {
-    optimizer.destroy();
-    for (const buffer of [a, b, c, e, f, params, grads]) buffer.destroy();
   }
-  const total = rows.reduce((sum, row) => sum + (row.values.step_ms as number), 0);
-  for (const row of rows) row.values.share = (row.values.step_ms as number) / total;
-  rows.sort((x, y) => (y.values.step_ms as number) - (x.values.step_ms as number));
-  options.log?.(
-    `profile: ${options.preset ?? "cpu-s"} batch ${batch}: ${
-      total.toFixed(1)
-    } ms per step summed over kernels`,
-  );
   return rows;
 }
 
-/** Columns of the profile table. */
-export const PROFILE_COLUMNS: Column<BenchRow>[] = [
-  { title: "kernel", value: (r) => r.name },
-  { title: "calls/step", value: (r) => r.values.calls as number, digits: 0 },
-  { title: "ms/call", value: (r) => r.values.ms as number, digits: 3 },
-  { title: "ms/step", value: (r) => r.values.step_ms as number, digits: 2 },
-  { title: "share", value: (r) => `${(100 * (r.values.share as number)).toFixed(1)}%` },
-];
+/** Columns of the training table (the PyTorch configurations are appended from the rows). */
+function trainingColumns(rows: readonly BenchRow[]): Column<BenchRow>[] {
+  const torchKeys = [
+    ...new Set(rows.flatMap((r) => Object.keys(r.values).filter((k) => k.startsWith("torch ")))),
+  ];
+  return [
+    { title: "preset", value: (r) => r.values.preset },
+    { title: "batch", value: (r) => r.values.batch as number, digits: 0 },
+    { title: "tokens/step", value: (r) => r.values.tokens as number, digits: 0 },
+    { title: "zsl tok/s", value: (r) => r.values.zsl as number, digits: 0 },
+    { title: "(mean)", value: (r) => r.values.zsl_mean as number, digits: 0 },
+    { title: "kernels only", value: (r) => r.values.zsl_kernels as number, digits: 0 },
+    { title: "GFLOP/s", value: (r) => r.values.gflops as number, digits: 1 },
+    ...torchKeys.map((key): Column<BenchRow> => ({
+      title: key,
+      value: (r) => r.values[key] as number | null,
+      digits: 0,
+    })),
+    { title: "best torch", value: (r) => r.values.torch_config as string | null },
+    { title: "zsl/best", value: (r) => r.values.ratio as number | null, digits: 2 },
+    { title: "zsl tok/cpu-s", value: (r) => r.values.zsl_cpu as number, digits: 0 },
+    { title: "torch tok/cpu-s", value: (r) => r.values.torch_cpu as number | null, digits: 0 },
+    { title: "(config)", value: (r) => r.values.torch_cpu_config as string | null },
+    { title: "per cpu-s", value: (r) => r.values.cpu_ratio as number | null, digits: 2 },
+  ];
+}
 
 /** Formats training rows. */
 export function formatTrainingRows(rows: readonly BenchRow[]): string {
-  return formatTable(rows, TRAINING_COLUMNS);
-}
-
-/** Formats profile rows. */
-export function formatProfileRows(rows: readonly BenchRow[]): string {
-  return formatTable(rows, PROFILE_COLUMNS);
-}
-
-/** Seconds of one forward+backward of a microbatch (no optimizer), for the engine's bench line. */
-export async function timeForwardBackward(
-  kernels: Kernels,
-  preset: string,
-  batch: number,
-  reps = 5,
-): Promise<number> {
-  const gpu = kernels.gpu;
-  const config = presetByName(preset).config;
-  const model = await Transformer.create(gpu, config, { batch }, kernels);
-  try {
-    model.setParameters(initParameters(model.layout, 0));
-    model.setTokens(randomTokens(batch * config.seq_len, config.vocab_size, 2));
-    const run = async (count: number) => {
-      const encoder = gpu.device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      for (let i = 0; i < count; i++) model.record(pass, { backward: true, slot: 0 });
-      pass.end();
-      const start = performance.now();
-      gpu.device.queue.submit([encoder.finish()]);
-      await gpu.sync();
-      return (performance.now() - start) / count / 1000;
-    };
-    await run(1);
-    return await run(reps);
-  } finally {
-    model.destroy();
-  }
+  return formatTable(rows, trainingColumns(rows));
 }

@@ -1,15 +1,17 @@
 /**
- * What the analysis CLIs (`deno task zsl`, `deno task gradients`) share: where their output goes, the
- * runs they load (with unique names), and a progress line with elapsed time and ETA per run.
+ * What the analysis CLIs (`deno task zsl`, `gradients`, `landscape`) share: where their output goes, the
+ * runs they load (with unique names), a progress line with elapsed time and ETA per run, and a device
+ * opened only when an analysis needs one.
  *
  * @module
  */
 import { loadRun } from "../train/run.ts";
 import type { LoadedRun } from "../train/run.ts";
-import { uniqueNames } from "../analysis/deceleration/write.ts";
+import { uniqueNames } from "../util/names.ts";
 import { ensureWritableDirectory } from "../io/atomic.ts";
 import { commonParent, join, resolve } from "../util/path.ts";
-import { bar, formatDuration, ProgressLine } from "./progress.ts";
+import { formatDuration } from "../util/format.ts";
+import { bar, ProgressLine } from "./progress.ts";
 
 /**
  * Loads the run directories (names made unique for tables and legends) and makes the output
@@ -60,4 +62,26 @@ export async function analyseWithProgress<R>(
     progress.done();
   }
   return results;
+}
+
+/**
+ * {@linkcode analyseWithProgress} with a device (the GPU) that `open` opens the first time an analysis
+ * asks for it (cached results need none), destroyed at the end whatever happens.
+ */
+export async function analyseWithDevice<Device extends { destroy(): void }, R>(
+  runs: LoadedRun[],
+  open: () => Promise<Device>,
+  analyse: (
+    device: () => Promise<Device>,
+    run: LoadedRun,
+    onProgress: (text: string, done: number, total: number) => void,
+  ) => Promise<R>,
+): Promise<R[]> {
+  let device: Device | null = null;
+  const lazy = async () => (device ??= await open());
+  try {
+    return await analyseWithProgress(runs, (run, onProgress) => analyse(lazy, run, onProgress));
+  } finally {
+    (device as Device | null)?.destroy();
+  }
 }

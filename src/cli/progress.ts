@@ -5,16 +5,9 @@
  * @module
  */
 
-const encoder = new TextEncoder();
+export { formatDuration } from "../util/format.ts";
 
-/** Formats seconds as `1h02m`, `3m05s` or `12s`. */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return "?";
-  const s = Math.max(0, Math.round(seconds));
-  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${s}s`;
-}
+const encoder = new TextEncoder();
 
 /** A progress line that redraws at most every `intervalMs` (and always on `done`). */
 export class ProgressLine {

@@ -37,12 +37,16 @@ export {
   EOS_TEXT,
   GPT2_PACKAGE,
   gpt2Tokenizer,
+  IDS_TOKENIZER,
+  idsTokenizer,
+  NO_EOS,
   padVocabulary,
   TOKENIZER_NAMES,
   tokenizerByName,
 } from "./tokenizer.ts";
 export type { Tokenizer, TokenizerName } from "./tokenizer.ts";
 export {
+  checkTokenIds,
   checkTokenizedCorpus,
   documentIdAt,
   documentIdsOfRange,
@@ -52,7 +56,7 @@ export {
   tokenStreamCorpus,
   validateTokens,
 } from "./tokenize.ts";
-export type { DocumentInfo, TokenizedCorpus } from "./tokenize.ts";
+export type { DocumentInfo, TokenCorpusOptions, TokenizedCorpus } from "./tokenize.ts";
 export {
   Batch,
   BATCH_PLAN_VERSION,

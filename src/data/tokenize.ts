@@ -51,13 +51,31 @@ export interface TokenizedCorpus {
 /** The value of `documentGenres` / `genreIdsOfRange` for a document without genre. */
 export const NO_GENRE: number = -1;
 
+/** Options of {@linkcode tokenizeCorpus} for token corpora (`.npy`, `.bin`). */
+export interface TokenCorpusOptions {
+  /**
+   * The model's vocabulary size: every id must be below it. Default: the tokenizer's `tokenCount`.
+   * A token file may come from another tokenizer than the one named (GPT-NeoX ids under `gpt2`): only
+   * the model's embedding bounds its ids.
+   */
+  vocabSize?: number;
+}
+
 /**
  * Tokenizes a corpus. A text corpus: each document is encoded on its own and followed by EOS. A token
- * corpus: the stream is kept as is and split into documents after each EOS (tokens after the last EOS
- * form a last document without EOS); every id is checked against the tokenizer's vocabulary.
+ * corpus: the stream is kept as is and split into documents after each `tokenizer.eosId` (tokens after
+ * the last EOS form a last document without EOS); every id is checked against `options.vocabSize`
+ * (default: the tokenizer's vocabulary).
  */
-export function tokenizeCorpus(corpus: Corpus, tokenizer: Tokenizer): TokenizedCorpus {
-  if (corpus.kind === "tokens") return tokenStreamCorpus(corpus.tokens, tokenizer, corpus.source);
+export function tokenizeCorpus(
+  corpus: Corpus,
+  tokenizer: Tokenizer,
+  options: TokenCorpusOptions = {},
+): TokenizedCorpus {
+  if (corpus.kind === "tokens") {
+    if (options.vocabSize !== undefined) checkTokenIds(corpus.tokens, options.vocabSize, corpus.source);
+    return tokenStreamCorpus(corpus.tokens, tokenizer, corpus.source, options.vocabSize !== undefined);
+  }
   if (corpus.documents.length === 0) {
     throw new Error(`zsl: corpus ${corpus.source} is empty (no documents): give a corpus with text`);
   }
@@ -125,11 +143,12 @@ export function tokenStreamCorpus(
   tokens: Uint32Array,
   tokenizer: Tokenizer,
   source = "tokens",
+  checked = false,
 ): TokenizedCorpus {
   if (tokens.length === 0) {
     throw new Error(`zsl: corpus ${source} is empty (no tokens): give a corpus with data`);
   }
-  validateTokens(tokens, tokenizer, source);
+  if (!checked) validateTokens(tokens, tokenizer, source);
   const starts: number[] = [0];
   for (let i = 0; i < tokens.length - 1; i++) {
     if (tokens[i] === tokenizer.eosId) starts.push(i + 1);
@@ -158,6 +177,24 @@ export function validateTokens(tokens: ArrayLike<number>, tokenizer: Tokenizer, 
         `zsl: token id ${tokens[i]} at position ${i} of ${source} is outside the ${tokenizer.name} ` +
           `vocabulary (${limit} tokens, ids 0 … ${limit - 1}; embedding size ${tokenizer.vocabSize}): ` +
           `the data was made with another tokenizer; pass the tokenizer it was made with`,
+      );
+    }
+  }
+}
+
+/**
+ * Checks that every id of a token file is below the model's `vocabSize`, with an error naming the
+ * first id that is not, where it is, and the fix.
+ */
+export function checkTokenIds(tokens: ArrayLike<number>, vocabSize: number, source: string): void {
+  for (let i = 0; i < tokens.length; i++) {
+    if (tokens[i] >= vocabSize) {
+      let largest = 0;
+      for (let j = 0; j < tokens.length; j++) largest = Math.max(largest, tokens[j]);
+      throw new Error(
+        `zsl: token id ${tokens[i]} at position ${i} of ${source} is outside the model's vocabulary ` +
+          `(vocab_size ${vocabSize}, ids 0 … ${vocabSize - 1}): give a model with vocab_size > ${largest} ` +
+          `(--vocab-size, or vocab_size in --config)`,
       );
     }
   }

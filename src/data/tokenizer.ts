@@ -137,6 +137,59 @@ export async function gpt2Tokenizer(): Promise<Tokenizer> {
   };
 }
 
+/** The name of {@linkcode idsTokenizer}'s tokenizers (token data without a named tokenizer). */
+export const IDS_TOKENIZER = "ids";
+
+/** The `eosId` of a tokenizer without an end-of-document token (no id equals it). */
+export const NO_EOS: number = -1;
+
+/**
+ * The stand-in for token data made by a tokenizer zsl does not have (a user's own, GPT-NeoX's): every
+ * id `0 … vocabSize − 1` is a token, `eosId` (if any) marks document boundaries, text cannot be
+ * encoded, and ids decode as `⟨id⟩` (`⟨EOS⟩` for the end of a document).
+ *
+ * @example
+ * ```ts
+ * import { idsTokenizer } from "./tokenizer.ts";
+ * const ids = idsTokenizer(1024, 0);
+ * ids.decode([5, 0, 7]); // "⟨5⟩⟨EOS⟩⟨7⟩"
+ * ```
+ */
+export function idsTokenizer(vocabSize: number, eosId: number = NO_EOS): Tokenizer {
+  if (!Number.isInteger(vocabSize) || vocabSize < 1) {
+    throw new Error(`zsl: the vocabulary size must be a positive integer, got ${vocabSize}`);
+  }
+  if (eosId !== NO_EOS && !(Number.isInteger(eosId) && eosId >= 0 && eosId < vocabSize)) {
+    throw new Error(
+      `zsl: --eos-id must be an id in 0 … ${vocabSize - 1} (vocab_size ${vocabSize}), got ${eosId}`,
+    );
+  }
+  return {
+    name: IDS_TOKENIZER,
+    vocabSize,
+    tokenCount: vocabSize,
+    eosId,
+    encode(): Uint32Array {
+      throw new Error(
+        `zsl: token data without a named tokenizer cannot encode text: pass --tokenizer (bytes or gpt2)`,
+      );
+    },
+    decode(ids: ArrayLike<number>): string {
+      let text = "";
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i];
+        if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) {
+          throw new Error(
+            `zsl: cannot decode token id ${id} at index ${i}: the ids are 0 … ${vocabSize - 1}`,
+          );
+        }
+        text += id === eosId ? "⟨EOS⟩" : `⟨${id}⟩`;
+      }
+      return text;
+    },
+  };
+}
+
 /**
  * The tokenizer called `name` (`"bytes"` or `"gpt2"`), with an error listing the known names otherwise.
  */

@@ -4,11 +4,25 @@
  *
  * @module
  */
-import { create, globals } from "npm:webgpu@0.6.2";
+import type * as Dawn from "npm:webgpu@0.6.2";
 import { throttleImmediates } from "./ticks.ts";
+import { filterKnownDawnWarnings } from "./dawn_warnings.ts";
 
-// Dawn's GPU* constructors (GPUBufferUsage, GPUMapMode, ...) are not globals in Deno until installed.
-Object.assign(globalThis, globals);
+let dawn: typeof Dawn | undefined;
+
+/**
+ * Dawn's module, loaded at the first {@linkcode openGpu}: loading it loads its native addon, which only
+ * the commands that open a GPU are allowed to (`--allow-ffi`), so the others (`deno task decel`) can
+ * import the library without it.
+ */
+async function loadDawn(): Promise<typeof Dawn> {
+  if (!dawn) {
+    dawn = await import("npm:webgpu@0.6.2");
+    // Dawn's GPU* constructors (GPUBufferUsage, GPUMapMode, ...) are not globals in Deno until installed.
+    Object.assign(globalThis, dawn.globals);
+  }
+  return dawn;
+}
 
 /** What the adapter is: the facts a result table or a bug report should carry. */
 export interface AdapterReport {
@@ -16,7 +30,7 @@ export interface AdapterReport {
   vendor: string;
   /** Architecture, e.g. `hopper`, `software`. */
   architecture: string;
-  /** Device name, e.g. `llvmpipe-llvm-15-0-6-256-bits-`. */
+  /** Device name as Dawn spells it, without its trailing dash, e.g. `llvmpipe-llvm-15-0-6-256-bits`. */
   device: string;
   /** Driver description, e.g. `llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)`. */
   description: string;
@@ -71,7 +85,7 @@ export class GpuError extends Error {
   }
 }
 
-type DawnGpu = ReturnType<typeof create>;
+type DawnGpu = ReturnType<typeof Dawn.create>;
 
 /**
  * A device with the adapter it came from. Call {@linkcode GpuDevice.destroy} when done:
@@ -153,7 +167,7 @@ function reportOf(adapter: GPUAdapter, backend: string): AdapterReport {
   return {
     vendor: info.vendor,
     architecture: info.architecture,
-    device: info.device,
+    device: info.device.replace(/^-+|-+$/g, ""),
     description: info.description,
     backend,
     isSoftware: fallback === true || SOFTWARE_PATTERN.test(text),
@@ -199,15 +213,18 @@ export async function openGpu(options: OpenGpuOptions = {}): Promise<GpuDevice> 
   const backend = options.backend ?? defaultBackend();
   let instance: DawnGpu | null;
   try {
-    instance = create([`backend=${backend}`]);
+    instance = (await loadDawn()).create([`backend=${backend}`]);
   } catch (error) {
     throw new NoAdapterError(`Dawn failed to start with backend=${backend}: ${error}`);
   }
   const preference: GPUPowerPreference = options.forceSoftware ? "low-power" : "high-performance";
-  let adapter = await instance.requestAdapter({
-    powerPreference: preference,
-    forceFallbackAdapter: options.forceSoftware ?? false,
-  });
+  // Dawn enumerates the physical devices at the first request, and prints its known warnings then.
+  let adapter = await filterKnownDawnWarnings(() =>
+    instance!.requestAdapter({
+      powerPreference: preference,
+      forceFallbackAdapter: options.forceSoftware ?? false,
+    })
+  );
   if (!adapter && options.forceSoftware) adapter = await instance.requestAdapter();
   if (!adapter) {
     instance = null;

@@ -44,6 +44,36 @@ export async function osRelease(): Promise<{ id: string; codename: string } | nu
   }
 }
 
+/** Whether `program` is an executable file in a directory of `PATH` (no shell: `sh` is not allowed to run). */
+async function onPath(program: string): Promise<boolean> {
+  for (const directory of (Deno.env.get("PATH") ?? "").split(":").filter(Boolean)) {
+    try {
+      const info = await Deno.stat(`${directory}/${program}`);
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return true;
+    } catch {
+      // Not there.
+    }
+  }
+  return false;
+}
+
+/** Whether any apt source list (sources.list, sources.list.d/*) mentions `text`. */
+async function aptSourcesMention(text: string): Promise<boolean> {
+  const files = ["/etc/apt/sources.list"];
+  try {
+    for await (const entry of Deno.readDir("/etc/apt/sources.list.d")) {
+      if (entry.isFile) files.push(`/etc/apt/sources.list.d/${entry.name}`);
+    }
+  } catch {
+    // No such directory.
+  }
+  for (const file of files) {
+    const content = await Deno.readTextFile(file).catch(() => "");
+    if (content.includes(text)) return true;
+  }
+  return false;
+}
+
 /** Whether this process runs as root (through `id -u`, so no extra permission is needed). */
 export async function isRoot(): Promise<boolean> {
   return (await output("id", ["-u"])) === "0";
@@ -62,7 +92,7 @@ export async function aptInstall(packages: string[], options: { release?: string
  */
 export async function installLavapipe(quiet = false): Promise<boolean> {
   const os = await osRelease();
-  if (!os || !["debian", "ubuntu"].includes(os.id) || !(await output("sh", ["-c", "command -v apt-get"]))) {
+  if (!os || !["debian", "ubuntu"].includes(os.id) || !(await onPath("apt-get"))) {
     console.error("zsl: automatic installation needs Debian or Ubuntu with apt-get.\n" + NO_ADAPTER_HELP);
     return false;
   }
@@ -74,11 +104,7 @@ export async function installLavapipe(quiet = false): Promise<boolean> {
   if (os.id === "debian" && os.codename === "bookworm") {
     release = "bookworm-backports";
     const list = "/etc/apt/sources.list.d/zsl-bookworm-backports.list";
-    const existing = await output("sh", [
-      "-c",
-      "grep -rls 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ || true",
-    ]);
-    if (!existing) {
+    if (!(await aptSourcesMention("bookworm-backports"))) {
       console.error(`zsl: adding bookworm-backports to apt sources (${list}) for Mesa ≥ 24`);
       await Deno.writeTextFile(list, "deb http://deb.debian.org/debian bookworm-backports main\n");
     }

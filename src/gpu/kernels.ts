@@ -23,6 +23,14 @@ export type Constants = Record<string, number | boolean>;
 
 const sourceCache = new Map<string, Promise<string>>();
 
+/** Whether a binding is a byte range (dawn.node's buffers are not instances of Deno's `GPUBuffer`). */
+function isRange(binding: Binding): binding is { buffer: GPUBuffer; offset?: number; size?: number } {
+  return "buffer" in binding && !(binding instanceof GPUBuffer);
+}
+
+/** Bind groups kept per {@linkcode Kernels} before the cache is emptied. */
+const MAX_CACHED_BIND_GROUPS = 8192;
+
 /** The URL of a kernel file: `kernels/<name>.wgsl` beside `src/`. */
 export function kernelUrl(name: string): URL {
   return new URL(`../../kernels/${name}.wgsl`, import.meta.url);
@@ -69,7 +77,24 @@ export function grid(count: number, perWorkgroup: number, maxPerDimension = 6553
 export class Kernels {
   /** The device the pipelines are compiled on and the dispatches recorded for. */
   readonly gpu: GpuDevice;
+  /**
+   * Called with every dispatch {@linkcode Kernels.dispatch} records (the step profiler of
+   * `src/bench/profile.ts` lists a step's dispatches with it); null: nothing is called.
+   */
+  onDispatch:
+    | ((
+      dispatch: {
+        pipeline: GPUComputePipeline;
+        bindGroup: GPUBindGroup;
+        workgroups: [number, number, number];
+      },
+    ) => void)
+    | null = null;
   #modules = new Map<string, Promise<GPUShaderModule>>();
+  #groups = new Map<string, GPUBindGroup>();
+  #layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+  #ids = new WeakMap<object, number>();
+  #nextId = 1;
   #pipelines = new Map<string, Promise<GPUComputePipeline>>();
 
   /** An empty cache for `gpu`; shader modules and pipelines are compiled on first use. */
@@ -96,6 +121,11 @@ export class Kernels {
       module.catch(() => this.#modules.delete(name));
     }
     return module;
+  }
+
+  /** Pipelines compiled (or being compiled) so far: a sweep's estimate counts what a probe compiled. */
+  get pipelineCount(): number {
+    return this.#pipelines.size;
   }
 
   /** The compute pipeline for `file`'s `entryPoint` specialised with `constants` (cached). */
@@ -137,17 +167,49 @@ export class Kernels {
     return pipeline;
   }
 
-  /** A bind group for `pipeline` with `bindings` at bindings 0, 1, 2, … of group 0. */
+  /**
+   * A bind group for `pipeline` with `bindings` at bindings 0, 1, 2, … of group 0. Bind groups are
+   * cached by pipeline and buffer ranges: a model records the same bindings every step, and creating
+   * a bind group through dawn.node costs tens of microseconds of host time per dispatch.
+   */
   bindGroup(pipeline: GPUComputePipeline, bindings: Binding[]): GPUBindGroup {
-    return this.gpu.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: bindings.map((binding, index) => ({
-        binding: index,
-        resource: "buffer" in binding && !(binding instanceof GPUBuffer)
-          ? { buffer: binding.buffer, offset: binding.offset ?? 0, size: binding.size }
-          : { buffer: binding as GPUBuffer },
-      })),
-    });
+    let key = `${this.#id(pipeline)}`;
+    for (const binding of bindings) {
+      key += isRange(binding)
+        ? `|${this.#id(binding.buffer)}:${binding.offset ?? 0}:${binding.size ?? "-"}`
+        : `|${this.#id(binding)}`;
+    }
+    let group = this.#groups.get(key);
+    if (!group) {
+      // A bound on the cache for callers that bind ever new ranges; steady-state models stay far below.
+      if (this.#groups.size >= MAX_CACHED_BIND_GROUPS) this.#groups.clear();
+      let layout = this.#layouts.get(pipeline);
+      if (!layout) {
+        layout = pipeline.getBindGroupLayout(0);
+        this.#layouts.set(pipeline, layout);
+      }
+      group = this.gpu.device.createBindGroup({
+        layout,
+        entries: bindings.map((binding, index) => ({
+          binding: index,
+          resource: isRange(binding)
+            ? { buffer: binding.buffer, offset: binding.offset ?? 0, size: binding.size }
+            : { buffer: binding },
+        })),
+      });
+      this.#groups.set(key, group);
+    }
+    return group;
+  }
+
+  /** A small integer naming `object` for cache keys (buffers and pipelines). */
+  #id(object: object): number {
+    let id = this.#ids.get(object);
+    if (id === undefined) {
+      id = this.#nextId++;
+      this.#ids.set(object, id);
+    }
+    return id;
   }
 
   /** Records one dispatch of `pipeline` with `bindings` into `pass`. */
@@ -158,6 +220,11 @@ export class Kernels {
     workgroups: readonly number[],
   ): void {
     const group = Array.isArray(bindings) ? this.bindGroup(pipeline, bindings) : bindings;
+    this.onDispatch?.({
+      pipeline,
+      bindGroup: group,
+      workgroups: [workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1],
+    });
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);

@@ -1,6 +1,7 @@
 /**
- * The model's parameters: names and shapes as in OLMo (METHOD.md §2), their place in one flat
- * buffer, which get weight decay, and the "mitchell" initialisation.
+ * The model's parameters: names and shapes as in OLMo (docs/method.md#model) or nanoGPT
+ * (docs/method.md#the-nanogpt-variant), their place in one flat buffer, which get weight decay, and the
+ * initialisation ("mitchell" for OLMo, GPT-2's for nanoGPT).
  *
  * @module
  */
@@ -20,12 +21,68 @@ export interface ParameterSpec {
   length: number;
   /** Offset in float32 elements inside the flat buffer (aligned to 256 bytes). */
   offset: number;
-  /** Decoupled weight decay applies (Linear weights, not the embedding). */
+  /** Decoupled weight decay applies (OLMo: Linear weights, not the embedding; nanoGPT: every tensor). */
   decay: boolean;
-  /** Standard deviation of the truncated-normal initialisation. */
+  /** Standard deviation of the initialisation. */
   initStd: number;
-  /** 0-based block index, or -1 for the embedding. */
+  /** 0-based block index, or -1 for the embeddings. */
   layer: number;
+  /** The normal of the initialisation is truncated at ±initBound·σ (default 3, OLMo); 0: not truncated. */
+  initBound?: number;
+}
+
+/** What a parameter is in the model, whatever the architecture calls it. */
+export type ParameterRole =
+  | "token-embedding"
+  | "position-embedding"
+  | "attention-qkv"
+  | "attention-out"
+  | "mlp-in"
+  | "mlp-out";
+
+/** The role of parameter `name` (OLMo or nanoGPT name). */
+export function parameterRole(name: string): ParameterRole {
+  if (name === "transformer.wte.weight") return "token-embedding";
+  if (name === "transformer.wpe.weight") return "position-embedding";
+  const suffixes: [string, ParameterRole][] = [
+    [".att_proj.weight", "attention-qkv"],
+    [".attn.c_attn.weight", "attention-qkv"],
+    [".attn_out.weight", "attention-out"],
+    [".attn.c_proj.weight", "attention-out"],
+    [".ff_proj.weight", "mlp-in"],
+    [".mlp.c_fc.weight", "mlp-in"],
+    [".ff_out.weight", "mlp-out"],
+    [".mlp.c_proj.weight", "mlp-out"],
+  ];
+  for (const [suffix, role] of suffixes) if (name.endsWith(suffix)) return role;
+  throw new RangeError(`zsl: "${name}" is no parameter of an OLMo or nanoGPT model`);
+}
+
+/** The four weights of block `layer`, by role. */
+export interface BlockWeights {
+  /** Fused q, k, v projection [3d, d] (att_proj, attn.c_attn). */
+  qkv: ParameterSpec;
+  /** Attention output projection [d, d] (attn_out, attn.c_proj). */
+  attnOut: ParameterSpec;
+  /** MLP input projection (ff_proj, mlp.c_fc). */
+  mlpIn: ParameterSpec;
+  /** MLP output projection (ff_out, mlp.c_proj). */
+  mlpOut: ParameterSpec;
+}
+
+/** The weights of block `layer` of `layout`, whichever architecture it is. */
+export function blockWeights(layout: ParameterLayout, layer: number): BlockWeights {
+  const found: Partial<Record<ParameterRole, ParameterSpec>> = {};
+  for (const spec of layout.specs) if (spec.layer === layer) found[parameterRole(spec.name)] = spec;
+  if (!found["attention-qkv"] || !found["attention-out"] || !found["mlp-in"] || !found["mlp-out"]) {
+    throw new RangeError(`zsl: the layout has no complete block ${layer}`);
+  }
+  return {
+    qkv: found["attention-qkv"],
+    attnOut: found["attention-out"],
+    mlpIn: found["mlp-in"],
+    mlpOut: found["mlp-out"],
+  };
 }
 
 /** The parameter layout of a config: specs in a fixed order and the flat buffer's length. */
@@ -38,17 +95,54 @@ export interface ParameterLayout {
   totalLength: number;
 }
 
-/** Names and shapes of every parameter, embedding first, then each block's four Linears. */
-export function parameterLayout(config: ModelConfig): ParameterLayout {
+/**
+ * Names and shapes of every parameter, embedding first, then each block's four Linears. nanoGPT has
+ * the position embedding `transformer.wpe.weight` [positions, d] after the token embedding, with
+ * `positions` = `config.seq_len` unless given (a model of shorter sequences that shares the parameters
+ * of a full-length one passes the full length).
+ */
+export function parameterLayout(config: ModelConfig, positions = config.seq_len): ParameterLayout {
   const d = config.d_model;
   const hidden = mlpHidden(config);
   const specs: ParameterSpec[] = [];
   let offset = 0;
-  const add = (name: string, shape: [number, number], decay: boolean, initStd: number, layer: number) => {
+  const add = (
+    name: string,
+    shape: [number, number],
+    decay: boolean,
+    initStd: number,
+    layer: number,
+    initBound?: number,
+  ) => {
     const length = shape[0] * shape[1];
-    specs.push({ name, shape, length, offset, decay, initStd, layer });
+    specs.push({
+      name,
+      shape,
+      length,
+      offset,
+      decay,
+      initStd,
+      layer,
+      ...(initBound === undefined ? {} : { initBound }),
+    });
     offset += alignUp(length * 4) / 4;
   };
+  if (config.arch === "nanogpt") {
+    // GPT-2 init: N(0, 0.02) everywhere, the two residual projections N(0, 0.02/√(2L)); every tensor
+    // decays (docs/method.md#the-nanogpt-variant).
+    const std = 0.02;
+    const residual = 0.02 / Math.sqrt(2 * config.n_layers);
+    add("transformer.wte.weight", [config.vocab_size, d], true, std, -1, 0);
+    add("transformer.wpe.weight", [positions, d], true, std, -1, 0);
+    for (let l = 0; l < config.n_layers; l++) {
+      const prefix = `transformer.h.${l}`;
+      add(`${prefix}.attn.c_attn.weight`, [3 * d, d], true, std, l, 0);
+      add(`${prefix}.attn.c_proj.weight`, [d, d], true, residual, l, 0);
+      add(`${prefix}.mlp.c_fc.weight`, [hidden, d], true, std, l, 0);
+      add(`${prefix}.mlp.c_proj.weight`, [d, hidden], true, residual, l, 0);
+    }
+    return { specs, byName: new Map(specs.map((spec) => [spec.name, spec])), totalLength: offset };
+  }
   add("transformer.wte.weight", [config.vocab_size, d], false, 1 / Math.sqrt(d), -1);
   for (let l = 0; l < config.n_layers; l++) {
     const prefix = `transformer.blocks.${l}`;
@@ -61,14 +155,20 @@ export function parameterLayout(config: ModelConfig): ParameterLayout {
 }
 
 /**
- * Mitchell initialisation (OLMo): every tensor truncated normal at ±3σ with its σ, drawn in layout
- * order from one seeded generator. Returns the flat buffer's contents.
+ * Initialisation, every tensor drawn in layout order from one seeded generator: mitchell (OLMo), a
+ * normal truncated at ±3σ with each tensor's σ; GPT-2 (nanoGPT), plain normals. Returns the flat
+ * buffer's contents.
  */
 export function initParameters(layout: ParameterLayout, seed: number): Float32Array {
   const flat = new Float32Array(layout.totalLength);
   const random = new Random(seed);
   for (const spec of layout.specs) {
-    for (let i = 0; i < spec.length; i++) flat[spec.offset + i] = random.truncatedNormal(spec.initStd, 3);
+    const bound = spec.initBound ?? 3;
+    for (let i = 0; i < spec.length; i++) {
+      flat[spec.offset + i] = bound > 0
+        ? random.truncatedNormal(spec.initStd, bound)
+        : random.normal() * spec.initStd;
+    }
   }
   return flat;
 }
@@ -105,7 +205,7 @@ export function flattenTensors(
     if (shape !== spec.shape.join("×")) {
       throw new Error(
         `zsl: ${source}: ${spec.name} has shape ${shape}, but the config needs ${spec.shape.join("×")} ` +
-          `(out×in): check d_model, n_layers, vocab_size and mlp_ratio`,
+          `(out×in): check d_model, n_layers, vocab_size, seq_len and mlp_ratio`,
       );
     }
     flat.set(tensor.data, spec.offset);
@@ -114,7 +214,7 @@ export function flattenTensors(
   if (extra.length > 0) {
     throw new Error(
       `zsl: ${source} has tensors the config does not: ${extra.slice(0, 4).join(", ")}` +
-        `${extra.length > 4 ? "…" : ""} (does n_layers match?)`,
+        `${extra.length > 4 ? "…" : ""} (do n_layers and arch match?)`,
     );
   }
   return flat;

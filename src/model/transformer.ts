@@ -1,6 +1,8 @@
 /**
- * The OLMo-style decoder of METHOD.md §2 on the GPU: every layer's forward and backward written out
- * as kernel dispatches, top to bottom, in the spirit of llm.c. No autograd.
+ * The OLMo-style decoder (docs/method.md#model) and the nanoGPT architecture of the authors' ablations
+ * (docs/method.md#the-nanogpt-variant) on the GPU: every layer's forward and backward written out as kernel
+ * dispatches, top to bottom, in the spirit of llm.c (the nanoGPT block beside OLMo's, sharing the ops). No
+ * autograd.
  *
  * One {@linkcode Transformer} holds the parameters (one flat buffer), their gradients, and the
  * activations of one microbatch of `batch` sequences. A forward (and backward) of a microbatch is
@@ -12,18 +14,20 @@ import type { GpuDevice } from "../gpu/device.ts";
 import { GpuError } from "../gpu/device.ts";
 import { createBuffer, readFloats, writeBuffer } from "../gpu/buffers.ts";
 import type { Binding } from "../gpu/kernels.ts";
-import { grid, Kernels } from "../gpu/kernels.ts";
+import { Kernels } from "../gpu/kernels.ts";
 import type { ModelConfig } from "./config.ts";
 import { headDim, mlpHidden, validateConfig } from "./config.ts";
-import type { ParameterLayout, ParameterSpec } from "./parameters.ts";
-import { parameterLayout } from "./parameters.ts";
+import type { BlockWeights, ParameterLayout, ParameterSpec } from "./parameters.ts";
+import { blockWeights, parameterLayout } from "./parameters.ts";
 import { Matmul } from "../ops/matmul.ts";
 import { RmsNorm } from "../ops/rmsnorm.ts";
 import { Rope } from "../ops/rope.ts";
 import { Attention } from "../ops/attention.ts";
 import { SwiGlu } from "../ops/swiglu.ts";
 import { CrossEntropy, SumReduce } from "../ops/cross_entropy.ts";
-import { Embedding } from "../ops/embedding.ts";
+import { Embedding, RowGather } from "../ops/embedding.ts";
+import { Gelu } from "../ops/gelu.ts";
+import { PositionEmbedding } from "../ops/position.ts";
 
 /** Marks a row without a prediction target (the last position of each sequence). */
 export const NO_TARGET = 0xffffffff;
@@ -52,6 +56,20 @@ export interface TransformerOptions {
    * the gradients of summed token losses (per-example gradients use it).
    */
   lossScale?: number;
+  /**
+   * Rows of nanoGPT's position embedding wpe (default seq_len): a model of shorter sequences (prefix
+   * copies of per-example gradients) that shares the parameter layout of a full-length model passes the
+   * full length; it uses the first seq_len rows.
+   */
+  positions?: number;
+  /**
+   * Run the LM head (logits, loss and their gradient) on at most this many rows per forward, a
+   * multiple of `batch`: each sequence's rows that have a target, gathered (`headRows / batch` per
+   * sequence, padded with rows without one). Rows without a target then cost nothing in the head: a
+   * per-token pass has one target in each prefix copy. The losses of those rows go to
+   * {@linkcode Transformer.headLosses} (`losses` stays zero). Default: every row, in chunks.
+   */
+  headRows?: number;
 }
 
 /**
@@ -65,6 +83,13 @@ export interface PerExampleGradientSink {
   linear(pass: GPUComputePassEncoder, spec: ParameterSpec, dy: Binding, x: Binding): void;
   /** The tied embedding: `dlogits` [rows, V], `final` [rows, d], `dEmbedding` [rows, d]. */
   embedding(pass: GPUComputePassEncoder, dlogits: Binding, final: Binding, dEmbedding: Binding): void;
+  /**
+   * nanoGPT's position embedding wpe (required for a nanoGPT model), called just before
+   * {@linkcode PerExampleGradientSink.embedding}: `dEmbedding` [rows, d], the gradient wrt the embedding
+   * output; row r is at position r mod seq_len of its sequence, so each example's gradient of wpe is its
+   * rows of `dEmbedding`, one per position present.
+   */
+  positions?(pass: GPUComputePassEncoder, dEmbedding: Binding): void;
 }
 
 /** Options of {@linkcode Transformer.record}. */
@@ -103,6 +128,22 @@ interface LinearOps {
   weightGrad?: Matmul;
 }
 
+/** The LM head on gathered target rows (`TransformerOptions.headRows`). */
+interface GatheredHead {
+  rows: number;
+  /** Rows of the forward each gathered row comes from (u32 [rows]). */
+  index: GPUBuffer;
+  /** The final-norm output of those rows [rows, d]. */
+  final: GPUBuffer;
+  targets: GPUBuffer;
+  losses: GPUBuffer;
+  /** d(loss)/d(final) of those rows [rows, d], scattered into the model's [N, d]. */
+  dFinal: GPUBuffer | null;
+  gather: RowGather | null;
+  /** The last index uploaded: when it changes, the stale rows of the full d(final) are zeroed. */
+  lastIndex: Uint32Array | null;
+}
+
 interface HeadChunk {
   rowStart: number;
   rows: number;
@@ -115,7 +156,8 @@ interface HeadChunk {
  *
  * @example
  * ```ts
- * import { openGpu, presetByName, Transformer, parameterLayout, initParameters } from "./mod.ts";
+ * import { openGpu } from "../gpu/mod.ts";
+ * import { initParameters, parameterLayout, presetByName } from "./mod.ts";
  * const gpu = await openGpu();
  * const config = presetByName("tiny").config;
  * const model = await Transformer.create(gpu, config, { batch: 2, training: false });
@@ -152,11 +194,10 @@ export class Transformer {
   #ids: GPUBuffer;
   #targets: GPUBuffer;
   #stream: GPUBuffer;
-  #middle: GPUBuffer;
-  #branch: GPUBuffer;
   #final: GPUBuffer;
   #rstdFinal: GPUBuffer;
   #logits: GPUBuffer;
+  #head: GatheredHead | null = null;
   #layers: LayerActivations[];
   #grads: {
     dStream: GPUBuffer;
@@ -171,10 +212,11 @@ export class Transformer {
     embedding: Embedding;
     norm: RmsNorm;
     normAccumulate: RmsNorm | null;
-    rope: Rope;
+    rope: Rope | null;
     attention: Attention;
-    swiglu: SwiGlu;
-    residual: GPUComputePipeline;
+    swiglu: SwiGlu | null;
+    gelu: Gelu | null;
+    positions: PositionEmbedding | null;
     attProj: LinearOps;
     attnOut: LinearOps;
     ffProj: LinearOps;
@@ -183,6 +225,7 @@ export class Transformer {
     lossSum: SumReduce;
   };
   #owned: GPUBuffer[] = [];
+  #blocks: BlockWeights[];
 
   private constructor(
     gpu: GpuDevice,
@@ -193,7 +236,12 @@ export class Transformer {
     this.gpu = gpu;
     this.kernels = kernels;
     this.config = config;
-    this.layout = parameterLayout(config);
+    const positions = options.positions ?? config.seq_len;
+    if (!Number.isInteger(positions) || positions < config.seq_len) {
+      throw new GpuError(`zsl: positions must be an integer ≥ seq_len ${config.seq_len}, got ${positions}`);
+    }
+    this.layout = parameterLayout(config, positions);
+    this.#blocks = Array.from({ length: config.n_layers }, (_, l) => blockWeights(this.layout, l));
     this.batch = options.batch;
     this.training = options.training ?? true;
     this.lossSlots = options.lossSlots ?? 64;
@@ -214,11 +262,28 @@ export class Transformer {
     this.#ids = buffer(N, "token ids");
     this.#targets = buffer(N, "targets");
     this.#stream = buffer(N * d, "residual stream");
-    this.#middle = buffer(N * d, "residual stream (after attention)");
-    this.#branch = buffer(N * d, "branch output");
     this.#final = buffer(N * d, "final norm");
     this.#rstdFinal = buffer(N, "final norm rstd");
-    const chunkRows = headChunkRows(gpu, config, N, options.logitsChunkBytes);
+    const headRows = options.headRows;
+    if (headRows !== undefined) {
+      if (!Number.isInteger(headRows) || headRows < options.batch || headRows % options.batch !== 0) {
+        throw new GpuError(
+          `zsl: headRows must be a positive multiple of the batch (${options.batch}), got ${headRows}`,
+        );
+      }
+      if (headRows > N) throw new GpuError(`zsl: headRows ${headRows} exceeds the ${N} rows of a forward`);
+      this.#head = {
+        rows: headRows,
+        index: buffer(headRows, "head rows"),
+        final: buffer(headRows * d, "final norm of the head rows"),
+        targets: buffer(headRows, "targets of the head rows"),
+        losses: buffer(headRows, "losses of the head rows"),
+        dFinal: this.training ? buffer(headRows * d, "d final norm of the head rows") : null,
+        gather: null,
+        lastIndex: null,
+      };
+    }
+    const chunkRows = headRows ?? headChunkRows(gpu, config, N, options.logitsChunkBytes);
     this.#logits = buffer(chunkRows * config.vocab_size, "logits chunk");
     const layerCount = this.training ? config.n_layers : 1;
     this.#layers = [];
@@ -277,8 +342,9 @@ export class Transformer {
     const up = c.mlp_ratio * d;
     const hidden = mlpHidden(c);
     const training = this.training;
-    const linear = async (m: number, inner: number, rows = N): Promise<LinearOps> => ({
-      forward: await Matmul.create(k, { layout: "xwT", n: rows, m, k: inner }),
+    // `residual`: the forward adds its product onto the output (the residual stream) in place.
+    const linear = async (m: number, inner: number, rows = N, residual = false): Promise<LinearOps> => ({
+      forward: await Matmul.create(k, { layout: "xwT", n: rows, m, k: inner, accumulate: residual }),
       inputGrad: training ? await Matmul.create(k, { layout: "dyW", n: rows, m, k: inner }) : undefined,
       weightGrad: training
         ? await Matmul.create(k, { layout: "dyTx", n: rows, m, k: inner, accumulate: true })
@@ -286,9 +352,14 @@ export class Transformer {
     });
     const scale = options.lossScale ?? 1 / ((options.globalBatch ?? this.batch) * (c.seq_len - 1));
     const chunkRows = this.#logits.size / 4 / c.vocab_size;
+    const headRows = this.#head?.rows ?? N;
+    if (this.#head) {
+      this.#head.gather = await RowGather.create(k, { rows: this.#head.rows, tableRows: N, d });
+    }
     const head: HeadChunk[] = [];
-    for (let rowStart = 0; rowStart < N; rowStart += chunkRows) {
-      const rows = Math.min(chunkRows, N - rowStart);
+    const olmo = c.arch === "olmo";
+    for (let rowStart = 0; rowStart < headRows; rowStart += chunkRows) {
+      const rows = Math.min(chunkRows, headRows - rowStart);
       const same = head.find((chunk) => chunk.rows === rows);
       head.push({
         rowStart,
@@ -304,27 +375,30 @@ export class Transformer {
       normAccumulate: training
         ? await RmsNorm.create(k, { rows: N, d, eps: c.norm_eps, accumulate: true })
         : null,
-      rope: await Rope.create(k, {
-        batch: this.batch,
-        seqLen: c.seq_len,
-        dModel: d,
-        headDim: headDim(c),
-        theta: c.rope_theta,
-      }),
+      rope: olmo
+        ? await Rope.create(k, {
+          batch: this.batch,
+          seqLen: c.seq_len,
+          dModel: d,
+          headDim: headDim(c),
+          theta: c.rope_theta,
+        })
+        : null,
       attention: await Attention.create(k, {
         batch: this.batch,
         seqLen: c.seq_len,
         dModel: d,
         nHeads: c.n_heads,
       }),
-      swiglu: await SwiGlu.create(k, { rows: N, width: up }),
-      residual: await k.pipeline("residual", "residual_forward", { N: N * d }),
+      swiglu: olmo ? await SwiGlu.create(k, { rows: N, width: up }) : null,
+      gelu: olmo ? null : await Gelu.create(k, { length: N * hidden }),
+      positions: olmo ? null : await PositionEmbedding.create(k, { batch: this.batch, seqLen: c.seq_len, d }),
       attProj: await linear(3 * d, d),
-      attnOut: await linear(d, d),
+      attnOut: await linear(d, d, N, true),
       ffProj: await linear(up, d),
-      ffOut: await linear(d, hidden),
+      ffOut: await linear(d, hidden, N, true),
       head,
-      lossSum: await SumReduce.create(k, { n: N }),
+      lossSum: await SumReduce.create(k, { n: headRows }),
     };
   }
 
@@ -404,6 +478,49 @@ export class Transformer {
     writeBuffer(this.gpu, this.#ids, tokens);
     writeBuffer(this.gpu, this.#targets, rowTargets);
     if (this.training) this.#ops.embedding.writeIndex(tokens);
+    if (this.#head) this.#writeHeadRows(rowTargets);
+  }
+
+  /**
+   * The head rows of a batch: each sequence's rows with a target, in order, then rows without one to
+   * fill its `headRows / batch` slots (their target NO_TARGET: no loss, no gradient).
+   */
+  #writeHeadRows(rowTargets: Uint32Array): void {
+    const head = this.#head!;
+    const T = this.config.seq_len;
+    const perSequence = head.rows / this.batch;
+    const index = new Uint32Array(head.rows);
+    const targets = new Uint32Array(head.rows).fill(NO_TARGET);
+    for (let b = 0; b < this.batch; b++) {
+      let slot = b * perSequence;
+      for (let r = b * T; r < (b + 1) * T; r++) {
+        if (rowTargets[r] === NO_TARGET) continue;
+        if (slot === (b + 1) * perSequence) {
+          throw new GpuError(
+            `zsl: sequence ${b} has more than ${perSequence} rows with a target, the model's headRows / batch`,
+          );
+        }
+        index[slot] = r;
+        targets[slot++] = rowTargets[r];
+      }
+      // Fill with distinct rows that have no target (the scatter writes each row once).
+      for (let r = b * T; slot < (b + 1) * perSequence; r++) {
+        if (rowTargets[r] === NO_TARGET) index[slot++] = r;
+      }
+    }
+    writeBuffer(this.gpu, head.index, index);
+    writeBuffer(this.gpu, head.targets, targets);
+    const changed = !head.lastIndex || head.lastIndex.some((row, i) => row !== index[i]);
+    if (changed && head.lastIndex && this.#grads) {
+      // Rows that held the head's gradient before and may not now: start d(final) from zero again.
+      writeBuffer(this.gpu, this.#grads.dFinal, new Float32Array(this.rows * this.config.d_model));
+    }
+    head.lastIndex = index;
+  }
+
+  /** Losses of the head rows, [headRows] in sequence order (a model created with `headRows`). */
+  get headLosses(): GPUBuffer | null {
+    return this.#head?.losses ?? null;
   }
 
   /**
@@ -427,45 +544,98 @@ export class Transformer {
     const c = this.config;
     const d = c.d_model;
     const wte = this.#tensor(this.parameters, this.layout.specs[0]);
+    const nanogpt = c.arch === "nanogpt";
+    if (sink && nanogpt && !sink.positions) {
+      throw new GpuError("zsl: a per-example backward of a nanoGPT model needs a sink with positions()");
+    }
     if (options.forward ?? true) {
       ops.embedding.forward(pass, wte, this.#ids, this.#stream);
-      for (let l = 0; l < c.n_layers; l++) this.#recordBlockForward(pass, l);
+      if (nanogpt) ops.positions!.forward(pass, this.#positionsOf(this.parameters), this.#stream);
+      for (let l = 0; l < c.n_layers; l++) {
+        if (nanogpt) this.#recordNanoGptBlockForward(pass, l);
+        else this.#recordBlockForward(pass, l);
+      }
       ops.norm.forward(pass, this.#stream, this.#final, this.#rstdFinal);
     } else if (!this.training) {
       throw new GpuError("zsl: forward: false reuses kept activations: create the model with training: true");
     }
-    for (const chunk of ops.head) {
-      const rows = (floats: number, buffer: GPUBuffer): Binding => ({
-        buffer,
-        offset: chunk.rowStart * floats * 4,
-        size: chunk.rows * floats * 4,
-      });
-      const logits: Binding = { buffer: this.#logits, offset: 0, size: chunk.rows * c.vocab_size * 4 };
-      chunk.ops.forward.record(pass, rows(d, this.#final), wte, logits);
-      if (!backward) {
-        chunk.crossEntropy.forward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
-        continue;
+    if (this.#head) this.#recordGatheredHead(pass, backward, sink !== undefined, wte);
+    else {
+      for (const chunk of ops.head) {
+        const rows = (floats: number, buffer: GPUBuffer): Binding => ({
+          buffer,
+          offset: chunk.rowStart * floats * 4,
+          size: chunk.rows * floats * 4,
+        });
+        const logits: Binding = { buffer: this.#logits, offset: 0, size: chunk.rows * c.vocab_size * 4 };
+        chunk.ops.forward.record(pass, rows(d, this.#final), wte, logits);
+        if (!backward) {
+          chunk.crossEntropy.forward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
+          continue;
+        }
+        // In place: the logits become d(loss)/d(logits).
+        chunk.crossEntropy.forwardBackward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
+        chunk.ops.inputGrad!.record(pass, logits, wte, rows(d, this.#grads!.dFinal));
+        if (sink) continue; // the head's share of wte's gradient goes to the sink with the embedding's
+        chunk.ops.weightGrad!.record(
+          pass,
+          logits,
+          rows(d, this.#final),
+          this.#tensor(this.gradients!, this.layout.specs[0]),
+        );
       }
-      // In place: the logits become d(loss)/d(logits).
-      chunk.crossEntropy.forwardBackward(pass, logits, rows(1, this.#targets), rows(1, this.losses));
-      chunk.ops.inputGrad!.record(pass, logits, wte, rows(d, this.#grads!.dFinal));
-      if (sink) continue; // the head's share of wte's gradient goes to the sink with the embedding's
-      chunk.ops.weightGrad!.record(
-        pass,
-        logits,
-        rows(d, this.#final),
-        this.#tensor(this.gradients!, this.layout.specs[0]),
-      );
     }
-    ops.lossSum.record(pass, this.losses, this.lossSlotBinding(options.slot ?? 0));
+    ops.lossSum.record(pass, this.#head?.losses ?? this.losses, this.lossSlotBinding(options.slot ?? 0));
     if (!backward) return;
     const g = this.#grads!;
     ops.norm.backward(pass, g.dFinal, this.#final, this.#rstdFinal, g.dStream);
-    for (let l = c.n_layers - 1; l >= 0; l--) this.#recordBlockBackward(pass, l, sink);
+    for (let l = c.n_layers - 1; l >= 0; l--) {
+      if (nanogpt) this.#recordNanoGptBlockBackward(pass, l, sink);
+      else this.#recordBlockBackward(pass, l, sink);
+    }
     if (sink) {
-      const logits: Binding = { buffer: this.#logits, offset: 0, size: this.rows * c.vocab_size * 4 };
-      sink.embedding(pass, logits, this.#final, g.dStream);
-    } else ops.embedding.backward(pass, g.dStream, this.#tensor(this.gradients!, this.layout.specs[0]));
+      const headRows = this.#head?.rows ?? this.rows;
+      const logits: Binding = { buffer: this.#logits, offset: 0, size: headRows * c.vocab_size * 4 };
+      // Positions first: the embedding is the sink's last call (GradientStatistics reduces after it).
+      if (nanogpt) sink.positions!(pass, g.dStream);
+      sink.embedding(pass, logits, this.#head?.final ?? this.#final, g.dStream);
+    } else {
+      ops.embedding.backward(pass, g.dStream, this.#tensor(this.gradients!, this.layout.specs[0]));
+      if (nanogpt) ops.positions!.backward(pass, g.dStream, this.#positionsOf(this.gradients!));
+    }
+  }
+
+  /** The rows of wpe this model uses (its first seq_len) inside `buffer` (parameters or gradients). */
+  #positionsOf(buffer: GPUBuffer): Binding {
+    const spec = this.layout.byName.get("transformer.wpe.weight")!;
+    return { buffer, offset: spec.offset * 4, size: this.config.seq_len * this.config.d_model * 4 };
+  }
+
+  /**
+   * The LM head on the gathered head rows: logits, loss (and its gradient) of those rows only; the
+   * gradient wrt their final-norm output is written back into those rows of d(final), whose other
+   * rows stay zero.
+   */
+  #recordGatheredHead(pass: GPUComputePassEncoder, backward: boolean, toSink: boolean, wte: Binding): void {
+    const head = this.#head!;
+    const chunk = this.#ops.head[0];
+    const logits: Binding = { buffer: this.#logits, offset: 0, size: head.rows * this.config.vocab_size * 4 };
+    head.gather!.gather(pass, this.#final, head.index, head.final);
+    chunk.ops.forward.record(pass, head.final, wte, logits);
+    if (!backward) {
+      chunk.crossEntropy.forward(pass, logits, head.targets, head.losses);
+      return;
+    }
+    chunk.crossEntropy.forwardBackward(pass, logits, head.targets, head.losses);
+    chunk.ops.inputGrad!.record(pass, logits, wte, head.dFinal!);
+    head.gather!.scatter(pass, head.dFinal!, head.index, this.#grads!.dFinal);
+    if (toSink) return; // the head's share of wte's gradient goes to the sink with the embedding's
+    chunk.ops.weightGrad!.record(
+      pass,
+      logits,
+      head.final,
+      this.#tensor(this.gradients!, this.layout.specs[0]),
+    );
   }
 
   /**
@@ -482,9 +652,12 @@ export class Transformer {
     if (!this.training || !source.training) {
       throw new GpuError("zsl: copyPrefixFrom needs two models created with training: true");
     }
-    if (T < P || source.config.d_model !== c.d_model || source.config.n_layers !== c.n_layers) {
+    if (
+      T < P || source.config.d_model !== c.d_model || source.config.n_layers !== c.n_layers ||
+      source.config.arch !== c.arch
+    ) {
       throw new GpuError(
-        "zsl: copyPrefixFrom needs a source of the same width and depth and seq_len ≥ this one's",
+        "zsl: copyPrefixFrom needs a source of the same architecture, width and depth and seq_len ≥ this one's",
       );
     }
     if (!Number.isInteger(sequence) || sequence < 0 || sequence >= source.batch) {
@@ -530,21 +703,17 @@ export class Transformer {
     const ops = this.#ops;
     const a = this.#layers[this.training ? l : 0];
     const p = this.parameters;
-    const residual = (x: GPUBuffer, branch: GPUBuffer, out: GPUBuffer) =>
-      this.kernels.dispatch(pass, ops.residual, [x, branch, out], grid(this.rows * this.config.d_model, 256));
-    // middle = stream + attn_out(attention(rope(att_proj(norm(stream)))))
+    // stream += attn_out(attention(rope(att_proj(norm(stream))))): the product adds onto the stream
     ops.norm.forward(pass, this.#stream, a.norm1, a.rstd1);
     ops.attProj.forward.record(pass, a.norm1, this.#tensor(p, this.#weight(l, "att_proj")), a.qkv);
-    ops.rope.forward(pass, a.qkv);
+    ops.rope!.forward(pass, a.qkv);
     ops.attention.forward(pass, a.qkv, a.attention, a.lse);
-    ops.attnOut.forward.record(pass, a.attention, this.#tensor(p, this.#weight(l, "attn_out")), this.#branch);
-    residual(this.#stream, this.#branch, this.#middle);
-    // stream = middle + ff_out(swiglu(ff_proj(norm(middle))))
-    ops.norm.forward(pass, this.#middle, a.norm2, a.rstd2);
+    ops.attnOut.forward.record(pass, a.attention, this.#tensor(p, this.#weight(l, "attn_out")), this.#stream);
+    // stream += ff_out(swiglu(ff_proj(norm(stream))))
+    ops.norm.forward(pass, this.#stream, a.norm2, a.rstd2);
     ops.ffProj.forward.record(pass, a.norm2, this.#tensor(p, this.#weight(l, "ff_proj")), a.up);
-    ops.swiglu.forward(pass, a.up, a.gated);
-    ops.ffOut.forward.record(pass, a.gated, this.#tensor(p, this.#weight(l, "ff_out")), this.#branch);
-    residual(this.#middle, this.#branch, this.#stream);
+    ops.swiglu!.forward(pass, a.up, a.gated);
+    ops.ffOut.forward.record(pass, a.gated, this.#tensor(p, this.#weight(l, "ff_out")), this.#stream);
   }
 
   /** Backward of block `l`: dStream holds d(loss)/d(block output) and leaves as d/d(block input). */
@@ -562,7 +731,7 @@ export class Transformer {
     ops.ffOut.inputGrad!.record(pass, g.dStream, this.#tensor(p, ffOut), g.dGated);
     if (sink) sink.linear(pass, ffOut, g.dStream, a.gated);
     else ops.ffOut.weightGrad!.record(pass, g.dStream, a.gated, this.#tensor(grads, ffOut));
-    ops.swiglu.backward(pass, g.dGated, a.up, g.dUp);
+    ops.swiglu!.backward(pass, g.dGated, a.up, g.dUp);
     ops.ffProj.inputGrad!.record(pass, g.dUp, this.#tensor(p, ffProj), g.dNorm);
     if (sink) sink.linear(pass, ffProj, g.dUp, a.norm2);
     else ops.ffProj.weightGrad!.record(pass, g.dUp, a.norm2, this.#tensor(grads, ffProj));
@@ -572,10 +741,59 @@ export class Transformer {
     if (sink) sink.linear(pass, attnOut, g.dStream, a.attention);
     else ops.attnOut.weightGrad!.record(pass, g.dStream, a.attention, this.#tensor(grads, attnOut));
     ops.attention.backward(pass, g.dAttention, a.qkv, a.attention, a.lse, g.dQkv);
-    ops.rope.backward(pass, g.dQkv);
+    ops.rope!.backward(pass, g.dQkv);
     ops.attProj.inputGrad!.record(pass, g.dQkv, this.#tensor(p, attProj), g.dNorm);
     if (sink) sink.linear(pass, attProj, g.dQkv, a.norm1);
     else ops.attProj.weightGrad!.record(pass, g.dQkv, a.norm1, this.#tensor(grads, attProj));
+    ops.normAccumulate!.backward(pass, g.dNorm, a.norm1, a.rstd1, g.dStream);
+  }
+
+  /**
+   * Forward of nanoGPT block `l` (docs/method.md#the-nanogpt-variant): as OLMo's without RoPE, with an exact-GELU MLP of
+   * width 4d (`up` holds c_fc's output, `gated` the GELU's).
+   */
+  #recordNanoGptBlockForward(pass: GPUComputePassEncoder, l: number): void {
+    const ops = this.#ops;
+    const a = this.#layers[this.training ? l : 0];
+    const p = this.parameters;
+    const w = this.#blocks[l];
+    // stream += attn.c_proj(attention(attn.c_attn(norm(stream)))): the product adds onto the stream
+    ops.norm.forward(pass, this.#stream, a.norm1, a.rstd1);
+    ops.attProj.forward.record(pass, a.norm1, this.#tensor(p, w.qkv), a.qkv);
+    ops.attention.forward(pass, a.qkv, a.attention, a.lse);
+    ops.attnOut.forward.record(pass, a.attention, this.#tensor(p, w.attnOut), this.#stream);
+    // stream += mlp.c_proj(gelu(mlp.c_fc(norm(stream))))
+    ops.norm.forward(pass, this.#stream, a.norm2, a.rstd2);
+    ops.ffProj.forward.record(pass, a.norm2, this.#tensor(p, w.mlpIn), a.up);
+    ops.gelu!.forward(pass, a.up, a.gated);
+    ops.ffOut.forward.record(pass, a.gated, this.#tensor(p, w.mlpOut), this.#stream);
+  }
+
+  /** Backward of nanoGPT block `l`: dStream holds d(loss)/d(block output) and leaves as d/d(block input). */
+  #recordNanoGptBlockBackward(pass: GPUComputePassEncoder, l: number, sink?: PerExampleGradientSink): void {
+    const ops = this.#ops;
+    const a = this.#layers[l];
+    const g = this.#grads!;
+    const p = this.parameters;
+    const grads = this.gradients!;
+    const w = this.#blocks[l];
+    // MLP branch; the skip path's gradient stays in dStream and the norm's backward adds onto it.
+    ops.ffOut.inputGrad!.record(pass, g.dStream, this.#tensor(p, w.mlpOut), g.dGated);
+    if (sink) sink.linear(pass, w.mlpOut, g.dStream, a.gated);
+    else ops.ffOut.weightGrad!.record(pass, g.dStream, a.gated, this.#tensor(grads, w.mlpOut));
+    ops.gelu!.backward(pass, g.dGated, a.up, g.dUp);
+    ops.ffProj.inputGrad!.record(pass, g.dUp, this.#tensor(p, w.mlpIn), g.dNorm);
+    if (sink) sink.linear(pass, w.mlpIn, g.dUp, a.norm2);
+    else ops.ffProj.weightGrad!.record(pass, g.dUp, a.norm2, this.#tensor(grads, w.mlpIn));
+    ops.normAccumulate!.backward(pass, g.dNorm, a.norm2, a.rstd2, g.dStream);
+    // Attention branch.
+    ops.attnOut.inputGrad!.record(pass, g.dStream, this.#tensor(p, w.attnOut), g.dAttention);
+    if (sink) sink.linear(pass, w.attnOut, g.dStream, a.attention);
+    else ops.attnOut.weightGrad!.record(pass, g.dStream, a.attention, this.#tensor(grads, w.attnOut));
+    ops.attention.backward(pass, g.dAttention, a.qkv, a.attention, a.lse, g.dQkv);
+    ops.attProj.inputGrad!.record(pass, g.dQkv, this.#tensor(p, w.qkv), g.dNorm);
+    if (sink) sink.linear(pass, w.qkv, g.dQkv, a.norm1);
+    else ops.attProj.weightGrad!.record(pass, g.dQkv, a.norm1, this.#tensor(grads, w.qkv));
     ops.normAccumulate!.backward(pass, g.dNorm, a.norm1, a.rstd1, g.dStream);
   }
 
@@ -584,6 +802,7 @@ export class Transformer {
    * submit, one readback).
    */
   async forwardLosses(tokens: Uint32Array): Promise<Float32Array> {
+    this.#perRowLosses("forwardLosses");
     this.setTokens(tokens);
     const encoder = this.gpu.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
@@ -599,6 +818,7 @@ export class Transformer {
    * analyses use it; the trainer records microbatches itself.
    */
   async lossAndGradients(tokens: Uint32Array): Promise<{ meanLoss: number; losses: Float32Array }> {
+    this.#perRowLosses("lossAndGradients");
     this.setTokens(tokens);
     const encoder = this.gpu.device.createCommandEncoder();
     this.zeroGradients(encoder);
@@ -612,6 +832,12 @@ export class Transformer {
       meanLoss: sum / (this.batch * (this.config.seq_len - 1)),
       losses: dropLastPositions(rows, this.batch, this.config.seq_len),
     };
+  }
+
+  #perRowLosses(what: string): void {
+    if (this.#head) {
+      throw new GpuError(`zsl: ${what} reads per-row losses: use a model created without headRows`);
+    }
   }
 
   /** Frees every buffer the model owns. */

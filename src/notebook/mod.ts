@@ -5,16 +5,19 @@
  * @module
  */
 export {
-  chartBundle,
-  type ChartBundleOptions,
+  chartOutput,
+  type ChartOutputOptions,
   display,
-  formatCell,
   inJupyter,
   markdownBundle,
+  markdownToText,
   type MediaBundle,
+  type MediaMetadata,
+  type Output,
   showChart,
   showMarkdown,
   showTable,
+  svgSize,
   tableBundle,
   type TableInput,
   type TableOptions,
@@ -22,12 +25,14 @@ export {
   VEGA_LITE_V5_SCHEMA,
 } from "./display.ts";
 export {
+  ABLATION_SWEEP_ENV,
   type NotebookRun,
   type NotebookSweep,
   type NotebookSweepOptions,
   openNotebookSweep,
   SWEEP_ENV,
+  TINY_ABLATION_SWEEP_NAME,
   TINY_SWEEP_NAME,
+  tinyAblationSweep,
   tinySweep,
 } from "./sweep.ts";
-export { distinctValues, type TableRow, tableRows } from "./tables.ts";

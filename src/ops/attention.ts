@@ -5,7 +5,7 @@
  * @module
  */
 import { type Binding, type Constants, createBuffer, grid, type Kernels } from "../gpu/mod.ts";
-import { checkAttentionShape } from "../reference/attention.ts";
+import { checkAttentionShape } from "./shapes.ts";
 
 /**
  * Kernel variant: `register` (workgroups of one 8-lane subgroup that share the other side's rows by
@@ -64,7 +64,7 @@ function registerSupported(kernels: Kernels): boolean {
  *
  * @example
  * ```ts
- * import { Attention, Kernels, openGpu } from "./mod.ts";
+ * import { Kernels, openGpu } from "../gpu/mod.ts";
  * const gpu = await openGpu();
  * const attention = await Attention.create(new Kernels(gpu), { batch: 2, seqLen: 16, dModel: 64, nHeads: 4 });
  * console.log(attention.variant, attention.lseLength);

@@ -34,6 +34,9 @@ export interface CrossEntropyShape {
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder;
+ * declare const logits: GPUBuffer, targets: GPUBuffer, losses: GPUBuffer;
  * const ce = await CrossEntropy.create(kernels, { rows: 1024, vocab: 50304, scale: 1 / 523776 });
  * ce.forwardBackward(pass, logits, targets, losses); // losses [1024]; logits ← ∂(mean loss)/∂logits
  * ```
@@ -119,6 +122,8 @@ const SINGLE_PASS_MAX = 32768;
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, losses: GPUBuffer, sums: GPUBuffer, step: number;
  * const sum = await SumReduce.create(kernels, { n: 1024 });
  * sum.record(pass, losses, { buffer: sums, offset: 256 * step, size: 4 }); // offsets: multiples of 256
  * ```

@@ -80,6 +80,9 @@ const WORKGROUP_SIZE = 256;
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, ids: Uint32Array;
+ * declare const wte: GPUBuffer, idsBuffer: GPUBuffer, x: GPUBuffer, dx: GPUBuffer, dwte: GPUBuffer;
  * const embedding = await Embedding.create(kernels, { rows: 1024, vocab: 50304, d: 256 });
  * embedding.writeIndex(ids);                 // per batch, before its backward is submitted
  * embedding.forward(pass, wte, idsBuffer, x);
@@ -159,5 +162,78 @@ export class Embedding {
   /** Frees the index buffer. */
   destroy(): void {
     this.#index.destroy();
+  }
+}
+
+/** Shape of {@linkcode RowGather}. */
+export interface RowGatherShape {
+  /** Rows gathered (the length of the index). */
+  rows: number;
+  /** Rows of the table gathered from (and scattered into). */
+  tableRows: number;
+  /** Floats per row. */
+  d: number;
+}
+
+/**
+ * Gathers chosen rows of a table and writes rows back into it (`kernels/embedding.wgsl`: the gather is
+ * the embedding's forward, the scatter its transpose for distinct indices, written rather than added).
+ * The per-token LM head uses it to run the head on the rows that have a target only.
+ *
+ * @example
+ * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, index: GPUBuffer;
+ * declare const final: GPUBuffer, finalAtTargets: GPUBuffer, dFinalAtTargets: GPUBuffer, dFinal: GPUBuffer;
+ * const rows = await RowGather.create(kernels, { rows: 16, tableRows: 1008, d: 96 });
+ * rows.gather(pass, final, index, finalAtTargets);  // out[i] = final[index[i]]
+ * rows.scatter(pass, dFinalAtTargets, index, dFinal); // dFinal[index[i]] = in[i]
+ * ```
+ */
+export class RowGather {
+  /** The shape it was built for. */
+  readonly shape: Readonly<RowGatherShape>;
+  readonly #kernels: Kernels;
+  readonly #gather: GPUComputePipeline;
+  readonly #scatter: GPUComputePipeline;
+  readonly #workgroups: [number, number];
+
+  private constructor(
+    kernels: Kernels,
+    shape: RowGatherShape,
+    gather: GPUComputePipeline,
+    scatter: GPUComputePipeline,
+  ) {
+    this.#kernels = kernels;
+    this.shape = shape;
+    this.#gather = gather;
+    this.#scatter = scatter;
+    this.#workgroups = grid(shape.rows * shape.d, WORKGROUP_SIZE);
+  }
+
+  /** Compiles (or takes from the cache) the two pipelines. */
+  static async create(kernels: Kernels, shape: RowGatherShape): Promise<RowGather> {
+    const { rows, tableRows, d } = shape;
+    for (const [name, value] of Object.entries({ rows, tableRows, d })) {
+      if (!(Number.isInteger(value) && value > 0)) {
+        throw new RangeError(`zsl: RowGather needs a positive integer ${name}, got ${value}`);
+      }
+    }
+    const constants = { ROWS: rows, VOCAB: tableRows, D: d, WG: WORKGROUP_SIZE };
+    const [gather, scatter] = await Promise.all([
+      kernels.pipeline("embedding", "embedding_forward", constants),
+      kernels.pipeline("embedding", "rows_scatter", constants),
+    ]);
+    return new RowGather(kernels, { rows, tableRows, d }, gather, scatter);
+  }
+
+  /** Records `out[i, :] = table[index[i], :]` (`index` u32 [rows], each < tableRows). */
+  gather(pass: GPUComputePassEncoder, table: Binding, index: Binding, out: Binding): void {
+    this.#kernels.dispatch(pass, this.#gather, [table, index, out], this.#workgroups);
+  }
+
+  /** Records `table[index[i], :] = x[i, :]` (distinct indices; the other rows of `table` untouched). */
+  scatter(pass: GPUComputePassEncoder, x: Binding, index: Binding, table: Binding): void {
+    this.#kernels.dispatch(pass, this.#scatter, [x, index, table], this.#workgroups);
   }
 }

@@ -42,6 +42,8 @@ interface Piece {
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, grads: GPUBuffer, out: GPUBuffer;
  * const norm = await GradNorm.create(kernels, { tensors: [{ length: 1000 }, { length: 70000 }] });
  * norm.record(pass, [{ buffer: grads, offset: 0, size: 4000 }, { buffer: grads, offset: 4096, size: 280000 }], out);
  * ```

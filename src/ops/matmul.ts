@@ -94,6 +94,10 @@ const REGISTER_BLOCKS = {
   dytx_v4: { rows: 16, cols: 8, colUnit: 4 },
   any_s: { rows: 8, cols: 32, colUnit: 1 },
 } as const;
+/** `stationary_b`: the longest reduction it holds (4 · SB_MAX4 in the WGSL). */
+const STATIONARY_MAX_RED = 128;
+/** `stationary_b`: workgroups a product is cut into at least (row chunks × column blocks), for load balance. */
+const STATIONARY_MIN_GROUPS = 24;
 const TILE = 64;
 const TILE_K = 16;
 
@@ -131,7 +135,8 @@ function bindingBytes(binding: Binding): number {
  *
  * @example
  * ```ts
- * import { Kernels, Matmul, openGpu } from "./mod.ts";
+ * import { Kernels, openGpu } from "../gpu/mod.ts";
+ * declare const x: GPUBuffer, w: GPUBuffer, y: GPUBuffer, dy: GPUBuffer, dw: GPUBuffer;
  * const gpu = await openGpu();
  * const kernels = new Kernels(gpu);
  * // y[N,M] = x[N,K] · W[M,K]ᵀ for N = 4096 tokens, a 256 → 768 Linear
@@ -151,7 +156,7 @@ export class Matmul {
   readonly shape: Readonly<Required<Omit<MatmulShape, "variant">>>;
   /** The variant in use. */
   readonly variant: MatmulVariant;
-  /** The kernel entry point (`xwt_v4`, `dyw_v4`, `dytx_v4`, `any_s` or `tiled`). */
+  /** The kernel entry point (`stationary_b`, `xwt_v4`, `dyw_v4`, `dytx_v4`, `any_s` or `tiled`). */
   readonly entryPoint: string;
   /** Reduction slices of the tiled variant (1: no split). */
   readonly splits: number;
@@ -217,6 +222,12 @@ export class Matmul {
       );
     }
     const base: Constants = { ROWS: dims.rows, COLS: dims.cols, RED: dims.red, ACCUMULATE: full.accumulate };
+    if (
+      variant === "register" && layout !== "dyTx" && dims.cols % 4 === 0 && dims.red % 4 === 0 &&
+      dims.red <= STATIONARY_MAX_RED
+    ) {
+      return await Matmul.#stationary(kernels, full, base, dims, maxPerDim);
+    }
     if (variant === "register") {
       const entry = registerEntry(layout, n, m, k);
       const block = REGISTER_BLOCKS[entry];
@@ -257,6 +268,29 @@ export class Matmul {
       { pipeline: reducePipeline, workgroups: [rx, ry, 1] },
       scratch,
     );
+  }
+
+  /** The `stationary_b` kernel for xwT and dyW: rows cut into chunks so that there are enough workgroups. */
+  static async #stationary(
+    kernels: Kernels,
+    full: Required<Omit<MatmulShape, "variant">>,
+    base: Constants,
+    dims: MatmulDims,
+    maxPerDim: number,
+  ): Promise<Matmul> {
+    const colBlocks = Math.ceil(dims.cols / 4 / 8);
+    const rowChunks = Math.max(
+      1,
+      Math.min(Math.ceil(dims.rows / 16), Math.ceil(STATIONARY_MIN_GROUPS / colBlocks)),
+    );
+    const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
+    const pipeline = await kernels.pipeline("matmul", "stationary_b", {
+      ...base,
+      B_T: full.layout === "dyW",
+      ROWS_PER_WG: rowsPerGroup,
+    });
+    const workgroups = foldRows(colBlocks, Math.ceil(dims.rows / rowsPerGroup), 1, maxPerDim);
+    return new Matmul(kernels, full, "register", "stationary_b", 1, { pipeline, workgroups }, null, null);
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * Streaming statistics of per-example gradients (gradient interference, METHOD.md §6), without storing
+ * Streaming statistics of per-example gradients (gradient interference, docs/method.md#per-example-gradients), without storing
  * any per-example gradient. Kernels in `kernels/per_example.wgsl`.
  *
  * A batch holds E examples of P rows each (rows e·P … e·P + P − 1 are example e's). For a Linear
@@ -72,6 +72,11 @@ export interface EmbeddingExampleShape {
   rowBlocksPerWorkgroup?: number;
   /** As {@linkcode LinearExampleShape.examplesPerSlice}. */
   examplesPerSlice?: number;
+  /**
+   * Rows of each example in dlogits and final, the LM-head part (default `rowsPerExample`): 1 when the
+   * head ran on each example's target row only (per-token passes), while dEmbedding keeps P rows.
+   */
+  headRowsPerExample?: number;
 }
 
 /** Shape of {@linkcode ExampleStatsReduce}. */
@@ -150,6 +155,8 @@ function uniformBuffer(kernels: Kernels, fields: number[], label: string): GPUBu
 interface StatsShape {
   examples: number;
   rows: number;
+  /** Rows per example of dy and x (default `rows`; the embedding's LM-head part may have fewer). */
+  headRows?: number;
   out: number;
   in: number;
   variant: "auto" | PerExampleVariant;
@@ -254,7 +261,18 @@ class StatsKernel {
     const sliced = slices > 1;
     const params = uniformBuffer(
       kernels,
-      [shape.examples, shape.rows, group, rowBlocks, chunk, sliced ? 1 : 0, plane, slices, REGISTER_ROWS],
+      [
+        shape.examples,
+        shape.rows,
+        group,
+        rowBlocks,
+        chunk,
+        sliced ? 1 : 0,
+        plane,
+        slices,
+        REGISTER_ROWS,
+        shape.headRows ?? shape.rows,
+      ],
       `${op} params`,
     );
     let sliceReduce = null;
@@ -319,6 +337,9 @@ class StatsKernel {
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder;
+ * declare const dy: GPUBuffer, x: GPUBuffer, delta: GPUBuffer, sumG: GPUBuffer, sumAbsG: GPUBuffer, partials: GPUBuffer;
  * const stats = await LinearExampleStats.create(kernels, { examples: 16, rowsPerExample: 64, out: 384, in: 128 });
  * // partials: this op's region, stats.partialColumns · 16 · 4 floats
  * stats.record(pass, dy, x, delta, sumG, sumAbsG, partials);
@@ -413,6 +434,10 @@ export class LinearExampleStats {
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, ids: Uint32Array, dlogits: GPUBuffer;
+ * declare const final: GPUBuffer, dEmbedding: GPUBuffer, delta: GPUBuffer, sumG: GPUBuffer, sumAbsG: GPUBuffer;
+ * declare const partials: GPUBuffer;
  * const stats = await EmbeddingExampleStats.create(kernels, { examples: 16, rowsPerExample: 64, vocab: 320, d: 128 });
  * stats.writeIndex(ids);  // per batch, before the submit that records with it
  * stats.record(pass, dlogits, final, dEmbedding, delta, sumG, sumAbsG, partials);
@@ -448,10 +473,12 @@ export class EmbeddingExampleStats {
   /** Compiles (or takes from the cache) the pipelines for `shape`; allocates its buffers. */
   static async create(kernels: Kernels, shape: EmbeddingExampleShape): Promise<EmbeddingExampleStats> {
     const { examples, rowsPerExample, vocab, d } = shape;
-    checkPositive("EmbeddingExampleStats", { examples, rowsPerExample, vocab, d });
+    const headRows = shape.headRowsPerExample ?? rowsPerExample;
+    checkPositive("EmbeddingExampleStats", { examples, rowsPerExample, vocab, d, headRows });
     const stats = await StatsKernel.create(kernels, "EmbeddingExampleStats", "embed", {
       examples,
       rows: rowsPerExample,
+      headRows,
       out: vocab,
       in: d,
       variant: shape.variant ?? "auto",
@@ -478,7 +505,8 @@ export class EmbeddingExampleStats {
   }
 
   /**
-   * As {@linkcode LinearExampleStats.record} for wte: dlogits [E·P, V], final [E·P, d], dEmbedding
+   * As {@linkcode LinearExampleStats.record} for wte: dlogits [E·H, V], final [E·H, d] (H the head rows
+   * per example, default P), dEmbedding
    * [E·P, d], delta / sumG / sumAbsG [V·d], partials this op's region; the token ids of the last
    * {@linkcode EmbeddingExampleStats.writeIndex}.
    */
@@ -494,9 +522,10 @@ export class EmbeddingExampleStats {
   ): void {
     const { examples, rowsPerExample, vocab, d } = this.shape;
     const rows = examples * rowsPerExample;
+    const headRows = examples * (this.shape.headRowsPerExample ?? rowsPerExample);
     checkBindings(`EmbeddingExampleStats (E=${examples}, P=${rowsPerExample}, V=${vocab}, d=${d})`, [
-      ["dlogits", dlogits, rows * vocab],
-      ["final", final, rows * d],
+      ["dlogits", dlogits, headRows * vocab],
+      ["final", final, headRows * d],
       ["dEmbedding", dEmbedding, rows * d],
       ["delta", delta, vocab * d],
       ["sumG", sumG, vocab * d],
@@ -510,6 +539,121 @@ export class EmbeddingExampleStats {
   destroy(): void {
     this.#index.destroy();
     this.#stats.destroy();
+  }
+}
+
+/** Shape of {@linkcode PositionExampleStats}. */
+export interface PositionExampleShape {
+  /** Examples E per record. */
+  examples: number;
+  /** Rows P of each example: positions 0…P−1 (the positions present). */
+  rowsPerExample: number;
+  /** Model dimension d: columns of wpe. */
+  d: number;
+}
+
+/** Coordinates of wpe per column of partials of {@linkcode PositionExampleStats}. */
+const POSITION_BLOCK = 256;
+const POSITION_WORKGROUP = 64;
+
+/**
+ * The same statistics for nanoGPT's position embedding wpe [positions, d] (`kernels/
+ * per_example_position.wgsl`): row e·P + s is at position s, so example e's gradient of wpe is its P rows
+ * of dEmbedding at rows 0…P−1 of wpe — compact, touching only the positions present; rows ≥ P of sumG,
+ * sumAbsG and δ are neither read nor written.
+ *
+ * @example
+ * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, dEmbedding: GPUBuffer, delta: GPUBuffer;
+ * declare const sumG: GPUBuffer, sumAbsG: GPUBuffer, partials: GPUBuffer;
+ * const stats = await PositionExampleStats.create(kernels, { examples: 16, rowsPerExample: 64, d: 128 });
+ * stats.record(pass, dEmbedding, delta, sumG, sumAbsG, partials);
+ * ```
+ */
+export class PositionExampleStats {
+  /** The shape. */
+  readonly shape: Readonly<PositionExampleShape>;
+  /** Columns of per-example partial sums this op writes (its region of the partials buffer). */
+  readonly partialColumns: number;
+  readonly #kernels: Kernels;
+  readonly #sums: GPUComputePipeline;
+  readonly #partials: GPUComputePipeline;
+  readonly #params: GPUBuffer;
+
+  private constructor(
+    kernels: Kernels,
+    shape: PositionExampleShape,
+    sums: GPUComputePipeline,
+    partials: GPUComputePipeline,
+  ) {
+    this.#kernels = kernels;
+    this.shape = shape;
+    this.#sums = sums;
+    this.#partials = partials;
+    this.partialColumns = Math.ceil((shape.rowsPerExample * shape.d) / POSITION_BLOCK);
+    this.#params = uniformBuffer(
+      kernels,
+      [shape.examples, shape.rowsPerExample, shape.d, POSITION_BLOCK],
+      "PositionExampleStats params",
+    );
+  }
+
+  /** Compiles (or takes from the cache) the two pipelines (one for every shape); allocates the params. */
+  static async create(kernels: Kernels, shape: PositionExampleShape): Promise<PositionExampleStats> {
+    const { examples, rowsPerExample, d } = shape;
+    checkPositive("PositionExampleStats", { examples, rowsPerExample, d });
+    const constants = { WG: POSITION_WORKGROUP };
+    const [sums, partials] = await Promise.all([
+      kernels.pipeline("per_example_position", "position_sums", constants),
+      kernels.pipeline("per_example_position", "position_partials", constants),
+    ]);
+    return new PositionExampleStats(kernels, { examples, rowsPerExample, d }, sums, partials);
+  }
+
+  /**
+   * For every example e, G_e = its rows of `dEmbedding` at wpe's rows 0…P−1: adds Σ_e G_e[j] into
+   * sumG[j] and Σ_e |G_e[j]| into sumAbsG[j] for the P·d coordinates present, and writes the per-example
+   * partial sums over them into partials [partialColumns][E][4] (overwritten).
+   *
+   * Bindings: dEmbedding [E·P, d], delta / sumG / sumAbsG wpe's ranges (at least P·d floats: rows
+   * 0…P−1 of wpe), partials this op's region.
+   */
+  record(
+    pass: GPUComputePassEncoder,
+    dEmbedding: Binding,
+    delta: Binding,
+    sumG: Binding,
+    sumAbsG: Binding,
+    partials: Binding,
+  ): void {
+    const { examples, rowsPerExample, d } = this.shape;
+    const coordinates = rowsPerExample * d;
+    checkBindings(`PositionExampleStats (E=${examples}, P=${rowsPerExample}, d=${d})`, [
+      ["dEmbedding", dEmbedding, examples * coordinates],
+      ["delta", delta, coordinates],
+      ["sumG", sumG, coordinates],
+      ["sumAbsG", sumAbsG, coordinates],
+      ["partials", partials, this.partialColumns * examples * 4],
+    ]);
+    const max = this.#kernels.gpu.limits.maxComputeWorkgroupsPerDimension;
+    this.#kernels.dispatch(
+      pass,
+      this.#sums,
+      [dEmbedding, sumG, sumAbsG, this.#params],
+      grid(coordinates, POSITION_WORKGROUP, max),
+    );
+    this.#kernels.dispatch(
+      pass,
+      this.#partials,
+      [dEmbedding, delta, partials, this.#params],
+      grid(this.partialColumns * examples, POSITION_WORKGROUP, max),
+    );
+  }
+
+  /** Frees the params uniform. */
+  destroy(): void {
+    this.#params.destroy();
   }
 }
 
@@ -548,6 +692,8 @@ export function exampleTokenIndex(
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder, partials: GPUBuffer, out: GPUBuffer;
  * const reduce = await ExampleStatsReduce.create(kernels, { examples: 16, columns: 1200 });
  * reduce.record(pass, partials, out);
  * ```

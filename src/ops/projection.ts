@@ -1,6 +1,6 @@
 /**
  * Per-example gradients projected to a few dimensions per parameter, without ever forming them
- * (LoGra-style Kronecker random projections; issue 6, METHOD.md §6).
+ * (LoGra-style Kronecker random projections; issue 6, docs/method.md#per-example-gradients).
  *
  * A Linear W [out, in] has per-example gradient G_e = Σ_{r∈e} dy_r x_rᵀ. With seeded Gaussian matrices
  * P_out [kOut, out] (entries N(0, 1/kOut)) and P_in [kIn, in] (entries N(0, 1/kIn)), its projection is
@@ -14,7 +14,8 @@
  * The tied embedding wte [V, d] has an LM-head part (dy = d(loss)/d(logits) [rows, V], x = the
  * final-norm output [rows, d]: a dense Linear) and an input part Σ_r onehot(id_r) ⊗ dEmb_r whose
  * projection Σ_r P_V[:, id_r] ⊗ (P_d dEmb_r) gathers a column of P_V instead of multiplying. Both parts
- * add into wte's slice.
+ * add into wte's slice. nanoGPT's position embedding wpe [T, d] has only an input part, gathered the same
+ * way with the row's position r mod P in place of its token id: Σ_r P_T[:, pos_r] ⊗ (P_d dEmb_r).
  *
  * The matrices are generated on the host from one seed and each parameter's name, so every run and
  * every checkpoint analysed with the same seed and sizes uses the same projection.
@@ -23,12 +24,32 @@
  */
 import { createBuffer, readFloats, TENSOR_ALIGNMENT, uploadBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { type Binding, grid, type Kernels } from "../gpu/kernels.ts";
-import type { ParameterLayout, ParameterSpec } from "../model/parameters.ts";
 import { Random } from "../util/random.ts";
 import { defaultMatmulVariant, Matmul, type MatmulVariant } from "./matmul.ts";
 
+/** A parameter tensor as a projection reads it from `parameterLayout`: its name and [out, in] shape. */
+export interface ProjectedTensor {
+  /** The parameter's name (`transformer.wte.weight`, `transformer.blocks.0.att_proj.weight`, …). */
+  name: string;
+  /** [out, in] for Linear weights, [vocab, d] for the embedding. */
+  shape: [number, number];
+}
+
+/**
+ * The parameters a projection can cover, in buffer order: a `ParameterLayout` is one (declared here, not
+ * imported, so that ops never import the model).
+ */
+export interface ProjectedLayout {
+  /** Every parameter, in the flat buffer's order. */
+  specs: readonly ProjectedTensor[];
+  /** The same parameters by name. */
+  byName: ReadonlyMap<string, ProjectedTensor>;
+}
+
 /** The name of the tied embedding in every layout. */
 const EMBEDDING_NAME = "transformer.wte.weight";
+/** The name of nanoGPT's position embedding. */
+const POSITIONS_NAME = "transformer.wpe.weight";
 
 /** Sizes and seed of a projection. */
 export interface ProjectionOptions {
@@ -95,7 +116,11 @@ function checkProjectionOptions(options: ProjectionOptions, where: string): void
   }
 }
 
-function selectedSpecs(layout: ParameterLayout, options: ProjectionOptions, where: string): ParameterSpec[] {
+function selectedSpecs(
+  layout: ProjectedLayout,
+  options: ProjectionOptions,
+  where: string,
+): readonly ProjectedTensor[] {
   if (options.parameters === undefined) return layout.specs;
   const wanted = new Set(options.parameters);
   for (const name of wanted) {
@@ -116,7 +141,7 @@ function selectedSpecs(layout: ParameterLayout, options: ProjectionOptions, wher
  * drawn from a generator seeded by {@linkcode projectionSeed}(seed, name). Same options → same values.
  */
 export function projectionMatrices(
-  layout: ParameterLayout,
+  layout: ProjectedLayout,
   options: ProjectionOptions,
 ): Map<string, ProjectionMatrices> {
   checkProjectionOptions(options, "projectionMatrices");
@@ -175,6 +200,9 @@ function bindingBytes(binding: Binding): number {
  *
  * @example
  * ```ts
+ * import type { GpuDevice, Kernels } from "../gpu/mod.ts";
+ * import type { ParameterLayout, Transformer } from "../model/mod.ts";
+ * declare const gpu: GpuDevice, kernels: Kernels, layout: ParameterLayout, model: Transformer, ids: Uint32Array;
  * const projector = await GradientProjector.create(kernels, layout, {
  *   examples: 64, rowsPerExample: 128, kOut: 16, kIn: 16, seed: 0,
  * });
@@ -209,6 +237,7 @@ export class GradientProjector {
   readonly #a: GPUBuffer;
   readonly #b: GPUBuffer;
   readonly #ids: GPUBuffer;
+  readonly #positions: GPUBuffer;
   readonly #slots: GPUBuffer;
   readonly #layoutNames: ReadonlySet<string>;
   #idsWritten = false;
@@ -224,7 +253,7 @@ export class GradientProjector {
     outerGather: GPUComputePipeline,
     workgroups: [number, number, number],
     variant: MatmulVariant,
-    scratch: { a: GPUBuffer; b: GPUBuffer; ids: GPUBuffer; slots: GPUBuffer },
+    scratch: { a: GPUBuffer; b: GPUBuffer; ids: GPUBuffer; positions: GPUBuffer; slots: GPUBuffer },
   ) {
     this.variant = variant;
     this.#kernels = kernels;
@@ -239,6 +268,7 @@ export class GradientProjector {
     this.#a = scratch.a;
     this.#b = scratch.b;
     this.#ids = scratch.ids;
+    this.#positions = scratch.positions;
     this.#slots = scratch.slots;
     this.#workgroups = workgroups;
     this.output = createBuffer(kernels.gpu, examples * dims * 4, "projected per-example gradients");
@@ -251,7 +281,7 @@ export class GradientProjector {
    */
   static async create(
     kernels: Kernels,
-    layout: ParameterLayout,
+    layout: ProjectedLayout,
     options: GradientProjectorOptions,
   ): Promise<GradientProjector> {
     checkProjectionOptions(options, "GradientProjector");
@@ -331,6 +361,11 @@ export class GradientProjector {
       a: createBuffer(gpu, rows * kOut * 4, "projected rows of dy"),
       b: createBuffer(gpu, rows * kIn * 4, "projected rows of x"),
       ids: createBuffer(gpu, rows * 4, "projection token ids"),
+      positions: uploadBuffer(
+        gpu,
+        Uint32Array.from({ length: rows }, (_, r) => r % rowsPerExample),
+        "projection positions",
+      ),
       slots,
     };
     return new GradientProjector(
@@ -369,9 +404,9 @@ export class GradientProjector {
    */
   linear(pass: GPUComputePassEncoder, parameter: string | { name: string }, dy: Binding, x: Binding): void {
     const name = typeof parameter === "string" ? parameter : parameter.name;
-    if (name === EMBEDDING_NAME) {
+    if (name === EMBEDDING_NAME || name === POSITIONS_NAME) {
       throw new RangeError(
-        `zsl: ${EMBEDDING_NAME} is the tied embedding, not a Linear: project it with GradientProjector.embedding`,
+        `zsl: ${name} is an embedding, not a Linear: project it with GradientProjector.embedding or .positions`,
       );
     }
     const projected = this.#parameters.get(name);
@@ -426,6 +461,32 @@ export class GradientProjector {
   }
 
   /**
+   * Records the projection of nanoGPT's position embedding's per-example gradients, added into its
+   * slice: row r of `dEmbedding` [E·P, d] is at position r mod P, so the projection is
+   * Σ_r P_T[:, r mod P] (P_d dEmb_r)ᵀ. Records nothing when wpe is not projected.
+   */
+  positions(pass: GPUComputePassEncoder, dEmbedding: Binding): void {
+    const projected = this.#parameters.get(POSITIONS_NAME);
+    if (!projected) return;
+    this.#checkRows(POSITIONS_NAME, "dEmbedding", dEmbedding, projected.slice.shape[1]);
+    if (projected.slice.shape[0] < this.rowsPerExample) {
+      throw new RangeError(
+        `zsl: GradientProjector: wpe has ${
+          projected.slice.shape[0]
+        } positions, fewer than the ${this.rowsPerExample} ` +
+          `rows per example`,
+      );
+    }
+    projected.projectIn.record(pass, dEmbedding, projected.in, this.#b);
+    this.#kernels.dispatch(
+      pass,
+      this.#outerGather,
+      [projected.out, this.#positions, this.#b, this.output, projected.slot],
+      this.#workgroups,
+    );
+  }
+
+  /**
    * Uploads the token ids of the E·P rows (`queue.writeBuffer`) for the next
    * {@linkcode GradientProjector.embedding}: write them per batch, before submitting its pass.
    */
@@ -463,7 +524,9 @@ export class GradientProjector {
       parameter.out.destroy();
       parameter.in.destroy();
     }
-    for (const buffer of [this.output, this.#a, this.#b, this.#ids, this.#slots]) buffer.destroy();
+    for (const buffer of [this.output, this.#a, this.#b, this.#ids, this.#positions, this.#slots]) {
+      buffer.destroy();
+    }
   }
 
   #vocab(): number | null {

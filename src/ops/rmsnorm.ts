@@ -48,6 +48,9 @@ export interface RmsNormShape {
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder;
+ * declare const x: GPUBuffer, y: GPUBuffer, rstd: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer;
  * const norm = await RmsNorm.create(kernels, { rows: 1024, d: 256, accumulate: true });
  * norm.forward(pass, x, y, rstd);
  * norm.backward(pass, dy, y, rstd, dx); // dx += ∂L/∂x
@@ -90,7 +93,7 @@ export class RmsNorm {
     };
     const serial = full.variant === "serial";
     const wg = serial ? SERIAL_WORKGROUP_SIZE : rowWorkgroupSize(d);
-    const suffix = serial ? "serial" : "wg";
+    const suffix = serial ? (d % 4 === 0 ? "serial4" : "serial") : "wg";
     const base = { ROWS: rows, D: d, EPS: full.eps, WG: wg };
     const [forward, backward] = await Promise.all([
       kernels.pipeline("rmsnorm", `rmsnorm_forward_${suffix}`, base),

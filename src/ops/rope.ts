@@ -5,7 +5,7 @@
  * @module
  */
 import { type Binding, grid, type Kernels, uploadBuffer } from "../gpu/mod.ts";
-import { checkRopeShape, ropeTable } from "../reference/rope.ts";
+import { checkRopeShape, ropeTable } from "./shapes.ts";
 
 /** The shape a {@linkcode Rope} is built for. */
 export interface RopeShape {
@@ -29,7 +29,7 @@ const WORKGROUP = 256;
  *
  * @example
  * ```ts
- * import { Kernels, openGpu, Rope } from "./mod.ts";
+ * import { Kernels, openGpu } from "../gpu/mod.ts";
  * const gpu = await openGpu();
  * const rope = await Rope.create(new Kernels(gpu), { batch: 2, seqLen: 16, dModel: 64, headDim: 16 });
  * rope.destroy();
@@ -57,7 +57,8 @@ export class Rope {
     this.#table = table;
     this.#forward = forward;
     this.#backward = backward;
-    this.#grid = grid(shape.batch * shape.seqLen * shape.dModel, WORKGROUP);
+    const lanes = vec4Pairs(shape.headDim) ? 4 : 1;
+    this.#grid = grid((shape.batch * shape.seqLen * shape.dModel) / lanes, WORKGROUP);
   }
 
   /** Builds the table and pipelines for `shape`. */
@@ -80,9 +81,10 @@ export class Rope {
       HD: full.headDim,
       WG: WORKGROUP,
     };
+    const suffix = vec4Pairs(full.headDim) ? "4" : "";
     const [forward, backward] = await Promise.all([
-      kernels.pipeline("rope", "rope_forward", constants),
-      kernels.pipeline("rope", "rope_backward", constants),
+      kernels.pipeline("rope", `rope_forward${suffix}`, constants),
+      kernels.pipeline("rope", `rope_backward${suffix}`, constants),
     ]);
     const table = uploadBuffer(kernels.gpu, interleaved, "rope cos/sin table");
     return new Rope(kernels, full, table, forward, backward);
@@ -102,4 +104,9 @@ export class Rope {
   destroy(): void {
     this.#table.destroy();
   }
+}
+
+/** Whether the vec4 entry points apply: four pairs at a time need HD/2 to be a multiple of 4. */
+function vec4Pairs(headDim: number): boolean {
+  return headDim % 8 === 0;
 }

@@ -22,6 +22,9 @@ const WORKGROUP_SIZE = 256;
  *
  * @example
  * ```ts
+ * import type { Kernels } from "../gpu/mod.ts";
+ * declare const kernels: Kernels, pass: GPUComputePassEncoder;
+ * declare const u: GPUBuffer, out: GPUBuffer, dout: GPUBuffer, du: GPUBuffer;
  * const swiglu = await SwiGlu.create(kernels, { rows: 1024, width: 256 });
  * swiglu.forward(pass, u, out);        // out: [1024, 128]
  * swiglu.backward(pass, dout, u, du);  // du: [1024, 256], overwritten
@@ -45,7 +48,8 @@ export class SwiGlu {
     this.shape = shape;
     this.#forward = forward;
     this.#backward = backward;
-    this.#workgroups = grid((shape.rows * shape.width) / 2, WORKGROUP_SIZE);
+    const lanes = shape.width % 8 === 0 ? 4 : 1; // the vec4 entry points when the half width allows
+    this.#workgroups = grid((shape.rows * shape.width) / 2 / lanes, WORKGROUP_SIZE);
   }
 
   /** Compiles (or takes from the cache) the pipelines for `shape`. */
@@ -57,9 +61,10 @@ export class SwiGlu {
       );
     }
     const constants = { ROWS: rows, HALF: width / 2, WG: WORKGROUP_SIZE };
+    const suffix = width % 8 === 0 ? "4" : "";
     const [forward, backward] = await Promise.all([
-      kernels.pipeline("swiglu", "swiglu_forward", constants),
-      kernels.pipeline("swiglu", "swiglu_backward", constants),
+      kernels.pipeline("swiglu", `swiglu_forward${suffix}`, constants),
+      kernels.pipeline("swiglu", `swiglu_backward${suffix}`, constants),
     ]);
     return new SwiGlu(kernels, { rows, width }, forward, backward);
   }

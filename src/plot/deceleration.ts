@@ -1,61 +1,54 @@
 /**
- * Figure F1 (METHOD.md §7): log-log training-loss curves with the BNSL fit and its two straight
- * segments, one colour per model, and the deceleration band from the fitted t_d ranges.
+ * Figure F1 (docs/method.md#figures): log-log training-loss curves with the BNSL fit and its two straight
+ * segments, one colour per model, and the deceleration band from the fitted t_d ranges; and its second view
+ * against the learning-rate area S (docs/method.md#loss-against-cumulative-learning-rate).
  *
  * @module
  */
-import * as vega from "npm:vega@6.4.0";
-import type { DecelerationFit } from "../analysis/deceleration/fit.ts";
-import { CHART_FONT } from "./fonts.ts";
 import type { VegaLiteSpec } from "./render.ts";
+import type { Band, FigureOptions } from "./style.ts";
+import { bandLayers, colorByModel, figure, modelNames, tickLabels } from "./style.ts";
 
-/** A model on the figure. */
-export interface FigureModel {
-  /** The model's name, as the legend shows it. */
-  name: string;
-  /** Its fit: the smoothed curve and the BNSL are drawn, and when identified the two segments. */
-  fit: DecelerationFit;
+/** A point of F1: a model's loss at a step on one of its lines. */
+export interface LossCurvePoint {
+  /** The model (colour and legend). */
+  model: string;
+  /** `smoothed` (thin), `fit` (thick), `pre-break` and `post-break` (dotted). */
+  series: "smoothed" | "fit" | "pre-break" | "post-break";
+  /** Training step (> 0). */
+  step: number;
+  /** Loss (> 0). */
+  loss: number;
 }
 
-/** Options of `decelerationFigureSpec`. */
-export interface DecelerationFigureOptions {
-  /** Plot width in SVG units (pixels at PNG scale 1). Default 360. */
-  width?: number;
-  /** Plot height in SVG units. Default 480. */
-  height?: number;
-  /** Shaded deceleration band [from, to] in steps; default `decelerationBand(models)`; null: none. */
-  band?: [number, number] | null;
-  /** Title above the chart; default none. */
-  title?: string;
-  /** Colour scheme (a Vega scheme name); default the paper's "plasma". */
-  scheme?: string;
+/** A point of F1's view against S: a model's loss at a learning-rate area on one of its lines. */
+export interface LrAreaCurvePoint {
+  /** The model (colour and legend). */
+  model: string;
+  /** As in {@linkcode LossCurvePoint}. */
+  series: LossCurvePoint["series"];
+  /** The learning-rate area S = Σ lr (> 0). */
+  lrArea: number;
+  /** Loss (> 0). */
+  loss: number;
 }
 
-/**
- * One colour per model sampled from a continuous Vega scheme over [0, 0.85] (the paper samples
- * matplotlib's plasma at i/n; the top of plasma is too pale to read on white).
- */
-export function modelColors(count: number, scheme = "plasma"): string[] {
-  const interpolate = vega.scheme(scheme) as ((t: number) => string) | string[] | undefined;
-  if (typeof interpolate !== "function") {
-    throw new Error(`zsl: "${scheme}" is not a continuous Vega colour scheme (try plasma, viridis, magma)`);
-  }
-  return Array.from({ length: count }, (_, i) => interpolate(count === 1 ? 0 : (0.85 * i) / (count - 1)));
+/** Where a model's warmup ends, on the figure's x axis. */
+export interface WarmupEnd {
+  /** The model (colour). */
+  model: string;
+  /** The end of its warmup (steps, or S on the view against S). */
+  at: number;
 }
 
-/**
- * The deceleration band: from the smallest to the largest end of the ±1σ t_d ranges of the fits
- * whose break is identified (null when none is). The authors hard-coded 3000–6000 steps.
- */
-export function decelerationBand(models: FigureModel[]): [number, number] | null {
-  let from = Infinity;
-  let to = -Infinity;
-  for (const { fit } of models) {
-    if (!fit.identified || !Number.isFinite(fit.tDRange[0]) || !Number.isFinite(fit.tDRange[1])) continue;
-    from = Math.min(from, fit.tDRange[0]);
-    to = Math.max(to, fit.tDRange[1]);
-  }
-  return Number.isFinite(from) && Number.isFinite(to) ? [from, to] : null;
+/** Options of {@linkcode decelerationFigureSpec}. */
+export interface DecelerationFigureOptions extends FigureOptions {
+  /** The shaded deceleration band [from, to] in steps (the union of the fitted t_d ranges); null: none. */
+  band?: Band;
+  /** The models' warmup ends, drawn as dotted vertical rules in their colour (none by default). */
+  warmupEnds?: readonly WarmupEnd[];
+  /** Lines under the title (a caption: e.g. which breaks lie at the warmup end and are not drawn). */
+  notes?: readonly string[];
 }
 
 /** Tick values for a log loss axis: integers, or halves/tenths when the range is narrow. */
@@ -76,120 +69,105 @@ function powersOfTen(lo: number, hi: number): number[] {
   return out;
 }
 
-interface Row {
-  model: string;
-  series: "smoothed" | "fit" | "pre-break" | "post-break";
-  step: number;
-  loss: number;
+/**
+ * The Vega-Lite spec of figure F1: per model the smoothed loss (thin), the BNSL fit (thick) and, where
+ * the break is identified, the pre-break line up to t_d and the post-break line of slope −r_d (dotted);
+ * the grey band spans `options.band`, dotted vertical rules mark `options.warmupEnds`. Both axes are
+ * logarithmic.
+ */
+export function decelerationFigureSpec(
+  points: readonly LossCurvePoint[],
+  options: DecelerationFigureOptions = {},
+): VegaLiteSpec {
+  return lossCurveSpec(points, "step", "Train steps", options);
 }
 
 /**
- * The Vega-Lite spec of figure F1: per model the smoothed loss (thin), the BNSL fit (thick) and,
- * when the break is identified, the pre-break line up to t_d and the post-break line of slope −r_d
- * (dotted); the grey band spans the fitted t_d ranges. Both axes are logarithmic.
+ * F1's second view: the same lines against the learning-rate area S = Σ_{s≤t} lr(s) (the fit against S),
+ * the band spanning the fits' t_d ranges in S.
  */
-export function decelerationFigureSpec(
-  models: FigureModel[],
+export function lrAreaFigureSpec(
+  points: readonly LrAreaCurvePoint[],
   options: DecelerationFigureOptions = {},
 ): VegaLiteSpec {
-  if (models.length === 0) throw new Error("zsl: the deceleration figure needs at least one model");
-  const rows: Row[] = [];
-  const push = (
-    model: string,
-    series: Row["series"],
-    steps: ArrayLike<number>,
-    losses: ArrayLike<number>,
-  ) => {
-    for (let i = 0; i < steps.length; i++) {
-      if (steps[i] > 0 && losses[i] > 0) rows.push({ model, series, step: steps[i], loss: losses[i] });
-    }
-  };
-  for (const { name, fit } of models) {
-    push(name, "smoothed", fit.curve.steps, fit.curve.losses);
-    push(name, "fit", fit.fitCurve.steps, fit.fitCurve.losses);
-    if (fit.identified) {
-      push(name, "pre-break", fit.preBreak.steps, fit.preBreak.losses);
-      push(name, "post-break", fit.postBreak.steps, fit.postBreak.losses);
-    }
-  }
-  const stepMin = Math.min(...rows.map((r) => r.step));
-  const stepMax = Math.max(...rows.map((r) => r.step));
+  return lossCurveSpec(
+    points,
+    "lrArea",
+    "Cumulative learning rate S(t) = Σ lr",
+    { title: "Loss against the cumulative learning rate", ...options },
+  );
+}
+
+function lossCurveSpec<Point extends { model: string; loss: number }>(
+  points: readonly Point[],
+  field: keyof Point & string,
+  title: string,
+  options: DecelerationFigureOptions,
+): VegaLiteSpec {
+  const at = (point: Point) => point[field] as number;
+  const rows = points.filter((p) => at(p) > 0 && p.loss > 0);
+  if (rows.length === 0) throw new Error("zsl: the deceleration figure needs at least one model's curve");
+  const xMin = Math.min(...rows.map(at));
+  const xMax = Math.max(...rows.map(at));
   const lossMin = Math.min(...rows.map((r) => r.loss));
   const lossMax = Math.max(...rows.map((r) => r.loss));
-  const xDomain = [stepMin / 1.2, stepMax * 1.2];
+  const xDomain = [xMin / 1.2, xMax * 1.2];
   const yDomain = [lossMin / 1.05, lossMax * 1.05];
-  const band = options.band === undefined ? decelerationBand(models) : options.band;
-  const names = models.map((m) => m.name);
-
   const x = {
-    field: "step",
+    field,
     type: "quantitative",
-    title: "Train steps",
+    title,
     scale: { type: "log", domain: xDomain, nice: false },
-    axis: { values: powersOfTen(xDomain[0], xDomain[1]), format: "~s", grid: true, gridDash: [1, 2] },
-  } as const;
+    axis: {
+      values: powersOfTen(xDomain[0], xDomain[1]),
+      labelExpr: tickLabels(powersOfTen(xDomain[0], xDomain[1])),
+      grid: true,
+      gridDash: [1, 2],
+    },
+  };
   const y = {
     field: "loss",
     type: "quantitative",
     title: "Loss",
     scale: { type: "log", domain: yDomain, nice: false },
     axis: { values: lossTicks(yDomain[0], yDomain[1]), format: "~g", grid: true, gridDash: [1, 2] },
-  } as const;
-  const color = {
-    field: "model",
-    type: "nominal",
-    title: "Model",
-    scale: { domain: names, range: modelColors(names.length, options.scheme) },
-    legend: { orient: "bottom-left", fillColor: "white", padding: 6, symbolStrokeWidth: 3, symbolOpacity: 1 },
-  } as const;
-  const only = (series: string) => ({ filter: `datum.series === '${series}'` });
-
-  const layers: unknown[] = [];
-  if (band) {
-    layers.push({
-      data: {
-        values: [{ from: band[0], to: band[1], middle: Math.sqrt(band[0] * band[1]), label: "Decel." }],
-      },
-      layer: [
-        {
-          mark: { type: "rect", color: "gray", opacity: 0.3 },
-          encoding: { x: { ...x, field: "from" }, x2: { field: "to" } },
-        },
-        {
-          mark: { type: "text", baseline: "top", dy: 4, fontSize: 11, color: "#444" },
-          encoding: {
-            x: { field: "middle", type: "quantitative", scale: x.scale },
-            y: { value: 0 },
-            text: { field: "label" },
-          },
-        },
-      ],
-    });
-  }
-  layers.push(
-    {
-      transform: [only("smoothed")],
-      mark: { type: "line", strokeWidth: 1, opacity: 0.5, clip: true },
-      encoding: { x, y, color, detail: { field: "series" } },
-    },
-    {
-      transform: [only("fit")],
-      mark: { type: "line", strokeWidth: 2, opacity: 0.85, clip: true },
-      encoding: { x, y, color, detail: { field: "series" } },
-    },
-    {
-      transform: [{ filter: "datum.series === 'pre-break' || datum.series === 'post-break'" }],
-      mark: { type: "line", strokeWidth: 2, strokeDash: [2, 2], clip: true },
-      encoding: { x, y, color, detail: { field: "series" } },
-    },
+  };
+  const names = modelNames(rows, options);
+  const color = colorByModel(names, options.scheme, {
+    orient: "bottom-left",
+    fillColor: "white",
+    padding: 6,
+    symbolStrokeWidth: 3,
+    symbolOpacity: 1,
+  }, options.colorTitle);
+  const line = (filter: string, mark: Record<string, unknown>) => ({
+    transform: [{ filter }],
+    mark: { type: "line", clip: true, ...mark },
+    encoding: { x, y, color, detail: { field: "series" } },
+  });
+  const ends = (options.warmupEnds ?? []).filter((end) =>
+    names.includes(end.model) && end.at >= xDomain[0] && end.at <= xDomain[1]
   );
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    ...(options.title ? { title: options.title } : {}),
+  const warmupLayers = ends.length === 0 ? [] : [{
+    data: { values: ends.map((end) => ({ model: end.model, [field]: end.at })) },
+    mark: { type: "rule", strokeDash: [1, 3], strokeWidth: 1.5, opacity: 0.9 },
+    encoding: { x, color },
+  }];
+  const notes = options.notes ?? [];
+  const heading = options.title ?? (notes.length > 0 ? "Training loss" : undefined);
+  return figure(notes.length > 0 ? { text: heading, subtitle: [...notes] } : heading, {
     width: options.width ?? 360,
     height: options.height ?? 480,
     data: { values: rows },
-    layer: layers,
-    config: { font: CHART_FONT, view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12 } },
-  } as unknown as VegaLiteSpec;
+    layer: [
+      ...bandLayers(options.band ?? null, x),
+      ...warmupLayers,
+      line("datum.series === 'smoothed'", { strokeWidth: 1, opacity: 0.5 }),
+      line("datum.series === 'fit'", { strokeWidth: 2, opacity: 0.85 }),
+      line("datum.series === 'pre-break' || datum.series === 'post-break'", {
+        strokeWidth: 2,
+        strokeDash: [2, 2],
+      }),
+    ],
+  });
 }

@@ -1,5 +1,5 @@
 /**
- * Figures F5–F8 (METHOD.md §7) of gradient interference:
+ * Figures F5–F8 (docs/method.md#figures) of gradient interference:
  *
  * - F5: D(∇ℓ), the mean per-coordinate gradient interference, against the checkpoint step t (log x),
  *   one line per model, the deceleration band (union of the fitted t_d ranges) shaded;
@@ -7,25 +7,31 @@
  *   y: C_j bin; colour: fraction of coordinates, log scale), one facet per model;
  * - F7: C_g and C_(u,G)/C_(u,g) against t on log₂ y axes, two panels, one line per model;
  * - F8: 2-D histograms of the true Δℓ_i (x) against the predicted Δ̂ℓ_i = g_i·δ (y), one facet per
- *   checkpoint, symmetric ranges, the y = x line dashed. The binning is done here (a table of counts,
+ *   checkpoint, ranges fitted to the values, the y = x line dashed. The binning is done here (a table of counts,
  *   not millions of points, goes into the spec).
  *
- * The builders are pure functions of table rows (`gradient_interference.arrow`,
- * `gradient_coherence_histogram.arrow`, the per-example tables), so notebooks can call them on tables
- * read back from disk.
+ * The builders are pure functions of plain rows (`src/report/figures.ts` makes them from the result
+ * tables), so notebooks can call them on tables read back from disk.
  *
  * @module
  */
-import { CHART_CONFIG, powersOfTwo, VEGA_LITE_SCHEMA } from "./style.ts";
-import { modelColors } from "./deceleration.ts";
-import { join } from "../util/path.ts";
-import { renderChartToMemory, writeRenderedChart } from "./render.ts";
-import type { ChartFiles, RenderedChart, VegaLiteSpec } from "./render.ts";
+import type { VegaLiteSpec } from "./render.ts";
+import type { Band, FigureOptions, Spec } from "./style.ts";
+import {
+  colorByModel,
+  figure,
+  linePanel,
+  log2Domain,
+  modelNames,
+  stepAxis,
+  tickLabelExpression,
+  unitDomain,
+} from "./style.ts";
 
-/** The fields of a `gradient_interference.arrow` row that F5 and F7 plot. */
+/** The metrics of one checkpoint that F5 and F7 plot. */
 export interface GradientMetricRow {
-  /** Run name (line colour). */
-  run: string;
+  /** The model (line colour). */
+  model: string;
   /** Checkpoint step t. */
   step: number;
   /** "token" or "sequence" (line dash when both are present). */
@@ -40,10 +46,10 @@ export interface GradientMetricRow {
   cUg: number;
 }
 
-/** The fields of a `gradient_coherence_histogram.arrow` row that F6 plots. */
+/** One bin of the C_j histogram of one checkpoint (F6). */
 export interface CoherenceBinRow {
-  /** Run name (facet). */
-  run: string;
+  /** The model (facet). */
+  model: string;
   /** Checkpoint step t. */
   step: number;
   /** "token" or "sequence". */
@@ -58,8 +64,8 @@ export interface CoherenceBinRow {
 
 /** One facet of F8: the per-example predicted and true loss changes of one checkpoint. */
 export interface PredictionPanel {
-  /** Run name. */
-  run: string;
+  /** The model. */
+  model: string;
   /** Checkpoint step t. */
   step: number;
   /** "token" or "sequence". */
@@ -71,17 +77,9 @@ export interface PredictionPanel {
 }
 
 /** Options of the gradient figures. */
-export interface GradientFigureOptions {
-  /** Width of one panel in pixels (default set per figure). */
-  width?: number;
-  /** Height of one panel in pixels (default set per figure). */
-  height?: number;
-  /** Figure title (default: a description of the figure). */
-  title?: string;
-  /** Colour scheme of the models (a continuous Vega scheme; default plasma, as F1). */
-  scheme?: string;
+export interface GradientFigureOptions extends FigureOptions {
   /** The deceleration band [from, to] in steps shaded on F5 and F7 (default none). */
-  band?: [number, number] | null;
+  band?: Band;
 }
 
 /** Options of F6. */
@@ -94,54 +92,22 @@ export interface CoherenceHistogramFigureOptions extends GradientFigureOptions {
 export interface PredictionFigureOptions extends GradientFigureOptions {
   /** Bins along each axis (default 40). */
   bins?: number;
-  /** Quantile of |Δℓ|, |Δ̂ℓ| that sets each facet's symmetric range; values beyond go to the edge bins (default 0.999). */
+  /**
+   * The share of the values each facet's range holds: it spans the (1 − q) to q quantiles of the true and
+   * predicted changes together; values beyond go to the edge bins (default 0.999).
+   */
   quantile?: number;
-  /** Facets per row (default 4). */
+  /** Facets per row (default: the checkpoints shown per run, at most 6, so that each run is a row). */
   columns?: number;
-}
-
-/** Run names in order of first appearance. */
-function runNames(rows: { run: string }[]): string[] {
-  return [...new Set(rows.map((row) => row.run))];
-}
-
-/** The union of the bands that are not null (null when none is). */
-export function unionOfBands(bands: Iterable<[number, number] | null | undefined>): [number, number] | null {
-  let from = Infinity;
-  let to = -Infinity;
-  for (const band of bands) {
-    if (!band || !Number.isFinite(band[0]) || !Number.isFinite(band[1])) continue;
-    from = Math.min(from, band[0]);
-    to = Math.max(to, band[1]);
-  }
-  return Number.isFinite(from) ? [from, to] : null;
-}
-
-function stepAxis(steps: number[], title: string) {
-  const lo = Math.min(...steps);
-  const hi = Math.max(...steps);
-  const domain = [lo / 1.3, hi * 1.3];
-  return {
-    field: "step",
-    type: "quantitative",
-    title,
-    scale: { type: "log", base: 2, domain, nice: false },
-    axis: { values: powersOfTwo(domain[0], domain[1]), format: "d", grid: true, gridDash: [1, 2] },
-  };
-}
-
-function colorEncoding(names: string[], scheme?: string) {
-  return {
-    field: "run",
-    type: "nominal",
-    title: "Model",
-    scale: { domain: names, range: modelColors(names.length, scheme) },
-    legend: { orient: "bottom", direction: "horizontal", symbolStrokeWidth: 3, symbolOpacity: 1 },
-  };
+  /**
+   * Checkpoints shown per run and granularity (default 6): the first, the last, the one nearest the
+   * deceleration band and others spread evenly between; Infinity shows every one.
+   */
+  maxPanelsPerRun?: number;
 }
 
 /** Dashes by granularity, only when both granularities are on the figure. */
-function dashEncoding(rows: { granularity: string }[]): Record<string, unknown> {
+function dashEncoding(rows: { granularity: string }[]): Spec {
   const kinds = [...new Set(rows.map((row) => row.granularity))].sort().reverse(); // token first
   if (kinds.length < 2) return {};
   return {
@@ -155,75 +121,26 @@ function dashEncoding(rows: { granularity: string }[]): Record<string, unknown> 
   };
 }
 
-function bandLayer(band: [number, number] | null, x: Record<string, unknown>): unknown[] {
-  if (!band) return [];
-  return [{
-    data: { values: [{ from: band[0], to: band[1], label: "Decel." }] },
-    layer: [
-      {
-        mark: { type: "rect", color: "gray", opacity: 0.25 },
-        encoding: { x: { ...x, field: "from" }, x2: { field: "to" } },
-      },
-      {
-        mark: { type: "text", baseline: "top", align: "left", dx: 3, dy: 4, fontSize: 10, color: "#444" },
-        encoding: { x: { ...x, field: "from" }, y: { value: 0 }, text: { field: "label" } },
-      },
-    ],
-  }];
-}
-
-/** A panel of one quantity of the rows against the step: a line and points per run (and granularity). */
-function linePanel(
-  rows: Record<string, unknown>[],
-  y: Record<string, unknown>,
-  x: Record<string, unknown>,
-  color: Record<string, unknown>,
-  dash: Record<string, unknown>,
-  band: [number, number] | null,
+/** A line per model (and granularity) of one metric of `rows` against the step. */
+function metricPanel(
+  rows: Spec[],
+  y: Spec,
+  x: Spec,
+  color: Spec,
+  band: Band,
   size: { width: number; height: number },
   subtitle?: string,
-): Record<string, unknown> {
-  const field = y.field as string;
-  return {
-    width: size.width,
-    height: size.height,
-    ...(subtitle ? { title: { text: subtitle, fontSize: 12, fontWeight: "normal" } } : {}),
-    layer: [
-      ...bandLayer(band, x),
-      {
-        data: { values: rows },
-        mark: { type: "line", strokeWidth: 2, clip: true },
-        encoding: { x, y, color, detail: { field: "granularity" }, ...dash },
-      },
-      {
-        data: { values: rows },
-        mark: { type: "point", filled: true, size: 22, clip: true },
-        encoding: {
-          x,
-          y,
-          color,
-          tooltip: [{ field: "run" }, { field: "granularity" }, { field: "step" }, { field, format: ".4g" }],
-        },
-      },
-    ],
-  };
-}
-
-function unitDomain(values: number[]): [number, number] {
-  const finite = values.filter(Number.isFinite);
-  if (finite.length === 0) return [0, 1];
-  const lo = Math.max(0, Math.min(...finite) - 0.05);
-  const hi = Math.min(1, Math.max(...finite) + 0.05);
-  return [Math.floor(lo * 20) / 20, Math.ceil(hi * 20) / 20];
-}
-
-/** A log₂ domain around the positive finite values, widened to whole powers of two. */
-function log2Domain(values: number[]): [number, number] {
-  const positive = values.filter((v) => Number.isFinite(v) && v > 0);
-  if (positive.length === 0) return [0.5, 1];
-  const lo = 2 ** Math.floor(Math.log2(Math.min(...positive)));
-  const hi = 2 ** Math.ceil(Math.log2(Math.max(...positive)));
-  return lo === hi ? [lo / 2, hi * 2] : [lo, hi];
+): Spec {
+  return linePanel(rows, {
+    x,
+    y,
+    color,
+    band,
+    size,
+    subtitle,
+    lineEncoding: { detail: { field: "granularity" }, ...dashEncoding(rows as { granularity: string }[]) },
+    tooltip: ["model", "granularity", "step"],
+  });
 }
 
 /**
@@ -235,11 +152,10 @@ export function gradientInterferenceFigureSpec(
   options: GradientFigureOptions = {},
 ): VegaLiteSpec {
   const points = rows.filter((row) => Number.isFinite(row.dGrad) && row.step > 0)
-    .map((row) => ({ run: row.run, step: row.step, granularity: row.granularity, dGrad: row.dGrad }));
+    .map((row) => ({ model: row.model, step: row.step, granularity: row.granularity, dGrad: row.dGrad }));
   if (points.length === 0) {
     throw new Error("zsl: figure F5 needs at least one checkpoint with a finite D(∇ℓ)");
   }
-  const names = runNames(rows);
   const x = stepAxis(points.map((p) => p.step), "Checkpoint step t");
   const y = {
     field: "dGrad",
@@ -248,20 +164,12 @@ export function gradientInterferenceFigureSpec(
     scale: { domain: unitDomain(points.map((p) => p.dGrad)), nice: false, zero: false },
     axis: { grid: true, gridDash: [1, 2] },
   };
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: options.title ?? "Per-coordinate gradient interference D(∇ℓ) (non-embedding parameters)",
-    ...linePanel(
-      points,
-      y,
-      x,
-      colorEncoding(names, options.scheme),
-      dashEncoding(points),
-      options.band ?? null,
-      { width: options.width ?? 360, height: options.height ?? 260 },
-    ),
-    config: CHART_CONFIG,
-  } as unknown as VegaLiteSpec;
+  const color = colorByModel(modelNames(rows, options), options.scheme);
+  const size = { width: options.width ?? 360, height: options.height ?? 260 };
+  return figure(
+    options.title ?? "Per-coordinate gradient interference D(∇ℓ) (non-embedding parameters)",
+    metricPanel(points, y, x, color, options.band ?? null, size),
+  );
 }
 
 /**
@@ -273,7 +181,7 @@ export function coherenceFigureSpec(
   options: GradientFigureOptions = {},
 ): VegaLiteSpec {
   const points = rows.filter((row) => row.step > 0).map((row) => ({
-    run: row.run,
+    model: row.model,
     step: row.step,
     granularity: row.granularity,
     cG: row.cG,
@@ -285,8 +193,7 @@ export function coherenceFigureSpec(
   if (cG.length === 0 && ratio.length === 0) {
     throw new Error("zsl: figure F7 needs at least one checkpoint with positive, finite coherences");
   }
-  const names = runNames(rows);
-  const color = colorEncoding(names, options.scheme);
+  const color = colorByModel(modelNames(rows, options), options.scheme);
   const x = stepAxis([...cG, ...ratio].map((p) => p.step), "Checkpoint step t");
   const size = { width: options.width ?? 280, height: options.height ?? 240 };
   const band = options.band ?? null;
@@ -297,34 +204,125 @@ export function coherenceFigureSpec(
     scale: { type: "log", base: 2, domain: log2Domain(values), nice: false },
     axis: { grid: true, gridDash: [1, 2], format: ".2~g" },
   });
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: options.title ?? "Coherence of the per-example first-order loss changes p_ij = g_ij·δ_j",
+  return figure(options.title ?? "Coherence of the per-example first-order loss changes p_ij = g_ij·δ_j", {
     hconcat: [
-      linePanel(
+      metricPanel(
         cG,
         log2("cG", "C_g", cG.map((p) => p.cG)),
         x,
         color,
-        dashEncoding(cG),
         band,
         size,
         "C_g = Σ_j|Σ_i p_ij| / Σ_jΣ_i|p_ij|",
       ),
-      linePanel(
+      metricPanel(
         ratio,
         log2("ratio", "C_(u,G) / C_(u,g)", ratio.map((p) => p.ratio)),
         x,
         color,
-        dashEncoding(ratio),
         band,
         size,
         "C_(u,G)/C_(u,g) = (1 − D(Δ̂ℓ)) / C_g",
       ),
     ],
     resolve: { scale: { color: "shared" } },
-    config: CHART_CONFIG,
-  } as unknown as VegaLiteSpec;
+  });
+}
+
+/** One checkpoint of the noise-scale figure: D(∇ℓ), B_simple and the run's batch, in one unit. */
+export interface NoiseScaleRow {
+  /** The model (line colour). */
+  model: string;
+  /** Checkpoint step t. */
+  step: number;
+  /** "token" or "sequence" (line dash when both are present). */
+  granularity: string;
+  /** D(∇ℓ). */
+  dGrad: number;
+  /** B_simple, in `unit`s. */
+  bSimple: number;
+  /** The run's batch, in `unit`s. */
+  batch: number;
+}
+
+/** Options of the noise-scale figure. */
+export interface NoiseScaleFigureOptions extends GradientFigureOptions {
+  /** What B_simple and the batch count: "sequences" or "tokens" (default "examples"). */
+  unit?: string;
+}
+
+/**
+ * The gradient noise scale (docs/method.md#gradient-noise-scale) beside D(∇ℓ): left D(∇ℓ) against t (as F5),
+ * right B_simple = tr(Σ)/‖𝔼g‖² against t on a log axis with each run's batch as a dotted rule in its colour
+ * (in the same unit), the deceleration band shaded on both.
+ */
+export function noiseScaleFigureSpec(
+  rows: NoiseScaleRow[],
+  options: NoiseScaleFigureOptions = {},
+): VegaLiteSpec {
+  const unit = options.unit ?? "examples";
+  const noise = rows.filter((row) => row.step > 0 && Number.isFinite(row.bSimple) && row.bSimple > 0);
+  if (noise.length === 0) {
+    throw new Error(
+      "zsl: the noise-scale figure needs at least one checkpoint with a positive, finite B_simple",
+    );
+  }
+  const interference = rows.filter((row) => row.step > 0 && Number.isFinite(row.dGrad));
+  const x = stepAxis([...noise, ...interference].map((p) => p.step), "Checkpoint step t");
+  const color = colorByModel(modelNames(rows, options), options.scheme);
+  const size = { width: options.width ?? 300, height: options.height ?? 240 };
+  const band = options.band ?? null;
+  const batches = [...new Map(noise.filter((row) => row.batch > 0).map((row) => [row.model, row.batch]))]
+    .map(([model, batch]) => ({ model, bSimple: batch }));
+  const values = [...noise.map((row) => row.bSimple), ...batches.map((row) => row.bSimple)];
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const y = {
+    field: "bSimple",
+    type: "quantitative",
+    title: `B_simple (${unit})`,
+    scale: { type: "log", domain: [lo / 2, hi * 2], nice: false },
+    axis: { grid: true, gridDash: [1, 2], format: "~s" },
+  };
+  const points = (list: NoiseScaleRow[], field: "dGrad" | "bSimple") =>
+    list.map((row) => ({
+      model: row.model,
+      step: row.step,
+      granularity: row.granularity,
+      [field]: row[field],
+    }));
+  const noisePanel = metricPanel(
+    points(noise, "bSimple"),
+    y,
+    x,
+    color,
+    band,
+    size,
+    "B_simple = tr(Σ)/‖𝔼g‖²; dotted: the run's batch",
+  );
+  if (batches.length > 0) {
+    (noisePanel.layer as Spec[]).push({
+      data: { values: batches },
+      mark: { type: "rule", strokeDash: [2, 3], strokeWidth: 1.5 },
+      encoding: { y, color },
+    });
+  }
+  const panels: Spec[] = [];
+  if (interference.length > 0) {
+    const dGrad = {
+      field: "dGrad",
+      type: "quantitative",
+      title: "D(∇ℓ)",
+      scale: { domain: unitDomain(interference.map((p) => p.dGrad)), nice: false, zero: false },
+      axis: { grid: true, gridDash: [1, 2] },
+    };
+    panels.push(metricPanel(points(interference, "dGrad"), dGrad, x, color, band, size, "D(∇ℓ)"));
+  }
+  panels.push(noisePanel);
+  return figure(options.title ?? "Gradient noise scale and per-coordinate interference", {
+    hconcat: panels,
+    resolve: { scale: { color: "shared" } },
+  });
 }
 
 /**
@@ -341,66 +339,66 @@ export function coherenceHistogramFigureSpec(
   const picked = rows.filter((row) => row.granularity === granularity);
   const totals = new Map<string, number>();
   for (const row of picked) {
-    const key = `${row.run}|${row.step}`;
+    const key = `${row.model}|${row.step}`;
     totals.set(key, (totals.get(key) ?? 0) + row.count);
   }
   const cells = picked.filter((row) => row.count > 0).map((row) => ({
-    run: row.run,
+    model: row.model,
     step: row.step,
     binLo: row.binLo,
     binHi: row.binHi,
     count: row.count,
-    fraction: row.count / totals.get(`${row.run}|${row.step}`)!,
+    fraction: row.count / totals.get(`${row.model}|${row.step}`)!,
   }));
   if (cells.length === 0) {
     throw new Error(`zsl: figure F6 needs a coherence histogram with counts (granularity ${granularity})`);
   }
-  const names = runNames(cells);
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: options.title ??
+  const names = modelNames(cells, options);
+  return figure(
+    options.title ??
       `Per-coordinate gradient coherence C_j = 1 − D_j per checkpoint (${granularity} examples)`,
-    data: { values: cells },
-    facet: { field: "run", type: "nominal", title: null, sort: names, header: { labelFontSize: 12 } },
-    columns: Math.min(names.length, 3),
-    spec: {
-      width: options.width ?? 240,
-      height: options.height ?? 220,
-      mark: { type: "rect" },
-      encoding: {
-        x: { field: "step", type: "ordinal", title: "Checkpoint step t", sort: "ascending" },
-        y: {
-          field: "binLo",
-          type: "quantitative",
-          title: "C_j = 1 − D_j",
-          scale: { domain: [0, 1], nice: false },
+    {
+      data: { values: cells },
+      facet: { field: "model", type: "nominal", title: null, sort: names, header: { labelFontSize: 12 } },
+      columns: Math.min(names.length, 3),
+      spec: {
+        width: options.width ?? 240,
+        height: options.height ?? 220,
+        mark: { type: "rect" },
+        encoding: {
+          x: { field: "step", type: "ordinal", title: "Checkpoint step t", sort: "ascending" },
+          y: {
+            field: "binLo",
+            type: "quantitative",
+            title: "C_j = 1 − D_j",
+            scale: { domain: [0, 1], nice: false },
+          },
+          y2: { field: "binHi" },
+          color: {
+            field: "fraction",
+            type: "quantitative",
+            title: ["Fraction of", "coordinates"],
+            scale: { type: "log", scheme: "viridis" },
+            legend: { labelExpr: tickLabelExpression() },
+          },
+          tooltip: [
+            { field: "model" },
+            { field: "step" },
+            { field: "binLo", title: "C_j from", format: ".2f" },
+            { field: "count" },
+            { field: "fraction", format: ".3g" },
+          ],
         },
-        y2: { field: "binHi" },
-        color: {
-          field: "fraction",
-          type: "quantitative",
-          title: ["Fraction of", "coordinates"],
-          scale: { type: "log", scheme: "viridis" },
-          legend: { format: "~e" },
-        },
-        tooltip: [
-          { field: "run" },
-          { field: "step" },
-          { field: "binLo", title: "C_j from", format: ".2f" },
-          { field: "count" },
-          { field: "fraction", format: ".3g" },
-        ],
       },
+      resolve: { scale: { x: "independent" } },
     },
-    resolve: { scale: { x: "independent" } },
-    config: CHART_CONFIG,
-  } as unknown as VegaLiteSpec;
+  );
 }
 
-/** A 2-D histogram of (actual, predicted) over the symmetric square [−range, range]². */
+/** A 2-D histogram of (actual, predicted) over the square [lo, hi]², the same range on both axes. */
 export interface PredictionHistogram {
-  /** Half-width of both axes. */
-  range: number;
+  /** The range [lo, hi] of both axes (shared, so y = x is the diagonal). */
+  domain: [number, number];
   /** Bins along each axis. */
   bins: number;
   /** Finite pairs counted. */
@@ -418,9 +416,10 @@ function quantileOfSorted(sorted: Float64Array, q: number): number {
 }
 
 /**
- * Bins the pairs (actual[i], predicted[i]) into `bins`×`bins` cells over [−R, R]² with R the
- * `quantile` of every |value| (both axes: the range is symmetric and shared, so y = x is the
- * diagonal); values beyond R count in the edge bins. Non-finite pairs are skipped.
+ * Bins the pairs (actual[i], predicted[i]) into `bins`×`bins` cells over [lo, hi]², where [lo, hi] spans
+ * the (1 − `quantile`) to `quantile` quantiles of all the values (true and predicted together, so that
+ * both axes share it and y = x is the diagonal), widened by 5% on each side: the axes follow the data,
+ * not zero. Values beyond the range count in the edge bins. Non-finite pairs are skipped.
  */
 export function predictionHistogram2d(
   predicted: ArrayLike<number>,
@@ -432,7 +431,7 @@ export function predictionHistogram2d(
   if (!Number.isInteger(bins) || bins < 1) {
     throw new Error(`zsl: histogram bins must be a positive integer, got ${bins}`);
   }
-  if (!(q > 0 && q <= 1)) throw new Error(`zsl: the range quantile must be in (0, 1], got ${q}`);
+  if (!(q >= 0.5 && q <= 1)) throw new Error(`zsl: the range quantile must be in [0.5, 1], got ${q}`);
   if (predicted.length !== actual.length) {
     throw new Error(
       `zsl: ${predicted.length} predicted and ${actual.length} actual loss changes: give one of each per example`,
@@ -446,16 +445,24 @@ export function predictionHistogram2d(
       ys.push(predicted[i]);
     }
   }
-  const magnitudes = Float64Array.from([...xs, ...ys], Math.abs).sort();
-  let range = quantileOfSorted(magnitudes, q);
-  // All-zero (or no) changes: any positive range shows them at the centre.
-  if (!(range > 0)) range = 1;
-  const width = (2 * range) / bins;
-  const bin = (v: number) => Math.min(bins - 1, Math.max(0, Math.floor((v + range) / width)));
+  const sorted = Float64Array.from([...xs, ...ys]).sort();
+  let lo = quantileOfSorted(sorted, 1 - q);
+  let hi = quantileOfSorted(sorted, q);
+  if (!(hi > lo)) {
+    // One value (or none): any positive width shows it at the centre.
+    const centre = Number.isFinite(lo) ? lo : 0;
+    const half = centre === 0 ? 1 : Math.abs(centre) / 10;
+    [lo, hi] = [centre - half, centre + half];
+  } else {
+    const pad = 0.05 * (hi - lo);
+    [lo, hi] = [lo - pad, hi + pad];
+  }
+  const width = (hi - lo) / bins;
+  const bin = (v: number) => Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / width)));
   const counts = new Map<number, number>();
   let clipped = 0;
   for (let i = 0; i < xs.length; i++) {
-    if (Math.abs(xs[i]) > range || Math.abs(ys[i]) > range) clipped++;
+    if (xs[i] < lo || xs[i] > hi || ys[i] < lo || ys[i] > hi) clipped++;
     const key = bin(xs[i]) * bins + bin(ys[i]);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
@@ -463,46 +470,86 @@ export function predictionHistogram2d(
     const bx = Math.floor(key / bins);
     const by = key % bins;
     return {
-      x0: -range + bx * width,
-      x1: -range + (bx + 1) * width,
-      y0: -range + by * width,
-      y1: -range + (by + 1) * width,
+      x0: lo + bx * width,
+      x1: lo + (bx + 1) * width,
+      y0: lo + by * width,
+      y1: lo + (by + 1) * width,
       count,
     };
   });
-  return { range, bins, n: xs.length, clipped, cells };
+  return { domain: [lo, hi], bins, n: xs.length, clipped, cells };
 }
 
 /**
- * Figure F8: one facet per checkpoint (and run), a 2-D histogram of the true Δℓ_i (x) against the
- * predicted Δ̂ℓ_i (y) over a symmetric square range (its own per facet), cells coloured by count
- * (log), and the y = x line dashed.
+ * At most `count` of the panels of one run and granularity (in step order): the first, the last, the one
+ * nearest the middle of `band` (on a log scale) and the others spread evenly by rank.
+ */
+export function selectPanels<Panel extends { step: number }>(
+  panels: readonly Panel[],
+  count: number,
+  band: Band = null,
+): Panel[] {
+  const sorted = [...panels].sort((a, b) => a.step - b.step);
+  if (sorted.length <= count) return sorted;
+  const picked = new Set<number>();
+  for (let k = 0; k < count; k++) picked.add(Math.round((k * (sorted.length - 1)) / Math.max(1, count - 1)));
+  if (band) {
+    const middle = Math.log(Math.sqrt(band[0] * band[1]));
+    const distance = (i: number) => Math.abs(Math.log(sorted[i].step) - middle);
+    const nearest = sorted.reduce((best, _, i) => (distance(i) < distance(best) ? i : best), 0);
+    if (!picked.has(nearest)) {
+      // Replace the evenly spread pick nearest to it (never the first or the last).
+      const inner = [...picked].filter((i) => i !== 0 && i !== sorted.length - 1);
+      if (inner.length > 0) {
+        picked.delete(
+          inner.reduce((best, i) => (Math.abs(i - nearest) < Math.abs(best - nearest) ? i : best)),
+        );
+      }
+      picked.add(nearest);
+    }
+  }
+  return [...picked].sort((a, b) => a - b).map((i) => sorted[i]);
+}
+
+/**
+ * Figure F8: one facet per checkpoint, one row per run (and granularity), a 2-D histogram of the true
+ * Δℓ_i (x) against the predicted Δ̂ℓ_i (y) over a range fitted to each facet's values (the same on both
+ * axes), cells coloured by count (log), and the y = x line dashed. At most `maxPanelsPerRun` checkpoints
+ * of each run are drawn ({@linkcode selectPanels}).
  */
 export function predictionFigureSpec(
   panels: PredictionPanel[],
   options: PredictionFigureOptions = {},
 ): VegaLiteSpec {
   if (panels.length === 0) throw new Error("zsl: figure F8 needs at least one checkpoint's Δℓ_i and Δ̂ℓ_i");
-  const runs = new Set(panels.map((p) => p.run));
+  const models = new Set(panels.map((p) => p.model));
   const kinds = new Set(panels.map((p) => p.granularity));
+  const limit = options.maxPanelsPerRun ?? 6;
+  const groups = new Map<string, PredictionPanel[]>();
+  for (const panel of panels) {
+    const key = `${panel.model}\u0000${panel.granularity}`;
+    groups.set(key, [...(groups.get(key) ?? []), panel]);
+  }
+  const shown = [...groups.values()].map((group) => selectPanels(group, limit, options.band ?? null));
+  const perRow = Math.max(...shown.map((group) => group.length));
   const values: Record<string, unknown>[] = [];
   const labels: string[] = [];
-  for (const panel of panels) {
+  for (const panel of shown.flat()) {
     const histogram = predictionHistogram2d(panel.predicted, panel.actual, options);
     const label = [
-      ...(runs.size > 1 ? [panel.run] : []),
+      ...(models.size > 1 ? [panel.model] : []),
       `t = ${panel.step}`,
       ...(kinds.size > 1 ? [panel.granularity] : []),
     ].join(" · ");
     if (labels.includes(label)) throw new Error(`zsl: figure F8 has two panels labelled "${label}"`);
     labels.push(label);
     for (const cell of histogram.cells) values.push({ panel: label, kind: "cell", ...cell });
-    const r = histogram.range;
-    values.push({ panel: label, kind: "diagonal", x0: -r, y0: -r }, {
+    const [lo, hi] = histogram.domain;
+    values.push({ panel: label, kind: "diagonal", x0: lo, y0: lo }, {
       panel: label,
       kind: "diagonal",
-      x0: r,
-      y0: r,
+      x0: hi,
+      y0: hi,
     });
   }
   const axis = (field: string, title: string) => ({
@@ -510,20 +557,20 @@ export function predictionFigureSpec(
     type: "quantitative",
     title,
     scale: { zero: false, nice: false },
-    axis: { grid: false, format: "~g", tickCount: 5 },
+    axis: { grid: false, tickCount: 4, labelExpr: tickLabelExpression(), labelFontSize: 10 },
   });
   const x = axis("x0", "True Δℓ_i");
   const y = axis("y0", "Predicted Δ̂ℓ_i = g_i·δ");
-  const side = options.width ?? options.height ?? 180;
-  return {
-    $schema: VEGA_LITE_SCHEMA,
-    title: {
-      text: options.title ?? "First-order predicted vs true per-example loss change of one step",
-      subtitle: "dashed: y = x",
-    },
+  const side = options.width ?? options.height ?? 150;
+  const hidden = panels.length - labels.length;
+  return figure({
+    text: options.title ?? "First-order predicted vs true per-example loss change of one step",
+    subtitle: `dashed: y = x; each panel's range fitted to its values` +
+      (hidden > 0 ? `; ${labels.length} of ${panels.length} checkpoints shown` : ""),
+  }, {
     data: { values },
     facet: { field: "panel", type: "nominal", title: null, sort: labels, header: { labelFontSize: 11 } },
-    columns: Math.min(labels.length, options.columns ?? 4),
+    columns: Math.min(labels.length, options.columns ?? perRow),
     spec: {
       width: side,
       height: side,
@@ -541,6 +588,7 @@ export function predictionFigureSpec(
               type: "quantitative",
               title: "Examples",
               scale: { type: "log", scheme: "blues" },
+              legend: { labelExpr: tickLabelExpression() },
             },
             tooltip: [{ field: "panel" }, { field: "x0", format: ".3g" }, { field: "y0", format: ".3g" }, {
               field: "count",
@@ -555,65 +603,5 @@ export function predictionFigureSpec(
       ],
     },
     resolve: { scale: { x: "independent", y: "independent" } },
-    config: CHART_CONFIG,
-  } as unknown as VegaLiteSpec;
-}
-
-/** What the gradient figures are made of: table rows and per-example panels. */
-export interface GradientFigureInput {
-  /** Rows of `gradient_interference.arrow` (F5, F7). */
-  rows: GradientMetricRow[];
-  /** Rows of `gradient_coherence_histogram.arrow` (F6). */
-  histogram: CoherenceBinRow[];
-  /** Per-checkpoint predicted and true loss changes (F8; empty: no F8). */
-  panels: PredictionPanel[];
-  /** Fitted deceleration range of each run (F5 and F7 shade their union). */
-  bands?: Map<string, [number, number] | null>;
-}
-
-/**
- * Renders the figures that `input` has data for, in memory: `zsl_f5` (needs a finite D(∇ℓ)), `zsl_f6`
- * (a histogram with counts), `zsl_f7` (positive coherences), `zsl_f8` (panels).
- */
-export async function renderGradientFigures(
-  input: GradientFigureInput,
-  options: GradientFigureOptions = {},
-): Promise<[string, RenderedChart][]> {
-  const runs = new Set(input.rows.map((row) => row.run));
-  const band = options.band !== undefined
-    ? options.band
-    : unionOfBands([...(input.bands ?? new Map())].filter(([name]) => runs.has(name)).map(([, b]) => b));
-  const common = { scheme: options.scheme, band };
-  const figures: [string, RenderedChart][] = [];
-  if (input.rows.some((row) => Number.isFinite(row.dGrad))) {
-    figures.push(["zsl_f5", await renderChartToMemory(gradientInterferenceFigureSpec(input.rows, common))]);
-  }
-  if (input.histogram.some((row) => row.count > 0)) {
-    figures.push([
-      "zsl_f6",
-      await renderChartToMemory(coherenceHistogramFigureSpec(input.histogram, common)),
-    ]);
-  }
-  if (input.rows.some((row) => row.cG > 0 || row.cUG / row.cUg > 0)) {
-    figures.push(["zsl_f7", await renderChartToMemory(coherenceFigureSpec(input.rows, common))]);
-  }
-  if (input.panels.length > 0) {
-    figures.push(["zsl_f8", await renderChartToMemory(predictionFigureSpec(input.panels, common))]);
-  }
-  return figures;
-}
-
-/**
- * Renders the figures of `input` (see {@linkcode renderGradientFigures}) and writes each as
- * `<out>/<name>.vl.json`, `.svg` and `.png`; everything is rendered before the first file is written.
- */
-export async function writeGradientFigures(
-  input: GradientFigureInput,
-  out: string,
-  options: GradientFigureOptions = {},
-): Promise<ChartFiles[]> {
-  const figures = await renderGradientFigures(input, options);
-  const written: ChartFiles[] = [];
-  for (const [name, figure] of figures) written.push(await writeRenderedChart(figure, join(out, name)));
-  return written;
+  });
 }

@@ -45,6 +45,14 @@ export interface ChartFiles {
   png: string;
 }
 
+/** Width and height of an SVG document from its root element's attributes (null when absent). */
+export function svgSize(svg: string): { width: number; height: number } | null {
+  const root = /<svg\b[^>]*>/.exec(svg)?.[0] ?? "";
+  const width = Number(/\bwidth="([\d.]+)"/.exec(root)?.[1]);
+  const height = Number(/\bheight="([\d.]+)"/.exec(root)?.[1]);
+  return width > 0 && height > 0 ? { width, height } : null;
+}
+
 /** Renders a Vega-Lite spec to SVG with Vega's headless view (no browser, no canvas). */
 export async function chartToSvg(spec: VegaLiteSpec): Promise<string> {
   let compiled;

@@ -5,21 +5,7 @@
  *
  * @module
  */
-
-/** Checks an attention shape and returns the head dimension. */
-export function checkAttentionShape(batch: number, seqLen: number, dModel: number, nHeads: number): number {
-  for (
-    const [name, value] of [["batch", batch], ["seqLen", seqLen], ["dModel", dModel], ["nHeads", nHeads]]
-  ) {
-    if (!Number.isInteger(value) || (value as number) < 1) {
-      throw new Error(`zsl: attention ${name} must be a positive integer, got ${value}`);
-    }
-  }
-  if (dModel % nHeads !== 0) {
-    throw new Error(`zsl: attention d_model ${dModel} is not divisible by n_heads ${nHeads}`);
-  }
-  return dModel / nHeads;
-}
+import { checkAttentionShape } from "../ops/shapes.ts";
 
 function checkLength(name: string, array: ArrayLike<number>, expected: number): void {
   if (array.length !== expected) {

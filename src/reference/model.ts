@@ -1,7 +1,8 @@
 /**
- * The whole transformer of METHOD.md §2 in float64 TypeScript, forward and backward, composed from
+ * The whole transformer of docs/method.md#model in float64 TypeScript, forward and backward, composed from
  * the per-op references. It is the yardstick for the GPU engine's losses and gradients, and small
- * enough to read top to bottom.
+ * enough to read top to bottom. A config with `arch: "nanogpt"` goes to the nanoGPT reference
+ * (`nanogpt.ts`).
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { ropeBackward, ropeForward } from "./rope.ts";
 import { attentionBackward, attentionForward } from "./attention.ts";
 import { swigluBackward, swigluForward } from "./swiglu.ts";
 import { crossEntropyBackward, crossEntropyForward } from "./cross_entropy.ts";
+import { nanoGptForward, nanoGptGradients } from "./nanogpt.ts";
 
 /** Parameters by OLMo name, row-major (out×in). */
 export type ReferenceParameters = Map<string, Float64Array>;
@@ -60,20 +62,29 @@ interface LayerCache {
   gated: Float64Array;
 }
 
+/** The sizes the forward and the backward use: width, sequence, rows, vocabulary, MLP widths, eps and θ. */
+function sizesOf(config: ModelConfig, batch: number) {
+  const d = config.d_model;
+  const T = config.seq_len;
+  return {
+    d,
+    T,
+    N: batch * T,
+    V: config.vocab_size,
+    eps: config.norm_eps ?? 1e-5,
+    theta: config.rope_theta ?? 10000,
+    hidden: mlpHidden(config),
+    up: config.mlp_ratio * d,
+  };
+}
+
 function forwardWithCache(
   config: ModelConfig,
   params: ReferenceParameters,
   tokens: ArrayLike<number>,
   batch: number,
 ) {
-  const d = config.d_model;
-  const T = config.seq_len;
-  const N = batch * T;
-  const V = config.vocab_size;
-  const eps = config.norm_eps ?? 1e-5;
-  const theta = config.rope_theta ?? 10000;
-  const hidden = mlpHidden(config);
-  const up = config.mlp_ratio * d;
+  const { d, T, N, V, eps, theta, hidden, up } = sizesOf(config, batch);
   const ids = Uint32Array.from(tokens);
   const wte = parameter(params, "transformer.wte.weight");
 
@@ -129,6 +140,7 @@ export function referenceForward(
   tokens: ArrayLike<number>,
   batch: number,
 ): ReferenceLosses {
+  if (config.arch === "nanogpt") return nanoGptForward(config, params, tokens, batch);
   const { losses, meanLoss } = forwardWithCache(config, params, tokens, batch);
   return { losses, meanLoss };
 }
@@ -140,15 +152,9 @@ export function referenceGradients(
   tokens: ArrayLike<number>,
   batch: number,
 ): ReferenceLosses & { gradients: ReferenceParameters } {
+  if (config.arch === "nanogpt") return nanoGptGradients(config, params, tokens, batch);
   const cache = forwardWithCache(config, params, tokens, batch);
-  const d = config.d_model;
-  const T = config.seq_len;
-  const N = batch * T;
-  const V = config.vocab_size;
-  const eps = config.norm_eps ?? 1e-5;
-  const theta = config.rope_theta ?? 10000;
-  const hidden = mlpHidden(config);
-  const up = config.mlp_ratio * d;
+  const { d, T, N, V, eps, theta, hidden, up } = sizesOf(config, batch);
   const wte = parameter(params, "transformer.wte.weight");
   const gradients: ReferenceParameters = new Map();
 

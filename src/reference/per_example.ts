@@ -6,6 +6,7 @@
  */
 
 import type { Matrix as Values } from "./matmul.ts";
+import { matmulDyTx } from "./matmul.ts";
 
 /** What one op adds and writes: per-coordinate sums and per-example sums over the op's coordinates. */
 export interface ExampleStatsReference {
@@ -19,7 +20,15 @@ export interface ExampleStatsReference {
   perExample: Float64Array;
 }
 
-function check(name: string, sizes: Record<string, number>, operands: [string, Values, number][]): void {
+/**
+ * Checks that every size is a positive integer and every operand holds at least its expected number of
+ * values, with an error naming the function `name` and the operand.
+ */
+export function checkOperands(
+  name: string,
+  sizes: Record<string, number>,
+  operands: [operand: string, values: ArrayLike<number>, expected: number][],
+): void {
   for (const [size, value] of Object.entries(sizes)) {
     if (!(Number.isInteger(value) && value > 0)) {
       throw new RangeError(`zsl: ${name} needs a positive integer ${size}, got ${value}`);
@@ -44,15 +53,14 @@ export function linearExampleGradient(
   out: number,
   inFeatures: number,
 ): Float64Array {
-  const g = new Float64Array(out * inFeatures);
-  for (let r = e * rowsPerExample; r < (e + 1) * rowsPerExample; r++) {
-    for (let o = 0; o < out; o++) {
-      const a = dy[r * out + o];
-      if (a === 0) continue;
-      for (let k = 0; k < inFeatures; k++) g[o * inFeatures + k] += a * x[r * inFeatures + k];
-    }
-  }
-  return g;
+  const rows = (width: number) => [e * rowsPerExample * width, (e + 1) * rowsPerExample * width] as const;
+  return matmulDyTx(
+    dy.subarray(...rows(out)),
+    x.subarray(...rows(inFeatures)),
+    rowsPerExample,
+    out,
+    inFeatures,
+  );
 }
 
 /**
@@ -71,9 +79,26 @@ export function embeddingExampleGradient(
 ): Float64Array {
   const g = linearExampleGradient(dlogits, final, e, rowsPerExample, vocab, d);
   for (let r = e * rowsPerExample; r < (e + 1) * rowsPerExample; r++) {
+    if (!(Number.isInteger(ids[r]) && ids[r] >= 0 && ids[r] < vocab)) {
+      throw new RangeError(`zsl: embeddingExampleGradient: id ${ids[r]} at row ${r} is not below ${vocab}`);
+    }
     for (let k = 0; k < d; k++) g[ids[r] * d + k] += dEmbedding[r * d + k];
   }
   return g;
+}
+
+/**
+ * The gradients `exampleGradient(e)` (each `size` long) of `examples` examples stored [E, size], e.g.
+ * every example's {@linkcode linearExampleGradient}.
+ */
+export function exampleGradients(
+  examples: number,
+  size: number,
+  exampleGradient: (e: number) => Float64Array,
+): Float64Array {
+  const gradients = new Float64Array(examples * size);
+  for (let e = 0; e < examples; e++) gradients.set(exampleGradient(e), e * size);
+  return gradients;
 }
 
 /** The sums of {@linkcode ExampleStatsReference} over per-example gradients `gradients[e]`. */
@@ -107,7 +132,7 @@ export function linearExampleStats(
   inFeatures: number,
 ): ExampleStatsReference {
   const rows = examples * rowsPerExample;
-  check("linearExampleStats", { examples, rowsPerExample, out, in: inFeatures }, [
+  checkOperands("linearExampleStats", { examples, rowsPerExample, out, in: inFeatures }, [
     ["dy", dy, rows * out],
     ["x", x, rows * inFeatures],
     ["delta", delta, out * inFeatures],
@@ -132,7 +157,7 @@ export function embeddingExampleStats(
   d: number,
 ): ExampleStatsReference {
   const rows = examples * rowsPerExample;
-  check("embeddingExampleStats", { examples, rowsPerExample, vocab, d }, [
+  checkOperands("embeddingExampleStats", { examples, rowsPerExample, vocab, d }, [
     ["dlogits", dlogits, rows * vocab],
     ["final", final, rows * d],
     ["dEmbedding", dEmbedding, rows * d],
@@ -150,4 +175,27 @@ export function embeddingExampleStats(
     (_, e) => embeddingExampleGradient(dlogits, final, dEmbedding, ids, e, rowsPerExample, vocab, d),
   );
   return exampleStats(gradients, delta.subarray(0, vocab * d));
+}
+
+/**
+ * Reference of `PositionExampleStats.record` (sums start at zero): example e's gradient of nanoGPT's wpe
+ * is its rows of `dEmbedding` at positions 0…P−1, over the P·d coordinates present.
+ */
+export function positionExampleStats(
+  dEmbedding: Values,
+  delta: Values,
+  examples: number,
+  rowsPerExample: number,
+  d: number,
+): ExampleStatsReference {
+  const coordinates = rowsPerExample * d;
+  checkOperands("positionExampleStats", { examples, rowsPerExample, d }, [
+    ["dEmbedding", dEmbedding, examples * coordinates],
+    ["delta", delta, coordinates],
+  ]);
+  const gradients = Array.from(
+    { length: examples },
+    (_, e) => Float64Array.from(dEmbedding.subarray(e * coordinates, (e + 1) * coordinates)),
+  );
+  return exampleStats(gradients, delta.subarray(0, coordinates));
 }

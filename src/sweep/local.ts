@@ -5,31 +5,21 @@
  * @module
  */
 import type { GpuDevice } from "../gpu/device.ts";
-import { openGpu } from "../gpu/device.ts";
 import { Kernels } from "../gpu/kernels.ts";
-import { join } from "../util/path.ts";
-import { ensureWritableDirectory, writeJsonAtomic } from "../io/atomic.ts";
+import { ensureWritableDirectory } from "../io/atomic.ts";
 import { resolveRun } from "../train/run.ts";
-import type { StepProgress } from "../train/trainer.ts";
 import { train } from "../train/trainer.ts";
 import { listCheckpoints } from "../train/checkpoint.ts";
-import { timeTrainingStep } from "../train/timing.ts";
 import type { ResolvedRun } from "../train/run.ts";
-import { writeDecelerationReport } from "../analysis/deceleration/write.ts";
-import { analyseRun, writeInterferenceReport } from "../analysis/interference/mod.ts";
-import type { RunInterference } from "../analysis/interference/mod.ts";
-import { loadRun } from "../train/run.ts";
-import type { SweepDefinition, SweepRun } from "./definition.ts";
+import { recordRunSession, sweepRunDir, writeSweepDefinition } from "../results/sweep.ts";
+import type { RunStatus, SweepDefinition, SweepRun } from "./definition.ts";
 import { expandSweep } from "./definition.ts";
-import type { AnalysisTiming } from "./results.ts";
-import { recordRunSession, writeEnvironment, writeRunsTable } from "./results.ts";
-import { writeSweepReport } from "./report.ts";
-import { analyseRunGradients } from "../analysis/gradients/run.ts";
-import type { RunGradients } from "../analysis/gradients/run.ts";
-import { writeGradientReport } from "../analysis/gradients/table.ts";
+import type { SweepEvent } from "./events.ts";
+import { analyseSweep } from "./analyse.ts";
+import { estimateSweepTime } from "./estimate.ts";
+import { checkOnly, findChangedRuns, handleChangedRuns, lockSweep } from "./guard.ts";
 
-/** Where a run stands. */
-export type RunStatus = "done" | "partial" | "new";
+export type { RunStatus, SweepEvent };
 
 /** Whether `runDir` has finished `steps` steps, has checkpoints to resume from, or is new. */
 export async function runStatus(runDir: string, steps: number): Promise<RunStatus> {
@@ -37,20 +27,6 @@ export async function runStatus(runDir: string, steps: number): Promise<RunStatu
   if (checkpoints.includes(steps)) return "done";
   return checkpoints.length > 0 ? "partial" : "new";
 }
-
-/** Progress events of a sweep. */
-export type SweepEvent =
-  | { kind: "run-start"; index: number; total: number; run: SweepRun; status: RunStatus }
-  | { kind: "step"; index: number; total: number; run: SweepRun; progress: StepProgress }
-  | { kind: "run-done"; index: number; total: number; run: SweepRun; seconds: number }
-  | {
-    kind: "estimate";
-    trainingSeconds: number;
-    analysisSeconds: number;
-    runs: { id: string; seconds: number }[];
-  }
-  | { kind: "analysis"; what: string }
-  | { kind: "analysis-progress"; text: string; done: number; total: number };
 
 /** Options of {@linkcode runSweepLocally}. */
 export interface LocalSweepOptions {
@@ -60,26 +36,57 @@ export interface LocalSweepOptions {
   trainOnly?: boolean;
   /** Called at each run's start and end, after every training step, and before each analysis. */
   onEvent?: (event: SweepEvent) => void;
+  /** Delete and retrain the runs whose stored definition differs from the requested one (else refuse). */
+  restartChanged?: boolean;
+  /** Interrupts training (SIGTERM, Ctrl-C): the run in training checkpoints and the sweep returns. */
+  signal?: AbortSignal;
 }
 
-/** Trains every run of the sweep that is not finished, then analyses all of them. */
+/**
+ * Trains every run of the sweep that is not finished, then analyses all of them. One sweep process per
+ * directory (SLURM array tasks, `trainOnly` with `only`, share it); `interrupted` is set when `signal`
+ * stopped the training.
+ */
 export async function runSweepLocally(
   gpu: GpuDevice,
   definition: SweepDefinition,
   sweepDir: string,
   options: LocalSweepOptions = {},
-): Promise<{ runs: SweepRun[]; results: string[] }> {
+): Promise<{ runs: SweepRun[]; results: string[]; interrupted?: string }> {
+  checkOnly(definition, options.only);
+  const lock = await lockSweep(sweepDir, options.trainOnly === true && options.only !== undefined);
+  try {
+    return await trainAndAnalyse(gpu, definition, sweepDir, options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainAndAnalyse(
+  gpu: GpuDevice,
+  definition: SweepDefinition,
+  sweepDir: string,
+  options: LocalSweepOptions,
+): Promise<{ runs: SweepRun[]; results: string[]; interrupted?: string }> {
   await ensureWritableDirectory(sweepDir);
-  await writeJsonAtomic(join(sweepDir, "sweep.json"), definition);
   const runs = expandSweep(definition).filter((run) => !options.only || options.only.includes(run.id));
   const kernels = new Kernels(gpu);
   const resolvedRuns: ResolvedRun[] = [];
   for (const run of runs) {
-    resolvedRuns.push(await resolveRun({ ...run.spec, out: join(sweepDir, "runs", run.id) }));
+    resolvedRuns.push(await resolveRun({ ...run.spec, out: sweepRunDir(sweepDir, run.id) }));
   }
-  options.onEvent?.({ kind: "estimate", ...(await estimateSweep(kernels, definition, runs, resolvedRuns)) });
+  const changed = await findChangedRuns(
+    runs.map((run, i) => ({ id: run.id, options: resolvedRuns[i].options })),
+  );
+  await handleChangedRuns(changed, options.restartChanged ?? false);
+  // Only now: a refused rerun leaves the stored definition as it was.
+  await writeSweepDefinition(sweepDir, definition);
+  options.onEvent?.({
+    kind: "estimate",
+    ...(await estimateSweepTime(kernels, definition, runs, resolvedRuns)),
+  });
   for (const [index, run] of runs.entries()) {
-    const runDir = join(sweepDir, "runs", run.id);
+    const runDir = sweepRunDir(sweepDir, run.id);
     const resolved = resolvedRuns[index];
     const status = await runStatus(runDir, resolved.options.steps);
     options.onEvent?.({ kind: "run-start", index, total: runs.length, run, status });
@@ -90,6 +97,7 @@ export async function runSweepLocally(
       ...resolved.options,
       resume: status === "partial",
       kernels,
+      signal: options.signal,
       onStep: (progress) => options.onEvent?.({ kind: "step", index, total: runs.length, run, progress }),
     });
     const seconds = (performance.now() - start) / 1000;
@@ -102,153 +110,9 @@ export async function runSweepLocally(
       adapter: gpu.adapter.description || gpu.adapter.device,
       software: gpu.adapter.isSoftware,
     });
+    if (trained.interrupted) return { runs, results: [], interrupted: trained.interrupted };
     options.onEvent?.({ kind: "run-done", index, total: runs.length, run, seconds });
   }
   if (options.trainOnly) return { runs, results: [] };
   return { runs, results: await analyseSweep(definition, sweepDir, runs, { ...options, gpu }) };
-}
-
-/** The analyses and result tables of a sweep whose runs are trained. */
-export async function analyseSweep(
-  definition: SweepDefinition,
-  sweepDir: string,
-  runs: SweepRun[],
-  options: LocalSweepOptions & { gpu?: GpuDevice } = {},
-): Promise<string[]> {
-  const resultsDir = join(sweepDir, "results");
-  await ensureWritableDirectory(resultsDir);
-  const runDirs = runs.map((run) => join(sweepDir, "runs", run.id));
-  const files: string[] = [];
-  const timings: AnalysisTiming[] = [];
-  let analysisAdapter = options.gpu?.adapter ?? null;
-  let analysisStart = performance.now();
-  const recordAnalysisTime = (what: string) => {
-    timings.push({ what, seconds: (performance.now() - analysisStart) / 1000 });
-    analysisStart = performance.now();
-  };
-  if (definition.analyses.deceleration) {
-    options.onEvent?.({ kind: "analysis", what: "deceleration fit (METHOD.md §4)" });
-    files.push(...(await writeDecelerationReport(runDirs, resultsDir)).files);
-    recordAnalysisTime("deceleration fit");
-  }
-  const { interferenceCheckpoints, interferenceOneStep, oneStepBatches } = definition.analyses;
-  if (interferenceCheckpoints || interferenceOneStep) {
-    options.onEvent?.({
-      kind: "analysis",
-      what: `loss interference (METHOD.md §5): Δ_t^{2t}${
-        interferenceOneStep ? ` and Δ_t^{t+1} on ${oneStepBatches} unseen batches` : ""
-      }`,
-    });
-    const loaded = [];
-    for (const runDir of runDirs) loaded.push(await loadRun(runDir));
-    const results: RunInterference[] = [];
-    let gpu = options.gpu ?? null;
-    const owned = gpu === null;
-    try {
-      for (const run of loaded) {
-        results.push(
-          await analyseRun(async () => (gpu ??= await openGpu()), run, {
-            oneStep: interferenceOneStep,
-            batches: oneStepBatches,
-            onProgress: (text, done, total) =>
-              options.onEvent?.({
-                kind: "analysis-progress",
-                text: `${run.info.name}: ${text}`,
-                done,
-                total,
-              }),
-          }),
-        );
-      }
-    } finally {
-      analysisAdapter = (gpu as GpuDevice | null)?.adapter ?? analysisAdapter;
-      if (owned) (gpu as GpuDevice | null)?.destroy();
-    }
-    files.push(
-      ...(await writeInterferenceReport(loaded, results, resultsDir, { oneStep: interferenceOneStep }))
-        .written,
-    );
-    recordAnalysisTime(
-      interferenceOneStep ? "loss interference Δ_t^{2t} and Δ_t^{t+1}" : "loss interference Δ_t^{2t}",
-    );
-  }
-  const granularity = definition.analyses.gradientInterference ?? "none";
-  if (granularity !== "none") {
-    options.onEvent?.({
-      kind: "analysis",
-      what: `gradient interference (METHOD.md §6): exact per-${granularity} gradients at each checkpoint`,
-    });
-    const loaded = [];
-    for (const runDir of runDirs) loaded.push(await loadRun(runDir));
-    const results: RunGradients[] = [];
-    let gpu = options.gpu ?? null;
-    const owned = gpu === null;
-    try {
-      for (const run of loaded) {
-        results.push(
-          await analyseRunGradients(async () => (gpu ??= await openGpu()), run, {
-            granularity,
-            sequences: definition.analyses.gradientSequences,
-            onProgress: (text, done, total) =>
-              options.onEvent?.({ kind: "analysis-progress", text, done, total }),
-          }),
-        );
-      }
-    } finally {
-      analysisAdapter = (gpu as GpuDevice | null)?.adapter ?? analysisAdapter;
-      if (owned) (gpu as GpuDevice | null)?.destroy();
-    }
-    files.push(...(await writeGradientReport(loaded, results, resultsDir)).written);
-    recordAnalysisTime(`gradient interference (per ${granularity})`);
-  }
-  options.onEvent?.({ kind: "analysis", what: "results table, environment and report" });
-  const ids = runs.map((run) => run.id);
-  files.push(await writeRunsTable(sweepDir, ids));
-  files.push(await writeEnvironment(sweepDir, ids, { analysisAdapter, analyses: timings }));
-  files.push(await writeSweepReport(sweepDir, { runIds: ids }));
-  return files;
-}
-
-/**
- * A rough time for what is left of a sweep on this adapter: each unfinished run's step time measured
- * on a few steps of its own model (which also compiles its kernels), times its remaining steps plus
- * evaluations, and the analyses as forwards and one-step updates at each power-of-two checkpoint.
- */
-export async function estimateSweep(
-  kernels: Kernels,
-  definition: SweepDefinition,
-  runs: SweepRun[],
-  resolved: ResolvedRun[],
-): Promise<{ trainingSeconds: number; analysisSeconds: number; runs: { id: string; seconds: number }[] }> {
-  const perRun: { id: string; seconds: number }[] = [];
-  let trainingSeconds = 0;
-  let analysisSeconds = 0;
-  for (const [index, run] of runs.entries()) {
-    const { options, plan } = resolved[index];
-    const done = (await listCheckpoints(options.runDir)).at(-1) ?? 0;
-    const microbatches = options.batch / options.microbatch;
-    const step = microbatches * await timeTrainingStep(kernels, options.model, options.microbatch, 2);
-    // An evaluation is a forward (about a third of a training step) over the eval split.
-    const evalPass = (step / 3) * (plan.evalSequenceCount / options.batch);
-    const evaluations = options.evalEvery ? Math.ceil((options.steps - done) / options.evalEvery) : 0;
-    const seconds = done >= options.steps ? 0 : (options.steps - done) * step + evaluations * evalPass;
-    const checkpoints = Math.floor(Math.log2(options.steps)) + 2;
-    const batches = definition.analyses.interferenceOneStep ? definition.analyses.oneStepBatches : 0;
-    const analysis = definition.analyses.interferenceCheckpoints || batches > 0
-      ? checkpoints * (evalPass + batches * (step + evalPass + step / 3))
-      : 0;
-    // Gradient interference: one step, then about three steps' work per batch of sequence examples
-    // or (T−1)/2 backward passes (half a step each) per sequence of token examples.
-    const granularity = definition.analyses.gradientInterference ?? "none";
-    const gradientSequences = definition.analyses.gradientSequences ??
-      (granularity === "token" ? 4 : options.batch);
-    const perSequence = granularity === "token" ? ((options.model.seq_len - 1) / 2) * (step / 2) : 3 * step;
-    const gradients = granularity === "none"
-      ? 0
-      : checkpoints * (step + (perSequence * gradientSequences) / options.batch);
-    perRun.push({ id: run.id, seconds });
-    trainingSeconds += seconds;
-    analysisSeconds += analysis + gradients;
-  }
-  return { trainingSeconds, analysisSeconds, runs: perRun };
 }

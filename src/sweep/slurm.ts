@@ -15,7 +15,11 @@ import type { SweepDefinition, SweepRun } from "./definition.ts";
 import { expandSweep } from "./definition.ts";
 import type { GpuDevice } from "../gpu/device.ts";
 import type { RunStatus, SweepEvent } from "./local.ts";
-import { analyseSweep, runStatus } from "./local.ts";
+import { runStatus } from "./local.ts";
+import { analyseSweep } from "./analyse.ts";
+import { SWEEP_DEFINITION_FILE, sweepRunDir } from "../results/sweep.ts";
+import { checkOnly, guardSweepRuns, lockSweep } from "./guard.ts";
+import { preemptionLines, requeueOnInterrupt, sweepJobPermissions } from "./preemption.ts";
 
 /** Resources and scheduling options of both jobs (each maps to one `#SBATCH` line). */
 export interface SlurmOptions {
@@ -70,16 +74,6 @@ export interface SlurmSubmission {
   /** ISO time of the submission. */
   submitted: string;
 }
-
-/** Deno permissions of `deno task sweep` (deno.json), which the jobs run under. */
-const SWEEP_PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys=cpus,networkInterfaces,hostname",
-];
 
 /** The repository root, from this module's location (`src/sweep/slurm.ts`). */
 function repositoryRoot(): string {
@@ -179,7 +173,7 @@ function sweepCommand(context: SlurmScriptContext, tail: string[]): string {
     shellQuote(context.denoPath),
     "run",
     `--config=${shellQuote(join(context.repoRoot, "deno.json"))}`,
-    ...SWEEP_PERMISSIONS,
+    ...sweepJobPermissions(context.repoRoot),
     shellQuote(join(context.repoRoot, "scripts", "sweep.ts")),
     "--sweep",
     shellQuote(context.definitionPath),
@@ -202,11 +196,12 @@ export function trainArrayScript(
     `#SBATCH --array=0-${runIds.length - 1}`,
     `#SBATCH --output=${join(context.logsDir, "%A_%a.out")}`,
     ...resourceLines(options, context.workingDir),
+    ...preemptionLines(options.sbatchArgs),
     ...ENVIRONMENT_LINES,
     `RUN_IDS=(${runIds.map(shellQuote).join(" ")})`,
     'RUN_ID="${RUN_IDS[$SLURM_ARRAY_TASK_ID]}"',
     'echo "zsl: array task $SLURM_ARRAY_TASK_ID of job $SLURM_ARRAY_JOB_ID trains run $RUN_ID on $(hostname)"',
-    sweepCommand(context, ["--only", '"$RUN_ID"', "--train-only"]),
+    ...requeueOnInterrupt(sweepCommand(context, ["--only", '"$RUN_ID"', "--train-only"])),
     "",
   ].join("\n");
 }
@@ -247,7 +242,7 @@ export async function sweepRunStatuses(
   }
   const statuses = [];
   for (const run of all.filter((run) => !only || only.includes(run.id))) {
-    const out = join(sweepDir, "runs", run.id);
+    const out = sweepRunDir(sweepDir, run.id);
     // The steps are in the spec almost always; resolving the run (which reads its corpus) is the fallback.
     const steps = run.spec.steps ?? (await resolveRun({ ...run.spec, out })).options.steps;
     statuses.push({ run, status: await runStatus(out, steps) });
@@ -262,9 +257,10 @@ export async function sweepRunStatuses(
 export async function planSlurmSweep(
   definition: SweepDefinition,
   sweepDir: string,
-  options: SlurmOptions & { only?: string[] } = {},
+  options: SlurmOptions & { only?: string[]; restartChanged?: boolean } = {},
 ): Promise<SlurmPlan> {
   validateSlurmOptions(options);
+  checkOnly(definition, options.only);
   if (!/^[A-Za-z0-9._-]+$/.test(definition.name)) {
     throw new Error(
       `zsl: the sweep name "${definition.name}" becomes a SLURM job name: use letters, digits, ".", "_", "-"`,
@@ -279,10 +275,16 @@ export async function planSlurmSweep(
       );
     }
   }
+  const lock = await lockSweep(absoluteSweepDir);
+  try {
+    await guardSweepRuns(definition, absoluteSweepDir, options);
+  } finally {
+    lock.release();
+  }
   const slurmDir = join(absoluteSweepDir, "slurm");
   const logsDir = join(slurmDir, "logs");
   await ensureWritableDirectory(logsDir);
-  const definitionPath = join(absoluteSweepDir, "sweep.json");
+  const definitionPath = join(absoluteSweepDir, SWEEP_DEFINITION_FILE);
   await writeJsonAtomic(definitionPath, definition);
   const statuses = await sweepRunStatuses(definition, absoluteSweepDir, options.only);
   const pendingRuns = statuses.filter((entry) => entry.status !== "done").map((entry) => entry.run.id);
@@ -483,6 +485,8 @@ export async function waitForSlurmJobs(
 export interface SlurmSweepOptions extends SlurmOptions {
   /** Only these run ids (default: all). */
   only?: string[];
+  /** Delete and retrain the runs whose stored definition differs from the requested one (else refuse). */
+  restartChanged?: boolean;
   /** Write and print the scripts and the sbatch commands; submit nothing. */
   dryRun?: boolean;
   /** Poll until both jobs end and report their states. */
@@ -548,6 +552,20 @@ export async function analyseFinishedSweep(
   definition: SweepDefinition,
   sweepDir: string,
   options: { only?: string[]; onEvent?: (event: SweepEvent) => void } = {},
+): Promise<string[]> {
+  const lock = await lockSweep(sweepDir);
+  try {
+    return await analyseLocked(gpu, definition, sweepDir, options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function analyseLocked(
+  gpu: GpuDevice,
+  definition: SweepDefinition,
+  sweepDir: string,
+  options: { only?: string[]; onEvent?: (event: SweepEvent) => void },
 ): Promise<string[]> {
   const statuses = await sweepRunStatuses(definition, sweepDir, options.only);
   const unfinished = statuses.filter((entry) => entry.status !== "done").map((entry) => entry.run.id);

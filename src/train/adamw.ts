@@ -6,7 +6,7 @@
  * @module
  */
 import type { GpuDevice } from "../gpu/device.ts";
-import { createBuffer, readFloats, writeBuffer } from "../gpu/buffers.ts";
+import { createBuffer, readFloats, uploadBuffer, writeBuffer } from "../gpu/buffers.ts";
 import type { Binding } from "../gpu/kernels.ts";
 import { grid, Kernels } from "../gpu/kernels.ts";
 import type { ParameterLayout } from "../model/parameters.ts";
@@ -35,7 +35,7 @@ export const PAPER_ADAMW: Required<AdamWOptions> = {
   maxNorm: 1.0,
 };
 
-/** The optimizer: moments, the gradient-norm op and the per-tensor update pipelines. */
+/** The optimizer: moments, the gradient-norm op and the update pipelines. */
 export class AdamW {
   /** The device the moments and pipelines live on. */
   readonly gpu: GpuDevice;
@@ -50,12 +50,9 @@ export class AdamW {
   /** The global gradient norm (before clipping) of the last step, one f32. */
   readonly gradNorm: GPUBuffer;
   #hyper: GPUBuffer;
+  #decayBlocks: GPUBuffer;
   #norm!: GradNorm;
-  #steps: {
-    pipeline: GPUComputePipeline;
-    bindings: (params: GPUBuffer, grads: GPUBuffer) => Binding[];
-    length: number;
-  }[] = [];
+  #pieces: { pipeline: GPUComputePipeline; start: number; length: number }[] = [];
   #kernels: Kernels;
 
   private constructor(gpu: GpuDevice, kernels: Kernels, layout: ParameterLayout, options: AdamWOptions) {
@@ -67,6 +64,13 @@ export class AdamW {
     this.expAvgSq = createBuffer(gpu, layout.totalLength * 4, "adamw exp_avg_sq");
     this.gradNorm = createBuffer(gpu, 4, "gradient norm");
     this.#hyper = gpu.device.createBuffer({ label: "adamw hyperparameters", size: 32, usage: 0x40 | 0x08 });
+    // One flag per 64-float block: tensors start at 256-byte boundaries, so no block spans two tensors.
+    const blocks = new Uint32Array(Math.ceil(layout.totalLength / BLOCK));
+    for (const spec of layout.specs) {
+      if (!spec.decay) continue;
+      blocks.fill(1, spec.offset / BLOCK, Math.ceil((spec.offset + spec.length) / BLOCK));
+    }
+    this.#decayBlocks = uploadBuffer(gpu, blocks, "adamw decay blocks");
   }
 
   /** Builds the optimizer for `layout` (moments start at zero). */
@@ -76,37 +80,28 @@ export class AdamW {
     options: AdamWOptions = {},
     kernels: Kernels = new Kernels(gpu),
   ): Promise<AdamW> {
+    if (layout.totalLength % BLOCK !== 0 || layout.specs.some((spec) => spec.offset % BLOCK !== 0)) {
+      throw new RangeError("zsl: AdamW needs a parameter layout whose tensors start at 256-byte boundaries");
+    }
     const optimizer = new AdamW(gpu, kernels, layout, options);
-    optimizer.#norm = await GradNorm.create(kernels, {
-      tensors: layout.specs.map((spec) => ({ length: spec.length })),
-    });
-    for (const spec of layout.specs) {
-      const pipeline = await kernels.pipeline("adamw", "adamw_step", { N: spec.length, DECAY: spec.decay });
-      const range = (buffer: GPUBuffer): Binding => ({
-        buffer,
-        offset: spec.offset * 4,
-        size: spec.length * 4,
-      });
-      optimizer.#steps.push({
-        pipeline,
-        length: spec.length,
-        bindings: (params, grads) => [
-          range(params),
-          range(grads),
-          range(optimizer.expAvg),
-          range(optimizer.expAvgSq),
-          optimizer.#hyper,
-          optimizer.gradNorm,
-        ],
-      });
+    // The whole flat gradient buffer: the padding between tensors is zero, so it adds nothing.
+    optimizer.#norm = await GradNorm.create(kernels, { tensors: [{ length: layout.totalLength }] });
+    // Pieces within the binding limit, each a whole number of 256-byte runs of decay flags.
+    const unit = BLOCK * 64;
+    const maxPiece = Math.max(unit, Math.floor(gpu.limits.maxStorageBufferBindingSize / 4 / unit) * unit);
+    for (let start = 0; start < layout.totalLength; start += maxPiece) {
+      const length = Math.min(maxPiece, layout.totalLength - start);
+      const pipeline = await kernels.pipeline("adamw", "adamw_step", { N4: length / 4 });
+      optimizer.#pieces.push({ pipeline, start, length });
     }
     return optimizer;
   }
 
   /**
-   * Records the gradient norm and the update of every tensor for AdamW step `t` (1-based count of
+   * Records the gradient norm and the update of every parameter for AdamW step `t` (1-based count of
    * updates, for the bias corrections) at learning rate `lr`. The hyperparameters are written to
-   * the queue now, so record one step per submit.
+   * the queue now, so record one step per submit. A non-finite gradient norm skips the update on the
+   * GPU (parameters and moments unchanged); {@linkcode AdamW.gradNorm} then holds that norm.
    */
   record(pass: GPUComputePassEncoder, params: GPUBuffer, grads: GPUBuffer, t: number, lr: number): void {
     const o = this.options;
@@ -122,19 +117,31 @@ export class AdamW {
     ]);
     writeBuffer(this.gpu, this.#hyper, hyper);
     this.recordNorm(pass, grads);
-    for (const step of this.#steps) {
-      this.#kernels.dispatch(pass, step.pipeline, step.bindings(params, grads), grid(step.length, 256));
+    for (const piece of this.#pieces) {
+      const range = (buffer: GPUBuffer): Binding => ({
+        buffer,
+        offset: piece.start * 4,
+        size: piece.length * 4,
+      });
+      this.#kernels.dispatch(pass, piece.pipeline, [
+        range(params),
+        range(grads),
+        range(this.expAvg),
+        range(this.expAvgSq),
+        this.#hyper,
+        this.gradNorm,
+        {
+          buffer: this.#decayBlocks,
+          offset: piece.start / BLOCK * 4,
+          size: Math.ceil(piece.length / BLOCK) * 4,
+        },
+      ], grid(piece.length / 4, 256));
     }
   }
 
   /** Records only the global gradient norm into {@linkcode AdamW.gradNorm}. */
   recordNorm(pass: GPUComputePassEncoder, grads: GPUBuffer): void {
-    const tensors = this.layout.specs.map((spec): Binding => ({
-      buffer: grads,
-      offset: spec.offset * 4,
-      size: spec.length * 4,
-    }));
-    this.#norm.record(pass, tensors, this.gradNorm);
+    this.#norm.record(pass, [{ buffer: grads, offset: 0, size: this.layout.totalLength * 4 }], this.gradNorm);
   }
 
   /** Uploads moments (e.g. from a checkpoint), flat in the parameter layout. */
@@ -153,6 +160,12 @@ export class AdamW {
 
   /** Frees the optimizer's buffers. */
   destroy(): void {
-    for (const buffer of [this.expAvg, this.expAvgSq, this.gradNorm, this.#hyper]) buffer.destroy();
+    for (const buffer of [this.expAvg, this.expAvgSq, this.gradNorm, this.#hyper, this.#decayBlocks]) {
+      buffer.destroy();
+    }
+    this.#norm.destroy();
   }
 }
+
+/** Floats per decay flag: 256 bytes, the alignment of every tensor in the flat buffer. */
+const BLOCK = 64;

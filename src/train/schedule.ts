@@ -1,5 +1,5 @@
 /**
- * Learning-rate schedules of METHOD.md §3. The update that produces step N (1-based) uses lr(N).
+ * Learning-rate schedules of docs/method.md#schedules. The update that produces step N (1-based) uses lr(N).
  *
  * @module
  */
@@ -36,6 +36,12 @@ export function validateSchedule(schedule: Schedule): Schedule {
   }
   if (!Number.isInteger(totalSteps) || totalSteps < 1) {
     throw new Error(`zsl: --steps must be a positive integer, got ${totalSteps}`);
+  }
+  if (warmup > totalSteps) {
+    throw new Error(
+      `zsl: --warmup ${warmup} is longer than the run (--steps ${totalSteps}): the learning rate would ` +
+        `never reach its peak; give --warmup ≤ ${totalSteps}`,
+    );
   }
   if (!Number.isInteger(decay) || decay < 0 || decay > totalSteps - warmup) {
     throw new Error(

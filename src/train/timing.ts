@@ -9,7 +9,8 @@ import type { ModelConfig } from "../model/config.ts";
 import { initParameters } from "../model/parameters.ts";
 import { Transformer } from "../model/transformer.ts";
 import { Random } from "../util/random.ts";
-import { AdamW } from "./adamw.ts";
+import { createOptimizer } from "./optimizer.ts";
+import type { OptimizerOptions } from "./optimizer.ts";
 
 /** Random token ids below min(vocab, 256), seeded. */
 export function randomTokens(count: number, vocab: number, seed: number): Uint32Array {
@@ -17,11 +18,20 @@ export function randomTokens(count: number, vocab: number, seed: number): Uint32
   return new Uint32Array(count).map(() => random.int(Math.min(vocab, 256)));
 }
 
-/** Seconds per full training step (forward, backward, clipped AdamW) of `config` at `batch` sequences. */
-export async function timeTrainingStep(kernels: Kernels, config: ModelConfig, batch: number, steps: number) {
+/**
+ * Seconds per full training step (forward, backward, the clipped update of `optimizer`, AdamW by default)
+ * of `config` at `batch` sequences.
+ */
+export async function timeTrainingStep(
+  kernels: Kernels,
+  config: ModelConfig,
+  batch: number,
+  steps: number,
+  optimizer: OptimizerOptions = {},
+): Promise<number> {
   const gpu = kernels.gpu;
   const model = await Transformer.create(gpu, config, { batch }, kernels);
-  const optimizer = await AdamW.create(gpu, model.layout, {}, kernels);
+  const update = await createOptimizer(gpu, model.layout, optimizer, kernels);
   model.setParameters(initParameters(model.layout, 0));
   const tokens = randomTokens(batch * config.seq_len, config.vocab_size, 1);
   const step = (t: number) => {
@@ -30,7 +40,7 @@ export async function timeTrainingStep(kernels: Kernels, config: ModelConfig, ba
     model.zeroGradients(encoder);
     const pass = encoder.beginComputePass();
     model.record(pass, { backward: true, slot: 0 });
-    optimizer.record(pass, model.parameters, model.gradients!, t, 1e-3);
+    update.record(pass, model.parameters, model.gradients!, t, 1e-3);
     pass.end();
     gpu.device.queue.submit([encoder.finish()]);
   };
@@ -42,7 +52,7 @@ export async function timeTrainingStep(kernels: Kernels, config: ModelConfig, ba
     await gpu.sync();
     return (performance.now() - start) / 1000 / steps;
   } finally {
-    optimizer.destroy();
+    update.destroy();
     model.destroy();
   }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Independent PyTorch reference of the OLMo-style model and trainer of METHOD.md §2–3.
+"""Independent PyTorch reference of the OLMo-style model and trainer of docs/method.md (#model, #training).
 
-Written from METHOD.md alone (not from the project's TypeScript), so that it can check the WebGPU engine and
+Written from the method (docs/method.md) alone (not from the project's TypeScript), so that it can check the WebGPU engine and
 trainer. Runs under Debian's python3-torch 1.13 (CPU) and numpy; no other packages.
 
     /usr/bin/python3 tests/reference/olmo.py init|losses|grads|train|bench ...
@@ -115,7 +115,7 @@ def load_config(path: str) -> Config:
     return config_from_dict(obj)
 
 
-# The METHOD.md §2 presets (V = 50304, T = 1024).
+# The docs/method.md#presets presets (V = 50304, T = 1024).
 PRESETS = {
     "14M": Config(256, 4, 4, 50304, 1024),
     "37M": Config(512, 8, 8, 50304, 1024),
@@ -296,7 +296,7 @@ class OLMo(nn.Module):
 
 
 def init_std(cfg: Config, name: str) -> float:
-    """Mitchell init σ (METHOD.md §2)."""
+    """Mitchell init σ (docs/method.md#model)."""
     d = cfg.d_model
     if name == "transformer.wte.weight" or name.endswith(".att_proj.weight") or name.endswith(".ff_proj.weight"):
         return 1.0 / math.sqrt(d)
@@ -504,8 +504,9 @@ def learning_rate(step: int, lr: float, warmup: int, schedule: str, total_steps:
     raise UsageError(f"unknown schedule {schedule!r} (trapezoidal or cosine)")
 
 
-def make_optimizer(model: OLMo, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW β (0.9, 0.95), eps 1e-5; decoupled weight decay on the Linear weights only (not wte)."""
+def make_optimizer(model: OLMo, lr: float, weight_decay: float, foreach: bool = False) -> torch.optim.AdamW:
+    """AdamW β (0.9, 0.95), eps 1e-5; decoupled weight decay on the Linear weights only (not wte).
+    foreach: torch's multi-tensor implementation (same math, fewer kernel launches)."""
     decay = [p for n, p in model.named_parameters() if n != "transformer.wte.weight"]
     no_decay = [model.transformer["wte"].weight]
     return torch.optim.AdamW(
@@ -514,6 +515,7 @@ def make_optimizer(model: OLMo, lr: float, weight_decay: float) -> torch.optim.A
         betas=ADAM_BETAS,
         eps=ADAM_EPS,
         weight_decay=weight_decay,
+        foreach=foreach,
     )
 
 
@@ -711,24 +713,46 @@ def cmd_train(args):
 FLOP_FORMULA = "flops_per_step = 6*n_params*B*T + 12*n_layers*d_model*B*T*T (attention scores and values, full TxT)"
 
 
+def blas_library() -> str:
+    """The BLAS shared library this process loaded (Debian: the reference libblas unless OpenBLAS is installed)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "blas" in line.lower() and "/" in line}
+    except OSError:
+        return "unknown"
+    for path in sorted(paths):
+        if "openblas" in path or "mkl" in path or "blis" in path:
+            return os.path.realpath(path)
+    return os.path.realpath(sorted(paths)[0]) if paths else "none"
+
+
 def cmd_bench(args):
     dtype, _ = setup(args)
+    if args.fast:
+        torch.use_deterministic_algorithms(False)
     cfg = load_config(args.config)
     if args.seq:
         cfg = cfg.with_seq_len(args.seq)
     model = init_model(cfg, args.seed).to(dtype)
-    opt = make_optimizer(model, 1e-3, 0.1)
+    opt = make_optimizer(model, 1e-3, 0.1, foreach=args.fast)
     gen = torch.Generator().manual_seed(args.seed)
     b, t = args.batch, cfg.seq_len
     mb = args.microbatch or b
     times = []
+    cpu_times = []
+    started = time.perf_counter()
     for i in range(args.warmup_steps + args.steps):
         seqs = torch.randint(0, cfg.vocab_size, (b, t), generator=gen).numpy()
         t0 = time.perf_counter()
+        c0 = time.process_time()
         train_step(model, opt, seqs, mb, 1e-3, 1.0)
         dt = time.perf_counter() - t0
         if i >= args.warmup_steps:
             times.append(dt)
+            cpu_times.append(time.process_time() - c0)
+        # A configuration far slower than the others (e.g. oversubscribed threads) need not run long.
+        if args.max_seconds and len(times) >= 3 and time.perf_counter() - started > args.max_seconds:
+            break
     n_params = cfg.n_params()
     flops = 6 * n_params * b * t + 12 * cfg.n_layers * cfg.d_model * b * t * t
     sec = sum(times) / len(times)
@@ -739,9 +763,11 @@ def cmd_bench(args):
                 "batch": b,
                 "microbatch": mb,
                 "seq": t,
-                "steps": args.steps,
+                "steps": len(times),
                 "warmup_steps": args.warmup_steps,
                 "threads": torch.get_num_threads(),
+                "fast": args.fast,
+                "blas": blas_library(),
                 "dtype": args.dtype,
                 "matmul": args.matmul,
                 "torch": torch.__version__,
@@ -749,6 +775,7 @@ def cmd_bench(args):
                 "tokens_per_step": b * t,
                 "seconds_per_step": sec,
                 "seconds_per_step_median": float(np.median(times)),
+                "cpu_seconds_per_step_median": float(np.median(cpu_times)),
                 "tokens_per_s": b * t / sec,
                 "flops_per_step": flops,
                 "gflops_per_s": flops / sec / 1e9,
@@ -802,7 +829,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_grads)
 
-    sp = sub.add_parser("train", help="AdamW training as METHOD.md §3")
+    sp = sub.add_parser("train", help="AdamW training as docs/method.md#training")
     sp.add_argument("--config", required=True)
     sp.add_argument("--init", required=True, help="model checkpoint to start from")
     sp.add_argument("--data", required=True)
@@ -838,6 +865,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--warmup-steps", type=int, default=1, help="untimed steps first")
     sp.add_argument("--microbatch", type=int, default=0)
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument(
+        "--fast", action="store_true", help="no deterministic-algorithms mode, multi-tensor (foreach) AdamW"
+    )
+    sp.add_argument("--max-seconds", type=float, default=0, help="stop after this long (at least 3 timed steps)")
     common(sp)
     sp.set_defaults(func=cmd_bench)
     return p

@@ -41,7 +41,7 @@ def rel_err(a, b) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# An independent, loop-by-loop numpy forward of METHOD.md §2 (one sequence), float64.
+# An independent, loop-by-loop numpy forward of docs/method.md#model (one sequence), float64.
 
 
 def naive_logits(weights: dict, cfg: olmo.Config, toks) -> np.ndarray:

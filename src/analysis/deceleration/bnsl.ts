@@ -1,6 +1,6 @@
 /**
  * The one-break smoothly broken power law (BNSL) without additive constant, in log space
- * (METHOD.md §4):
+ * (docs/method.md#the-broken-power-law):
  *
  *     log L(t) = log b − c0·log t − c1·f1·log(1 + exp((log t − log d1)/f1))
  *

@@ -1,6 +1,6 @@
 /**
  * Loss deceleration: fits the one-break BNSL to a training-loss curve and derives the break
- * (t_d, L_d, r_d) and the predicted final loss (METHOD.md §4).
+ * (t_d, L_d, r_d) and the predicted final loss (docs/method.md#loss-deceleration).
  *
  * Least squares: Levenberg–Marquardt from `ml-levenberg-marquardt` (analytic Jacobian) in chunks of
  * 50 iterations, each followed by Gauss–Newton steps with a line search (`gaussNewtonPolish`),
@@ -17,6 +17,7 @@ import { levenbergMarquardt } from "npm:ml-levenberg-marquardt@5.1.0";
 import { Matrix, SingularValueDecomposition } from "npm:ml-matrix@6.15.1";
 import { bnslLogAt, bnslLogGradient, type ParameterVector } from "./bnsl.ts";
 import { defaultMinStep, preprocessLossCurve } from "./preprocess.ts";
+import { formatWithError } from "../../util/format.ts";
 
 /** The paper's initial guess of the break (steps, at 0.5M tokens a step). */
 export const PAPER_D1_GUESS = 6000;
@@ -65,8 +66,30 @@ export interface DecelerationOptions {
    * laws with noise ≈ 0.7.
    */
   maxResidualRatio?: number;
+  /**
+   * The run's warmup in steps. A break that is otherwise identified but lies within 2× of the end of the
+   * warmup (w/2 ≤ t_d ≤ 2w) is marked `atWarmupEnd` and not identified (docs/method.md#warmup-control).
+   * Default none (0: no warmup).
+   */
+  warmup?: number;
+  /**
+   * The step at which the curve's x reaches a value, for the warmup rule when x is not the step (the
+   * learning-rate area S of `fitLrArea`). Default: x is the step.
+   */
+  stepAt?: (x: number) => number;
+  /** What x is, in the reasons: "steps" (default) or e.g. "S". */
+  axis?: string;
   /** Names the input in error messages (a file name). */
   label?: string;
+}
+
+/** How far from the end of the warmup (a factor either way) a break is taken for the warmup's. */
+export const WARMUP_END_FACTOR = 2;
+
+/** Whether a break at step `tD` lies within {@linkcode WARMUP_END_FACTOR}× of the end of a warmup of `warmup` steps. */
+export function atWarmupEnd(tD: number, warmup: number | undefined): boolean {
+  return warmup !== undefined && warmup > 0 && tD >= warmup / WARMUP_END_FACTOR &&
+    tD <= warmup * WARMUP_END_FACTOR;
 }
 
 /** ± one standard error of every parameter and derived quantity. */
@@ -147,6 +170,11 @@ export interface DecelerationFit {
   residualRatio: number;
   /** Whether a break that decelerates the loss is identified; when false `reasons` says why. */
   identified: boolean;
+  /**
+   * The break passes every other rule but lies within 2× of the end of the warmup (`options.warmup`):
+   * a break at the warmup end, not identified as the deceleration.
+   */
+  atWarmupEnd: boolean;
   /** Why the break is not identified, one sentence each; empty when `identified`. */
   reasons: string[];
   /** Whether least squares converged, and its iterations (summed over starts). */
@@ -169,7 +197,11 @@ function prefix(label: string | undefined): string {
   return label ? `zsl: ${label}: ` : "zsl: ";
 }
 
-/** Checks the raw input: equal lengths, finite strictly increasing steps, finite positive losses. */
+/**
+ * Checks the raw input: equal lengths, finite non-decreasing steps, finite positive losses. A step may
+ * repeat (the authors' subsampling appends the last row even when it is already on the grid, and their
+ * fits used both rows): least squares weighs such a point twice and needs nothing else.
+ */
 function validate(steps: ArrayLike<number>, losses: ArrayLike<number>, label?: string): void {
   const where = prefix(label);
   if (steps.length !== losses.length) {
@@ -180,10 +212,10 @@ function validate(steps: ArrayLike<number>, losses: ArrayLike<number>, label?: s
     if (!Number.isFinite(steps[i])) {
       throw new Error(`${where}step at row ${i} is ${steps[i]}: steps must be finite numbers`);
     }
-    if (i > 0 && !(steps[i] > steps[i - 1])) {
+    if (i > 0 && !(steps[i] >= steps[i - 1])) {
       throw new Error(
-        `${where}steps must increase strictly, but row ${i} has step ${steps[i]} after ${steps[i - 1]}: ` +
-          `sort the rows by step and drop duplicates`,
+        `${where}steps must not decrease, but row ${i} has step ${steps[i]} after ${steps[i - 1]}: ` +
+          `sort the rows by step`,
       );
     }
   }
@@ -197,11 +229,19 @@ function validate(steps: ArrayLike<number>, losses: ArrayLike<number>, label?: s
   }
 }
 
-/** Mean of the local log-log slopes (y[k+1]−y[k])/(x[k+1]−x[k]) for k in [from, to). */
+/**
+ * Mean of the local log-log slopes (y[k+1]−y[k])/(x[k+1]−x[k]) for k in [from, to), over the pairs
+ * whose steps differ (a repeated step has no slope).
+ */
 function meanSlope(xs: Float64Array, ys: Float64Array, from: number, to: number): number {
   let sum = 0;
-  for (let k = from; k < to; k++) sum += (ys[k + 1] - ys[k]) / (xs[k + 1] - xs[k]);
-  return sum / (to - from);
+  let count = 0;
+  for (let k = from; k < to; k++) {
+    if (xs[k + 1] === xs[k]) continue;
+    sum += (ys[k + 1] - ys[k]) / (xs[k + 1] - xs[k]);
+    count++;
+  }
+  return sum / count;
 }
 
 /** Least-squares line through points [from, to): slope and intercept. */
@@ -232,7 +272,7 @@ function nearestIndex(xs: Float64Array, x: number): number {
 }
 
 /**
- * The paper's initial guess (METHOD.md §4): i = index nearest log d1⁰; c0⁰ = −mean local slope
+ * The paper's initial guess (docs/method.md#fit): i = index nearest log d1⁰; c0⁰ = −mean local slope
  * before i; c1⁰ = −mean local slope from i to the end − c0⁰; b⁰ = exp(log y₀ + c0⁰·log t₀);
  * f1⁰ = 0.3. (The authors' code passes log b⁰ where b⁰ is expected, and drops the last slope;
  * neither changes the optimum.)
@@ -461,7 +501,7 @@ export function defaultD1Guess(firstStep: number, lastStep: number): number {
  *
  * By default `losses` are raw per-step training losses: they are smoothed and subsampled as in the
  * paper, then the points with step > minStep are fitted. With `preprocess: false` they are fitted
- * as given. Throws (with the fix in the message) on unsorted or duplicate steps, non-finite or
+ * as given (a repeated step counts as two points). Throws (with the fix in the message) on decreasing steps, non-finite or
  * non-positive losses, or fewer than 10 points to fit. A fit whose break cannot be identified
  * (a pure power law, a break outside the data, a bend wider than the data, a curve that steepens)
  * is returned with `identified: false` and the reasons.
@@ -604,27 +644,45 @@ export function fitDeceleration(
     }
     if (!(Math.abs(c1) > 3 * errors.c1)) {
       reasons.push(
-        `the slope change c1 = ${c1.toPrecision(3)} ± ${errors.c1.toPrecision(2)} is not significant`,
+        `the slope change c1 = ${formatWithError(c1, errors.c1)} is not significant`,
       );
     }
   }
+  const axis = options.axis ?? "steps";
   if (!tDInRange) {
     reasons.push(
-      `t_d = ${formatStep(tD)} lies outside the fitted steps ` +
+      `t_d = ${formatStep(tD)} lies outside the fitted ${axis} ` +
         `[${formatStep(firstFitted)}, ${formatStep(finalStep)}]`,
     );
   } else if (!(tDRange[0] >= firstFitted && tDRange[1] <= finalStep)) {
     reasons.push(
       `t_d is not located: its ±1σ range [${formatStep(tDRange[0])}, ${formatStep(tDRange[1])}] ` +
-        `extends beyond the fitted steps`,
+        `extends beyond the fitted ${axis}`,
     );
   }
   // The slope goes from 10% to 90% of its change over 2·ln 9·f1 in log-steps.
   const bendWidth = 2 * Math.log(9) * f1;
   if (bendWidth > xs[n - 1] - xs[0]) {
     reasons.push(
-      `the bend (f1 = ${f1.toPrecision(3)}) spans a factor ${Math.exp(bendWidth).toPrecision(3)} in steps, ` +
+      `the bend (f1 = ${f1.toPrecision(3)}) spans a factor ${
+        Math.exp(bendWidth).toPrecision(3)
+      } in ${axis}, ` +
         `more than the fitted range: a gradual curvature, not a break`,
+    );
+  }
+  // Checked last: only a break that passes every other rule can be the warmup's rather than none.
+  const breakStep = options.stepAt ? options.stepAt(tD) : tD;
+  const warmupEnd = reasons.length === 0 && atWarmupEnd(breakStep, options.warmup);
+  if (warmupEnd) {
+    const w = options.warmup!;
+    reasons.push(
+      `at the warmup end: t_d = ${
+        formatStep(breakStep)
+      } steps lies within ${WARMUP_END_FACTOR}× of the end of ` +
+        `the ${w}-step warmup ([${formatStep(w / WARMUP_END_FACTOR)}, ${
+          formatStep(w * WARMUP_END_FACTOR)
+        }]), ` +
+        `where the learning rate stops rising: compare runs with other warmups (docs/method.md#warmup-control)`,
     );
   }
 
@@ -655,6 +713,7 @@ export function fitDeceleration(
     d1Guess,
     residualRatio: lin.sse / powerLawSse,
     identified: reasons.length === 0,
+    atWarmupEnd: warmupEnd,
     reasons,
     converged: best.converged,
     iterations,

@@ -1,6 +1,6 @@
 /**
- * Loss deceleration (METHOD.md §4): preprocessing of raw loss curves, the one-break BNSL, its fit
- * and derived quantities, reading curves from runs or files, and the result tables.
+ * Loss deceleration (docs/method.md#loss-deceleration): preprocessing of raw loss curves, the one-break BNSL, its fit and
+ * derived quantities, the fit against the learning-rate area, the warmup control, and the fits as result rows.
  *
  * @module
  */
@@ -16,6 +16,7 @@ export {
   toVector,
 } from "./bnsl.ts";
 export {
+  atWarmupEnd,
   type DecelerationErrors,
   type DecelerationFit,
   type DecelerationOptions,
@@ -26,7 +27,9 @@ export {
   MIN_FIT_POINTS,
   PAPER_D1_GUESS,
   paperInitialGuess,
+  WARMUP_END_FACTOR,
 } from "./fit.ts";
+export { fitLrArea, LrArea, type LrAreaFit } from "./lr_area.ts";
 export {
   defaultMinStep,
   LOG_MOVING_AVERAGE_BASE,
@@ -40,6 +43,20 @@ export {
   type PreprocessedCurve,
   preprocessLossCurve,
 } from "./preprocess.ts";
-export { type LossCurve, parseLossCsv, readLossCurve } from "./curves.ts";
-export { decelerationColumns, decelerationMarkdown, formatWithError, type NamedFit } from "./report.ts";
-export { uniqueNames, writeDecelerationReport } from "./write.ts";
+export {
+  decelerationBreak,
+  decelerationCurveRows,
+  decelerationRow,
+  fitCurves,
+  lrAreaCurveRows,
+  type NamedFit,
+} from "./rows.ts";
+export {
+  WARMUP_RULE,
+  type WarmupControlInput,
+  warmupControlRows,
+  type WarmupSlope,
+  warmupSlope,
+  warmupVerdict,
+  warmupVerdicts,
+} from "./warmup.ts";

@@ -1,5 +1,5 @@
 /**
- * The paper's preprocessing of a raw per-step training-loss curve (METHOD.md §4): a log moving
+ * The paper's preprocessing of a raw per-step training-loss curve (docs/method.md#preprocessing): a log moving
  * average over the row index, a log-spaced subsample of the steps, and the cut of the first
  * transient steps.
  *

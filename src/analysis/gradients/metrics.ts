@@ -1,5 +1,5 @@
 /**
- * Gradient interference (METHOD.md §6): how per-example gradients g_ij = ∂ℓ_i/∂θ_j and the one-step
+ * Gradient interference (docs/method.md#gradient-interference): how per-example gradients g_ij = ∂ℓ_i/∂θ_j and the one-step
  * update δ add up, from streaming sums (never every per-example gradient at once).
  *
  * With p_ij = g_ij·δ_j (example i's first-order loss change through coordinate j):
@@ -22,7 +22,8 @@
  *
  * @module
  */
-import { StableSum } from "../interference/loss.ts";
+import type { GradientMetrics } from "../../results/gradients.ts";
+import { StableSum } from "../../util/stable_sum.ts";
 
 /** Bins of the C_j = 1 − D_j histogram over [0, 1] (the paper's). */
 export const COHERENCE_BINS = 100;
@@ -219,45 +220,15 @@ export function emptyExampleSums(examples: number): ExampleSums {
   };
 }
 
-/** The metrics of gradient interference over N examples and J coordinates. */
-export interface GradientInterference {
-  /** Examples N. */
-  examples: number;
-  /** Coordinates J (embedding included). */
-  coordinates: number;
-  /** D(∇ℓ): mean D_j over the non-embedding coordinates with a defined D_j (NaN when there are none). */
-  dGrad: number;
-  /** Coordinates averaged in D(∇ℓ). */
-  dGradCoordinates: number;
-  /** Non-embedding coordinates left out of D(∇ℓ) because every example's gradient is 0 there. */
-  dGradZeroCoordinates: number;
+/**
+ * The metrics of gradient interference over N examples and J coordinates: the ones the result table keeps
+ * ({@linkcode GradientMetrics}, documented there) and the sums and histogram they come from.
+ */
+export interface GradientInterference extends GradientMetrics {
   /** Counts of C_j = 1 − D_j in 100 bins over [0, 1] (last bin closed), non-embedding coordinates. */
   coherenceHistogram: number[];
-  /** C_g = Σ_j|Σ_i p_ij| / Σ_jΣ_i|p_ij| (NaN when Σ|p| = 0: δ = 0 or all-zero gradients). */
-  cG: number;
-  /** C_(u,G) = |Σ_jΣ_i p_ij| / Σ_j|Σ_i p_ij| (NaN when Σ_j|Σ_i p_ij| = 0). */
-  cUG: number;
-  /** C_(u,g) = Σ_i|Σ_j p_ij| / Σ_iΣ_j|p_ij| (NaN when Σ|p| = 0). */
-  cUg: number;
-  /** 1 − D(Δ̂ℓ) = |Σ_i Δ̂ℓ_i| / Σ_i|Δ̂ℓ_i| (NaN when every Δ̂ℓ_i = 0). */
-  oneMinusDPredicted: number;
-  /** D(Δ̂ℓ), the loss-interference D of the predicted changes. */
-  dPredicted: number;
-  /** M(Δ̂ℓ) = Σ_i|Δ̂ℓ_i| / N. */
-  mPredicted: number;
-  /**
-   * |left − right| for the identity left = 1 − D(Δ̂ℓ) (per-example path), right = C_g·C_(u,G)/C_(u,g)
-   * (NaN when a side is undefined). Both sides are fractions in [0, 1], so this is an error on the
-   * scale of 1 − D itself: a relative error would blow up float32 rounding by 1/(1 − D(Δ̂ℓ)) once
-   * nearly everything cancels, and say nothing about whether the metrics can be trusted.
-   */
-  identityError: number;
-  /** ‖δ‖₂. */
-  deltaNorm: number;
   /** ‖G‖₂ with G = Σ_i g_i / N, the mean gradient. */
   meanGradientNorm: number;
-  /** Mean over examples of ‖g_i‖₂. */
-  meanExampleGradNorm: number;
   /** Σ_i Δ̂ℓ_i from the per-example path. */
   sumPredicted: number;
   /** Σ_jΣ_i p_ij from the per-coordinate path (equal to `sumPredicted` up to rounding). */
@@ -268,6 +239,83 @@ export interface GradientInterference {
 
 function ratio(numerator: number, denominator: number): number {
   return denominator === 0 ? NaN : numerator / denominator;
+}
+
+/** The gradient noise scale of N examples and the unbiased estimates it is the ratio of. */
+export interface NoiseScale {
+  /** Mean over examples of ‖g_i‖². */
+  meanExampleGradSq: number;
+  /** tr(Σ) ≈ N/(N − 1)·(mean ‖g_i‖² − ‖G‖²), G the mean gradient. */
+  noiseTrace: number;
+  /** ‖𝔼g‖² ≈ (N·‖G‖² − mean ‖g_i‖²)/(N − 1). */
+  gradSqUnbiased: number;
+  /** B_simple = tr(Σ)/‖𝔼g‖² (NaN when the estimate of ‖𝔼g‖² is ≤ 0, or N < 2). */
+  bSimple: number;
+}
+
+/**
+ * The simple gradient noise scale B_simple = tr(Σ)/‖𝔼g‖² of McCandlish et al. (2018), from N examples'
+ * mean squared gradient norm mean‖g_i‖² and the squared norm ‖G‖² of their mean gradient G: the unbiased
+ * estimators of their appendix A with B_small = 1 and B_big = N (𝔼 mean‖g_i‖² = ‖𝔼g‖² + tr Σ and
+ * 𝔼‖G‖² = ‖𝔼g‖² + tr Σ/N for independent examples). The ratio of the two unbiased estimates is itself
+ * slightly biased.
+ *
+ * @example
+ * ```ts
+ * import { gradientNoiseScale } from "./metrics.ts";
+ * // Two examples g = (1, 0) and (0, 1): mean ‖g_i‖² = 1, G = (½, ½), ‖G‖² = ½.
+ * gradientNoiseScale(2, 1, 0.5); // { noiseTrace: 1, gradSqUnbiased: 0, bSimple: NaN, … }
+ * ```
+ */
+export function gradientNoiseScale(
+  examples: number,
+  meanExampleGradSq: number,
+  meanGradSq: number,
+): NoiseScale {
+  const N = examples;
+  if (!(N >= 2)) return { meanExampleGradSq, noiseTrace: NaN, gradSqUnbiased: NaN, bSimple: NaN };
+  const noiseTrace = N / (N - 1) * (meanExampleGradSq - meanGradSq);
+  const gradSqUnbiased = (N * meanGradSq - meanExampleGradSq) / (N - 1);
+  return {
+    meanExampleGradSq,
+    noiseTrace,
+    gradSqUnbiased,
+    bSimple: gradSqUnbiased > 0 ? noiseTrace / gradSqUnbiased : NaN,
+  };
+}
+
+/** erf(x) to ~1e-7 (Abramowitz and Stegun 7.1.26). */
+function erf(x: number): number {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const y = 1 -
+    t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) *
+      Math.exp(-x * x);
+  return x >= 0 ? y : -y;
+}
+
+/** E|X| for X ~ Normal(mean, sd²) (the folded normal's mean). */
+function meanAbsNormal(mean: number, sd: number): number {
+  if (sd === 0) return Math.abs(mean);
+  return sd * Math.sqrt(2 / Math.PI) * Math.exp(-(mean * mean) / (2 * sd * sd)) +
+    mean * erf(mean / (sd * Math.SQRT2));
+}
+
+/**
+ * The D(∇ℓ) that a gradient noise scale implies when every coordinate has the same signal-to-noise ratio
+ * r = |𝔼g_j|/σ_j = 1/√B_simple and Gaussian per-example gradients (docs/method.md#gradient-noise-scale):
+ * 1 − D_j ≈ 𝔼|ḡ_j|/𝔼|g_ij| with ḡ_j the mean of N examples, which is √(π/(2B)) for N ≫ B and 1/√N (the
+ * null) for N ≪ B.
+ *
+ * @example
+ * ```ts
+ * import { gaussianInterference } from "./metrics.ts";
+ * gaussianInterference(1e6, 256); // ≈ 1 − 1/√256 = 0.9375: far fewer examples than B, D is at its null
+ * ```
+ */
+export function gaussianInterference(bSimple: number, examples: number): number {
+  if (!(bSimple > 0) || !(examples >= 1)) return NaN;
+  const r = 1 / Math.sqrt(bSimple);
+  return 1 - meanAbsNormal(r, 1 / Math.sqrt(examples)) / meanAbsNormal(r, 1);
 }
 
 /**
@@ -302,6 +350,7 @@ export function finishGradientInterference(
   const sumAbsPredicted = new StableSum();
   const absPExamples = new StableSum();
   const exampleNorms = new StableSum();
+  const exampleSquares = new StableSum();
   for (let i = 0; i < N; i++) {
     const value = examples.predicted[i];
     if (!Number.isFinite(value)) throw nonFinite(value, "predicted", i);
@@ -309,6 +358,7 @@ export function finishGradientInterference(
     sumAbsPredicted.add(Math.abs(value));
     absPExamples.add(examples.absPredicted[i]);
     exampleNorms.add(Math.sqrt(examples.gradSq[i]));
+    exampleSquares.add(examples.gradSq[i]);
   }
   const reasons: string[] = [];
   if (coords.absP === 0) {
@@ -360,6 +410,7 @@ export function finishGradientInterference(
     deltaNorm: Math.sqrt(coords.deltaSq),
     meanGradientNorm: Math.sqrt(coords.sumGradSq) / N,
     meanExampleGradNorm: exampleNorms.value / N,
+    ...gradientNoiseScale(N, exampleSquares.value / N, coords.sumGradSq / (N * N)),
     sumPredicted: sumPredicted.value,
     sumP: coords.p,
     reason: reasons.join("; "),

@@ -1,34 +1,42 @@
 /**
- * Gradient interference of a training run (METHOD.md §6) at each power-of-two checkpoint: the
- * one-step update δ of the loss-interference analysis (load the checkpoint with its optimizer state,
- * one AdamW step without clipping at lr(t) on the first batch training never saw), the exact
+ * Gradient interference of a training run (docs/method.md#gradient-interference) at each power-of-two checkpoint: the
+ * one-step update δ of the loss-interference analysis (load the checkpoint with its optimizer state, one
+ * step of the run's own optimizer without clipping at lr(t) on the first batch training never saw), the exact
  * per-example gradients at θ_t of that same batch's examples, their statistics, and how well the
  * first-order prediction Δ̂ℓ_i = g_i·δ tracks the true change Δℓ_i of the step.
  *
- * Cached in `RUN/gradients/`: `gradients_step-NNNNNNN_<granularity>.json` (settings and metrics)
- * and the per-example table `gradient_examples_step-NNNNNNN_<granularity>.arrow`; a cached checkpoint
- * is reused when it is newer than the checkpoint and was made with the same settings.
+ * Cached in `RUN/gradients/` (the files are `src/results/gradients.ts`'s): each checkpoint's settings and
+ * metrics, and its per-example table; a cached checkpoint is reused when it is newer than the checkpoint
+ * and was made with the same settings.
  *
  * @module
  */
 import type { GpuDevice } from "../../gpu/device.ts";
 import { Kernels } from "../../gpu/kernels.ts";
 import { parameterLayout } from "../../model/parameters.ts";
-import { checkpointPath, listCheckpoints, loadCheckpoint } from "../../train/checkpoint.ts";
+import { checkpointPath, loadCheckpoint } from "../../train/checkpoint.ts";
+import { analysisOptimizerOptions, checkpointStepState, OptimizerStep } from "../../train/optimizer_step.ts";
 import type { LoadedRun } from "../../train/run.ts";
-import type { AdamWOptions } from "../../train/adamw.ts";
-import { writeJsonAtomic } from "../../io/atomic.ts";
 import { join } from "../../util/path.ts";
-import { OneStep, oneStepLearningRate } from "../interference/one_step.ts";
-import { isPowerOfTwo } from "../interference/run.ts";
-import { finishGradientInterference, predictionAgreement } from "./metrics.ts";
+import { newerThanCheckpoint } from "../../results/cache.ts";
+import type { ExampleRows, Granularity } from "../../results/gradients.ts";
+import {
+  exampleTableFile,
+  gradientCacheFile,
+  gradientsDir,
+  projectionFilesBase,
+  readExampleTable,
+  readGradientCache,
+  writeExampleTable,
+  writeGradientCache,
+} from "../../results/gradients.ts";
+import { ProjectionWriter } from "../../results/projections.ts";
+import { oneStepLearningRate } from "../interference/one_step.ts";
+import { analysedCheckpoints } from "../interference/run.ts";
+import { finishGradientInterference, gradientNoiseScale, predictionAgreement } from "./metrics.ts";
 import type { GradientInterference, PredictionAgreement } from "./metrics.ts";
 import { GradientStatistics } from "./statistics.ts";
-import type { Granularity } from "./statistics.ts";
-import { ProjectionWriter } from "./projection.ts";
 import type { ProjectionOptions } from "../../ops/projection.ts";
-import { exampleTableName, readExampleTable, writeExampleTable } from "./table.ts";
-import type { ExampleRows } from "./table.ts";
 
 /** Options of {@linkcode analyseRunGradients}. */
 export interface RunGradientOptions {
@@ -38,8 +46,6 @@ export interface RunGradientOptions {
   sequences?: number;
   /** Only these checkpoint steps (default: every power of two). */
   checkpoints?: number[];
-  /** Cache directory (default `RUN/gradients`). */
-  cacheDir?: string;
   /** Recompute, ignoring the cache. */
   force?: boolean;
   /** Token granularity: target positions per backward (see {@linkcode GradientStatistics}). */
@@ -48,7 +54,7 @@ export interface RunGradientOptions {
   kernels?: Kernels;
   /**
    * Also write every example's gradient projected to kOut·kIn dimensions per parameter (seeded
-   * Kronecker random projections) to `projections_step-NNNNNNN_<granularity>.{npy,arrow,json}`.
+   * Kronecker random projections) to `RUN/gradients/projections_step-NNNNNNN_<granularity>.*`.
    */
   projection?: ProjectionOptions;
   /** Progress text as the work goes (what, done, total). */
@@ -85,25 +91,15 @@ export interface RunGradients {
   computed: number;
 }
 
-/** Base name (no extension) of a checkpoint's projected gradients. */
-export function projectionFileName(step: number, granularity: Granularity): string {
-  return `projections_step-${String(step).padStart(7, "0")}_${granularity}`;
-}
-
-/** File name of a checkpoint's cached metrics. */
-export function gradientFileName(step: number, granularity: Granularity): string {
-  return `gradients_step-${String(step).padStart(7, "0")}_${granularity}.json`;
-}
-
 /**
  * Runs (or reads from the cache) the gradient interference of a run's checkpoints. `device` is the
  * GPU or a function opening it, called only when something has to be computed.
  *
  * @example
  * ```ts
- * import { analyseRunGradients, loadRun, openGpu } from "./mod.ts";
- * // const result = await analyseRunGradients(gpu, await loadRun("runs/cpu-s"), { granularity: "sequence" });
- * // result.checkpoints: [{ step, dGrad, cG, cUG, cUg, oneMinusDPredicted, agreement, … }]
+ * import { analyseRunGradients, loadRun, openGpu } from "../../../mod.ts";
+ * const result = await analyseRunGradients(openGpu, await loadRun("runs/cpu-s"), { granularity: "sequence" });
+ * result.checkpoints; // [{ step, dGrad, cG, cUG, cUg, oneMinusDPredicted, agreement, … }]
  * ```
  */
 export async function analyseRunGradients(
@@ -112,44 +108,30 @@ export async function analyseRunGradients(
   options: RunGradientOptions = {},
 ): Promise<RunGradients> {
   const granularity = options.granularity ?? "sequence";
-  const cacheDir = options.cacheDir ?? join(run.runDir, "gradients");
+  const cacheDir = gradientsDir(run.runDir);
   const layout = parameterLayout(run.config);
   const T = run.config.seq_len;
-  const available = await listCheckpoints(run.runDir);
-  const steps = options.checkpoints ?? available.filter(isPowerOfTwo);
-  for (const step of steps) {
-    if (!available.includes(step)) {
-      throw new Error(
-        `zsl: ${run.runDir} has no checkpoint of step ${step} (it has ${available.join(", ")})`,
-      );
-    }
-  }
-  if (steps.length === 0) {
-    throw new Error(`zsl: ${run.runDir} has no power-of-two checkpoints: train it first`);
-  }
+  const steps = await analysedCheckpoints(run.runDir, options.checkpoints);
   const sequences = Math.min(options.sequences ?? (granularity === "token" ? 4 : run.batch), run.batch);
   if (!Number.isInteger(sequences) || sequences < 1) {
     throw new Error(`zsl: --sequences must be a positive integer, got ${options.sequences}`);
   }
-  const adamw: AdamWOptions = { ...(run.info.adamw as AdamWOptions | undefined), maxNorm: 0 };
+  const optimizer = analysisOptimizerOptions(run.optimizer);
   const settings = (step: number) => ({
     granularity,
     sequences,
     lr: oneStepLearningRate(run.schedule, step),
     afterStep: run.steps,
-    adamw,
+    optimizer,
     targetsPerPass: options.targetsPerPass ?? null,
     projection: options.projection ?? null,
   });
   await Deno.mkdir(cacheDir, { recursive: true });
   const needed: number[] = [];
   for (const step of steps) {
-    const cached = await readJson(join(cacheDir, gradientFileName(step, granularity)));
-    const fresh = await newerThanCheckpoint(
-      join(cacheDir, gradientFileName(step, granularity)),
-      run.runDir,
-      step,
-    );
+    const path = join(cacheDir, gradientCacheFile(step, granularity));
+    const cached = await readGradientCache(path);
+    const fresh = await newerThanCheckpoint(path, run.runDir, step);
     if (options.force || !fresh || JSON.stringify(cached?.settings) !== JSON.stringify(settings(step))) {
       needed.push(step);
     }
@@ -159,10 +141,10 @@ export async function analyseRunGradients(
     const kernels = options.kernels ?? new Kernels(gpu);
     const batch = run.plan.unseenBatch(run.steps, 0).tokens;
     const examplesOf = batch.subarray(0, sequences * T);
-    const stepper = await OneStep.create(gpu, run.config, {
+    const stepper = await OptimizerStep.create(gpu, run.config, {
       batch: run.batch,
       microbatch: run.microbatch,
-      adamw,
+      optimizer,
       kernels,
     });
     const statistics = await GradientStatistics.create(gpu, run.config, {
@@ -180,24 +162,15 @@ export async function analyseRunGradients(
             total,
           );
         const checkpoint = await loadCheckpoint(checkpointPath(run.runDir, step), layout);
-        if (!checkpoint.expAvg || !checkpoint.expAvgSq) {
-          throw new Error(
-            `zsl: ${checkpoint.directory} has no optimizer.safetensors: gradient interference needs the ` +
-              `optimizer state to take the one step δ`,
-          );
-        }
-        report("one AdamW step", 0, 1);
+        report(`one ${optimizer.kind} step`, 0, 1);
         const lr = settings(step).lr;
-        stepper.load({
-          parameters: checkpoint.parameters,
-          expAvg: checkpoint.expAvg,
-          expAvgSq: checkpoint.expAvgSq,
-        });
+        stepper.load(
+          checkpointStepState(checkpoint, "gradient interference takes the one step δ from it"),
+          `${checkpoint.directory}/optimizer.safetensors`,
+        );
         const { before } = await stepper.step(batch, step + 1, lr);
         const after = await stepper.losses(examplesOf);
-        const stepped = await stepper.model.getParameters();
-        const delta = new Float32Array(layout.totalLength);
-        for (let j = 0; j < delta.length; j++) delta[j] = stepped[j] - checkpoint.parameters[j];
+        const delta = await stepper.update();
         const tokenChange = new Float64Array(sequences * (T - 1));
         for (let i = 0; i < tokenChange.length; i++) tokenChange[i] = after[i] - before[i];
         const start = performance.now();
@@ -230,14 +203,14 @@ export async function analyseRunGradients(
           gradSq: stats.examples.gradSq,
           gradAbs: stats.examples.gradAbs,
         };
-        await writeExampleTable(join(cacheDir, exampleTableName(step, granularity)), rows);
+        await writeExampleTable(join(cacheDir, exampleTableFile(step, granularity)), rows);
         if (stats.projected && options.projection) {
           const token = granularity === "token";
           const writer = await ProjectionWriter.create(cacheDir, {
             ...options.projection,
             slices: [...stats.projected.slices],
             extra: { run: run.info.name, step, granularity },
-          }, projectionFileName(step, granularity));
+          }, projectionFilesBase(step, granularity));
           await writer.append({
             sequence: stats.sequence,
             position: stats.position,
@@ -246,9 +219,9 @@ export async function analyseRunGradients(
           }, stats.projected.vectors);
           await writer.finish();
         }
-        await writeJsonAtomic(join(cacheDir, gradientFileName(step, granularity)), {
+        await writeGradientCache(join(cacheDir, gradientCacheFile(step, granularity)), {
           settings: settings(step),
-          result: withNulls(result),
+          result,
         });
       }
     } finally {
@@ -258,20 +231,21 @@ export async function analyseRunGradients(
   }
   const checkpoints: GradientCheckpoint[] = [];
   for (const step of steps) {
-    const cached = await readJson(join(cacheDir, gradientFileName(step, granularity)));
-    checkpoints.push(withNaNs(cached!.result) as GradientCheckpoint);
+    const cached = await readGradientCache(join(cacheDir, gradientCacheFile(step, granularity)));
+    const result = cached!.result as GradientCheckpoint;
+    if (result.meanExampleGradSq === undefined) {
+      // A cache written before the noise scale: its per-example table has every ‖g_i‖².
+      const { gradSq } = await readExampleTable(join(cacheDir, exampleTableFile(step, granularity)));
+      let sum = 0;
+      for (let i = 0; i < gradSq.length; i++) sum += gradSq[i];
+      Object.assign(
+        result,
+        gradientNoiseScale(result.examples, sum / result.examples, result.meanGradientNorm ** 2),
+      );
+    }
+    checkpoints.push(result);
   }
   return { name: run.info.name, runDir: run.runDir, checkpoints, computed: needed.length };
-}
-
-/** The per-example rows of one analysed checkpoint (for F8 and notebooks). */
-export function readCheckpointExamples(
-  runDir: string,
-  step: number,
-  granularity: Granularity,
-  cacheDir = join(runDir, "gradients"),
-): Promise<ExampleRows> {
-  return readExampleTable(join(cacheDir, exampleTableName(step, granularity)));
 }
 
 function sequenceMeans(values: Float64Array, perSequence: number): Float64Array {
@@ -282,42 +256,4 @@ function sequenceMeans(values: Float64Array, perSequence: number): Float64Array 
     out[b] = sum / perSequence;
   }
   return out;
-}
-
-// JSON has no NaN: written as null, read back as NaN.
-function withNulls(value: unknown): unknown {
-  return JSON.parse(
-    JSON.stringify(value, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v)),
-  );
-}
-
-function withNaNs(value: unknown): unknown {
-  if (value === null) return NaN;
-  if (Array.isArray(value)) return value.map(withNaNs);
-  if (typeof value === "object") {
-    return Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, withNaNs(v)]));
-  }
-  return value;
-}
-
-async function newerThanCheckpoint(path: string, runDir: string, step: number): Promise<boolean> {
-  const mtime = async (file: string) => {
-    try {
-      return (await Deno.stat(file)).mtime?.getTime() ?? null;
-    } catch {
-      return null;
-    }
-  };
-  const made = await mtime(path);
-  const source = await mtime(join(checkpointPath(runDir, step), "model.safetensors"));
-  return made !== null && source !== null && made >= source;
-}
-
-// deno-lint-ignore no-explicit-any
-async function readJson(path: string): Promise<any> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    return null;
-  }
 }

@@ -1,5 +1,5 @@
 /**
- * Exact per-example gradient statistics on the GPU (METHOD.md §6), streamed: no per-example
+ * Exact per-example gradient statistics on the GPU (docs/method.md#per-example-gradients), streamed: no per-example
  * gradient is ever stored whole.
  *
  * Every parameter is a Linear weight or the tied embedding, so an example's gradient of a weight is
@@ -32,14 +32,19 @@ import type { ParameterLayout, ParameterSpec } from "../../model/parameters.ts";
 import { parameterLayout } from "../../model/parameters.ts";
 import type { PerExampleGradientSink } from "../../model/transformer.ts";
 import { NO_TARGET, Transformer } from "../../model/transformer.ts";
-import { EmbeddingExampleStats, ExampleStatsReduce, LinearExampleStats } from "../../ops/per_example.ts";
+import {
+  EmbeddingExampleStats,
+  ExampleStatsReduce,
+  LinearExampleStats,
+  PositionExampleStats,
+} from "../../ops/per_example.ts";
 import { GradientProjector } from "../../ops/projection.ts";
 import type { ProjectionOptions, ProjectionSlice } from "../../ops/projection.ts";
+import type { Granularity } from "../../results/gradients.ts";
 import { accumulateCoordinates, emptyCoordinateSums } from "./metrics.ts";
 import type { CoordinateSums, ExampleSums } from "./metrics.ts";
 
-/** What one example is. */
-export type Granularity = "token" | "sequence";
+export type { Granularity };
 
 /** Options of {@linkcode GradientStatistics.create}. */
 export interface GradientStatisticsOptions {
@@ -84,6 +89,8 @@ interface PassShape {
   rowsPerExample: number;
   linear: Map<string, LinearExampleStats>;
   embedding: EmbeddingExampleStats;
+  /** nanoGPT's position embedding (null for OLMo). */
+  positions: PositionExampleStats | null;
   reduce: ExampleStatsReduce;
   /** Byte offset of each parameter's partials region. */
   regions: Map<string, number>;
@@ -93,6 +100,7 @@ interface PassShape {
 }
 
 const EMBEDDING = "transformer.wte.weight";
+const POSITIONS = "transformer.wpe.weight";
 
 /** Where a pass's per-example results go. */
 interface PassOutputs {
@@ -106,7 +114,9 @@ interface PassOutputs {
  *
  * @example
  * ```ts
- * import { GradientStatistics, ODD_TINY_CONFIG, initParameters, openGpu, parameterLayout } from "./mod.ts";
+ * import { openGpu } from "../../gpu/mod.ts";
+ * import { initParameters, parameterLayout } from "../../model/mod.ts";
+ * import { ODD_TINY_CONFIG } from "../../reference/mod.ts";
  * const gpu = await openGpu();
  * const stats = await GradientStatistics.create(gpu, ODD_TINY_CONFIG, { granularity: "token" });
  * const layout = parameterLayout(ODD_TINY_CONFIG);
@@ -208,6 +218,9 @@ export class GradientStatistics {
     const kernels = this.#kernels;
     const token = this.granularity === "token";
     const rows = examples * rowsPerExample;
+    // Token passes: one target per prefix copy, so the LM head runs on those rows only (the projector
+    // reads the head's per-row factors of every row: it keeps the full head).
+    const gatheredHead = token && !this.#projection;
     const model = await Transformer.create(
       this.gpu,
       { ...c, seq_len: rowsPerExample },
@@ -217,6 +230,9 @@ export class GradientStatistics {
         // Token examples: the gradient of one token's loss; sequence examples: of the mean token loss.
         lossScale: token ? 1 : 1 / (c.seq_len - 1),
         logitsChunkBytes: Math.max(rows * c.vocab_size * 4, 256),
+        // nanoGPT: the prefix model keeps the full model's wpe, so the parameter layout is the same.
+        positions: c.seq_len,
+        headRows: gatheredHead ? examples : undefined,
       },
       kernels,
     );
@@ -235,10 +251,15 @@ export class GradientStatistics {
       rowsPerExample,
       vocab: c.vocab_size,
       d: c.d_model,
+      headRowsPerExample: gatheredHead ? 1 : undefined,
     });
     place(EMBEDDING, embedding.partialColumns);
+    const positions = c.arch === "nanogpt"
+      ? await PositionExampleStats.create(kernels, { examples, rowsPerExample, d: c.d_model })
+      : null;
+    if (positions) place(POSITIONS, positions.partialColumns);
     for (const spec of this.layout.specs) {
-      if (spec.name === EMBEDDING) continue;
+      if (spec.name === EMBEDDING || spec.name === POSITIONS) continue;
       const [out, inner] = spec.shape;
       const key = `${out}x${inner}`;
       let op = linear.get(key);
@@ -255,6 +276,7 @@ export class GradientStatistics {
       rowsPerExample,
       linear,
       embedding,
+      positions,
       reduce,
       regions,
       partials: createBuffer(this.gpu, floats * 4, "per-example partial sums"),
@@ -294,6 +316,18 @@ export class GradientStatistics {
           tensor(this.#sumG, spec),
           tensor(this.#sumAbsG, spec),
           region(spec.name, op.partialColumns),
+        );
+      },
+      positions: (pass, dEmbedding) => {
+        shape.projector?.positions(pass, dEmbedding);
+        const spec = this.layout.byName.get(POSITIONS)!;
+        shape.positions!.record(
+          pass,
+          dEmbedding,
+          tensor(this.#delta, spec),
+          tensor(this.#sumG, spec),
+          tensor(this.#sumAbsG, spec),
+          region(POSITIONS, shape.positions!.partialColumns),
         );
       },
       embedding: (pass, dlogits, final, dEmbedding) => {
@@ -490,7 +524,7 @@ export class GradientStatistics {
         sumG.subarray(...range),
         sumAbsG.subarray(...range),
         delta.subarray(...range),
-        { interference: spec.name !== EMBEDDING },
+        { interference: spec.name !== EMBEDDING && spec.name !== POSITIONS },
       );
     }
     return sums;
@@ -512,6 +546,7 @@ export class GradientStatistics {
     for (const shape of this.#shapes.values()) {
       shape.model.destroy();
       shape.embedding.destroy();
+      shape.positions?.destroy();
       for (const op of shape.linear.values()) op.destroy();
       shape.reduce.destroy();
       shape.partials.destroy();

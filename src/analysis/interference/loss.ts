@@ -1,5 +1,5 @@
 /**
- * Loss interference (METHOD.md §5): how the per-token loss changes between two models add up.
+ * Loss interference (docs/method.md#loss-interference): how the per-token loss changes between two models add up.
  *
  * For N tokens with changes Δℓ_i = ℓ_i(after) − ℓ_i(before):
  *
@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { StableSum } from "../../util/stable_sum.ts";
 
 /** D, M and ΔL of one set of tokens. */
 export interface Interference {
@@ -35,25 +36,6 @@ export interface InterferenceResult extends Interference {
 
 /** Relative tolerance of the identity |ΔL| = M·(1 − D), checked on every result. */
 export const IDENTITY_TOLERANCE = 1e-9;
-
-/** A float64 sum with Neumaier's compensation, in the order values are added. */
-export class StableSum {
-  #sum = 0;
-  #compensation = 0;
-
-  /** Adds `value`. */
-  add(value: number): void {
-    const t = this.#sum + value;
-    if (Math.abs(this.#sum) >= Math.abs(value)) this.#compensation += (this.#sum - t) + value;
-    else this.#compensation += (value - t) + this.#sum;
-    this.#sum = t;
-  }
-
-  /** The compensated sum. */
-  get value(): number {
-    return this.#sum + this.#compensation;
-  }
-}
 
 /** Running sums of one group: Σ Δℓ, Σ |Δℓ|, n, and the first non-finite change met. */
 class Accumulator {

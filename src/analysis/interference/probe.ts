@@ -17,7 +17,7 @@
 import type { TrainingProbe } from "../../train/trainer.ts";
 import type { Transformer } from "../../model/transformer.ts";
 import { lossInterference } from "./loss.ts";
-import { TokenLossReader } from "./token_losses.ts";
+import { TokenLossReader } from "../../model/token_losses.ts";
 
 /** Options of {@linkcode LossProbe}. */
 export interface LossProbeOptions {

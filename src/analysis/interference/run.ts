@@ -1,14 +1,13 @@
 /**
- * Loss interference of a whole training run (METHOD.md §5): Δ_t^{2t} between consecutive
- * power-of-two checkpoints on the run's eval split, and Δ_t^{t+1}, one AdamW step from every
- * power-of-two checkpoint on K batches training never saw, measured on that batch ("train") and on
- * the eval split ("eval").
+ * Loss interference of a whole training run (docs/method.md#loss-interference): Δ_t^{2t} between consecutive
+ * power-of-two checkpoints on the run's eval split, and Δ_t^{t+1}, one step of the run's own optimizer (with
+ * its state, without clipping, at lr(t)) from every power-of-two checkpoint on K batches training never
+ * saw, measured on that batch ("train") and on the eval split ("eval").
  *
- * Work is cached in `RUN/interference/`: `losses_step-NNNNNNN.arrow` (the eval split's per-token
- * losses of each checkpoint), `one_step_step-NNNNNNN.json` (the per-batch one-step results with the
- * settings they were made with) and `eval_set.json` (which tokens the loss files are of). A cached
- * file is reused when it is newer than its checkpoint and was made with the same eval set and
- * settings.
+ * Work is cached in `RUN/interference/` (the files are `src/results/interference.ts`'s): the eval split's
+ * per-token losses of each checkpoint, the per-batch one-step rows with the settings they were made with,
+ * and which tokens the loss files are of. A cached file is reused when it is newer than its checkpoint and
+ * was made with the same eval set and settings. The rows returned are those of the result tables.
  *
  * @module
  */
@@ -18,15 +17,29 @@ import { Transformer } from "../../model/transformer.ts";
 import { parameterLayout } from "../../model/parameters.ts";
 import { fingerprint } from "../../data/batches.ts";
 import { checkpointPath, listCheckpoints, loadCheckpoint } from "../../train/checkpoint.ts";
+import type { StepState } from "../../train/optimizer_step.ts";
+import { analysisOptimizerOptions, checkpointStepState, OptimizerStep } from "../../train/optimizer_step.ts";
 import type { LoadedRun } from "../../train/run.ts";
-import type { AdamWOptions } from "../../train/adamw.ts";
-import { writeFileAtomic, writeJsonAtomic } from "../../io/atomic.ts";
+import { modelTokenLosses } from "../../model/token_losses.ts";
+import { newerThanCheckpoint } from "../../results/cache.ts";
+import type { Dt1BatchRow, Dt1Row, Dt2tGroupRow, Dt2tRow, OneStepCache } from "../../results/interference.ts";
+import {
+  interferenceDir,
+  oneStepFile,
+  readEvalSetKey,
+  readOneStepCache,
+  readTokenLosses,
+  tokenLossFile,
+  writeEvalSetKey,
+  writeOneStepCache,
+  writeTokenLosses,
+} from "../../results/interference.ts";
 import { join } from "../../util/path.ts";
 import { lossInterference, meanStd } from "./loss.ts";
-import type { Interference, InterferenceResult } from "./loss.ts";
-import { OneStep, oneStepLearningRate } from "./one_step.ts";
+import type { InterferenceResult } from "./loss.ts";
+import { oneStepLearningRate } from "./one_step.ts";
 import type { OneStepLr } from "./one_step.ts";
-import { modelTokenLosses, readTokenLosses, tokenSetOf, writeTokenLosses } from "./token_losses.ts";
+import { tokenSetOf } from "./token_losses.ts";
 import type { TokenSet } from "./token_losses.ts";
 
 /** Default number of unseen batches of the one-step analysis (the paper's). */
@@ -34,8 +47,6 @@ export const DEFAULT_ONE_STEP_BATCHES = 5;
 
 /** Options of {@linkcode analyseRun}. */
 export interface RunInterferenceOptions {
-  /** Cache directory (default `RUN/interference`). */
-  cacheDir?: string;
   /** Use only the first this many eval sequences (default: all). */
   evalSequences?: number;
   /** Run Δ_t^{t+1} (default true). */
@@ -54,92 +65,6 @@ export interface RunInterferenceOptions {
   kernels?: Kernels;
   /** Progress text as the work goes (what is being done, done/total). */
   onProgress?: (text: string, done: number, total: number) => void;
-}
-
-/** One Δ_t^{2t} row. */
-export interface Dt2tRow {
-  /** The earlier checkpoint's step. */
-  t: number;
-  /** The later checkpoint (2t). */
-  t2: number;
-  /** Destructive interference 1 − |Σ Δℓ| / Σ |Δℓ| over the eval tokens (NaN when undefined). */
-  D: number;
-  /** Mean absolute per-token loss change Σ |Δℓ| / n (nats). */
-  M: number;
-  /** Signed change of the mean eval loss, 2t minus t (nats). */
-  deltaL: number;
-  /** Predicted eval tokens counted. */
-  n: number;
-  /** Mean eval loss at t (nats). */
-  lossT: number;
-  /** Mean eval loss at 2t (nats). */
-  lossT2: number;
-  /** Why D (or everything) is NaN; empty when the row is defined. */
-  reason: string;
-}
-
-/** One per-group row of Δ_t^{2t}. */
-export interface Dt2tGroupRow extends Interference {
-  /** The earlier checkpoint's step (the window is t → 2t). */
-  t: number;
-  /** "genre" or "document". */
-  grouping: string;
-  /** The group's name (genre id, document name). */
-  group: string;
-}
-
-/** One batch of the one-step analysis at checkpoint t. */
-export interface Dt1BatchRow {
-  /** Step of the checkpoint stepped from. */
-  t: number;
-  /** "train" (the batch stepped on) or "eval" (the eval split). */
-  set: "train" | "eval";
-  /** Index k of the unseen batch (0-based). */
-  batch: number;
-  /** The training step batch k would have been (the run's last step + 1 + k). */
-  batchStep: number;
-  /** Learning rate of the step. */
-  lr: number;
-  /** Destructive interference of the step's per-token loss changes on the set (NaN when undefined). */
-  D: number;
-  /** Mean absolute per-token loss change on the set (nats). */
-  M: number;
-  /** Signed change of the set's mean loss, after minus before (nats). */
-  deltaL: number;
-  /** Predicted tokens counted. */
-  n: number;
-  /** Mean loss of the set before the step. */
-  lossBefore: number;
-  /** Gradient norm of the batch before clipping. */
-  gradNorm: number;
-}
-
-/** Mean ± std (sample) over the batches of the one-step analysis. */
-export interface Dt1Row {
-  /** Step of the checkpoint stepped from. */
-  t: number;
-  /** "train" (the batch stepped on) or "eval" (the eval split). */
-  set: "train" | "eval";
-  /** Learning rate of the step (that of the group's first batch). */
-  lr: number;
-  /** Batch rows summarised (non-finite values are left out of the means and stds). */
-  batches: number;
-  /** Mean D over batches. */
-  D: number;
-  /** Sample standard deviation of D over batches (0 for one batch). */
-  DStd: number;
-  /** Mean M over batches (nats). */
-  M: number;
-  /** Sample standard deviation of M over batches. */
-  MStd: number;
-  /** Mean of the signed ΔL over batches. */
-  deltaL: number;
-  /** Sample standard deviation of the signed ΔL over batches. */
-  deltaLStd: number;
-  /** Mean of |ΔL| over batches (not |mean ΔL|). */
-  absDeltaL: number;
-  /** Sample standard deviation of |ΔL| over batches. */
-  absDeltaLStd: number;
 }
 
 /** Everything the analysis of one run produced. */
@@ -169,38 +94,28 @@ export function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0 && n <= 2 ** 30;
 }
 
+/**
+ * The checkpoints of a run an analysis steps from: `requested` (each must exist) or every power of two;
+ * throws naming the steps the run has, or that it has none to analyse.
+ */
+export async function analysedCheckpoints(runDir: string, requested?: number[]): Promise<number[]> {
+  const available = await listCheckpoints(runDir);
+  const steps = requested ?? available.filter(isPowerOfTwo);
+  for (const step of steps) {
+    if (!available.includes(step)) {
+      throw new Error(`zsl: ${runDir} has no checkpoint of step ${step} (it has ${available.join(", ")})`);
+    }
+  }
+  if (steps.length === 0) {
+    throw new Error(`zsl: ${runDir} has no power-of-two checkpoints: train it first (deno task train)`);
+  }
+  return steps;
+}
+
 /** Consecutive power-of-two pairs (t, 2t) among `steps`. */
 export function powerOfTwoPairs(steps: number[]): [number, number][] {
   const set = new Set(steps);
   return steps.filter((t) => isPowerOfTwo(t) && set.has(2 * t)).map((t) => [t, 2 * t]);
-}
-
-/** File name of step `step`'s eval losses. */
-export function lossFileName(step: number): string {
-  return `losses_step-${String(step).padStart(7, "0")}.arrow`;
-}
-
-async function mtime(path: string): Promise<number | null> {
-  try {
-    return (await Deno.stat(path)).mtime?.getTime() ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** Whether `output` exists and is newer than the checkpoint of `step` (its model.safetensors). */
-async function fresh(output: string, runDir: string, step: number): Promise<boolean> {
-  const made = await mtime(output);
-  const source = await mtime(join(checkpointPath(runDir, step), "model.safetensors"));
-  return made !== null && source !== null && made >= source;
-}
-
-async function readJson(path: string): Promise<unknown> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    return null;
-  }
 }
 
 function mean(values: Float32Array): number {
@@ -222,6 +137,7 @@ export function evalTokenSet(run: LoadedRun, maxSequences?: number): TokenSet {
 
 /** Per-group rows of one interference result, labelled by `names` (by id; "none" for −1). */
 function groupRows(
+  model: string,
   t: number,
   grouping: string,
   result: InterferenceResult,
@@ -232,7 +148,7 @@ function groupRows(
   for (const [label, value] of entries) {
     const id = Number(label);
     const group = id < 0 ? "none" : names?.[id] ?? String(label);
-    rows.push({ t, grouping, group, ...value });
+    rows.push({ model, t, grouping, group, ...value });
   }
   return rows;
 }
@@ -243,9 +159,9 @@ function groupRows(
  *
  * @example
  * ```ts
- * import { analyseRun, loadRun, openGpu } from "./mod.ts";
- * // const result = await analyseRun(gpu, await loadRun("runs/cpu-s"), { batches: 5 });
- * // result.dt2t: [{ t, D, M, deltaL, … }]
+ * import { analyseRun, loadRun, openGpu } from "../../../mod.ts";
+ * const result = await analyseRun(openGpu, await loadRun("runs/cpu-s"), { batches: 5 });
+ * result.dt2t; // [{ model, t, t2, D, M, deltaL, … }]
  * ```
  */
 export async function analyseRun(
@@ -254,7 +170,7 @@ export async function analyseRun(
   options: RunInterferenceOptions = {},
 ): Promise<RunInterference> {
   const start = performance.now();
-  const cacheDir = options.cacheDir ?? join(run.runDir, "interference");
+  const cacheDir = interferenceDir(run.runDir);
   const layout = parameterLayout(run.config);
   const all = await listCheckpoints(run.runDir);
   const checkpoints = all.filter((step) => isPowerOfTwo(step) && step <= (options.maxStep ?? Infinity));
@@ -269,20 +185,22 @@ export async function analyseRun(
     fingerprint: fingerprint([set.tokens]),
   };
   await Deno.mkdir(cacheDir, { recursive: true });
-  const keyPath = join(cacheDir, "eval_set.json");
-  const sameEvalSet = JSON.stringify(await readJson(keyPath)) === JSON.stringify(evalKey);
+  const sameEvalSet = JSON.stringify(await readEvalSetKey(cacheDir)) === JSON.stringify(evalKey);
   const doOneStep = options.oneStep ?? true;
   const K = options.batches ?? DEFAULT_ONE_STEP_BATCHES;
   if (doOneStep && (!Number.isInteger(K) || K < 1)) throw new Error(`zsl: --batches must be ≥ 1, got ${K}`);
   const lrChoice = options.lr ?? "checkpoint";
   const clip = options.clip ?? 0;
-  const adamw: AdamWOptions = { ...(run.info.adamw as AdamWOptions | undefined), maxNorm: clip };
+  // The run's own optimizer and settings, without clipping unless asked (docs/method.md#one-step).
+  const optimizer = { ...analysisOptimizerOptions(run.optimizer), maxNorm: clip };
 
   // What must be computed.
   const needLosses: number[] = [];
   for (const step of checkpoints) {
-    const path = join(cacheDir, lossFileName(step));
-    if (options.force || !sameEvalSet || !(await fresh(path, run.runDir, step))) needLosses.push(step);
+    const path = join(cacheDir, tokenLossFile(step));
+    if (options.force || !sameEvalSet || !(await newerThanCheckpoint(path, run.runDir, step))) {
+      needLosses.push(step);
+    }
   }
   const oneStepSettings = (step: number) => ({
     batches: K,
@@ -290,18 +208,18 @@ export async function analyseRun(
     lrChoice,
     clip,
     afterStep: run.steps,
-    adamw,
+    optimizer,
     eval: evalKey,
   });
   const needOneStep: number[] = [];
   if (doOneStep) {
     for (const step of checkpoints) {
-      const path = join(cacheDir, oneStepFileName(step));
-      const cached = await readJson(path) as { settings?: unknown } | null;
+      const path = join(cacheDir, oneStepFile(step));
+      const cached = await readOneStepCache(path);
       if (
         options.force || !cached ||
         JSON.stringify(cached.settings) !== JSON.stringify(oneStepSettings(step)) ||
-        !(await fresh(path, run.runDir, step))
+        !(await newerThanCheckpoint(path, run.runDir, step))
       ) needOneStep.push(step);
     }
   }
@@ -318,10 +236,10 @@ export async function analyseRun(
     const gpu = typeof device === "function" ? await device() : device;
     const kernels = options.kernels ?? new Kernels(gpu);
     const stepper = needOneStep.length > 0
-      ? await OneStep.create(gpu, run.config, {
+      ? await OptimizerStep.create(gpu, run.config, {
         batch: run.batch,
         microbatch: run.microbatch,
-        adamw,
+        optimizer,
         kernels,
       })
       : null;
@@ -340,29 +258,22 @@ export async function analyseRun(
           report(`eval losses of step ${step}`);
           evaluator.setParameters(checkpoint.parameters);
           evalBefore = await modelTokenLosses(evaluator, set.tokens);
-          await writeTokenLosses(join(cacheDir, lossFileName(step)), evalBefore, set);
+          await writeTokenLosses(join(cacheDir, tokenLossFile(step)), { ...set, losses: evalBefore });
           done++;
         } else {
-          evalBefore = await readTokenLosses(join(cacheDir, lossFileName(step)), predicted);
+          evalBefore = await readTokenLosses(join(cacheDir, tokenLossFile(step)), predicted);
         }
         if (oneStepNeeded && stepper) {
-          if (!checkpoint.expAvg || !checkpoint.expAvgSq) {
-            throw new Error(
-              `zsl: ${checkpoint.directory} has no optimizer.safetensors: the one-step analysis needs the ` +
-                `optimizer state (or pass --no-one-step)`,
-            );
-          }
           await oneStepAtCheckpoint(stepper, {
             step,
-            parameters: checkpoint.parameters,
-            expAvg: checkpoint.expAvg,
-            expAvgSq: checkpoint.expAvgSq,
+            state: checkpointStepState(checkpoint, "or pass --no-one-step"),
+            source: `${checkpoint.directory}/optimizer.safetensors`,
             unseen,
             afterStep: run.steps,
             set,
             evalBefore,
             settings: oneStepSettings(step),
-            path: join(cacheDir, oneStepFileName(step)),
+            path: join(cacheDir, oneStepFile(step)),
             onBatch: (k) => {
               done++;
               report(`one step from step ${step}, batch ${k + 1}/${K}`);
@@ -374,13 +285,13 @@ export async function analyseRun(
       if (stepper) stepper.destroy();
       else evaluator.destroy();
     }
-    await writeJsonAtomic(keyPath, evalKey);
+    await writeEvalSetKey(cacheDir, evalKey);
   }
 
   // Assemble the tables from the cache.
   const lossesOf = new Map<number, Float32Array>();
   for (const step of checkpoints) {
-    lossesOf.set(step, await readTokenLosses(join(cacheDir, lossFileName(step)), predicted));
+    lossesOf.set(step, await readTokenLosses(join(cacheDir, tokenLossFile(step)), predicted));
   }
   const dt2t: Dt2tRow[] = [];
   const dt2tGroups: Dt2tGroupRow[] = [];
@@ -388,32 +299,30 @@ export async function analyseRun(
     const before = lossesOf.get(t)!;
     const after = lossesOf.get(t2)!;
     const result = lossInterference(before, after);
+    const model = run.info.name;
     dt2t.push({
+      model,
       t,
       t2,
       D: result.D,
       M: result.M,
       deltaL: result.deltaL,
+      absDeltaL: Math.abs(result.deltaL),
       n: result.n,
       lossT: mean(before),
       lossT2: mean(after),
       reason: result.reason ?? "",
     });
-    dt2tGroups.push(...groupRows(t, "genre", lossInterference(before, after, set.genres), set.genreNames));
-    dt2tGroups.push(
-      ...groupRows(t, "document", lossInterference(before, after, set.documents), set.documentNames),
-    );
+    const genres = lossInterference(before, after, set.genres);
+    dt2tGroups.push(...groupRows(model, t, "genre", genres, set.genreNames));
+    const documents = lossInterference(before, after, set.documents);
+    dt2tGroups.push(...groupRows(model, t, "document", documents, set.documentNames));
   }
   const dt1Batches: Dt1BatchRow[] = [];
   if (doOneStep) {
     for (const step of checkpoints) {
-      const cached = await readJson(join(cacheDir, oneStepFileName(step))) as OneStepFile | null;
-      // NaN was written as null.
-      for (const row of cached?.rows ?? []) {
-        const record = row as unknown as Record<string, unknown>;
-        for (const key of Object.keys(record)) if (record[key] === null) record[key] = NaN;
-        dt1Batches.push(row);
-      }
+      const cached = await readOneStepCache(join(cacheDir, oneStepFile(step)));
+      for (const row of cached?.rows ?? []) dt1Batches.push({ model: run.info.name, ...row });
     }
   }
   return {
@@ -429,21 +338,11 @@ export async function analyseRun(
   };
 }
 
-/** File name of step `step`'s one-step results. */
-export function oneStepFileName(step: number): string {
-  return `one_step_step-${String(step).padStart(7, "0")}.json`;
-}
-
-interface OneStepFile {
-  settings: unknown;
-  rows: Dt1BatchRow[];
-}
-
 interface OneStepWork {
   step: number;
-  parameters: Float32Array;
-  expAvg: Float32Array;
-  expAvgSq: Float32Array;
+  state: StepState;
+  /** Where the state is from (for errors). */
+  source: string;
   unseen: Uint32Array[];
   afterStep: number;
   set: TokenSet;
@@ -454,9 +353,9 @@ interface OneStepWork {
 }
 
 /** The K one-step measurements of one checkpoint, written to its cache file. */
-async function oneStepAtCheckpoint(stepper: OneStep, work: OneStepWork): Promise<void> {
-  stepper.load({ parameters: work.parameters, expAvg: work.expAvg, expAvgSq: work.expAvgSq });
-  const rows: Dt1BatchRow[] = [];
+async function oneStepAtCheckpoint(stepper: OptimizerStep, work: OneStepWork): Promise<void> {
+  stepper.load(work.state, work.source);
+  const rows: OneStepCache["rows"] = [];
   const lr = work.settings.lr;
   const evalMean = mean(work.evalBefore);
   for (let k = 0; k < work.unseen.length; k++) {
@@ -490,16 +389,7 @@ async function oneStepAtCheckpoint(stepper: OneStep, work: OneStepWork): Promise
     );
     work.onBatch(k);
   }
-  // NaN is not JSON: write it as null and read it back as NaN.
-  const file: OneStepFile = { settings: work.settings, rows };
-  await writeFileAtomic(
-    work.path,
-    JSON.stringify(
-      file,
-      (_key, value) => (typeof value === "number" && !Number.isFinite(value) ? null : value),
-      2,
-    ),
-  );
+  await writeOneStepCache(work.path, { settings: work.settings, rows });
 }
 
 /** Mean ± std over batches, one row per (t, set). */
@@ -518,6 +408,7 @@ export function summariseOneStep(rows: Dt1BatchRow[]): Dt1Row[] {
     const deltaL = pick((r) => r.deltaL);
     const abs = pick((r) => (r.deltaL === null ? NaN : Math.abs(r.deltaL)));
     out.push({
+      model: group[0].model,
       t: group[0].t,
       set: group[0].set,
       lr: group[0].lr,

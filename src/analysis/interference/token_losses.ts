@@ -1,17 +1,10 @@
 /**
- * Per-token loss sets of the interference analyses and their Arrow files. The GPU reading is
- * `src/model/token_losses.ts` (re-exported here).
- *
- * A loss file `losses_step-NNNNNNN.arrow` has one row per predicted token: `seq` (row of the token
- * set), `pos` (position s, predicting token s+1), `loss` (nats, float32), and the `document` and
- * `genre` ids of the predicted token (s+1; genre −1 for none, an index into the corpus's genres).
+ * The token sets of the interference analyses: which tokens, and the document and genre of every
+ * predicted token. The GPU reading of their losses is `src/model/token_losses.ts`; their files are
+ * `src/results/interference.ts`'s.
  *
  * @module
  */
-export { modelTokenLosses, type TokenLossOptions, TokenLossReader } from "../../model/token_losses.ts";
-import { decodeArrow, encodeArrow } from "../../io/arrow.ts";
-import type { Columns } from "../../io/arrow.ts";
-import { writeFileAtomic } from "../../io/atomic.ts";
 import type { Batch } from "../../data/batches.ts";
 
 /**
@@ -63,37 +56,4 @@ export function tokenSetOf(
     genreNames,
     documentNames,
   };
-}
-
-/** The columns of a loss file: seq, pos, loss, document, genre. */
-export function tokenLossColumns(losses: Float32Array, set: TokenSet): Columns {
-  const perSequence = set.seqLen - 1;
-  if (losses.length !== set.documents.length) {
-    throw new Error(
-      `zsl: ${losses.length} losses for a token set of ${set.documents.length} predicted tokens`,
-    );
-  }
-  const seq = new Uint32Array(losses.length);
-  const pos = new Uint32Array(losses.length);
-  for (let i = 0; i < losses.length; i++) {
-    seq[i] = Math.floor(i / perSequence);
-    pos[i] = i % perSequence;
-  }
-  return { seq, pos, loss: losses, document: set.documents, genre: set.genres };
-}
-
-/** Writes a loss file atomically. */
-export async function writeTokenLosses(path: string, losses: Float32Array, set: TokenSet): Promise<void> {
-  await writeFileAtomic(path, encodeArrow(tokenLossColumns(losses, set)));
-}
-
-/** Reads the `loss` column of a loss file, checking it has `expected` rows (when given). */
-export async function readTokenLosses(path: string, expected?: number): Promise<Float32Array> {
-  const table = decodeArrow(await Deno.readFile(path), path);
-  const column = table.columns.loss;
-  if (!column) throw new Error(`zsl: ${path} has no "loss" column: it is not a token-loss file`);
-  if (expected !== undefined && table.numRows !== expected) {
-    throw new Error(`zsl: ${path} has ${table.numRows} tokens, expected ${expected}`);
-  }
-  return Float32Array.from(column as ArrayLike<number>);
 }
