@@ -29,6 +29,8 @@ Deno.test({
         common: { steps: 160, evalSequences: 4, data: "brown", tokenizer: "bytes" },
         analyses: {
           deceleration: true,
+          // Below the T^0.369 default (6 for 160 steps): every fit must say it used this one.
+          decelerationMinStep: 3,
           interferenceCheckpoints: false,
           interferenceOneStep: false,
           gradientInterference: "none",
@@ -51,7 +53,11 @@ Deno.test({
         assert(names.includes(file), `${file} was not written: ${names.join(", ")}`);
       }
       const fits = await readTable(resultsDir, DECELERATION_TABLE);
-      assertEquals(fits.map((row) => [row.name, row.warmup]), [["tiny_w8", 8], ["tiny_w32", 32]]);
+      assertEquals(fits.map((row) => [row.name, row.warmup, row.minStep]), [["tiny_w8", 8, 3], [
+        "tiny_w32",
+        32,
+        3,
+      ]]);
       for (const row of fits) {
         assert(row.lrAreaFinal > 0 && Number.isFinite(row.tDLrArea), `${row.name}: no fit against S`);
         assert(

@@ -21,6 +21,7 @@ import {
   defaultSweep,
   expandSweep,
   paperWarmupSweep,
+  quickSweep,
   validateSweep,
   warmupControls,
 } from "../src/sweep/definition.ts";
@@ -52,12 +53,31 @@ Deno.test("warmup axes: warmups and lrScales expand into named runs, grouped by 
   const controls = warmupControls(runs);
   assertEquals(controls.size, 8);
   assertEquals(controls.get("cpu-s_s1_lrx1")!.map((run) => run.id), ["cpu-s_s1_lrx1_w0", "cpu-s_s1_lrx1_w8"]);
-  // One warmup and one scale: the ids and specs are as before the axes.
+  // The default sweep: each model with warmup 4 and none (docs/warmup-study.md), paired by model.
   const plain = expandSweep(defaultSweep());
   assertEquals(plain.map((run) => [run.id, run.group, run.spec.warmup, run.spec.lrScale]), [
-    ["cpu-xs", "cpu-xs", 30, undefined],
-    ["cpu-s", "cpu-s", 30, undefined],
-    ["cpu-m", "cpu-m", 30, undefined],
+    ["cpu-xs_w4", "cpu-xs", 4, undefined],
+    ["cpu-xs_w0", "cpu-xs", 0, undefined],
+    ["cpu-s_w4", "cpu-s", 4, undefined],
+    ["cpu-s_w0", "cpu-s", 0, undefined],
+    ["cpu-m_w4", "cpu-m", 4, undefined],
+    ["cpu-m_w0", "cpu-m", 0, undefined],
+  ]);
+  assert(plain.every((run) => run.spec.steps === 512 && run.spec.batch === 16), "512 steps of 16 sequences");
+  assertEquals(defaultSweep().analyses.decelerationMinStep, 3);
+  // One warmup and one scale: the ids and specs are as before the axes.
+  const single = expandSweep({ ...defaultSweep(), warmups: [], common: { steps: 600, warmup: 30 } });
+  assertEquals(single.map((run) => [run.id, run.group, run.spec.warmup]), [
+    ["cpu-xs", "cpu-xs", 30],
+    ["cpu-s", "cpu-s", 30],
+    ["cpu-m", "cpu-m", 30],
+  ]);
+  // The quick preset: the two smaller models, the same control.
+  assertEquals(expandSweep(quickSweep()).map((run) => run.id), [
+    "cpu-xs_w4",
+    "cpu-xs_w0",
+    "cpu-s_w4",
+    "cpu-s_w0",
   ]);
   // paper-warmup: 14M, five warmups, the paper's other settings.
   const paper = expandSweep(paperWarmupSweep());
@@ -75,7 +95,9 @@ Deno.test("warmup axes: warmups and lrScales expand into named runs, grouped by 
 Deno.test("warmup axes: the JSON validation checks the lists and refuses a warmup set twice", () => {
   const ok = validateSweep({ models: ["tiny"], warmups: [0, 16], lrScales: [2], common: { steps: 50 } });
   assertEquals([ok.warmups, ok.lrScales], [[0, 16], [2]]);
-  assertEquals(validateSweep({ models: ["tiny"] }).warmups, []);
+  // A definition without warmups or a fit start does not take the default sweep's.
+  const own = validateSweep({ models: ["tiny"], common: { steps: 50, warmup: 5 } });
+  assertEquals([own.warmups, own.analyses.decelerationMinStep], [[], undefined]);
   assertThrows(() => validateSweep({ warmups: [8, -1] }), Error, "warmups[1] must be an integer ≥ 0");
   assertThrows(() => validateSweep({ lrScales: [0] }), Error, "lrScales[0] must be a number > 0");
   assertThrows(() => validateSweep({ warmups: 8 }), Error, "warmups must be an array");
@@ -89,9 +111,9 @@ Deno.test("warmup axes: the JSON validation checks the lists and refuses a warmu
     Error,
     'perModel.tiny.lrScale cannot be set when "lrScales" lists values',
   );
-  // A definition object gets the same check when it is expanded (the default's warmup is in common).
+  // A definition object gets the same check when it is expanded.
   assertThrows(
-    () => expandSweep({ ...defaultSweep(), warmups: [0, 30] }),
+    () => expandSweep({ ...defaultSweep(), common: { steps: 100, warmup: 30 } }),
     Error,
     "the sweep lists warmups and also sets common.warmup",
   );
