@@ -25,6 +25,7 @@ const COLUMNS = [
   "model",
   "d",
   "L",
+  "params",
   "tokenizer",
   "batch",
   "seq",
@@ -134,7 +135,10 @@ async function cost(runDir: string, id: string, loopSeconds: number) {
 }
 
 async function row(runDir: string, minStep: number): Promise<Row> {
-  const id = runDir.replace(/\/$/, "").split("/").at(-1)!;
+  const parts = runDir.replace(/\/$/, "").split("/");
+  const id = parts.at(-1)!;
+  // A sweep's run (SWEEP/runs/ID) is named SWEEP/ID: ids repeat across sweeps.
+  const label = parts.at(-2) === "runs" && parts.length >= 3 ? `${parts.at(-3)}/${id}` : id;
   const info = JSON.parse(await Deno.readTextFile(`${runDir}/run.json`));
   const spec = info.spec;
   const { columns } = await readArrow(`${runDir}/metrics.arrow`);
@@ -150,10 +154,11 @@ async function row(runDir: string, minStep: number): Promise<Row> {
   const seq = spec.config.seq_len;
   const warmup = info.schedule?.warmup ?? spec.warmup;
   return {
-    run: id,
+    run: label,
     model: info.preset ?? "config",
     d: String(spec.config.d_model),
     L: String(spec.config.n_layers),
+    params: String(info.nonEmbeddingParams ?? ""),
     tokenizer: spec.tokenizer,
     batch: String(batch),
     seq: String(seq),
