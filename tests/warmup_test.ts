@@ -328,6 +328,10 @@ Deno.test("warmup control: the verdict follows the warmup, is independent of it,
   assertEquals(independent.verdict, "independent of the warmup", independent.why);
   assertClose([independent.tDChange], [15 / 195], 1e-12, "largest change from the longest warmup's t_d");
 
+  // Warmups 0 and 1 are one schedule: no control, said so (not "a break at only one warmup").
+  const same = warmupVerdict("q", [controlRow("q", 0, 28, 0.02), controlRow("q", 1, 28, 0.02)]);
+  assertEquals(same.verdict, "undetermined");
+  assert(same.why.startsWith("warmups 0 and 1 are the same schedule"), same.why);
   // t_d moves by 30% across the warmups with tight ranges: neither verdict.
   const moving = warmupVerdict("c", [controlRow("c", 0, 100, 0.01), controlRow("c", 30, 130, 0.01)]);
   assertEquals(moving.verdict, "undetermined");

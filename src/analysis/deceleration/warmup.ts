@@ -148,6 +148,14 @@ export function warmupVerdict(group: string, rows: readonly WarmupControlRow[]):
         (atEnd > 0 ? `; the break lies within 2× of the warmup end` : ""),
     );
   }
+  // Warmups 0 and 1 are one schedule (the first update takes the peak rate): no control between them.
+  if (new Set(warmups.map((warmup) => Math.max(warmup, 1))).size < 2) {
+    return verdict(
+      "undetermined",
+      `warmups ${warmups.join(" and ")} are the same schedule (the first update takes the peak rate): ` +
+        `no control; compare with a longer warmup`,
+    );
+  }
   const breakWarmups = new Set(breaks.map((row) => Math.max(row.warmup, 1)));
   if (breakWarmups.size < 2) {
     return verdict(
