@@ -332,10 +332,15 @@ Deno.test("warmup control: the verdict follows the warmup, is independent of it,
   const same = warmupVerdict("q", [controlRow("q", 0, 28, 0.02), controlRow("q", 1, 28, 0.02)]);
   assertEquals(same.verdict, "undetermined");
   assert(same.why.startsWith("warmups 0 and 1 are the same schedule"), same.why);
-  // t_d moves by 30% across the warmups with tight ranges: neither verdict.
-  const moving = warmupVerdict("c", [controlRow("c", 0, 100, 0.01), controlRow("c", 30, 130, 0.01)]);
+  // t_d moves by 40% across warmups 1 → 4 with tight ranges: a slope of 0.24, neither verdict.
+  const moving = warmupVerdict("c", [controlRow("c", 0, 100, 0.01), controlRow("c", 4, 140, 0.01)]);
   assertEquals(moving.verdict, "undetermined");
-  assert(moving.why.includes("neither ≥ 0.5 nor within 2 s.e. of 0"), moving.why);
+  assert(moving.why.includes("neither ≥ 0.5 nor within 2 s.e. of 0 or 0.16"), moving.why);
+  // The default sweep's `quick` cpu-m: 17.6 → 14.5 from W 0 to 4, tight ranges: a slope of −0.14, many
+  // s.e. from 0 but ≤ 0.16 (within the seed spread), t_d moves 21%: independent.
+  const quick = warmupVerdict("m", [controlRow("m", 0, 17.6, 0.05), controlRow("m", 4, 14.5, 0.05)]);
+  assertEquals(quick.verdict, "independent of the warmup", quick.why);
+  assert(quick.why.includes("|slope| ≤ 0.16"), quick.why);
   // Within 2 s.e. of flat (wide ranges), but t_d moves by 29%: not independent.
   const wide = warmupVerdict("c", [controlRow("c", 0, 100, 2), controlRow("c", 30, 140, 2)]);
   assertEquals(wide.verdict, "undetermined");
