@@ -95,6 +95,7 @@ await runMain(async () => {
     lo: Number(row.L_d) - Number(row.L_d_err),
     hi: Number(row.L_d) + Number(row.L_d_err),
   }));
+  const yScale = { domain: [Math.min(h2, ...sized.map((p) => p.lo)) - 0.1, h1 + 0.1], zero: false };
   const x = {
     field: "params",
     type: "quantitative" as const,
@@ -141,7 +142,7 @@ await runMain(async () => {
                 field: "lossD",
                 type: "quantitative",
                 title: "L_d (nats/token)",
-                scale: { domain: [Math.min(h2, ...sized.map((p) => p.lo)) - 0.1, h1 + 0.1] },
+                scale: yScale,
               },
               color: { field: "warmup", type: "nominal", title: "warmup" },
               tooltip: [{ field: "model" }, { field: "lossD" }],
