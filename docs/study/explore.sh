@@ -37,3 +37,20 @@ train cpu-xs_t64_b16_w128_s2048 --preset cpu-xs --seq 64 --batch 16 --warmup 128
 train cpu-xs_t64_b16_w0_lr8.72e-4_s1024 --preset cpu-xs --seq 64 --batch 16 --warmup 0 --lr 8.72e-4 --steps 1024 --eval-sequences 32
 deno run --allow-read --allow-write --allow-env --allow-ffi docs/study/table.ts --min-step 3 \
   --out docs/study/explore sweeps/study/*/
+
+# The default sweep chosen from the study (docs/warmup-study.md), its seed-1 and quartered reruns and the
+# quick preset, each timed (the load average is logged in sweeps/logs/index.txt by hand).
+timed() { /usr/bin/time -f "%e %U %S" -o "sweeps/logs/$1.time" env LP_NUM_THREADS=1 nice -n 5 "${@:2}"; }
+timed default deno task sweep --sweep docs/study/sweeps/default.json --train-only &
+timed default-seed1 deno task sweep --sweep docs/study/sweeps/default-seed1.json --train-only &
+wait
+timed default-analyse deno task sweep # the default preset: the same runs, then every analysis
+# W = 1 is the same schedule as W = 0: the quartered rerun trains W = 1 and takes W = 0's runs from the default.
+mkdir -p sweeps/default-quartered/runs && cp -a sweeps/default/runs/*_w0 sweeps/default-quartered/runs/
+timed default-quartered deno task sweep --sweep docs/study/sweeps/default-quartered.json
+timed default-seed1-analyse deno task sweep --sweep docs/study/sweeps/default-seed1.json --analyse-only
+timed quick deno task sweep --preset quick
+deno run --allow-read --allow-write --allow-env --allow-ffi docs/study/table.ts --min-step 3 \
+  --out docs/study/explore sweeps/study/*/ sweeps/*/runs/*/
+deno run --allow-read --allow-write --allow-env --allow-ffi --allow-sys=cpus,networkInterfaces,hostname \
+  docs/study/figures.ts --table docs/study/explore.csv --h1 3.108 --h2 2.439 --out docs/study/figures
