@@ -38,6 +38,14 @@ train cpu-xs_t64_b16_w0_lr8.72e-4_s1024 --preset cpu-xs --seq 64 --batch 16 --wa
 deno run --allow-read --allow-write --allow-env --allow-ffi docs/study/table.ts --min-step 3 \
   --out docs/study/explore sweeps/study/*/
 
+# The one-warmup sweeps that came first (each sets its warmup in `common`; sweeps/logs/index.txt has their
+# times): the candidate default at W 0, 1, 4 and two seeds, the W-32 family, and half the peak LR.
+for sweep in default-w0 default-w1 default-w4 default-w0-seed1 default-w4-seed1 family-w32 half-lr-w8 \
+  half-lr-w0 half-lr-w2; do
+  /usr/bin/time -f "%e %U %S" -o "sweeps/logs/$sweep.time" env LP_NUM_THREADS=1 nice -n 10 \
+    deno task sweep --sweep "docs/study/sweeps/$sweep.json"
+done
+
 # The default sweep chosen from the study (docs/warmup-study.md), its seed-1 and quartered reruns and the
 # quick preset, each timed (the load average is logged in sweeps/logs/index.txt by hand).
 timed() { /usr/bin/time -f "%e %U %S" -o "sweeps/logs/$1.time" env LP_NUM_THREADS=1 nice -n 5 "${@:2}"; }
