@@ -5,11 +5,11 @@
  *
  * @module
  */
-import process from "node:process";
 import { createBuffer, uploadBuffer } from "../gpu/buffers.ts";
 import type { Kernels } from "../gpu/kernels.ts";
 import { Matmul, type MatmulLayout, type MatmulVariant } from "../ops/matmul.ts";
 import { type Column, formatTable } from "./table.ts";
+import { type BenchSettings, benchSettings, fill, timeRecords } from "./timing.ts";
 
 /** One measured case of a benchmark section. */
 export interface BenchRow {
@@ -30,9 +30,7 @@ export interface MatmulBenchShape {
 }
 
 /** Options of {@linkcode benchMatmul}. */
-export interface BenchMatmulOptions {
-  /** Fewer shapes and shorter trials (default false). */
-  quick?: boolean;
+export interface BenchMatmulOptions extends BenchSettings {
   /** Variants to time (default `["auto"]`, the adapter's choice). */
   variants?: ("auto" | MatmulVariant)[];
   /** Shapes to time (default {@linkcode defaultMatmulShapes}). */
@@ -41,12 +39,6 @@ export interface BenchMatmulOptions {
   reference?: boolean;
   /** Python interpreter for the reference (default `/usr/bin/python3`). */
   python?: string;
-  /** Target seconds per timed trial (default 0.3, quick 0.1). */
-  seconds?: number;
-  /** Timed trials per case, best taken (default 3). */
-  trials?: number;
-  /** Progress and notes (default: stderr). */
-  log?: (line: string) => void;
 }
 
 const LAYOUTS: MatmulLayout[] = ["xwT", "dyW", "dyTx"];
@@ -138,12 +130,6 @@ async function runReference(
 }
 
 /** A deterministic fill in [-0.5, 0.5) (no denormals, no random generator cost for big operands). */
-function fill(count: number, seed: number): Float32Array {
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) values[i] = ((i * 7919 + seed * 104729) % 1000) / 1000 - 0.5;
-  return values;
-}
-
 /**
  * Times every shape × variant on the GPU behind `kernels` (one warm-up that includes compilation, then
  * the best of `trials` trials, each a single command buffer of enough repeated dispatches to take about
@@ -165,12 +151,9 @@ function fill(count: number, seed: number): Float32Array {
  * ```
  */
 export async function benchMatmul(kernels: Kernels, options: BenchMatmulOptions = {}): Promise<BenchRow[]> {
-  const quick = options.quick ?? false;
+  const { quick, seconds, trials, log } = benchSettings(options);
   const shapes = options.shapes ?? defaultMatmulShapes(quick);
   const variants = options.variants ?? ["auto"];
-  const seconds = options.seconds ?? (quick ? 0.1 : 0.3);
-  const trials = options.trials ?? 3;
-  const log = options.log ?? ((line: string) => console.error(line));
   const gpu = kernels.gpu;
   const rows: BenchRow[] = [];
   for (const shape of shapes) {
@@ -180,33 +163,10 @@ export async function benchMatmul(kernels: Kernels, options: BenchMatmulOptions 
       const a = uploadBuffer(gpu, fill(d.aElements, 1), "bench a");
       const b = uploadBuffer(gpu, fill(d.bElements, 2), "bench b");
       const c = createBuffer(gpu, d.cElements * 4, "bench c");
-      const run = async (reps: number) => {
-        const encoder = gpu.device.createCommandEncoder();
-        const pass = encoder.beginComputePass();
-        for (let i = 0; i < reps; i++) matmul.record(pass, a, b, c);
-        pass.end();
-        const cpu0 = process.cpuUsage();
-        const start = performance.now();
-        gpu.device.queue.submit([encoder.finish()]);
-        await gpu.sync();
-        const wall = (performance.now() - start) / 1000;
-        const cpu = process.cpuUsage(cpu0);
-        return { wall, busy: (cpu.user + cpu.system) / 1e6 / wall };
-      };
-      await run(1); // compiles
-      const once = (await run(1)).wall;
-      const reps = Math.max(1, Math.min(1000, Math.round(seconds / Math.max(once, 1e-6))));
-      let best = Infinity;
-      let busy = 0;
-      for (let trial = 0; trial < trials; trial++) {
-        const result = await run(reps);
-        if (result.wall < best) {
-          best = result.wall;
-          busy = result.busy;
-        }
-      }
+      const timed = await timeRecords(kernels, (pass) => matmul.record(pass, a, b, c), seconds, trials);
       for (const buffer of [a, b, c]) buffer.destroy();
-      const seconds1 = best / reps;
+      const seconds1 = timed.seconds;
+      const busy = timed.busy;
       const row: BenchRow = {
         section: "matmul",
         name: `${shape.layout} ${shape.n}×${shape.m}×${shape.k} ${matmul.variant}`,
@@ -255,21 +215,32 @@ export async function benchMatmul(kernels: Kernels, options: BenchMatmulOptions 
   return rows;
 }
 
+/** A column of `row.values[key]`, numbers with `digits` after the point (default 2). */
+export function valueColumn(title: string, key: string, digits?: number): Column<BenchRow> {
+  return { title, value: (r) => r.values[key], digits };
+}
+
+/** The kernel that ran a row: `variant/entry`. */
+export const KERNEL_COLUMN: Column<BenchRow> = {
+  title: "kernel",
+  value: (r) => `${r.values.variant}/${r.values.entry}`,
+};
+
 /** Columns of the matmul table. */
 export const MATMUL_COLUMNS: Column<BenchRow>[] = [
-  { title: "layout", value: (r) => r.values.layout },
-  { title: "N", value: (r) => r.values.n, digits: 0 },
-  { title: "M", value: (r) => r.values.m, digits: 0 },
-  { title: "K", value: (r) => r.values.k, digits: 0 },
-  { title: "kernel", value: (r) => `${r.values.variant}/${r.values.entry}` },
-  { title: "ms", value: (r) => r.values.ms, digits: 2 },
-  { title: "GFLOP/s", value: (r) => r.values.gflops, digits: 2 },
-  { title: "busy", value: (r) => r.values.busy, digits: 2 },
-  { title: "/core", value: (r) => r.values.perCore, digits: 2 },
-  { title: "torch", value: (r) => r.values.torch, digits: 2 },
-  { title: "oneDNN", value: (r) => r.values.onednn, digits: 2 },
-  { title: "numpy", value: (r) => r.values.numpy, digits: 2 },
-  { title: "zsl/torch", value: (r) => r.values.ratio, digits: 2 },
+  valueColumn("layout", "layout"),
+  valueColumn("N", "n", 0),
+  valueColumn("M", "m", 0),
+  valueColumn("K", "k", 0),
+  KERNEL_COLUMN,
+  valueColumn("ms", "ms"),
+  valueColumn("GFLOP/s", "gflops"),
+  valueColumn("busy", "busy"),
+  valueColumn("/core", "perCore"),
+  valueColumn("torch", "torch"),
+  valueColumn("oneDNN", "onednn"),
+  valueColumn("numpy", "numpy"),
+  valueColumn("zsl/torch", "ratio"),
 ];
 
 /** The matmul rows as an aligned table. */

@@ -7,13 +7,13 @@
  *
  * @module
  */
-import process from "node:process";
 import { createBuffer, uploadBuffer } from "../gpu/buffers.ts";
 import type { Kernels } from "../gpu/kernels.ts";
 import { Matmul } from "../ops/matmul.ts";
 import { EmbeddingExampleStats, LinearExampleStats, type PerExampleVariant } from "../ops/per_example.ts";
-import type { BenchRow } from "./matmul.ts";
+import { type BenchRow, KERNEL_COLUMN, valueColumn } from "./matmul.ts";
 import { type Column, formatTable } from "./table.ts";
+import { type BenchSettings, benchSettings, fill, timeRecords } from "./timing.ts";
 
 /** One case: E examples of P rows, a weight [out, in] (the tied embedding: out = V, in = d). */
 export interface PerExampleBenchShape {
@@ -30,19 +30,11 @@ export interface PerExampleBenchShape {
 }
 
 /** Options of {@linkcode perExampleBench}. */
-export interface PerExampleBenchOptions {
-  /** Fewer cases and shorter trials (default false). */
-  quick?: boolean;
+export interface PerExampleBenchOptions extends BenchSettings {
   /** Variants to time (default `["auto"]`). */
   variants?: ("auto" | PerExampleVariant)[];
   /** Cases (default {@linkcode defaultPerExampleShapes}). */
   shapes?: PerExampleBenchShape[];
-  /** Target seconds per timed trial (default 0.3, quick 0.1). */
-  seconds?: number;
-  /** Timed trials per case, best taken (default 3). */
-  trials?: number;
-  /** Progress (default: stderr). */
-  log?: (line: string) => void;
 }
 
 /**
@@ -59,44 +51,6 @@ export function defaultPerExampleShapes(quick = false): PerExampleBenchShape[] {
     { op: "embedding", examples: 16, rowsPerExample: 64, out: 320, in: 128 },
   ];
   return quick ? shapes.slice(0, 2) : shapes;
-}
-
-function fill(count: number, seed: number): Float32Array {
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) values[i] = ((i * 7919 + seed * 104729) % 1000) / 1000 - 0.5;
-  return values;
-}
-
-/** Best seconds per call of `record` (one warm-up that compiles, then trials of repeated calls). */
-async function timeRecords(
-  kernels: Kernels,
-  record: (pass: GPUComputePassEncoder) => void,
-  seconds: number,
-  trials: number,
-): Promise<{ seconds: number; busy: number }> {
-  const gpu = kernels.gpu;
-  const run = async (reps: number) => {
-    const encoder = gpu.device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    for (let i = 0; i < reps; i++) record(pass);
-    pass.end();
-    const cpu0 = process.cpuUsage();
-    const start = performance.now();
-    gpu.device.queue.submit([encoder.finish()]);
-    await gpu.sync();
-    const wall = (performance.now() - start) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    return { wall, busy: (cpu.user + cpu.system) / 1e6 / wall };
-  };
-  await run(1);
-  const once = (await run(1)).wall;
-  const reps = Math.max(1, Math.min(1000, Math.round(seconds / Math.max(once, 1e-6))));
-  let best = { wall: Infinity, busy: 0 };
-  for (let trial = 0; trial < trials; trial++) {
-    const result = await run(reps);
-    if (result.wall < best.wall) best = result;
-  }
-  return { seconds: best.wall / reps, busy: best.busy };
 }
 
 /**
@@ -120,12 +74,9 @@ export async function perExampleBench(
   kernels: Kernels,
   options: PerExampleBenchOptions = {},
 ): Promise<BenchRow[]> {
-  const quick = options.quick ?? false;
+  const { quick, seconds, trials, log } = benchSettings(options);
   const shapes = options.shapes ?? defaultPerExampleShapes(quick);
   const variants = options.variants ?? ["auto"];
-  const seconds = options.seconds ?? (quick ? 0.1 : 0.3);
-  const trials = options.trials ?? 3;
-  const log = options.log ?? ((line: string) => console.error(line));
   const gpu = kernels.gpu;
   const rows: BenchRow[] = [];
   for (const shape of shapes) {
@@ -206,18 +157,18 @@ export async function perExampleBench(
 
 /** Columns of the per-example table. */
 export const PER_EXAMPLE_COLUMNS: Column<BenchRow>[] = [
-  { title: "op", value: (r) => r.values.op },
-  { title: "E", value: (r) => r.values.examples, digits: 0 },
-  { title: "P", value: (r) => r.values.rows, digits: 0 },
-  { title: "out", value: (r) => r.values.out, digits: 0 },
-  { title: "in", value: (r) => r.values.in, digits: 0 },
-  { title: "kernel", value: (r) => `${r.values.variant}/${r.values.entry}` },
-  { title: "ms", value: (r) => r.values.ms, digits: 3 },
-  { title: "dyTx ms", value: (r) => r.values.matmulMs, digits: 3 },
-  { title: "×dyTx", value: (r) => r.values.ratio, digits: 2 },
-  { title: "×dyTx cpu", value: (r) => r.values.cpuRatio, digits: 2 },
-  { title: "GFLOP/s", value: (r) => r.values.gflops, digits: 2 },
-  { title: "busy", value: (r) => r.values.busy, digits: 2 },
+  valueColumn("op", "op"),
+  valueColumn("E", "examples", 0),
+  valueColumn("P", "rows", 0),
+  valueColumn("out", "out", 0),
+  valueColumn("in", "in", 0),
+  KERNEL_COLUMN,
+  valueColumn("ms", "ms", 3),
+  valueColumn("dyTx ms", "matmulMs", 3),
+  valueColumn("×dyTx", "ratio"),
+  valueColumn("×dyTx cpu", "cpuRatio"),
+  valueColumn("GFLOP/s", "gflops"),
+  valueColumn("busy", "busy"),
 ];
 
 /** The per-example rows as an aligned table. */

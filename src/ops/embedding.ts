@@ -7,6 +7,8 @@
 import { createBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
+import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { checkPositiveSizes } from "./shapes.ts";
 
 /**
  * Rows grouped by token id (CSR): rows `order[offsets[u] .. offsets[u+1])` hold token `uniqueIds[u]`,
@@ -72,6 +74,18 @@ export interface EmbeddingShape {
 
 const WORKGROUP_SIZE = 256;
 
+/** The gather and the entry `backward` of `kernels/embedding.wgsl`, `rows` rows of a [tableRows, d] table. */
+function embeddingPipelines(
+  kernels: Kernels,
+  backward: string,
+  rows: number,
+  tableRows: number,
+  d: number,
+): Promise<[GPUComputePipeline, GPUComputePipeline]> {
+  const constants = { ROWS: rows, VOCAB: tableRows, D: d, WG: WORKGROUP_SIZE };
+  return compilePair(kernels, "embedding", ["embedding_forward", backward], constants);
+}
+
 /**
  * Embedding forward (gather) and backward (a deterministic scatter-add into the tied embedding's
  * gradient). The backward reads a token index that {@linkcode Embedding.writeIndex} uploads through
@@ -89,43 +103,24 @@ const WORKGROUP_SIZE = 256;
  * embedding.backward(pass, dx, dwte);        // dwte += scatter(dx)
  * ```
  */
-export class Embedding {
-  /** The shape it was built for. */
-  readonly shape: Readonly<EmbeddingShape>;
-  readonly #kernels: Kernels;
-  readonly #forward: GPUComputePipeline;
-  readonly #backward: GPUComputePipeline;
+export class Embedding extends ForwardBackwardOp<EmbeddingShape> {
   readonly #index: GPUBuffer;
-  readonly #workgroups: [number, number];
 
   private constructor(
     kernels: Kernels,
     shape: EmbeddingShape,
-    forward: GPUComputePipeline,
-    backward: GPUComputePipeline,
+    pipelines: [GPUComputePipeline, GPUComputePipeline],
   ) {
-    this.#kernels = kernels;
-    this.shape = shape;
-    this.#forward = forward;
-    this.#backward = backward;
+    super(kernels, shape, pipelines, grid(shape.rows * shape.d, WORKGROUP_SIZE));
     this.#index = createBuffer(kernels.gpu, (3 * shape.rows + 2) * 4, "embedding gradient index");
-    this.#workgroups = grid(shape.rows * shape.d, WORKGROUP_SIZE);
   }
 
   /** Compiles (or takes from the cache) the pipelines for `shape`; allocates the index buffer. */
   static async create(kernels: Kernels, shape: EmbeddingShape): Promise<Embedding> {
     const { rows, vocab, d } = shape;
-    for (const [name, value] of Object.entries({ rows, vocab, d })) {
-      if (!(Number.isInteger(value) && value > 0)) {
-        throw new RangeError(`zsl: Embedding needs a positive integer ${name}, got ${value}`);
-      }
-    }
-    const constants = { ROWS: rows, VOCAB: vocab, D: d, WG: WORKGROUP_SIZE };
-    const [forward, backward] = await Promise.all([
-      kernels.pipeline("embedding", "embedding_forward", constants),
-      kernels.pipeline("embedding", "embedding_backward", constants),
-    ]);
-    return new Embedding(kernels, { rows, vocab, d }, forward, backward);
+    checkPositiveSizes("Embedding", { rows, vocab, d });
+    const pipelines = await embeddingPipelines(kernels, "embedding_backward", rows, vocab, d);
+    return new Embedding(kernels, { rows, vocab, d }, pipelines);
   }
 
   /**
@@ -143,12 +138,12 @@ export class Embedding {
     packed.set(index.uniqueIds, 1);
     packed.set(index.offsets, 1 + rows);
     packed.set(index.order, 2 + 2 * rows);
-    writeBuffer(this.#kernels.gpu, this.#index, packed);
+    writeBuffer(this.kernels.gpu, this.#index, packed);
   }
 
   /** Records `x[r, :] = wte[ids[r], :]` (`wte` [vocab, d], `ids` u32 [rows], `x` [rows, d]). */
   forward(pass: GPUComputePassEncoder, wte: Binding, ids: Binding, x: Binding): void {
-    this.#kernels.dispatch(pass, this.#forward, [wte, ids, x], this.#workgroups);
+    this.recordForward(pass, [wte, ids, x]);
   }
 
   /**
@@ -156,7 +151,7 @@ export class Embedding {
    * the index of the last {@linkcode Embedding.writeIndex}.
    */
   backward(pass: GPUComputePassEncoder, dx: Binding, dwte: Binding): void {
-    this.#kernels.dispatch(pass, this.#backward, [dx, this.#index, dwte], this.#workgroups);
+    this.recordBackward(pass, [dx, this.#index, dwte]);
   }
 
   /** Frees the index buffer. */
@@ -190,50 +185,22 @@ export interface RowGatherShape {
  * rows.scatter(pass, dFinalAtTargets, index, dFinal); // dFinal[index[i]] = in[i]
  * ```
  */
-export class RowGather {
-  /** The shape it was built for. */
-  readonly shape: Readonly<RowGatherShape>;
-  readonly #kernels: Kernels;
-  readonly #gather: GPUComputePipeline;
-  readonly #scatter: GPUComputePipeline;
-  readonly #workgroups: [number, number];
-
-  private constructor(
-    kernels: Kernels,
-    shape: RowGatherShape,
-    gather: GPUComputePipeline,
-    scatter: GPUComputePipeline,
-  ) {
-    this.#kernels = kernels;
-    this.shape = shape;
-    this.#gather = gather;
-    this.#scatter = scatter;
-    this.#workgroups = grid(shape.rows * shape.d, WORKGROUP_SIZE);
-  }
-
+export class RowGather extends ForwardBackwardOp<RowGatherShape> {
   /** Compiles (or takes from the cache) the two pipelines. */
   static async create(kernels: Kernels, shape: RowGatherShape): Promise<RowGather> {
     const { rows, tableRows, d } = shape;
-    for (const [name, value] of Object.entries({ rows, tableRows, d })) {
-      if (!(Number.isInteger(value) && value > 0)) {
-        throw new RangeError(`zsl: RowGather needs a positive integer ${name}, got ${value}`);
-      }
-    }
-    const constants = { ROWS: rows, VOCAB: tableRows, D: d, WG: WORKGROUP_SIZE };
-    const [gather, scatter] = await Promise.all([
-      kernels.pipeline("embedding", "embedding_forward", constants),
-      kernels.pipeline("embedding", "rows_scatter", constants),
-    ]);
-    return new RowGather(kernels, { rows, tableRows, d }, gather, scatter);
+    checkPositiveSizes("RowGather", { rows, tableRows, d });
+    const pipelines = await embeddingPipelines(kernels, "rows_scatter", rows, tableRows, d);
+    return new RowGather(kernels, { rows, tableRows, d }, pipelines, grid(rows * d, WORKGROUP_SIZE));
   }
 
   /** Records `out[i, :] = table[index[i], :]` (`index` u32 [rows], each < tableRows). */
   gather(pass: GPUComputePassEncoder, table: Binding, index: Binding, out: Binding): void {
-    this.#kernels.dispatch(pass, this.#gather, [table, index, out], this.#workgroups);
+    this.recordForward(pass, [table, index, out]);
   }
 
   /** Records `table[index[i], :] = x[i, :]` (distinct indices; the other rows of `table` untouched). */
   scatter(pass: GPUComputePassEncoder, x: Binding, index: Binding, table: Binding): void {
-    this.#kernels.dispatch(pass, this.#scatter, [x, index, table], this.#workgroups);
+    this.recordBackward(pass, [x, index, table]);
   }
 }

@@ -6,6 +6,8 @@
  */
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
+import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { checkPositiveSizes } from "./shapes.ts";
 
 const WORKGROUP_SIZE = 256;
 
@@ -22,48 +24,24 @@ const WORKGROUP_SIZE = 256;
  * gelu.backward(pass, dout, x, dx);  // dx overwritten
  * ```
  */
-export class Gelu {
-  /** Elements per record. */
-  readonly length: number;
-  readonly #kernels: Kernels;
-  readonly #forward: GPUComputePipeline;
-  readonly #backward: GPUComputePipeline;
-  readonly #workgroups: [number, number];
-
-  private constructor(
-    kernels: Kernels,
-    length: number,
-    forward: GPUComputePipeline,
-    backward: GPUComputePipeline,
-  ) {
-    this.#kernels = kernels;
-    this.length = length;
-    this.#forward = forward;
-    this.#backward = backward;
-    this.#workgroups = grid(length, WORKGROUP_SIZE, kernels.gpu.limits.maxComputeWorkgroupsPerDimension);
-  }
-
+export class Gelu extends ForwardBackwardOp<{ length: number }> {
   /** Compiles (or takes from the cache) the pipelines for `length` elements. */
   static async create(kernels: Kernels, shape: { length: number }): Promise<Gelu> {
     const { length } = shape;
-    if (!(Number.isInteger(length) && length > 0)) {
-      throw new RangeError(`zsl: GELU needs a positive integer length, got ${length}`);
-    }
+    checkPositiveSizes("GELU", { length });
     const constants = { N: length, WG: WORKGROUP_SIZE };
-    const [forward, backward] = await Promise.all([
-      kernels.pipeline("gelu", "gelu_forward", constants),
-      kernels.pipeline("gelu", "gelu_backward", constants),
-    ]);
-    return new Gelu(kernels, length, forward, backward);
+    const pipelines = await compilePair(kernels, "gelu", ["gelu_forward", "gelu_backward"], constants);
+    const workgroups = grid(length, WORKGROUP_SIZE, kernels.gpu.limits.maxComputeWorkgroupsPerDimension);
+    return new Gelu(kernels, { length }, pipelines, workgroups);
   }
 
   /** Records `out = x·Φ(x)`. */
   forward(pass: GPUComputePassEncoder, x: Binding, out: Binding): void {
-    this.#kernels.dispatch(pass, this.#forward, [x, out], this.#workgroups);
+    this.recordForward(pass, [x, out]);
   }
 
   /** Records `dx = dout·(Φ(x) + x·φ(x))` (overwritten) from `dout` and the forward's input `x`. */
   backward(pass: GPUComputePassEncoder, dout: Binding, x: Binding, dx: Binding): void {
-    this.#kernels.dispatch(pass, this.#backward, [dout, x, dx], this.#workgroups);
+    this.recordBackward(pass, [dout, x, dx]);
   }
 }

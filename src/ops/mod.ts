@@ -18,3 +18,4 @@ export * from "./projection.ts";
 export * from "./shapes.ts";
 export * from "./gelu.ts";
 export * from "./position.ts";
+export * from "./forward_backward.ts";

@@ -31,6 +31,7 @@ import { alignUp, createBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { type Binding, grid, type Kernels } from "../gpu/kernels.ts";
 import { buildTokenIndex } from "./embedding.ts";
 import { registerVariantSupported } from "./matmul.ts";
+import { checkPositiveSizes } from "./shapes.ts";
 
 /** Kernel family of the per-example statistics ops. */
 export type PerExampleVariant = "register" | "tiled";
@@ -122,15 +123,6 @@ const UNIFORM_USAGE = 0x40 /* UNIFORM */ | 0x08; /* COPY_DST */
 function bindingBytes(binding: Binding): number {
   if (binding instanceof GPUBuffer) return binding.size;
   return binding.size ?? binding.buffer.size - (binding.offset ?? 0);
-}
-
-function checkPositive(op: string, values: Record<string, number | undefined>): void {
-  for (const [name, value] of Object.entries(values)) {
-    if (value === undefined) continue;
-    if (!(Number.isInteger(value) && value > 0)) {
-      throw new RangeError(`zsl: ${op} needs a positive integer ${name}, got ${value}`);
-    }
-  }
 }
 
 function checkBindings(op: string, bindings: [string, Binding, number][]): void {
@@ -237,7 +229,7 @@ class StatsKernel {
     }
     const group = shape.rowBlocksPerWorkgroup ??
       Math.max(1, Math.min(rowBlocks, Math.floor((rowBlocks * colBlocks) / TARGET_WORKGROUPS[variant])));
-    checkPositive(op, { rowBlocksPerWorkgroup: group, examplesPerSlice: shape.examplesPerSlice });
+    checkPositiveSizes(op, { rowBlocksPerWorkgroup: group, examplesPerSlice: shape.examplesPerSlice });
     const rowGroups = Math.ceil(rowBlocks / group);
     if (rowGroups > maxPerDim) {
       throw new RangeError(
@@ -373,7 +365,7 @@ export class LinearExampleStats {
   /** Compiles (or takes from the cache) the pipelines for `shape`; allocates its small buffers. */
   static async create(kernels: Kernels, shape: LinearExampleShape): Promise<LinearExampleStats> {
     const { examples, rowsPerExample, out } = shape;
-    checkPositive("LinearExampleStats", { examples, rowsPerExample, out, in: shape.in });
+    checkPositiveSizes("LinearExampleStats", { examples, rowsPerExample, out, in: shape.in });
     const stats = await StatsKernel.create(kernels, "LinearExampleStats", "linear", {
       examples,
       rows: rowsPerExample,
@@ -474,7 +466,7 @@ export class EmbeddingExampleStats {
   static async create(kernels: Kernels, shape: EmbeddingExampleShape): Promise<EmbeddingExampleStats> {
     const { examples, rowsPerExample, vocab, d } = shape;
     const headRows = shape.headRowsPerExample ?? rowsPerExample;
-    checkPositive("EmbeddingExampleStats", { examples, rowsPerExample, vocab, d, headRows });
+    checkPositiveSizes("EmbeddingExampleStats", { examples, rowsPerExample, vocab, d, headRows });
     const stats = await StatsKernel.create(kernels, "EmbeddingExampleStats", "embed", {
       examples,
       rows: rowsPerExample,
@@ -602,7 +594,7 @@ export class PositionExampleStats {
   /** Compiles (or takes from the cache) the two pipelines (one for every shape); allocates the params. */
   static async create(kernels: Kernels, shape: PositionExampleShape): Promise<PositionExampleStats> {
     const { examples, rowsPerExample, d } = shape;
-    checkPositive("PositionExampleStats", { examples, rowsPerExample, d });
+    checkPositiveSizes("PositionExampleStats", { examples, rowsPerExample, d });
     const constants = { WG: POSITION_WORKGROUP };
     const [sums, partials] = await Promise.all([
       kernels.pipeline("per_example_position", "position_sums", constants),
@@ -720,7 +712,7 @@ export class ExampleStatsReduce {
 
   /** Compiles (or takes from the cache) the reduce pipeline. */
   static async create(kernels: Kernels, shape: ExampleStatsReduceShape): Promise<ExampleStatsReduce> {
-    checkPositive("ExampleStatsReduce", { examples: shape.examples, columns: shape.columns });
+    checkPositiveSizes("ExampleStatsReduce", { examples: shape.examples, columns: shape.columns });
     const pipeline = await kernels.pipeline("per_example", "example_reduce", { WG: REDUCE_WORKGROUP });
     return new ExampleStatsReduce(kernels, { examples: shape.examples, columns: shape.columns }, pipeline);
   }

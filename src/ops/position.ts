@@ -7,6 +7,8 @@
  */
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
+import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { checkPositiveSizes } from "./shapes.ts";
 
 /** Shape of {@linkcode PositionEmbedding}. */
 export interface PositionShape {
@@ -33,53 +35,35 @@ const WORKGROUP_SIZE = 256;
  * positions.backward(pass, dx, dwpe); // dwpe[s] += Σ_b dx[b, s]
  * ```
  */
-export class PositionEmbedding {
-  /** The shape it was built for. */
-  readonly shape: Readonly<PositionShape>;
-  readonly #kernels: Kernels;
-  readonly #forward: GPUComputePipeline;
-  readonly #backward: GPUComputePipeline;
-  readonly #forwardGrid: [number, number];
-  readonly #backwardGrid: [number, number];
-
-  private constructor(
-    kernels: Kernels,
-    shape: PositionShape,
-    forward: GPUComputePipeline,
-    backward: GPUComputePipeline,
-  ) {
-    this.#kernels = kernels;
-    this.shape = shape;
-    this.#forward = forward;
-    this.#backward = backward;
-    const max = kernels.gpu.limits.maxComputeWorkgroupsPerDimension;
-    this.#forwardGrid = grid(shape.batch * shape.seqLen * shape.d, WORKGROUP_SIZE, max);
-    this.#backwardGrid = grid(shape.seqLen * shape.d, WORKGROUP_SIZE, max);
-  }
-
+export class PositionEmbedding extends ForwardBackwardOp<PositionShape> {
   /** Compiles (or takes from the cache) the pipelines for `shape`. */
   static async create(kernels: Kernels, shape: PositionShape): Promise<PositionEmbedding> {
     const { batch, seqLen, d } = shape;
-    for (const [name, value] of Object.entries({ batch, seqLen, d })) {
-      if (!(Number.isInteger(value) && value > 0)) {
-        throw new RangeError(`zsl: PositionEmbedding needs a positive integer ${name}, got ${value}`);
-      }
-    }
+    checkPositiveSizes("PositionEmbedding", { batch, seqLen, d });
     const constants = { BATCH: batch, SEQ: seqLen, D: d, WG: WORKGROUP_SIZE };
-    const [forward, backward] = await Promise.all([
-      kernels.pipeline("position", "position_forward", constants),
-      kernels.pipeline("position", "position_backward", constants),
-    ]);
-    return new PositionEmbedding(kernels, { batch, seqLen, d }, forward, backward);
+    const pipelines = await compilePair(
+      kernels,
+      "position",
+      ["position_forward", "position_backward"],
+      constants,
+    );
+    const max = kernels.gpu.limits.maxComputeWorkgroupsPerDimension;
+    return new PositionEmbedding(
+      kernels,
+      { batch, seqLen, d },
+      pipelines,
+      grid(batch * seqLen * d, WORKGROUP_SIZE, max),
+      grid(seqLen * d, WORKGROUP_SIZE, max),
+    );
   }
 
   /** Records `x[b·T + s, :] += wpe[s, :]` (`wpe` at least [T, d], `x` [batch·T, d]). */
   forward(pass: GPUComputePassEncoder, wpe: Binding, x: Binding): void {
-    this.#kernels.dispatch(pass, this.#forward, [wpe, x], this.#forwardGrid);
+    this.recordForward(pass, [wpe, x]);
   }
 
   /** Records `dwpe[s, :] += Σ_b dx[b·T + s, :]`, b ascending (rows s ≥ T untouched). */
   backward(pass: GPUComputePassEncoder, dx: Binding, dwpe: Binding): void {
-    this.#kernels.dispatch(pass, this.#backward, [dx, dwpe], this.#backwardGrid);
+    this.recordBackward(pass, [dx, dwpe]);
   }
 }

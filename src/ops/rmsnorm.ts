@@ -6,6 +6,7 @@
  */
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
+import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
 
 /**
  * How a row-wise kernel maps onto the device: `serial` is one invocation per row with serial loops
@@ -56,28 +57,7 @@ export interface RmsNormShape {
  * norm.backward(pass, dy, y, rstd, dx); // dx += ∂L/∂x
  * ```
  */
-export class RmsNorm {
-  /** The shape it was built for, defaults filled in. */
-  readonly shape: Readonly<Required<RmsNormShape>>;
-  readonly #kernels: Kernels;
-  readonly #forward: GPUComputePipeline;
-  readonly #backward: GPUComputePipeline;
-  readonly #workgroups: [number, number];
-
-  private constructor(
-    kernels: Kernels,
-    shape: Required<RmsNormShape>,
-    forward: GPUComputePipeline,
-    backward: GPUComputePipeline,
-    workgroups: [number, number],
-  ) {
-    this.#kernels = kernels;
-    this.shape = shape;
-    this.#forward = forward;
-    this.#backward = backward;
-    this.#workgroups = workgroups;
-  }
-
+export class RmsNorm extends ForwardBackwardOp<Required<RmsNormShape>> {
   /** Compiles (or takes from the cache) the pipelines for `shape`. */
   static async create(kernels: Kernels, shape: RmsNormShape): Promise<RmsNorm> {
     const { rows, d } = shape;
@@ -95,17 +75,19 @@ export class RmsNorm {
     const wg = serial ? SERIAL_WORKGROUP_SIZE : rowWorkgroupSize(d);
     const suffix = serial ? (d % 4 === 0 ? "serial4" : "serial") : "wg";
     const base = { ROWS: rows, D: d, EPS: full.eps, WG: wg };
-    const [forward, backward] = await Promise.all([
-      kernels.pipeline("rmsnorm", `rmsnorm_forward_${suffix}`, base),
-      kernels.pipeline("rmsnorm", `rmsnorm_backward_${suffix}`, { ...base, ACCUMULATE: full.accumulate }),
-    ]);
-    const workgroups = serial ? grid(rows, wg) : grid(rows, 1);
-    return new RmsNorm(kernels, full, forward, backward, workgroups);
+    const pipelines = await compilePair(
+      kernels,
+      "rmsnorm",
+      [`rmsnorm_forward_${suffix}`, `rmsnorm_backward_${suffix}`],
+      base,
+      { ...base, ACCUMULATE: full.accumulate },
+    );
+    return new RmsNorm(kernels, full, pipelines, serial ? grid(rows, wg) : grid(rows, 1));
   }
 
   /** Records `y = x·rstd` and saves `rstd` ([rows]). `x`, `y`: [rows, d]. */
   forward(pass: GPUComputePassEncoder, x: Binding, y: Binding, rstd: Binding): void {
-    this.#kernels.dispatch(pass, this.#forward, [x, y, rstd], this.#workgroups);
+    this.recordForward(pass, [x, y, rstd]);
   }
 
   /**
@@ -113,6 +95,6 @@ export class RmsNorm {
    * output `y` and saved `rstd`.
    */
   backward(pass: GPUComputePassEncoder, dy: Binding, y: Binding, rstd: Binding, dx: Binding): void {
-    this.#kernels.dispatch(pass, this.#backward, [dy, y, rstd, dx], this.#workgroups);
+    this.recordBackward(pass, [dy, y, rstd, dx]);
   }
 }

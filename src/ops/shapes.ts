@@ -1,10 +1,23 @@
 /**
- * What the ops and their float64 references share: the shape checks of RoPE and attention, and the RoPE
- * cos/sin table the op uploads (the reference rotates by the same table). They live here, below the
- * references, so that an op never imports `reference/`.
+ * What the ops and their float64 references share: the shape checks (positive sizes, RoPE, attention),
+ * and the RoPE cos/sin table the op uploads (the reference rotates by the same table). They live here,
+ * below the references, so that an op never imports `reference/`.
  *
  * @module
  */
+
+/**
+ * Throws a RangeError naming `op` and the first of `sizes` that is not a positive integer (an
+ * `undefined` size is an option left out, and passes).
+ */
+export function checkPositiveSizes(op: string, sizes: Record<string, number | undefined>): void {
+  for (const [name, value] of Object.entries(sizes)) {
+    if (value === undefined) continue;
+    if (!(Number.isInteger(value) && value > 0)) {
+      throw new RangeError(`zsl: ${op} needs a positive integer ${name}, got ${value}`);
+    }
+  }
+}
 
 /** A cos/sin table `[seqLen, headDim/2]`, row-major. */
 export interface RopeTable {

@@ -6,6 +6,7 @@
  */
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
+import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
 
 /** Shape of {@linkcode SwiGlu}. */
 export interface SwiGluShape {
@@ -30,28 +31,7 @@ const WORKGROUP_SIZE = 256;
  * swiglu.backward(pass, dout, u, du);  // du: [1024, 256], overwritten
  * ```
  */
-export class SwiGlu {
-  /** The shape it was built for. */
-  readonly shape: Readonly<SwiGluShape>;
-  readonly #kernels: Kernels;
-  readonly #forward: GPUComputePipeline;
-  readonly #backward: GPUComputePipeline;
-  readonly #workgroups: [number, number];
-
-  private constructor(
-    kernels: Kernels,
-    shape: SwiGluShape,
-    forward: GPUComputePipeline,
-    backward: GPUComputePipeline,
-  ) {
-    this.#kernels = kernels;
-    this.shape = shape;
-    this.#forward = forward;
-    this.#backward = backward;
-    const lanes = shape.width % 8 === 0 ? 4 : 1; // the vec4 entry points when the half width allows
-    this.#workgroups = grid((shape.rows * shape.width) / 2 / lanes, WORKGROUP_SIZE);
-  }
-
+export class SwiGlu extends ForwardBackwardOp<SwiGluShape> {
   /** Compiles (or takes from the cache) the pipelines for `shape`. */
   static async create(kernels: Kernels, shape: SwiGluShape): Promise<SwiGlu> {
     const { rows, width } = shape;
@@ -60,22 +40,24 @@ export class SwiGlu {
         `zsl: SwiGLU needs positive integer rows and an even width, got rows=${rows}, width=${width}`,
       );
     }
-    const constants = { ROWS: rows, HALF: width / 2, WG: WORKGROUP_SIZE };
-    const suffix = width % 8 === 0 ? "4" : "";
-    const [forward, backward] = await Promise.all([
-      kernels.pipeline("swiglu", `swiglu_forward${suffix}`, constants),
-      kernels.pipeline("swiglu", `swiglu_backward${suffix}`, constants),
-    ]);
-    return new SwiGlu(kernels, { rows, width }, forward, backward);
+    const suffix = width % 8 === 0 ? "4" : ""; // the vec4 entry points when the half width allows
+    const pipelines = await compilePair(
+      kernels,
+      "swiglu",
+      [`swiglu_forward${suffix}`, `swiglu_backward${suffix}`],
+      { ROWS: rows, HALF: width / 2, WG: WORKGROUP_SIZE },
+    );
+    const lanes = width % 8 === 0 ? 4 : 1;
+    return new SwiGlu(kernels, { rows, width }, pipelines, grid((rows * width) / 2 / lanes, WORKGROUP_SIZE));
   }
 
   /** Records `out = silu(gate)·x` (`u` [rows, width] → `out` [rows, width/2]). */
   forward(pass: GPUComputePassEncoder, u: Binding, out: Binding): void {
-    this.#kernels.dispatch(pass, this.#forward, [u, out], this.#workgroups);
+    this.recordForward(pass, [u, out]);
   }
 
   /** Records `du` ([rows, width], both halves overwritten) from `dout` ([rows, width/2]) and `u`. */
   backward(pass: GPUComputePassEncoder, dout: Binding, u: Binding, du: Binding): void {
-    this.#kernels.dispatch(pass, this.#backward, [dout, u, du], this.#workgroups);
+    this.recordBackward(pass, [dout, u, du]);
   }
 }

@@ -36,12 +36,20 @@ export interface AdamWStep {
   maxNorm: number;
 }
 
-/** Applies one clipped AdamW step in place; returns the gradient norm before clipping. */
-export function adamwReferenceStep(tensors: AdamWTensor[], step: AdamWStep): number {
+/** The global gradient norm and the clipping factor torch's clip_grad_norm_ applies. */
+export function referenceClip(
+  tensors: readonly { grad: Float64Array }[],
+  maxNorm: number,
+): { norm: number; clip: number } {
   let sumSquares = 0;
   for (const tensor of tensors) for (const g of tensor.grad) sumSquares += g * g;
   const norm = Math.sqrt(sumSquares);
-  const clip = step.maxNorm > 0 ? Math.min(step.maxNorm / (norm + 1e-6), 1) : 1;
+  return { norm, clip: maxNorm > 0 ? Math.min(maxNorm / (norm + 1e-6), 1) : 1 };
+}
+
+/** Applies one clipped AdamW step in place; returns the gradient norm before clipping. */
+export function adamwReferenceStep(tensors: AdamWTensor[], step: AdamWStep): number {
+  const { norm, clip } = referenceClip(tensors, step.maxNorm);
   const bias1 = 1 - step.beta1 ** step.t;
   const bias2Sqrt = Math.sqrt(1 - step.beta2 ** step.t);
   for (const tensor of tensors) {

@@ -7,15 +7,18 @@
  * @module
  */
 import type { ModelConfig } from "../model/config.ts";
-import { headDim, mlpHidden } from "../model/config.ts";
+import { headDim } from "../model/config.ts";
 import { embeddingBackward, embeddingForward } from "./embedding.ts";
 import { matmulDyTx, matmulDyW, matmulXWt } from "./matmul.ts";
 import { rmsnormBackward, rmsnormForward } from "./rmsnorm.ts";
 import { ropeBackward, ropeForward } from "./rope.ts";
 import { attentionBackward, attentionForward } from "./attention.ts";
 import { swigluBackward, swigluForward } from "./swiglu.ts";
-import { crossEntropyBackward, crossEntropyForward } from "./cross_entropy.ts";
 import { nanoGptForward, nanoGptGradients } from "./nanogpt.ts";
+import { add, headBackward, headForward, parameter, sizesOf } from "./transformer_parts.ts";
+import type { BlockCache } from "./transformer_parts.ts";
+
+export { nextTokenTargets } from "./transformer_parts.ts";
 
 /** Parameters by OLMo name, row-major (out×in). */
 export type ReferenceParameters = Map<string, Float64Array>;
@@ -26,56 +29,6 @@ export interface ReferenceLosses {
   losses: Float64Array;
   /** Mean over all predicted tokens. */
   meanLoss: number;
-}
-
-/** Targets of each row: the next token within the sequence, −1 at the last position. */
-export function nextTokenTargets(tokens: ArrayLike<number>, batch: number, seqLen: number): Int32Array {
-  const targets = new Int32Array(batch * seqLen);
-  for (let b = 0; b < batch; b++) {
-    for (let s = 0; s < seqLen; s++) {
-      targets[b * seqLen + s] = s < seqLen - 1 ? tokens[b * seqLen + s + 1] : -1;
-    }
-  }
-  return targets;
-}
-
-function add(a: Float64Array, b: Float64Array): Float64Array {
-  const out = new Float64Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
-  return out;
-}
-
-function parameter(params: ReferenceParameters, name: string): Float64Array {
-  const value = params.get(name);
-  if (!value) throw new Error(`reference model: missing parameter ${name}`);
-  return value;
-}
-
-interface LayerCache {
-  input: Float64Array;
-  norm1: Float64Array;
-  qkv: Float64Array;
-  attention: Float64Array;
-  middle: Float64Array;
-  norm2: Float64Array;
-  up: Float64Array;
-  gated: Float64Array;
-}
-
-/** The sizes the forward and the backward use: width, sequence, rows, vocabulary, MLP widths, eps and θ. */
-function sizesOf(config: ModelConfig, batch: number) {
-  const d = config.d_model;
-  const T = config.seq_len;
-  return {
-    d,
-    T,
-    N: batch * T,
-    V: config.vocab_size,
-    eps: config.norm_eps ?? 1e-5,
-    theta: config.rope_theta ?? 10000,
-    hidden: mlpHidden(config),
-    up: config.mlp_ratio * d,
-  };
 }
 
 function forwardWithCache(
@@ -89,7 +42,7 @@ function forwardWithCache(
   const wte = parameter(params, "transformer.wte.weight");
 
   let x = embeddingForward(wte, ids, V, d);
-  const layers: LayerCache[] = [];
+  const layers: BlockCache[] = [];
   for (let l = 0; l < config.n_layers; l++) {
     const p = `transformer.blocks.${l}`;
     const input = x;
@@ -110,19 +63,7 @@ function forwardWithCache(
     x = add(middle, matmulXWt(gated, parameter(params, `${p}.ff_out.weight`), N, d, hidden));
     layers.push({ input, norm1, qkv, attention, middle, norm2, up: upOut, gated });
   }
-  const final = rmsnormForward(x, N, d, eps);
-  const logits = matmulXWt(final, wte, N, V, d);
-  const targets = nextTokenTargets(tokens, batch, T);
-  const rowLosses = crossEntropyForward(logits, targets, N, V);
-  const losses = new Float64Array(batch * (T - 1));
-  let sum = 0;
-  for (let b = 0; b < batch; b++) {
-    for (let s = 0; s < T - 1; s++) {
-      losses[b * (T - 1) + s] = rowLosses[b * T + s];
-      sum += rowLosses[b * T + s];
-    }
-  }
-  return { losses, meanLoss: sum / (batch * (T - 1)), layers, x, final, logits, targets, ids };
+  return { ...headForward(x, wte, tokens, { batch, T, V, d, eps }), layers, ids };
 }
 
 /**
@@ -158,9 +99,8 @@ export function referenceGradients(
   const wte = parameter(params, "transformer.wte.weight");
   const gradients: ReferenceParameters = new Map();
 
-  const dLogits = crossEntropyBackward(cache.logits, cache.targets, N, V, 1 / (batch * (T - 1)));
-  const dWte = matmulDyTx(dLogits, cache.final, N, V, d);
-  let dx = rmsnormBackward(matmulDyW(dLogits, wte, N, V, d), cache.x, N, d, eps);
+  const head = headBackward(cache, wte, { batch, T, V, d, eps });
+  let dx = head.dx;
   for (let l = config.n_layers - 1; l >= 0; l--) {
     const p = `transformer.blocks.${l}`;
     const layer = cache.layers[l];
@@ -186,6 +126,6 @@ export function referenceGradients(
     const dNorm1 = matmulDyW(dQkv, parameter(params, `${p}.att_proj.weight`), N, 3 * d, d);
     dx = add(dMiddle, rmsnormBackward(dNorm1, layer.input, N, d, eps));
   }
-  gradients.set("transformer.wte.weight", add(dWte, embeddingBackward(dx, cache.ids, V, d)));
+  gradients.set("transformer.wte.weight", add(head.dWte, embeddingBackward(dx, cache.ids, V, d)));
   return { losses: cache.losses, meanLoss: cache.meanLoss, gradients };
 }

@@ -6,39 +6,16 @@
  * @module
  */
 import type { ModelConfig } from "../model/config.ts";
-import { mlpHidden, validateConfig } from "../model/config.ts";
+import { validateConfig } from "../model/config.ts";
 import { embeddingBackward, embeddingForward } from "./embedding.ts";
 import { positionBackward, positionForward } from "./position.ts";
 import { matmulDyTx, matmulDyW, matmulXWt } from "./matmul.ts";
 import { rmsnormBackward, rmsnormForward } from "./rmsnorm.ts";
 import { attentionBackward, attentionForward } from "./attention.ts";
 import { geluBackward, geluForward } from "./gelu.ts";
-import { crossEntropyBackward, crossEntropyForward } from "./cross_entropy.ts";
 import type { ReferenceLosses, ReferenceParameters } from "./model.ts";
-import { nextTokenTargets } from "./model.ts";
-
-function add(a: Float64Array, b: Float64Array): Float64Array {
-  const out = new Float64Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
-  return out;
-}
-
-function parameter(params: ReferenceParameters, name: string): Float64Array {
-  const value = params.get(name);
-  if (!value) throw new Error(`reference nanoGPT: missing parameter ${name}`);
-  return value;
-}
-
-interface LayerCache {
-  input: Float64Array;
-  norm1: Float64Array;
-  qkv: Float64Array;
-  attention: Float64Array;
-  middle: Float64Array;
-  norm2: Float64Array;
-  up: Float64Array;
-  gelu: Float64Array;
-}
+import { add, headBackward, headForward, parameter, sizesOf } from "./transformer_parts.ts";
+import type { BlockCache } from "./transformer_parts.ts";
 
 function forwardWithCache(
   config: Required<ModelConfig>,
@@ -46,18 +23,13 @@ function forwardWithCache(
   tokens: ArrayLike<number>,
   batch: number,
 ) {
-  const d = config.d_model;
-  const T = config.seq_len;
-  const N = batch * T;
-  const V = config.vocab_size;
-  const eps = config.norm_eps;
-  const hidden = mlpHidden(config);
+  const { d, T, N, V, eps, hidden } = sizesOf(config, batch);
   const ids = Uint32Array.from(tokens);
   const wte = parameter(params, "transformer.wte.weight");
   const wpe = parameter(params, "transformer.wpe.weight");
 
   let x = positionForward(embeddingForward(wte, ids, V, d), wpe, batch, T, d);
-  const layers: LayerCache[] = [];
+  const layers: BlockCache[] = [];
   for (let l = 0; l < config.n_layers; l++) {
     const p = `transformer.h.${l}`;
     const input = x;
@@ -69,23 +41,11 @@ function forwardWithCache(
     // out = middle + mlp.c_proj(gelu(mlp.c_fc(norm(middle))))
     const norm2 = rmsnormForward(middle, N, d, eps);
     const up = matmulXWt(norm2, parameter(params, `${p}.mlp.c_fc.weight`), N, hidden, d);
-    const gelu = geluForward(up);
-    x = add(middle, matmulXWt(gelu, parameter(params, `${p}.mlp.c_proj.weight`), N, d, hidden));
-    layers.push({ input, norm1, qkv, attention, middle, norm2, up, gelu });
+    const gated = geluForward(up);
+    x = add(middle, matmulXWt(gated, parameter(params, `${p}.mlp.c_proj.weight`), N, d, hidden));
+    layers.push({ input, norm1, qkv, attention, middle, norm2, up, gated });
   }
-  const final = rmsnormForward(x, N, d, eps);
-  const logits = matmulXWt(final, wte, N, V, d);
-  const targets = nextTokenTargets(tokens, batch, T);
-  const rowLosses = crossEntropyForward(logits, targets, N, V);
-  const losses = new Float64Array(batch * (T - 1));
-  let sum = 0;
-  for (let b = 0; b < batch; b++) {
-    for (let s = 0; s < T - 1; s++) {
-      losses[b * (T - 1) + s] = rowLosses[b * T + s];
-      sum += rowLosses[b * T + s];
-    }
-  }
-  return { losses, meanLoss: sum / (batch * (T - 1)), layers, x, final, logits, targets, ids };
+  return { ...headForward(x, wte, tokens, { batch, T, V, d, eps }), layers, ids };
 }
 
 /** Per-token losses of `batch` sequences of a nanoGPT model (`config.arch` "nanogpt"). */
@@ -108,24 +68,18 @@ export function nanoGptGradients(
 ): ReferenceLosses & { gradients: ReferenceParameters } {
   const config = validateConfig(rawConfig);
   const cache = forwardWithCache(config, params, tokens, batch);
-  const d = config.d_model;
-  const T = config.seq_len;
-  const N = batch * T;
-  const V = config.vocab_size;
-  const eps = config.norm_eps;
-  const hidden = mlpHidden(config);
+  const { d, T, N, V, eps, hidden } = sizesOf(config, batch);
   const wte = parameter(params, "transformer.wte.weight");
   const positions = parameter(params, "transformer.wpe.weight").length / d;
   const gradients: ReferenceParameters = new Map();
 
-  const dLogits = crossEntropyBackward(cache.logits, cache.targets, N, V, 1 / (batch * (T - 1)));
-  const dWte = matmulDyTx(dLogits, cache.final, N, V, d);
-  let dx = rmsnormBackward(matmulDyW(dLogits, wte, N, V, d), cache.x, N, d, eps);
+  const head = headBackward(cache, wte, { batch, T, V, d, eps });
+  let dx = head.dx;
   for (let l = config.n_layers - 1; l >= 0; l--) {
     const p = `transformer.h.${l}`;
     const layer = cache.layers[l];
     const dGelu = matmulDyW(dx, parameter(params, `${p}.mlp.c_proj.weight`), N, d, hidden);
-    gradients.set(`${p}.mlp.c_proj.weight`, matmulDyTx(dx, layer.gelu, N, d, hidden));
+    gradients.set(`${p}.mlp.c_proj.weight`, matmulDyTx(dx, layer.gated, N, d, hidden));
     const dUp = geluBackward(dGelu, layer.up);
     gradients.set(`${p}.mlp.c_fc.weight`, matmulDyTx(dUp, layer.norm2, N, hidden, d));
     const dNorm2 = matmulDyW(dUp, parameter(params, `${p}.mlp.c_fc.weight`), N, hidden, d);
@@ -137,7 +91,7 @@ export function nanoGptGradients(
     const dNorm1 = matmulDyW(dQkv, parameter(params, `${p}.attn.c_attn.weight`), N, 3 * d, d);
     dx = add(dMiddle, rmsnormBackward(dNorm1, layer.input, N, d, eps));
   }
-  gradients.set("transformer.wte.weight", add(dWte, embeddingBackward(dx, cache.ids, V, d)));
+  gradients.set("transformer.wte.weight", add(head.dWte, embeddingBackward(dx, cache.ids, V, d)));
   gradients.set("transformer.wpe.weight", positionBackward(dx, batch, T, d, positions));
   return { losses: cache.losses, meanLoss: cache.meanLoss, gradients };
 }

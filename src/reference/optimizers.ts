@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { referenceClip } from "./adamw.ts";
+import type { AdamWStep } from "./adamw.ts";
 
 /** One parameter tensor and its optimizer state. */
 export interface ReferenceTensor {
@@ -22,23 +24,8 @@ export interface ReferenceTensor {
   state: Map<string, Float64Array>;
 }
 
-/** Hyperparameters shared by every reference step. */
-export interface ReferenceStep {
-  /** Learning rate lr(t). */
-  lr: number;
-  /** 1-based step. */
-  t: number;
-  /** First-moment decay. */
-  beta1: number;
-  /** Second-moment decay. */
-  beta2: number;
-  /** Denominator epsilon. */
-  eps: number;
-  /** Weight decay. */
-  weightDecay: number;
-  /** Global-norm clipping threshold (≤ 0: none). */
-  maxNorm: number;
-}
+/** Hyperparameters shared by every reference step: AdamW's. */
+export type ReferenceStep = AdamWStep;
 
 /** AdEMAMix's extra hyperparameters. */
 export interface AdemamixStep extends ReferenceStep {
@@ -65,14 +52,6 @@ function state(tensor: ReferenceTensor, name: string): Float64Array {
     tensor.state.set(name, value);
   }
   return value;
-}
-
-/** The global gradient norm and the clipping factor torch's clip_grad_norm_ applies. */
-export function referenceClip(tensors: ReferenceTensor[], maxNorm: number): { norm: number; clip: number } {
-  let sumSquares = 0;
-  for (const tensor of tensors) for (const g of tensor.grad) sumSquares += g * g;
-  const norm = Math.sqrt(sumSquares);
-  return { norm, clip: maxNorm > 0 ? Math.min(maxNorm / (norm + 1e-6), 1) : 1 };
 }
 
 /** One Cautious AdamW step (states `exp_avg`, `exp_avg_sq`); returns the norm before clipping. */

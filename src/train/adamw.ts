@@ -35,6 +35,15 @@ export const PAPER_ADAMW: Required<AdamWOptions> = {
   maxNorm: 1.0,
 };
 
+/**
+ * The hyperparameters every Adam-type kernel reads after its own rates, for step `t`: eps, weight
+ * decay, the bias corrections 1 − β1^t and √(1 − β2^t), and the clipping threshold.
+ */
+export function adamStepTail(options: Required<AdamWOptions>, t: number): number[] {
+  const o = options;
+  return [o.eps, o.weightDecay, 1 - o.beta1 ** t, Math.sqrt(1 - o.beta2 ** t), o.maxNorm];
+}
+
 /** The optimizer: moments, the gradient-norm op and the update pipelines. */
 export class AdamW {
   /** The device the moments and pipelines live on. */
@@ -105,17 +114,7 @@ export class AdamW {
    */
   record(pass: GPUComputePassEncoder, params: GPUBuffer, grads: GPUBuffer, t: number, lr: number): void {
     const o = this.options;
-    const hyper = new Float32Array([
-      lr,
-      o.beta1,
-      o.beta2,
-      o.eps,
-      o.weightDecay,
-      1 - o.beta1 ** t,
-      Math.sqrt(1 - o.beta2 ** t),
-      o.maxNorm,
-    ]);
-    writeBuffer(this.gpu, this.#hyper, hyper);
+    writeBuffer(this.gpu, this.#hyper, new Float32Array([lr, o.beta1, o.beta2, ...adamStepTail(o, t)]));
     this.recordNorm(pass, grads);
     for (const piece of this.#pieces) {
       const range = (buffer: GPUBuffer): Binding => ({

@@ -5,12 +5,10 @@
  *
  * @module
  */
-import type { GpuDevice } from "../gpu/device.ts";
-import { grid } from "../gpu/kernels.ts";
-import type { Kernels } from "../gpu/kernels.ts";
-import type { ParameterLayout, ParameterSpec } from "../model/parameters.ts";
+import type { ParameterSpec } from "../model/parameters.ts";
+import { adamStepTail } from "./adamw.ts";
 import { FlatStateOptimizer } from "./flat_state.ts";
-import type { OptimizerOptions } from "./optimizer.ts";
+import type { OptimizerTarget, TensorPipeline } from "./flat_state.ts";
 
 /**
  * α_t and β3_t at step t (docs/method.md#optimizers): α rises linearly to α over T steps, β3 moves from β1 to β3
@@ -32,47 +30,27 @@ export function ademamixSchedule(
 }
 
 /**
- * AdEMAMix over a flat parameter buffer.
- *
- * @example
- * ```ts
- * import type { GpuDevice, Kernels } from "../gpu/mod.ts";
- * import type { ParameterLayout } from "../model/mod.ts";
- * import { resolveOptimizerOptions } from "./optimizer.ts";
- * declare const gpu: GpuDevice, kernels: Kernels, layout: ParameterLayout, pass: GPUComputePassEncoder;
- * declare const parameters: GPUBuffer, gradients: GPUBuffer, step: number, lr: number;
- * const optimizer = await AdEMAMix.create(gpu, layout, resolveOptimizerOptions({ kind: "ademamix" }), kernels);
- * optimizer.record(pass, parameters, gradients, step, lr);
- * ```
+ * AdEMAMix over a flat parameter buffer: built by `createOptimizer` (`optimizer.ts`) with `kind: "ademamix"`.
  */
 export class AdEMAMix extends FlatStateOptimizer {
   /** Always `ademamix`. */
   readonly kind = "ademamix" as const;
-  #steps: { spec: ParameterSpec; pipeline: GPUComputePipeline; workgroups: [number, number] }[] = [];
+  #steps: TensorPipeline[] = [];
 
-  private constructor(
-    gpu: GpuDevice,
-    layout: ParameterLayout,
-    options: Required<OptimizerOptions>,
-    kernels: Kernels,
-  ) {
-    super(gpu, layout, options, kernels, ["exp_avg_fast", "exp_avg_slow", "exp_avg_sq"], 13, "ademamix");
+  private constructor(target: OptimizerTarget) {
+    super(target, ["exp_avg_fast", "exp_avg_slow", "exp_avg_sq"], 13, "ademamix");
   }
 
-  /** Builds the optimizer for `layout` (state at zero). */
-  static async create(
-    gpu: GpuDevice,
-    layout: ParameterLayout,
-    options: Required<OptimizerOptions>,
-    kernels: Kernels,
-  ): Promise<AdEMAMix> {
-    const optimizer = new AdEMAMix(gpu, layout, options, kernels);
+  /** Builds the optimizer for `target.layout` (state at zero). */
+  static async create(target: OptimizerTarget): Promise<AdEMAMix> {
+    const optimizer = new AdEMAMix(target);
     await optimizer.initNorm();
-    for (const spec of layout.specs) {
+    for (const spec of target.layout.specs) {
+      const constants = { N: spec.length, DECAY: spec.decay };
       optimizer.#steps.push({
         spec,
-        pipeline: await kernels.pipeline("ademamix", "ademamix_step", { N: spec.length, DECAY: spec.decay }),
-        workgroups: grid(spec.length, 256, gpu.limits.maxComputeWorkgroupsPerDimension),
+        pipeline: await target.kernels.pipeline("ademamix", "ademamix_step", constants),
+        workgroups: optimizer.tensorGrid(spec),
       });
     }
     return optimizer;
@@ -94,11 +72,7 @@ export class AdEMAMix extends FlatStateOptimizer {
       1 - o.beta2,
       1 - beta3,
       alpha,
-      o.eps,
-      o.weightDecay,
-      1 - o.beta1 ** t,
-      Math.sqrt(1 - o.beta2 ** t),
-      o.maxNorm,
+      ...adamStepTail(o, t),
     ]);
   }
 
@@ -108,11 +82,7 @@ export class AdEMAMix extends FlatStateOptimizer {
     );
     for (const { spec, pipeline, workgroups } of this.#steps) {
       this.kernels.dispatch(pass, pipeline, [
-        this.range(params, spec),
-        this.range(grads, spec),
-        this.range(fast, spec),
-        this.range(slow, spec),
-        this.range(sq, spec),
+        ...this.ranges(spec, params, grads, fast, slow, sq),
         this.hyper,
         this.gradNorm,
       ], workgroups);

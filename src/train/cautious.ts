@@ -5,38 +5,25 @@
  *
  * @module
  */
-import type { GpuDevice } from "../gpu/device.ts";
-import { grid } from "../gpu/kernels.ts";
-import type { Binding, Kernels } from "../gpu/kernels.ts";
-import type { ParameterLayout, ParameterSpec } from "../model/parameters.ts";
+import type { Binding } from "../gpu/kernels.ts";
+import type { ParameterSpec } from "../model/parameters.ts";
 import { SumReduce } from "../ops/cross_entropy.ts";
+import { adamStepTail } from "./adamw.ts";
 import { FlatStateOptimizer } from "./flat_state.ts";
-import type { OptimizerOptions } from "./optimizer.ts";
+import type { OptimizerTarget, TensorWork } from "./flat_state.ts";
 
 /** Bytes between the per-tensor mask counts (a binding offset must be aligned on every adapter). */
 const SLOT_BYTES = 256;
 
-interface TensorStep {
-  spec: ParameterSpec;
+interface TensorStep extends TensorWork {
   moments: GPUComputePipeline;
   update: GPUComputePipeline;
   count: SumReduce;
-  workgroups: [number, number];
 }
 
 /**
- * Cautious AdamW over a flat parameter buffer.
- *
- * @example
- * ```ts
- * import type { GpuDevice, Kernels } from "../gpu/mod.ts";
- * import type { ParameterLayout } from "../model/mod.ts";
- * import { resolveOptimizerOptions } from "./optimizer.ts";
- * declare const gpu: GpuDevice, kernels: Kernels, layout: ParameterLayout, pass: GPUComputePassEncoder;
- * declare const parameters: GPUBuffer, gradients: GPUBuffer, step: number, lr: number;
- * const optimizer = await CautiousAdamW.create(gpu, layout, resolveOptimizerOptions({ kind: "cautious" }), kernels);
- * optimizer.record(pass, parameters, gradients, step, lr);
- * ```
+ * Cautious AdamW over a flat parameter buffer: built by `createOptimizer` (`optimizer.ts`) with
+ * `kind: "cautious"`.
  */
 export class CautiousAdamW extends FlatStateOptimizer {
   /** Always `cautious`. */
@@ -45,25 +32,17 @@ export class CautiousAdamW extends FlatStateOptimizer {
   #mask: GPUBuffer;
   #counts: GPUBuffer;
 
-  private constructor(
-    gpu: GpuDevice,
-    layout: ParameterLayout,
-    options: Required<OptimizerOptions>,
-    kernels: Kernels,
-  ) {
-    super(gpu, layout, options, kernels, ["exp_avg", "exp_avg_sq"], 8, "cautious");
+  private constructor(target: OptimizerTarget) {
+    super(target, ["exp_avg", "exp_avg_sq"], 8, "cautious");
+    const { layout } = target;
     this.#mask = this.buffer(Math.max(...layout.specs.map((spec) => spec.length)), "cautious mask");
     this.#counts = this.buffer((layout.specs.length * SLOT_BYTES) / 4, "cautious mask counts");
   }
 
-  /** Builds the optimizer for `layout` (moments at zero). */
-  static async create(
-    gpu: GpuDevice,
-    layout: ParameterLayout,
-    options: Required<OptimizerOptions>,
-    kernels: Kernels,
-  ): Promise<CautiousAdamW> {
-    const optimizer = new CautiousAdamW(gpu, layout, options, kernels);
+  /** Builds the optimizer for `target.layout` (moments at zero). */
+  static async create(target: OptimizerTarget): Promise<CautiousAdamW> {
+    const { layout, kernels } = target;
+    const optimizer = new CautiousAdamW(target);
     await optimizer.initNorm();
     const sums = new Map<number, SumReduce>();
     for (const spec of layout.specs) {
@@ -78,7 +57,7 @@ export class CautiousAdamW extends FlatStateOptimizer {
         moments: await kernels.pipeline("cautious", "cautious_moments", constants),
         update: await kernels.pipeline("cautious", "cautious_update", constants),
         count,
-        workgroups: grid(spec.length, 256, gpu.limits.maxComputeWorkgroupsPerDimension),
+        workgroups: optimizer.tensorGrid(spec),
       });
     }
     return optimizer;
@@ -90,16 +69,7 @@ export class CautiousAdamW extends FlatStateOptimizer {
 
   protected hyperparameters(t: number, lr: number): Float32Array {
     const o = this.options;
-    return new Float32Array([
-      lr,
-      o.beta1,
-      o.beta2,
-      o.eps,
-      o.weightDecay,
-      1 - o.beta1 ** t,
-      Math.sqrt(1 - o.beta2 ** t),
-      o.maxNorm,
-    ]);
+    return new Float32Array([lr, o.beta1, o.beta2, ...adamStepTail(o, t)]);
   }
 
   protected recordUpdate(pass: GPUComputePassEncoder, params: GPUBuffer, grads: GPUBuffer): void {
@@ -110,19 +80,14 @@ export class CautiousAdamW extends FlatStateOptimizer {
       const mask: Binding = { buffer: this.#mask, offset: 0, size: spec.length * 4 };
       const count: Binding = { buffer: this.#counts, offset: index * SLOT_BYTES, size: 4 };
       this.kernels.dispatch(pass, step.moments, [
-        this.range(grads, spec),
-        this.range(expAvg, spec),
-        this.range(expAvgSq, spec),
+        ...this.ranges(spec, grads, expAvg, expAvgSq),
         mask,
         this.hyper,
         this.gradNorm,
       ], step.workgroups);
       step.count.record(pass, mask, count);
       this.kernels.dispatch(pass, step.update, [
-        this.range(params, spec),
-        this.range(grads, spec),
-        this.range(expAvg, spec),
-        this.range(expAvgSq, spec),
+        ...this.ranges(spec, params, grads, expAvg, expAvgSq),
         this.hyper,
         this.gradNorm,
         count,

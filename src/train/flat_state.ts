@@ -7,6 +7,7 @@
  */
 import type { GpuDevice } from "../gpu/device.ts";
 import { createBuffer, readFloats, writeBuffer } from "../gpu/buffers.ts";
+import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
 import type { ParameterLayout, ParameterSpec } from "../model/parameters.ts";
 import type { Tensor } from "../io/safetensors.ts";
@@ -48,6 +49,32 @@ export function checkStateTensors(
   }
 }
 
+/** One tensor's update: its place in the layout and the grid of its elementwise kernels. */
+export interface TensorWork {
+  /** The parameter. */
+  spec: ParameterSpec;
+  /** The grid of an elementwise kernel over it ({@linkcode FlatStateOptimizer.tensorGrid}). */
+  workgroups: [number, number];
+}
+
+/** A tensor updated by one pipeline. */
+export interface TensorPipeline extends TensorWork {
+  /** The update's pipeline, specialised for the tensor. */
+  pipeline: GPUComputePipeline;
+}
+
+/** What an optimizer is built for: the device, the parameter layout, the resolved options, the kernels. */
+export interface OptimizerTarget {
+  /** The device. */
+  gpu: GpuDevice;
+  /** The parameter layout the state follows. */
+  layout: ParameterLayout;
+  /** The resolved options. */
+  options: Required<OptimizerOptions>;
+  /** The pipeline cache. */
+  kernels: Kernels;
+}
+
 /**
  * Shared machinery of the optimizers with flat state buffers (one buffer per state name, in the
  * parameter layout): the gradient norm, the uniform of per-step hyperparameters, reading and writing
@@ -74,10 +101,7 @@ export abstract class FlatStateOptimizer implements Optimizer {
   #owned: GPUBuffer[] = [];
 
   protected constructor(
-    gpu: GpuDevice,
-    layout: ParameterLayout,
-    options: Required<OptimizerOptions>,
-    kernels: Kernels,
+    { gpu, layout, options, kernels }: OptimizerTarget,
     stateNames: readonly string[],
     hyperFloats: number,
     label: string,
@@ -114,6 +138,16 @@ export abstract class FlatStateOptimizer implements Optimizer {
   /** The byte range of parameter `spec` in a flat buffer. */
   protected range(buffer: GPUBuffer, spec: ParameterSpec): Binding {
     return { buffer, offset: spec.offset * 4, size: spec.length * 4 };
+  }
+
+  /** The byte ranges of parameter `spec` in each of the flat `buffers`. */
+  protected ranges(spec: ParameterSpec, ...buffers: GPUBuffer[]): Binding[] {
+    return buffers.map((buffer) => this.range(buffer, spec));
+  }
+
+  /** The grid of an elementwise kernel over parameter `spec` (256 invocations a workgroup). */
+  protected tensorGrid(spec: ParameterSpec): [number, number] {
+    return grid(spec.length, 256, this.gpu.limits.maxComputeWorkgroupsPerDimension);
   }
 
   /** The hyperparameters of step `t` at rate `lr`, as the kernel's uniform struct. */

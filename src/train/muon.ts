@@ -8,16 +8,16 @@
  *
  * @module
  */
-import type { GpuDevice } from "../gpu/device.ts";
 import { alignUp } from "../gpu/buffers.ts";
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Constants, Kernels } from "../gpu/kernels.ts";
-import type { ParameterLayout, ParameterSpec } from "../model/parameters.ts";
+import type { ParameterSpec } from "../model/parameters.ts";
 import { parameterRole } from "../model/parameters.ts";
 import { Matmul } from "../ops/matmul.ts";
 import { GradNorm } from "../ops/grad_norm.ts";
+import { adamStepTail } from "./adamw.ts";
 import { FlatStateOptimizer } from "./flat_state.ts";
-import type { OptimizerOptions } from "./optimizer.ts";
+import type { OptimizerTarget, TensorPipeline, TensorWork } from "./flat_state.ts";
 
 /** The Newton–Schulz quintic's coefficients (a, b, c). */
 export const NS5 = [3.4445, -4.7750, 2.0315] as const;
@@ -56,8 +56,7 @@ interface NewtonSchulz {
   norm: GradNorm;
 }
 
-interface MuonTensor {
-  spec: ParameterSpec;
+interface MuonTensor extends TensorWork {
   blocks: number;
   blockLength: number;
   /** Floats between blocks in the scratch (aligned for binding). */
@@ -65,34 +64,17 @@ interface MuonTensor {
   momentum: GPUComputePipeline;
   update: GPUComputePipeline;
   ns: NewtonSchulz;
-  workgroups: [number, number];
-}
-
-interface EmbeddingTensor {
-  spec: ParameterSpec;
-  pipeline: GPUComputePipeline;
-  workgroups: [number, number];
 }
 
 /**
- * Muon with AdamW on the embeddings, over a flat parameter buffer.
- *
- * @example
- * ```ts
- * import type { GpuDevice, Kernels } from "../gpu/mod.ts";
- * import type { ParameterLayout } from "../model/mod.ts";
- * import { resolveOptimizerOptions } from "./optimizer.ts";
- * declare const gpu: GpuDevice, kernels: Kernels, layout: ParameterLayout, pass: GPUComputePassEncoder;
- * declare const parameters: GPUBuffer, gradients: GPUBuffer, step: number, lr: number;
- * const optimizer = await Muon.create(gpu, layout, resolveOptimizerOptions({ kind: "muon" }), kernels);
- * optimizer.record(pass, parameters, gradients, step, lr);  // Muon's rate: 0.1·lr
- * ```
+ * Muon with AdamW on the embeddings, over a flat parameter buffer: built by `createOptimizer`
+ * (`optimizer.ts`) with `kind: "muon"` (Muon's rate is `muonLrScale`·lr).
  */
 export class Muon extends FlatStateOptimizer {
   /** Always `muon`. */
   readonly kind = "muon" as const;
   #muon: MuonTensor[] = [];
-  #embeddings: EmbeddingTensor[] = [];
+  #embeddings: TensorPipeline[] = [];
   #schulz: NewtonSchulz[] = [];
   #scratch: {
     u: GPUBuffer;
@@ -104,13 +86,9 @@ export class Muon extends FlatStateOptimizer {
     norms: GPUBuffer;
   };
 
-  private constructor(
-    gpu: GpuDevice,
-    layout: ParameterLayout,
-    options: Required<OptimizerOptions>,
-    kernels: Kernels,
-  ) {
-    super(gpu, layout, options, kernels, ["momentum_buffer", "exp_avg", "exp_avg_sq"], 10, "muon");
+  private constructor(target: OptimizerTarget) {
+    super(target, ["momentum_buffer", "exp_avg", "exp_avg_sq"], 10, "muon");
+    const { layout } = target;
     let blocked = 1;
     let square = 1;
     let block = 1;
@@ -136,20 +114,15 @@ export class Muon extends FlatStateOptimizer {
     };
   }
 
-  /** Builds the optimizer for `layout` (state at zero). */
-  static async create(
-    gpu: GpuDevice,
-    layout: ParameterLayout,
-    options: Required<OptimizerOptions>,
-    kernels: Kernels,
-  ): Promise<Muon> {
-    const optimizer = new Muon(gpu, layout, options, kernels);
+  /** Builds the optimizer for `target.layout` (state at zero). */
+  static async create(target: OptimizerTarget): Promise<Muon> {
+    const { layout, kernels } = target;
+    const optimizer = new Muon(target);
     await optimizer.initNorm();
-    const max = gpu.limits.maxComputeWorkgroupsPerDimension;
     const schulz = new Map<string, Promise<NewtonSchulz>>();
     for (const spec of layout.specs) {
       const blocks = muonBlockCount(spec);
-      const workgroups = grid(spec.length, 256, max);
+      const workgroups = optimizer.tensorGrid(spec);
       if (blocks === 0) {
         const pipeline = await kernels.pipeline("muon", "muon_adamw", { N: spec.length });
         optimizer.#embeddings.push({ spec, pipeline, workgroups });
@@ -192,11 +165,7 @@ export class Muon extends FlatStateOptimizer {
       lr,
       o.beta1,
       o.beta2,
-      o.eps,
-      o.weightDecay,
-      1 - o.beta1 ** t,
-      Math.sqrt(1 - o.beta2 ** t),
-      o.maxNorm,
+      ...adamStepTail(o, t),
     ]);
   }
 
@@ -208,10 +177,7 @@ export class Muon extends FlatStateOptimizer {
     const momentum = this.states.get("momentum_buffer")!;
     for (const { spec, pipeline, workgroups } of this.#embeddings) {
       k.dispatch(pass, pipeline, [
-        this.range(params, spec),
-        this.range(grads, spec),
-        this.range(expAvg, spec),
-        this.range(expAvgSq, spec),
+        ...this.ranges(spec, params, grads, expAvg, expAvgSq),
         this.hyper,
         this.gradNorm,
       ], workgroups);
@@ -221,8 +187,7 @@ export class Muon extends FlatStateOptimizer {
       const { spec, ns } = tensor;
       const blocked: Binding = { buffer: s.u, offset: 0, size: tensor.blocks * tensor.stride * 4 };
       k.dispatch(pass, tensor.momentum, [
-        this.range(grads, spec),
-        this.range(momentum, spec),
+        ...this.ranges(spec, grads, momentum),
         blocked,
         this.hyper,
         this.gradNorm,

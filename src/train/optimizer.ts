@@ -151,7 +151,19 @@ export interface Optimizer {
   destroy(): void;
 }
 
-/** Builds the optimizer `options.kind` (default AdamW) for `layout`, its state at zero. */
+/**
+ * Builds the optimizer `options.kind` (default AdamW) for `layout`, its state at zero.
+ *
+ * @example
+ * ```ts
+ * import type { GpuDevice, Kernels } from "../gpu/mod.ts";
+ * import type { ParameterLayout } from "../model/mod.ts";
+ * declare const gpu: GpuDevice, kernels: Kernels, layout: ParameterLayout, pass: GPUComputePassEncoder;
+ * declare const parameters: GPUBuffer, gradients: GPUBuffer, step: number, lr: number;
+ * const optimizer = await createOptimizer(gpu, layout, { kind: "muon" }, kernels);
+ * optimizer.record(pass, parameters, gradients, step, lr); // Muon's rate: muonLrScale·lr (0.1·lr)
+ * ```
+ */
 export async function createOptimizer(
   gpu: GpuDevice,
   layout: ParameterLayout,
@@ -163,11 +175,11 @@ export async function createOptimizer(
     case "adamw":
       return await AdamWOptimizer.create(gpu, layout, resolved, kernels);
     case "cautious":
-      return await CautiousAdamW.create(gpu, layout, resolved, kernels);
+      return await CautiousAdamW.create({ gpu, layout, options: resolved, kernels });
     case "ademamix":
-      return await AdEMAMix.create(gpu, layout, resolved, kernels);
+      return await AdEMAMix.create({ gpu, layout, options: resolved, kernels });
     case "muon":
-      return await Muon.create(gpu, layout, resolved, kernels);
+      return await Muon.create({ gpu, layout, options: resolved, kernels });
   }
 }
 

@@ -1,0 +1,70 @@
+/**
+ * What the benchmarks share: deterministic fill values, the timing of repeated records (the best of a
+ * few trials, with the process CPU time that shows how many cores the run got), and the common settings.
+ *
+ * @module
+ */
+import process from "node:process";
+import type { Kernels } from "../gpu/kernels.ts";
+
+/** The settings every benchmark section takes. */
+export interface BenchSettings {
+  /** Fewer cases and shorter trials (default false). */
+  quick?: boolean;
+  /** Target seconds per timed trial (default 0.3, quick 0.1). */
+  seconds?: number;
+  /** Timed trials per case, best taken (default 3). */
+  trials?: number;
+  /** Progress and notes (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/** `settings` with the defaults filled in. */
+export function benchSettings(settings: BenchSettings): Required<BenchSettings> {
+  const quick = settings.quick ?? false;
+  return {
+    quick,
+    seconds: settings.seconds ?? (quick ? 0.1 : 0.3),
+    trials: settings.trials ?? 3,
+    log: settings.log ?? ((line: string) => console.error(line)),
+  };
+}
+
+/** `count` deterministic values in [−0.5, 0.5) (`seed` shifts them). */
+export function fill(count: number, seed: number): Float32Array {
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i++) values[i] = ((i * 7919 + seed * 104729) % 1000) / 1000 - 0.5;
+  return values;
+}
+
+/** Best seconds per call of `record` (one warm-up that compiles, then trials of repeated calls). */
+export async function timeRecords(
+  kernels: Kernels,
+  record: (pass: GPUComputePassEncoder) => void,
+  seconds: number,
+  trials: number,
+): Promise<{ seconds: number; busy: number }> {
+  const gpu = kernels.gpu;
+  const run = async (reps: number) => {
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (let i = 0; i < reps; i++) record(pass);
+    pass.end();
+    const cpu0 = process.cpuUsage();
+    const start = performance.now();
+    gpu.device.queue.submit([encoder.finish()]);
+    await gpu.sync();
+    const wall = (performance.now() - start) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    return { wall, busy: (cpu.user + cpu.system) / 1e6 / wall };
+  };
+  await run(1);
+  const once = (await run(1)).wall;
+  const reps = Math.max(1, Math.min(1000, Math.round(seconds / Math.max(once, 1e-6))));
+  let best = { wall: Infinity, busy: 0 };
+  for (let trial = 0; trial < trials; trial++) {
+    const result = await run(reps);
+    if (result.wall < best.wall) best = result;
+  }
+  return { seconds: best.wall / reps, busy: best.busy };
+}
