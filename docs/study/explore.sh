@@ -57,6 +57,11 @@ timed default-analyse deno task sweep # the default preset: the same runs, then 
 mkdir -p sweeps/default-quartered/runs && cp -a sweeps/default/runs/*_w0 sweeps/default-quartered/runs/
 timed default-quartered deno task sweep --sweep docs/study/sweeps/default-quartered.json
 timed default-seed1-analyse deno task sweep --sweep docs/study/sweeps/default-seed1.json --analyse-only
+timed default-seed2 deno task sweep --sweep docs/study/sweeps/default-seed2.json
+# Half the peak LR, 1,024 steps, the same warmup control, two seeds at once.
+timed half-lr-s0 deno task sweep --sweep docs/study/sweeps/half-lr-s0.json &
+timed half-lr-s1 deno task sweep --sweep docs/study/sweeps/half-lr-s1.json &
+wait
 timed quick deno task sweep --preset quick
 deno run --allow-read --allow-write --allow-env --allow-ffi docs/study/table.ts --min-step 3 \
   --out docs/study/explore sweeps/study/*/ sweeps/*/runs/*/
