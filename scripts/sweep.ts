@@ -27,8 +27,9 @@ import { listenForInterrupts, shellWord } from "../src/train/interrupt.ts";
 const COMMAND = "deno task sweep";
 const SUMMARY =
   "Trains a family of model sizes and measures loss deceleration and zero-sum learning on them\n" +
-  "(docs/method.md). With no arguments: three small models (cpu-xs, cpu-s, cpu-m) for 600 steps on the\n" +
-  "embedded Brown Corpus (bytes), sized for a CPU.\n\n" +
+  "(docs/method.md). With no arguments: three small models (cpu-xs, cpu-s, cpu-m) for 512 steps on the\n" +
+  "embedded Brown Corpus (bytes), each with a 4-step warmup and without one (the warmup control), sized\n" +
+  "for a CPU.\n\n" +
   "Where the results go: SWEEP/runs/<id>/ holds each run (checkpoints, metrics.arrow, run.json) and\n" +
   "SWEEP/results/ the tables (Arrow and Markdown), the figures (Vega-Lite, SVG, PNG) and report.html,\n" +
   "one page with all of it to open in a browser. SWEEP is --out, by default sweeps/<name of the sweep>\n" +

@@ -14,6 +14,7 @@ import { runSweepLocally } from "../src/sweep/local.ts";
 Deno.test("sweep: the grid expands to one named run per point; bad definitions name the field", () => {
   const definition = {
     ...defaultSweep(),
+    warmups: [],
     models: ["cpu-xs", "cpu-s"],
     seeds: [0, 1],
     schedules: ["trapezoidal" as const],
@@ -73,6 +74,10 @@ Deno.test("sweep: archs and optimizers are grid axes; ids name them where they v
         "analyses.landscapePoints must be an integer in 1 … 49, got 50",
       ],
       [{ analyses: { landscapeScale: 0 } }, "analyses.landscapeScale must be a number > 0, got 0"],
+      [
+        { analyses: { decelerationMinStep: 2.5 } },
+        "analyses.decelerationMinStep must be an integer ≥ 0, got 2.5",
+      ],
     ] as const
   ) {
     assertThrows(() => validateSweep(raw, "s.json"), Error, `zsl: s.json: ${message}`);
@@ -96,7 +101,11 @@ Deno.test("sweep: archs and optimizers are grid axes; ids name them where they v
     ["144M_ademamix", "nanogpt", "144M"],
     ["144M_muon", "nanogpt", "144M"],
   ]);
-  assertThrows(() => sweepPreset("ablation"), Error, 'unknown sweep preset "ablation": use default, paper');
+  assertThrows(
+    () => sweepPreset("ablation"),
+    Error,
+    'unknown sweep preset "ablation": use default, quick, paper',
+  );
 });
 
 Deno.test({

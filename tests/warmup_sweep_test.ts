@@ -10,6 +10,7 @@ import { runSweepLocally } from "../src/sweep/local.ts";
 import { readTable } from "../src/results/table.ts";
 import { DECELERATION_LR_AREA_CURVES_TABLE, DECELERATION_TABLE } from "../src/results/deceleration.ts";
 import { readWarmupControl } from "../src/results/warmup.ts";
+import { DATA_STATISTICS_TABLE } from "../src/results/data_statistics.ts";
 import { join } from "../src/util/path.ts";
 
 Deno.test({
@@ -29,6 +30,8 @@ Deno.test({
         common: { steps: 160, evalSequences: 4, data: "brown", tokenizer: "bytes" },
         analyses: {
           deceleration: true,
+          // Not the T^0.369 default (6.5 for 160 steps): every fit must say it used this one.
+          decelerationMinStep: 6,
           interferenceCheckpoints: false,
           interferenceOneStep: false,
           gradientInterference: "none",
@@ -51,7 +54,11 @@ Deno.test({
         assert(names.includes(file), `${file} was not written: ${names.join(", ")}`);
       }
       const fits = await readTable(resultsDir, DECELERATION_TABLE);
-      assertEquals(fits.map((row) => [row.name, row.warmup]), [["tiny_w8", 8], ["tiny_w32", 32]]);
+      assertEquals(fits.map((row) => [row.name, row.warmup, row.minStep]), [["tiny_w8", 8, 6], [
+        "tiny_w32",
+        32,
+        6,
+      ]]);
       for (const row of fits) {
         assert(row.lrAreaFinal > 0 && Number.isFinite(row.tDLrArea), `${row.name}: no fit against S`);
         assert(
@@ -59,6 +66,17 @@ Deno.test({
           `${row.name}: S(t_d) ${row.lrAreaAtTD}`,
         );
       }
+      // The training data's entropies, once for both runs (same data, tokenizer and sequences): Brown's
+      // bytes have H1 ≈ 3.1 and H2 ≈ 2.4 nats (docs/warmup-study.md#mechanism).
+      const statistics = await readTable(resultsDir, DATA_STATISTICS_TABLE);
+      assertEquals(statistics.map((row) => [row.data, row.tokenizer, row.seq, row.runs]), [
+        ["brown", "bytes", 32, "tiny_w8, tiny_w32"],
+      ]);
+      const [{ unigramEntropy, bigramEntropy }] = statistics;
+      assert(
+        unigramEntropy > 3 && unigramEntropy < 3.2 && bigramEntropy > 2.3 && bigramEntropy < 2.6,
+        `H1 ${unigramEntropy}, H2 ${bigramEntropy}`,
+      );
       const lrAreaCurves = await readTable(resultsDir, DECELERATION_LR_AREA_CURVES_TABLE);
       assertEquals([...new Set(lrAreaCurves.map((row) => row.model))], ["tiny_w8", "tiny_w32"]);
 
@@ -89,6 +107,7 @@ Deno.test({
         summary.indexOf(headline) < summary.indexOf("T1 — deceleration per model"),
         "the headline comes first",
       );
+      assert(summary.includes("unigram entropy H1 = 3.1"), "the summary sets L_d beside H1 and H2");
       assert(report.includes('id="figure-warmup_control"'), "the figure is embedded");
       assert(report.includes('id="figure-deceleration_f1_lr_area"'), "F1 against S is embedded");
     } finally {

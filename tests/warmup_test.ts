@@ -21,6 +21,7 @@ import {
   defaultSweep,
   expandSweep,
   paperWarmupSweep,
+  quickSweep,
   validateSweep,
   warmupControls,
 } from "../src/sweep/definition.ts";
@@ -52,13 +53,29 @@ Deno.test("warmup axes: warmups and lrScales expand into named runs, grouped by 
   const controls = warmupControls(runs);
   assertEquals(controls.size, 8);
   assertEquals(controls.get("cpu-s_s1_lrx1")!.map((run) => run.id), ["cpu-s_s1_lrx1_w0", "cpu-s_s1_lrx1_w8"]);
-  // One warmup and one scale: the ids and specs are as before the axes.
+  // The default sweep: each model with warmup 4 and none (docs/warmup-study.md), paired by model.
   const plain = expandSweep(defaultSweep());
   assertEquals(plain.map((run) => [run.id, run.group, run.spec.warmup, run.spec.lrScale]), [
-    ["cpu-xs", "cpu-xs", 30, undefined],
-    ["cpu-s", "cpu-s", 30, undefined],
-    ["cpu-m", "cpu-m", 30, undefined],
+    ["cpu-xs_w4", "cpu-xs", 4, undefined],
+    ["cpu-xs_w0", "cpu-xs", 0, undefined],
+    ["cpu-s_w4", "cpu-s", 4, undefined],
+    ["cpu-s_w0", "cpu-s", 0, undefined],
+    ["cpu-m_w4", "cpu-m", 4, undefined],
+    ["cpu-m_w0", "cpu-m", 0, undefined],
   ]);
+  assert(plain.every((run) => run.spec.steps === 512 && run.spec.batch === 16), "512 steps of 16 sequences");
+  assertEquals(defaultSweep().analyses.decelerationMinStep, 3);
+  // One warmup and one scale: the ids and specs are as before the axes.
+  const single = expandSweep({ ...defaultSweep(), warmups: [], common: { steps: 600, warmup: 30 } });
+  assertEquals(single.map((run) => [run.id, run.group, run.spec.warmup]), [
+    ["cpu-xs", "cpu-xs", 30],
+    ["cpu-s", "cpu-s", 30],
+    ["cpu-m", "cpu-m", 30],
+  ]);
+  // The quick preset: the same runs for 256 steps.
+  const quick = expandSweep(quickSweep());
+  assertEquals(quick.map((run) => run.id), plain.map((run) => run.id));
+  assert(quick.every((run) => run.spec.steps === 256), "256 steps");
   // paper-warmup: 14M, five warmups, the paper's other settings.
   const paper = expandSweep(paperWarmupSweep());
   assertEquals(paper.map((run) => run.id), ["14M_w0", "14M_w500", "14M_w1000", "14M_w2000", "14M_w4000"]);
@@ -75,7 +92,9 @@ Deno.test("warmup axes: warmups and lrScales expand into named runs, grouped by 
 Deno.test("warmup axes: the JSON validation checks the lists and refuses a warmup set twice", () => {
   const ok = validateSweep({ models: ["tiny"], warmups: [0, 16], lrScales: [2], common: { steps: 50 } });
   assertEquals([ok.warmups, ok.lrScales], [[0, 16], [2]]);
-  assertEquals(validateSweep({ models: ["tiny"] }).warmups, []);
+  // A definition without warmups or a fit start does not take the default sweep's.
+  const own = validateSweep({ models: ["tiny"], common: { steps: 50, warmup: 5 } });
+  assertEquals([own.warmups, own.analyses.decelerationMinStep], [[], undefined]);
   assertThrows(() => validateSweep({ warmups: [8, -1] }), Error, "warmups[1] must be an integer ≥ 0");
   assertThrows(() => validateSweep({ lrScales: [0] }), Error, "lrScales[0] must be a number > 0");
   assertThrows(() => validateSweep({ warmups: 8 }), Error, "warmups must be an array");
@@ -89,9 +108,9 @@ Deno.test("warmup axes: the JSON validation checks the lists and refuses a warmu
     Error,
     'perModel.tiny.lrScale cannot be set when "lrScales" lists values',
   );
-  // A definition object gets the same check when it is expanded (the default's warmup is in common).
+  // A definition object gets the same check when it is expanded.
   assertThrows(
-    () => expandSweep({ ...defaultSweep(), warmups: [0, 30] }),
+    () => expandSweep({ ...defaultSweep(), common: { steps: 100, warmup: 30 } }),
     Error,
     "the sweep lists warmups and also sets common.warmup",
   );
@@ -309,10 +328,19 @@ Deno.test("warmup control: the verdict follows the warmup, is independent of it,
   assertEquals(independent.verdict, "independent of the warmup", independent.why);
   assertClose([independent.tDChange], [15 / 195], 1e-12, "largest change from the longest warmup's t_d");
 
-  // t_d moves by 30% across the warmups with tight ranges: neither verdict.
-  const moving = warmupVerdict("c", [controlRow("c", 0, 100, 0.01), controlRow("c", 30, 130, 0.01)]);
+  // Warmups 0 and 1 are one schedule: no control, said so (not "a break at only one warmup").
+  const same = warmupVerdict("q", [controlRow("q", 0, 28, 0.02), controlRow("q", 1, 28, 0.02)]);
+  assertEquals(same.verdict, "undetermined");
+  assert(same.why.startsWith("warmups 0 and 1 are the same schedule"), same.why);
+  // t_d moves by 40% across warmups 1 → 4 with tight ranges: a slope of 0.24, neither verdict.
+  const moving = warmupVerdict("c", [controlRow("c", 0, 100, 0.01), controlRow("c", 4, 140, 0.01)]);
   assertEquals(moving.verdict, "undetermined");
-  assert(moving.why.includes("neither ≥ 0.5 nor within 2 s.e. of 0"), moving.why);
+  assert(moving.why.includes("neither ≥ 0.5 nor within 2 s.e. of 0 or 0.16"), moving.why);
+  // The default sweep's `quick` cpu-m: 17.6 → 14.5 from W 0 to 4, tight ranges: a slope of −0.14, many
+  // s.e. from 0 but ≤ 0.16 (within the seed spread), t_d moves 21%: independent.
+  const quick = warmupVerdict("m", [controlRow("m", 0, 17.6, 0.05), controlRow("m", 4, 14.5, 0.05)]);
+  assertEquals(quick.verdict, "independent of the warmup", quick.why);
+  assert(quick.why.includes("|slope| ≤ 0.16"), quick.why);
   // Within 2 s.e. of flat (wide ranges), but t_d moves by 29%: not independent.
   const wide = warmupVerdict("c", [controlRow("c", 0, 100, 2), controlRow("c", 30, 140, 2)]);
   assertEquals(wide.verdict, "undetermined");

@@ -24,6 +24,8 @@
  */
 export { BROWN_GENRES, BROWN_PACKAGE, detokeniseBrown, loadBrown } from "./brown.ts";
 export { loadCorpus, loadTextFile, loadTextFolder, loadTokenFile } from "./corpus.ts";
+export type { TokenEntropies } from "./entropy.ts";
+export { sequenceEntropies } from "./entropy.ts";
 export type {
   Corpus,
   Genre,

@@ -18,6 +18,8 @@ import { REPORT_FILE, sweepResultsDir } from "../results/sweep.ts";
 import { readWarmupVerdicts } from "../results/warmup_control.ts";
 import { readWarmupControl } from "../results/warmup.ts";
 import { warmupHeadlineHtml } from "./warmup.ts";
+import { unigramStageLines } from "./entropy.ts";
+import { DATA_STATISTICS_TABLE } from "../results/data_statistics.ts";
 import { formatDuration } from "../util/format.ts";
 import { listDirectory } from "../util/files.ts";
 import { escapeHtml } from "../util/html.ts";
@@ -81,6 +83,13 @@ async function summaryHtml(context: ReportContext): Promise<string | null> {
   // The first lines say plainly whether the breaks follow the warmup (docs/method.md#warmup-control).
   const control = await readWarmupControl(context.resultsDir);
   if (control) parts.push(...warmupHeadlineHtml(control));
+  // Then whether the breaks sit at the end of the unigram stage (L_d beside the data's H1 and H2).
+  const statistics = await context.table(DATA_STATISTICS_TABLE);
+  if (statistics && fits) {
+    for (const line of unigramStageLines(statistics, fits)) {
+      parts.push(`<p class="headline">${escapeHtml(line)}</p>`);
+    }
+  }
   if (fits) parts.push(textTableHtml(t1Table(fits)));
   parts.push(textTableHtml(overviewTable(overviews)));
   const unidentified = (fits ?? []).filter((row) => !row.identified);

@@ -15,7 +15,8 @@ import { warmupControlTable, warmupVerdictTable } from "./tables.ts";
 export const WARMUP_RULE_TEXT: string =
   "Verdict (docs/method.md#warmup-control): the weighted slope of log t_d on log max(warmup, 1) over the " +
   "runs that break; it follows the warmup when the slope is ≥ 0.5 and 2 standard errors above 0, and is " +
-  "independent of it when every run breaks, the slope is within 2 standard errors of 0 and t_d moves by " +
+  "independent of it when every run breaks, the slope is within 2 standard errors of 0 or of size ≤ 0.16 " +
+  "(25% over a factor 4 in warmup) and t_d moves by " +
   "at most 25% from that of the longest warmup. A break within 2× of the end of its warmup is not shown as " +
   "deceleration (⚠ warmup end).";
 

@@ -7,7 +7,7 @@
  * {@linkcode DECELERATION_LR_AREA_CURVES_TABLE}, {@linkcode WARMUP_CONTROL_TABLE}, {@linkcode WARMUP_VERDICT_TABLE},
  * {@linkcode DT2T_TABLE}, {@linkcode DT2T_GROUPS_TABLE}, {@linkcode DT1_TABLE}, {@linkcode DT1_BATCHES_TABLE},
  * {@linkcode GRADIENT_TABLE}, {@linkcode COHERENCE_HISTOGRAM_TABLE}, {@linkcode ABLATION_TABLE},
- * {@linkcode LANDSCAPE_TABLE} (read with {@linkcode readTable}, written
+ * {@linkcode LANDSCAPE_TABLE}, {@linkcode DATA_STATISTICS_TABLE} (read with {@linkcode readTable}, written
  * with {@linkcode writeTable}), `runs.arrow`, `environment.json`; per run: the analyses' caches in
  * `RUN/interference/`, `RUN/gradients/` and `RUN/landscape/`, and `sweep_sessions.json`.
  *
@@ -33,3 +33,4 @@ export * from "./loss_curves.ts";
 export * from "./sweep.ts";
 export * from "./cache.ts";
 export * from "./warmup_control.ts";
+export * from "./data_statistics.ts";

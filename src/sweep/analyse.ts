@@ -41,6 +41,8 @@ import {
   decelerationBreaks,
 } from "../results/deceleration.ts";
 import type { WarmupControl } from "../results/warmup.ts";
+import { DATA_STATISTICS_TABLE, type DataStatisticsRow } from "../results/data_statistics.ts";
+import { sequenceEntropies } from "../data/entropy.ts";
 import { WARMUP_CONTROL_TABLE, WARMUP_MARKDOWN, WARMUP_VERDICT_TABLE } from "../results/warmup.ts";
 import { warmupMarkdown } from "../report/warmup.ts";
 import { COHERENCE_HISTOGRAM_TABLE, GRADIENT_MARKDOWN, GRADIENT_TABLE } from "../results/gradients.ts";
@@ -157,6 +159,41 @@ export async function writeWarmupResults(
   await writeFileAtomic(markdownPath, warmupMarkdown(control));
   files.push(markdownPath, ...await writeFigures(out, figures));
   return { rows: control, files };
+}
+
+/**
+ * The unigram and bigram entropies of each training set of `runs` (runs that share data, tokenizer and
+ * sequence length share one), counted over the training sequences of the run's own batch plan; writes
+ * `data_statistics.arrow` into `out`.
+ */
+export async function writeDataStatistics(
+  runs: readonly LoadedRun[],
+  out: string,
+): Promise<WrittenResults<DataStatisticsRow[]>> {
+  const sets = new Map<string, { run: LoadedRun; names: string[] }>();
+  for (const run of runs) {
+    const data = run.plan.describe();
+    const key = JSON.stringify([data.tokenizer, data.tokensFingerprint, data.seqLen, data.orderFingerprint]);
+    const set = sets.get(key);
+    if (set) set.names.push(run.info.name);
+    else sets.set(key, { run, names: [run.info.name] });
+  }
+  const rows = [...sets.values()].map(({ run, names }) => {
+    const { plan } = run;
+    const entropies = sequenceEntropies(Array.from(plan.trainOrder(), (k) => plan.sequences.tokens(k)));
+    const spec = run.info.spec as { data?: unknown } | undefined;
+    return {
+      data: typeof spec?.data === "string" ? spec.data : plan.corpus.source,
+      tokenizer: plan.corpus.tokenizer.name,
+      seq: plan.seqLen,
+      runs: names.join(", "),
+      targets: entropies.targets,
+      distinctTokens: entropies.distinctTokens,
+      unigramEntropy: entropies.unigram,
+      bigramEntropy: entropies.bigram,
+    };
+  });
+  return { rows, files: [await writeTable(out, DATA_STATISTICS_TABLE, rows)] };
 }
 
 /**
@@ -372,12 +409,17 @@ export async function analyseSweep(
   let breaks = new Map<string, DecelerationBreak | null>();
   if (analyses.deceleration) {
     options.onEvent?.({ kind: "analysis", what: "deceleration fit (docs/method.md#loss-deceleration)" });
-    const { rows, files: written } = await writeDecelerationResults(runDirs, resultsDir);
+    const { rows, files: written } = await writeDecelerationResults(runDirs, resultsDir, {
+      minStep: analyses.decelerationMinStep,
+    });
     files.push(...written);
     breaks = decelerationBreaks(rows);
     files.push(...(await writeWarmupResults(runs, rows, resultsDir)).files);
-    timed("deceleration fit and warmup control");
-  } else if (loaded.length > 0) breaks = await fitBreaks(loaded);
+    // H1 and H2 of the training tokens: is the break the end of the unigram stage (L_d ≈ H1)?
+    const withPlans = loaded.length > 0 ? loaded : await Promise.all(runDirs.map((dir) => loadRun(dir)));
+    files.push(...(await writeDataStatistics(withPlans, resultsDir)).files);
+    timed("deceleration fit, warmup control and data entropies");
+  } else if (loaded.length > 0) breaks = await fitBreaks(loaded, analyses.decelerationMinStep);
 
   const gpu = new LazyGpu(options.gpu);
   const progress = (text: string, done: number, total: number) =>

@@ -47,6 +47,7 @@ const ANALYSES_RULES: Readonly<Record<string, FieldRule>> = {
   landscape: { kind: "boolean" },
   landscapePoints: { kind: "integer", min: 1, max: 49 },
   landscapeScale: { kind: "number", min: 0, exclusiveMin: true },
+  decelerationMinStep: { kind: "integer", min: 0 },
 };
 
 /** Rules of the grid's list fields: each element's rule. */
