@@ -1,7 +1,7 @@
 /** The training data's unigram and bigram entropies, and the report's line that sets L_d beside them. */
 import { assertEquals, assertThrows, assertWithin } from "./asserts.ts";
 import { sequenceEntropies } from "../src/data/entropy.ts";
-import { entropyStage, unigramStageLines } from "../src/report/entropy.ts";
+import { entropyStage, type SizedBreak, sizeTrendLines, unigramStageLines } from "../src/report/entropy.ts";
 import type { DecelerationRow } from "../src/results/deceleration.ts";
 import type { DataStatisticsRow } from "../src/results/data_statistics.ts";
 
@@ -58,4 +58,35 @@ Deno.test("unigramStageLines: each identified break's L_d against the data's H1 
   );
   // Runs of another data set, or no identified break: no line.
   assertEquals(unigramStageLines([stats], [fit("c", 2.9), fit("a_w0", 2.9, false)]), []);
+});
+
+Deno.test("sizeTrendLines: L_d from the smallest model up, and whether it falls by more than 2 s.e.", () => {
+  const at = (
+    name: string,
+    params: number,
+    group: string,
+    lossD: number,
+    lossDErr = 0.01,
+    identified = true,
+  ) => ({ name, params, group, lossD, lossDErr, identified }) satisfies SizedBreak;
+  const lines = sizeTrendLines([
+    // Listed largest first: the line sorts by size.
+    at("m_w0", 300, "w0", 2.85),
+    at("s_w0", 200, "w0", 2.9),
+    at("xs_w0", 100, "w0", 2.95),
+    at("m_w4", 300, "w4", 2.953, 0.031),
+    at("s_w4", 200, "w4", 2.95, 0.022),
+    at("xs_w4", 100, "w4", 2.977, 0.008),
+    at("only", 100, "alone", 3),
+    at("a", 100, "unfit", 3),
+    at("b", 200, "unfit", 2, 0.01, false),
+  ]);
+  assertEquals(lines, [
+    "L_d against model size (xs_w0, s_w0, m_w0, smallest first): 2.950 ± 0.010 → 2.900 ± 0.010 → 2.850 ± 0.010 " +
+    "nats: it falls with size, as in the paper.",
+    "L_d against model size (xs_w4, s_w4, m_w4, smallest first): 2.977 ± 0.0080 → 2.950 ± 0.022 → " +
+    "2.953 ± 0.031 nats: it does not fall with size (xs_w4 → s_w4, s_w4 → m_w4: not lower by more than 2 " +
+    "standard errors), unlike the paper's deceleration, whose L_d falls with size.",
+    "L_d against model size (a, b): not judged, no break identified for b.",
+  ]);
 });

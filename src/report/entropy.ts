@@ -53,3 +53,56 @@ export function unigramStageLines(
   }
   return lines;
 }
+
+/** One run's break with its model size, for {@linkcode sizeTrendLines}. */
+export interface SizedBreak {
+  /** The run's name (as in `deceleration.arrow`). */
+  name: string;
+  /** Non-embedding parameters of its model. */
+  params: number;
+  /** Runs with the same `group` differ only in their model (e.g. their spec without name and model). */
+  group: string;
+  /** The break's loss L_d and its standard error, nats. */
+  lossD: number;
+  lossDErr: number;
+  /** Whether the fit identified the break. */
+  identified: boolean;
+}
+
+/**
+ * One sentence per group of runs that differ only in model size (at least two sizes): L_d from the
+ * smallest to the largest model, and whether it falls with size, the paper's pattern (docs/method.md
+ * #loss-deceleration): every step down by more than twice the standard error of the difference. A group
+ * with a run whose break is not identified is said to be so, not judged.
+ */
+export function sizeTrendLines(breaks: readonly SizedBreak[]): string[] {
+  const groups = new Map<string, SizedBreak[]>();
+  for (const row of breaks) groups.set(row.group, [...(groups.get(row.group) ?? []), row]);
+  const lines: string[] = [];
+  for (const rows of groups.values()) {
+    const sized = [...rows].sort((a, b) => a.params - b.params);
+    if (new Set(sized.map((row) => row.params)).size < 2) continue;
+    const names = sized.map((row) => row.name).join(", ");
+    const unidentified = sized.filter((row) => !row.identified || !Number.isFinite(row.lossD));
+    if (unidentified.length > 0) {
+      lines.push(
+        `L_d against model size (${names}): not judged, no break identified for ` +
+          `${unidentified.map((row) => row.name).join(", ")}.`,
+      );
+      continue;
+    }
+    const losses = sized.map((row) => `${formatNumber(row.lossD, 4)} ± ${formatNumber(row.lossDErr, 2)}`);
+    const notFalling: string[] = [];
+    for (let i = 1; i < sized.length; i++) {
+      const [smaller, larger] = [sized[i - 1], sized[i]];
+      const error = Math.hypot(smaller.lossDErr, larger.lossDErr);
+      if (!(smaller.lossD - larger.lossD > 2 * error)) notFalling.push(`${smaller.name} → ${larger.name}`);
+    }
+    const verdict = notFalling.length === 0
+      ? "it falls with size, as in the paper"
+      : `it does not fall with size (${notFalling.join(", ")}: not lower by more than 2 standard errors), ` +
+        `unlike the paper's deceleration, whose L_d falls with size`;
+    lines.push(`L_d against model size (${names}, smallest first): ${losses.join(" → ")} nats: ${verdict}.`);
+  }
+  return lines;
+}

@@ -11,14 +11,14 @@
  */
 import { readArrow } from "../io/arrow.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
-import { DECELERATION_TABLE } from "../results/deceleration.ts";
+import { DECELERATION_TABLE, type DecelerationRow } from "../results/deceleration.ts";
 import { GRADIENT_TABLE } from "../results/gradients.ts";
 import { DT2T_TABLE } from "../results/interference.ts";
 import { REPORT_FILE, sweepResultsDir } from "../results/sweep.ts";
 import { readWarmupVerdicts } from "../results/warmup_control.ts";
 import { readWarmupControl } from "../results/warmup.ts";
 import { warmupHeadlineHtml } from "./warmup.ts";
-import { unigramStageLines } from "./entropy.ts";
+import { type SizedBreak, sizeTrendLines, unigramStageLines } from "./entropy.ts";
 import { DATA_STATISTICS_TABLE } from "../results/data_statistics.ts";
 import { formatDuration } from "../util/format.ts";
 import { listDirectory } from "../util/files.ts";
@@ -54,6 +54,32 @@ function runNames(context: ReportContext): string[] {
   });
 }
 
+/** Each fitted run's break with its model size; runs differing only in their model share a group. */
+function sizedBreaks(
+  context: ReportContext,
+  names: string[],
+  fits: readonly DecelerationRow[],
+): SizedBreak[] {
+  const out: SizedBreak[] = [];
+  for (const [index, id] of context.runIds.entries()) {
+    const info = context.infos.get(id);
+    const fit = fits.find((row) => row.name === names[index]);
+    const params = infoAt(info, "nonEmbeddingParams");
+    const spec = infoAt(info, "spec");
+    if (!fit || typeof params !== "number" || typeof spec !== "object" || spec === null) continue;
+    const { name: _name, config: _config, out: _out, ...rest } = spec as Record<string, unknown>;
+    out.push({
+      name: fit.name,
+      params,
+      group: JSON.stringify(Object.entries(rest).sort(([a], [b]) => a.localeCompare(b))),
+      lossD: fit.lossD,
+      lossDErr: fit.lossDErr,
+      identified: fit.identified,
+    });
+  }
+  return out;
+}
+
 /** The first section: T1, then one column per run of what the sweep found, and what is not identified. */
 async function summaryHtml(context: ReportContext): Promise<string | null> {
   const fits = await context.table(DECELERATION_TABLE);
@@ -87,6 +113,12 @@ async function summaryHtml(context: ReportContext): Promise<string | null> {
   const statistics = await context.table(DATA_STATISTICS_TABLE);
   if (statistics && fits) {
     for (const line of unigramStageLines(statistics, fits)) {
+      parts.push(`<p class="headline">${escapeHtml(line)}</p>`);
+    }
+  }
+  // And whether L_d falls with model size, the paper's pattern.
+  if (fits) {
+    for (const line of sizeTrendLines(sizedBreaks(context, names, fits))) {
       parts.push(`<p class="headline">${escapeHtml(line)}</p>`);
     }
   }
