@@ -188,8 +188,10 @@ export async function sweepReportHtml(sweepDir: string, options: SweepReportOpti
   const adapters = [
     ...new Set([...context.infos.values()].map((info) => adapterText(infoAt(info, "adapter")))),
   ];
+  // Training is summed over every session; analyses are timed only where they ran (a rerun reads cached ones).
   const total = context.environment
-    ? ` · total time ${formatDuration(context.environment.seconds.total)}`
+    ? ` · training ${formatDuration(context.environment.seconds.training)}, analyses ` +
+      `${formatDuration(context.environment.seconds.analyses)} (in the session that wrote this report)`
     : "";
   const count = context.runIds.length;
   const meta = `${count} run${count === 1 ? "" : "s"}: ${context.runIds.join(", ")} · adapter: ` +
