@@ -376,10 +376,9 @@ function environmentHtml(environment: SweepEnvironment | null, infos: Map<string
       "Analyses",
       true,
     ),
-    `<p class="total">Total: ${escapeHtml(formatDuration(environment.seconds.total))} ` +
-    `(training ${escapeHtml(formatDuration(environment.seconds.training))}, analyses ${
-      escapeHtml(formatDuration(environment.seconds.analyses))
-    }).</p>`,
+    `<p class="total">Training ${escapeHtml(formatDuration(environment.seconds.training))} over every ` +
+    `session; analyses ${escapeHtml(formatDuration(environment.seconds.analyses))} in the session that ` +
+    `wrote this report (a rerun reads the analyses it cached, untimed).</p>`,
   ].join("\n");
 }
 
