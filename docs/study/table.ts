@@ -1,6 +1,6 @@
 /**
  * The warmup study's table (docs/warmup-study.md): one row per run directory, from its loss curve (the
- * BNSL fit of METHOD.md §4 at a fixed min-step, at twice it and at the default min-step) and its
+ * BNSL fit of docs/method.md#loss-deceleration at a fixed min-step, at twice it and at the default min-step) and its
  * Δ_t^{2t} loss interference (D in the last power-of-two window that ends before the break and in the
  * first that starts after it).
  *
