@@ -8,7 +8,7 @@
  * time and prints nothing.
  */
 import { parseArgs, runMain } from "../src/cli/args.ts";
-import { aptInstall, installLavapipe, isRoot, osRelease } from "../src/gpu/doctor.ts";
+import { aptInstall, commandOutput, installLavapipe, isRoot, osRelease } from "../src/gpu/doctor.ts";
 import { NoAdapterError, openGpu } from "../src/gpu/device.ts";
 import { dirname, join } from "../src/util/path.ts";
 
@@ -80,15 +80,6 @@ const NOTEBOOK_REQUIREMENTS: Requirement[] = [
   },
 ];
 
-async function output(command: string, args: string[]): Promise<string | null> {
-  try {
-    const result = await new Deno.Command(command, { args, stdout: "piped", stderr: "null" }).output();
-    return result.success ? new TextDecoder().decode(result.stdout).trim() : null;
-  } catch {
-    return null;
-  }
-}
-
 /** Whether `path` lies in a cache that may be deleted under the kernel (npx's, or a temporary folder). */
 function isTemporary(path: string): boolean {
   const temporary = [Deno.env.get("TMPDIR") ?? "/tmp", "/tmp", "/var/tmp"];
@@ -97,7 +88,7 @@ function isTemporary(path: string): boolean {
 
 /** The Deno version a binary reports (`deno --version`'s first line), or null when it does not run. */
 async function denoVersion(path: string): Promise<string | null> {
-  return (await output(path, ["--version"]))?.match(/^deno (\S+)/)?.[1] ?? null;
+  return (await commandOutput(path, ["--version"]))?.match(/^deno (\S+)/)?.[1] ?? null;
 }
 
 async function realPath(path: string): Promise<string | null> {
@@ -116,7 +107,7 @@ async function realPath(path: string): Promise<string | null> {
 async function stableDeno(): Promise<string> {
   const current = (await realPath(Deno.execPath())) ?? Deno.execPath();
   if (!isTemporary(current)) return current;
-  const onPath = await output("sh", ["-c", "command -v deno"]);
+  const onPath = await commandOutput("sh", ["-c", "command -v deno"]);
   const onPathReal = onPath ? await realPath(onPath) : null;
   if (onPathReal && !isTemporary(onPathReal) && (await denoVersion(onPathReal)) === Deno.version.deno) {
     return onPathReal;
@@ -140,7 +131,7 @@ async function stableDeno(): Promise<string> {
 
 /** The program of Jupyter's "deno" kernelspec (its argv[0]), or null when there is none. */
 async function denoKernelProgram(): Promise<string | null> {
-  const listing = await output("jupyter", ["kernelspec", "list", "--json"]);
+  const listing = await commandOutput("jupyter", ["kernelspec", "list", "--json"]);
   try {
     const program = listing ? JSON.parse(listing)?.kernelspecs?.deno?.spec?.argv?.[0] : undefined;
     return typeof program === "string" ? program : null;

@@ -24,7 +24,8 @@ async function run(command: string, args: string[], quiet = false): Promise<bool
   }
 }
 
-async function output(command: string, args: string[]): Promise<string | null> {
+/** The trimmed stdout of `command args`, or null when it cannot start or fails. */
+export async function commandOutput(command: string, args: string[]): Promise<string | null> {
   try {
     const result = await new Deno.Command(command, { args, stdout: "piped", stderr: "null" }).output();
     return result.success ? new TextDecoder().decode(result.stdout).trim() : null;
@@ -76,7 +77,7 @@ async function aptSourcesMention(text: string): Promise<boolean> {
 
 /** Whether this process runs as root (through `id -u`, so no extra permission is needed). */
 export async function isRoot(): Promise<boolean> {
-  return (await output("id", ["-u"])) === "0";
+  return (await commandOutput("id", ["-u"])) === "0";
 }
 
 /** Installs `packages` with apt-get (root only), from `release` when given. */
