@@ -9,6 +9,7 @@ import {
 } from "./asserts.ts";
 import { ODD_TINY_CONFIG, ODD_TINY_NANOGPT_CONFIG } from "../src/reference/selftest.ts";
 import { GPU_TEST, Random, testGpu } from "./helpers.ts";
+import { assertGradientsMatchFiniteDifferences, modelSetup } from "./model_helpers.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { parameterCount, presetByName, PRESETS, validateConfig } from "../src/model/config.ts";
 import { initParameters, parameterLayout } from "../src/model/parameters.ts";
@@ -20,15 +21,7 @@ const CONFIG: ModelConfig = ODD_TINY_CONFIG;
 const BATCH = 3;
 
 function setup(config = CONFIG, batch = BATCH, seed = 5) {
-  const layout = parameterLayout(config);
-  const flat = initParameters(layout, seed);
-  const random = new Random(seed + 100);
-  const tokens = new Uint32Array(batch * config.seq_len).map(() => random.int(config.vocab_size));
-  const params = () =>
-    new Map(
-      layout.specs.map((s) => [s.name, Float64Array.from(flat.subarray(s.offset, s.offset + s.length))]),
-    );
-  return { layout, flat, tokens, params };
+  return modelSetup(config, batch, seed);
 }
 
 Deno.test({
@@ -157,39 +150,8 @@ Deno.test({
   ...GPU_TEST,
   async fn() {
     const { gpu, kernels } = await testGpu();
-    const { layout, flat, tokens } = setup(CONFIG, BATCH, 21);
-    const model = await Transformer.create(gpu, CONFIG, { batch: BATCH }, kernels);
-    model.setParameters(flat);
-    await model.lossAndGradients(tokens);
-    const gradients = await model.getGradients();
-    const evalModel = await Transformer.create(gpu, CONFIG, { batch: BATCH, training: false }, kernels);
-    const meanLoss = async (values: Float32Array) => {
-      evalModel.setParameters(values);
-      const losses = await evalModel.forwardLosses(tokens);
-      return losses.reduce((a, b) => a + b, 0) / losses.length;
-    };
-    // In fp32 a central difference with h = 1e-2 has truncation and rounding errors of ~1e-4 of the
-    // gradient's scale; test the largest gradient coordinate of each tensor at 2% relative.
-    const h = 1e-2;
-    for (const spec of layout.specs) {
-      let best = spec.offset;
-      for (let i = spec.offset; i < spec.offset + spec.length; i++) {
-        if (Math.abs(gradients[i]) > Math.abs(gradients[best])) best = i;
-      }
-      const perturbed = flat.slice();
-      perturbed[best] = flat[best] + h;
-      const plus = await meanLoss(perturbed);
-      perturbed[best] = flat[best] - h;
-      const minus = await meanLoss(perturbed);
-      const numeric = (plus - minus) / (2 * h);
-      assertWithin(
-        Math.abs(numeric - gradients[best]) / Math.abs(gradients[best]),
-        0.02,
-        `${spec.name}: |FD − GPU gradient| / |GPU gradient| at its largest coordinate`,
-      );
-    }
-    model.destroy();
-    evalModel.destroy();
+    const { flat, tokens } = setup(CONFIG, BATCH, 21);
+    await assertGradientsMatchFiniteDifferences(gpu, kernels, CONFIG, BATCH, flat, tokens);
   },
 });
 

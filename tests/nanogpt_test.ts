@@ -6,6 +6,7 @@ import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "
 import { resolveRun, runOptimizer } from "../src/train/run.ts";
 import { ODD_TINY_NANOGPT_CONFIG } from "../src/reference/selftest.ts";
 import { GPU_TEST, Random, testGpu } from "./helpers.ts";
+import { assertGradientsMatchFiniteDifferences, modelSetup } from "./model_helpers.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import {
   configFileFields,
@@ -22,15 +23,7 @@ const CONFIG: ModelConfig = ODD_TINY_NANOGPT_CONFIG;
 const BATCH = 3;
 
 function setup(config = CONFIG, batch = BATCH, seed = 5) {
-  const layout = parameterLayout(config);
-  const flat = initParameters(layout, seed);
-  const random = new Random(seed + 100);
-  const tokens = new Uint32Array(batch * config.seq_len).map(() => random.int(config.vocab_size));
-  const params = () =>
-    new Map(
-      layout.specs.map((s) => [s.name, Float64Array.from(flat.subarray(s.offset, s.offset + s.length))]),
-    );
-  return { layout, flat, tokens, params };
+  return modelSetup(config, batch, seed);
 }
 
 Deno.test("nanogpt: config defaults, validation, names, decay, counts and the GPT-2 init", () => {
@@ -171,39 +164,10 @@ Deno.test({
   ...GPU_TEST,
   async fn() {
     const { gpu, kernels } = await testGpu();
-    const { layout, flat, tokens } = setup(CONFIG, BATCH, 21);
+    const { flat, tokens } = setup(CONFIG, BATCH, 21);
     // Weights ×10 (σ 0.2): at GPT-2's σ 0.02 the loss is nearly flat and a float32 difference is noise.
     for (let i = 0; i < flat.length; i++) flat[i] *= 10;
-    const model = await Transformer.create(gpu, CONFIG, { batch: BATCH }, kernels);
-    model.setParameters(flat);
-    await model.lossAndGradients(tokens);
-    const gradients = await model.getGradients();
-    const evalModel = await Transformer.create(gpu, CONFIG, { batch: BATCH, training: false }, kernels);
-    const meanLoss = async (values: Float32Array) => {
-      evalModel.setParameters(values);
-      const losses = await evalModel.forwardLosses(tokens);
-      return losses.reduce((a, b) => a + b, 0) / losses.length;
-    };
-    // As for OLMo (tests/model_test.ts): the largest coordinate of each tensor, h = 1e-2, 2% relative.
-    const h = 1e-2;
-    for (const spec of layout.specs) {
-      let best = spec.offset;
-      for (let i = spec.offset; i < spec.offset + spec.length; i++) {
-        if (Math.abs(gradients[i]) > Math.abs(gradients[best])) best = i;
-      }
-      const perturbed = flat.slice();
-      perturbed[best] = flat[best] + h;
-      const plus = await meanLoss(perturbed);
-      perturbed[best] = flat[best] - h;
-      const minus = await meanLoss(perturbed);
-      const numeric = (plus - minus) / (2 * h);
-      assert(
-        Math.abs(numeric - gradients[best]) <= 0.02 * Math.abs(gradients[best]),
-        `${spec.name}: FD ${numeric} vs GPU ${gradients[best]}`,
-      );
-    }
-    model.destroy();
-    evalModel.destroy();
+    await assertGradientsMatchFiniteDifferences(gpu, kernels, CONFIG, BATCH, flat, tokens);
   },
 });
 
