@@ -15,7 +15,7 @@ import {
 import type { SweepDefinition } from "../src/sweep/definition.ts";
 import type { SweepEvent } from "../src/sweep/local.ts";
 import { runStatus, runSweepLocally } from "../src/sweep/local.ts";
-import { estimateSweepTime } from "../src/sweep/estimate.ts";
+import { estimateComparison, estimateSweepTime } from "../src/sweep/estimate.ts";
 import { join, resolve } from "../src/util/path.ts";
 import { type GpuDevice, NoAdapterError, openGpu } from "../src/gpu/device.ts";
 import { Kernels } from "../src/gpu/kernels.ts";
@@ -204,13 +204,18 @@ await runMain(async () => {
       }` +
         `${gpu.adapter.isSoftware ? " (software)" : ""} → ${out}`,
     );
+    // The whole command's time as estimated, set once the probes have run: the final line compares.
+    let estimatedTotal: number | null = null;
     const onEvent = (event: SweepEvent) => {
       if (event.kind === "estimate") {
-        const total = event.trainingSeconds + event.analysisSeconds;
+        // What the user waits for is the whole command: the probes (which paid any cold compilation
+        // of the training pipelines) are already behind, the runs and analyses ahead.
+        const spent = (performance.now() - started) / 1000;
+        estimatedTotal = spent + event.trainingSeconds + event.analysisSeconds;
         console.error(
-          `estimated time on this adapter: ~${formatDuration(total)} (training ${
-            formatDuration(event.trainingSeconds)
-          }: ` +
+          `estimated time on this adapter: ~${formatDuration(estimatedTotal)} in all (${
+            formatDuration(spent)
+          } spent measuring; training ${formatDuration(event.trainingSeconds)}: ` +
             event.runs.map((run) => `${run.id} ${formatDuration(run.seconds)}`).join(", ") +
             `; analyses ~${formatDuration(event.analysisSeconds)})`,
         );
@@ -267,7 +272,8 @@ await runMain(async () => {
       Deno.exit(interrupts.exitCode);
     }
     const { results } = swept;
-    console.error(`zsl sweep: done in ${formatDuration((performance.now() - started) / 1000)}`);
+    const took = (performance.now() - started) / 1000;
+    console.error(`zsl sweep: done in ${formatDuration(took)}${estimateComparison(estimatedTotal, took)}`);
     for (const file of results) console.log(file);
     const report = results.find((file) => file.endsWith("report.html"));
     if (report) console.error(`zsl sweep: report ${pathToFileURL(resolve(report)).href}`);

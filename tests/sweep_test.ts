@@ -10,6 +10,7 @@ import {
 } from "../src/sweep/definition.ts";
 import type { SweepEvent } from "../src/sweep/local.ts";
 import { runSweepLocally } from "../src/sweep/local.ts";
+import { estimateComparison } from "../src/sweep/estimate.ts";
 
 Deno.test("sweep: the grid expands to one named run per point; bad definitions name the field", () => {
   const definition = {
@@ -133,4 +134,11 @@ Deno.test({
     assertEquals(again.filter((event) => event.kind === "step").length, 0);
     await Deno.remove(out, { recursive: true });
   },
+});
+
+Deno.test("sweep: the last line compares the time taken with the estimate", () => {
+  assertEquals(estimateComparison(150, 161), " (estimated ~2m30s: it took 7% longer)");
+  assertEquals(estimateComparison(200, 150), " (estimated ~3m20s: it took 25% less)");
+  assertEquals(estimateComparison(100, 100.2), " (estimated ~1m40s: as estimated)");
+  assertEquals(estimateComparison(null, 100), "");
 });

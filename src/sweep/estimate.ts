@@ -23,6 +23,7 @@ import { train } from "../train/trainer.ts";
 import { checkpointSteps, listCheckpoints } from "../train/checkpoint.ts";
 import { randomTokens } from "../train/timing.ts";
 import { join } from "../util/path.ts";
+import { formatDuration } from "../util/format.ts";
 import { landscapeKs } from "../analysis/landscape.ts";
 import type { SweepDefinition, SweepRun } from "./definition.ts";
 
@@ -249,4 +250,21 @@ function analysisTime(
     : 0;
   const fits = a.deceleration ? DECELERATION_FIT_SECONDS : 0;
   return { fits, lossInterference: interference, gradientInterference: gradients, landscape };
+}
+
+/**
+ * The text that puts a sweep's actual time beside its estimate, for the line that ends it: `""` without
+ * an estimate, else e.g. `" (estimated ~2m30s: it took 7% longer)"`.
+ *
+ * @example
+ * ```ts
+ * import { estimateComparison } from "./estimate.ts";
+ * console.log(estimateComparison(150, 161)); // " (estimated ~2m30s: it took 7% longer)"
+ * ```
+ */
+export function estimateComparison(estimatedSeconds: number | null, actualSeconds: number): string {
+  if (estimatedSeconds === null || !(estimatedSeconds > 0)) return "";
+  const off = Math.round((actualSeconds / estimatedSeconds - 1) * 100);
+  const how = off === 0 ? "as estimated" : `it took ${Math.abs(off)}% ${off > 0 ? "longer" : "less"}`;
+  return ` (estimated ~${formatDuration(estimatedSeconds)}: ${how})`;
 }
