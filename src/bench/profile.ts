@@ -5,8 +5,9 @@
  * software adapter the CPU time is the robust figure when other processes share the cores (it counts
  * the work, not the waiting); the wall time shows what the step waits for.
  *
- * Also measured: the whole step (recorded and submitted as the trainer does, 10 in a row), the host
- * time to record one step, and the number of dispatches per step.
+ * Also measured: the whole step (recorded and submitted as the trainer does, 10 in a row), the first
+ * step (which compiles the pipelines the shader cache lacks: run with `MESA_SHADER_CACHE_DIR` set to an
+ * empty folder for the cold cost), the host time to record one step, and the dispatches per step.
  *
  * @module
  */
@@ -45,7 +46,8 @@ export interface ProfileOptions {
  * Profiles one training step (forward, backward, grad norm and AdamW of `batch` random sequences) of
  * `preset`. Rows: one per kernel entry point and workgroup grid (`calls`, `wall_ms`, `cpu_ms` per step,
  * `share` of the summed CPU time), sorted by CPU time, then `step` (measured whole: `wall_ms`, `cpu_ms`,
- * `calls` = dispatches) and `host record` (`wall_ms` to record one step's commands).
+ * `calls` = dispatches), `first step` (the same, compiling what the shader cache lacks) and `host record`
+ * (`wall_ms` to record one step's commands).
  */
 export async function profileTrainingStep(
   kernels: Kernels,
@@ -70,8 +72,14 @@ export async function profileTrainingStep(
       pass.end();
       return encoder.finish();
     };
+    // The first step compiles every pipeline the cache does not hold (lavapipe compiles at the first
+    // dispatch): with MESA_SHADER_CACHE_DIR pointing at an empty folder this row is the cold cost.
+    const firstWall = performance.now();
+    const firstCpu = cpuSeconds();
     gpu.device.queue.submit([record(1)]);
-    await gpu.sync(); // compiles
+    await gpu.sync();
+    const firstStepWall = performance.now() - firstWall;
+    const firstStepCpu = (cpuSeconds() - firstCpu) * 1000;
     const steps = 10;
     const hostStart = performance.now();
     const buffers: GPUCommandBuffer[] = [];
@@ -138,6 +146,11 @@ export async function profileTrainingStep(
       section: "profile",
       name: "whole step (10 submitted together)",
       values: { calls: dispatches.length, wall_ms: stepWall, cpu_ms: stepCpu, share: null },
+    });
+    rows.push({
+      section: "profile",
+      name: "first step (compiles what the shader cache lacks)",
+      values: { calls: dispatches.length, wall_ms: firstStepWall, cpu_ms: firstStepCpu, share: null },
     });
     rows.push({
       section: "profile",
