@@ -6,7 +6,7 @@
  * the cross-check of `GradientStatistics` (tests/gradient_statistics_test.ts).
  */
 import process from "node:process";
-import { assertClose, assertEquals, assertRejects } from "./asserts.ts";
+import { assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
 import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 import { modelSetup } from "./model_helpers.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
@@ -29,6 +29,8 @@ import { ODD_TINY_CONFIG, ODD_TINY_NANOGPT_CONFIG } from "../src/reference/selft
 import type { ModelConfig } from "../src/model/config.ts";
 import { Transformer } from "../src/model/transformer.ts";
 import { LossTangent } from "../src/model/tangent.ts";
+import { ForwardModePredictor } from "../src/analysis/gradients/predicted.ts";
+import { jvpCrossCheck } from "../src/analysis/gradients/statistics.ts";
 
 /** Waits until lavapipe's pipeline compiles are done (see tests/attention_test.ts's `settle`). */
 async function settle(): Promise<void> {
@@ -287,4 +289,43 @@ Deno.test({
     await assertRejects(() => LossTangent.create(model), Error, "training: true");
     model.destroy();
   },
+});
+
+Deno.test({
+  name:
+    "ForwardModePredictor: Δ̂ℓ of 3 sequences in passes of 2 (a padded last pass) against the float64 reference",
+  ...GPU_TEST,
+  async fn() {
+    const { gpu, kernels } = await testGpu();
+    const config = ODD_TINY_CONFIG;
+    const { flat, tokens, params } = modelSetup(config, 3);
+    const delta = randomDelta(config, 9);
+    const predictor = await ForwardModePredictor.create(gpu, config, { sequencesPerPass: 2, kernels });
+    const got = await predictor.predict(flat, delta.flat, tokens);
+    predictor.destroy();
+    assertEquals(got.length, 3 * (config.seq_len - 1));
+    assertClose(
+      got,
+      referenceLossTangent(config, params(), delta.byName, tokens, 3),
+      2e-5,
+      "predictor vs float64",
+    );
+  },
+});
+
+Deno.test("jvpCrossCheck: passes agreeing paths, fails loudly on a difference beyond its bound", () => {
+  const examples = {
+    predicted: Float64Array.from([1e-3, -2e-3]),
+    absPredicted: Float64Array.from([1e-2, 3e-2]),
+    gradSq: new Float64Array(2),
+    gradAbs: new Float64Array(2),
+  };
+  const close = jvpCrossCheck(examples, Float64Array.from([1e-3 + 1e-8, -2e-3]));
+  assertClose([close.maxAbsDifference, close.bound], [1e-8, 3e-5], 1e-6, "difference and bound");
+  assertThrows(
+    () => jvpCrossCheck(examples, Float64Array.from([1e-3, -2e-3 + 1e-4])),
+    Error,
+    "forward-mode tangent",
+  );
+  assertThrows(() => jvpCrossCheck(examples, Float64Array.from([NaN, -2e-3])), Error, "differ");
 });
