@@ -9,6 +9,10 @@
  * sequences is S(T − 1)/(2B) backward passes of a batch of B sequences, and the bench times that
  * backward alone on the same batch (the model's backward record on kept activations).
  *
+ * The forward-mode row times Δ̂ℓ_i = g_i·δ alone by the tangent pass (`ForwardModePredictor`: one
+ * forward and its tangent per batch), the fast path when the other per-token statistics are not needed;
+ * the per-token row includes it once more, as the cross-check of its own Δ̂ℓ_i.
+ *
  * @module
  */
 import type { Kernels } from "../gpu/kernels.ts";
@@ -18,6 +22,7 @@ import { initParameters, parameterLayout } from "../model/parameters.ts";
 import { Transformer } from "../model/transformer.ts";
 import { randomTokens, timeTrainingStep } from "../train/timing.ts";
 import { GradientStatistics } from "../analysis/gradients/statistics.ts";
+import { ForwardModePredictor } from "../analysis/gradients/predicted.ts";
 import type { Granularity } from "../analysis/gradients/statistics.ts";
 import { Random } from "../util/random.ts";
 import type { BenchRow } from "./matmul.ts";
@@ -137,6 +142,30 @@ export async function benchGradients(
       statistics.destroy();
     }
   }
+  log("gradients: Δ̂ℓ of every token by the forward-mode tangent");
+  const predictor = await ForwardModePredictor.create(kernels.gpu, config, { sequencesPerPass: B, kernels });
+  try {
+    const time = await seconds(reps, async () => {
+      await predictor.predict(parameters, delta, tokens);
+    });
+    rows.push({
+      section: "gradients",
+      name: `${preset} forward-mode (JVP)`,
+      values: {
+        examples: B * (T - 1),
+        seconds: time,
+        stepSeconds: step,
+        backwardSeconds: backward,
+        perStep: time / step,
+        floorSeconds: floor,
+        perFloor: time / floor,
+        rowsPerFloorRows: null,
+        targetsPerPass: null,
+      },
+    });
+  } finally {
+    predictor.destroy();
+  }
   return rows;
 }
 
@@ -153,5 +182,6 @@ export function formatGradientRows(rows: readonly BenchRow[]): string {
     { title: "floor (s)", value: (r) => v(r, "floorSeconds"), digits: 3 },
     { title: "× floor", value: (r) => v(r, "perFloor"), digits: 2 },
     { title: "rows / floor rows", value: (r) => v(r, "rowsPerFloorRows"), digits: 2 },
-  ]) + "\nfloor = (T − 1)/2 backward passes of the batch (each target's backward over its own prefix)";
+  ]) + "\nfloor = (T − 1)/2 backward passes of the batch (each target's backward over its own prefix); " +
+    "the forward-mode row gives Δ̂ℓ_i = g_i·δ only";
 }
