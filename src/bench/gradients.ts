@@ -86,6 +86,26 @@ async function timeBackward(kernels: Kernels, config: ModelConfig, batch: number
   }
 }
 
+/** Times a forward of `batch` sequences (per-token losses, no backward): the unit of the forward-mode row. */
+async function timeForward(kernels: Kernels, config: ModelConfig, batch: number, reps: number) {
+  const gpu = kernels.gpu;
+  const model = await Transformer.create(gpu, config, { batch }, kernels);
+  try {
+    model.setParameters(initParameters(model.layout, 0));
+    model.setTokens(randomTokens(batch * config.seq_len, config.vocab_size, 1));
+    return await seconds(reps, async () => {
+      const encoder = gpu.device.createCommandEncoder();
+      const compute = encoder.beginComputePass();
+      model.record(compute, { backward: false });
+      compute.end();
+      gpu.device.queue.submit([encoder.finish()]);
+      await gpu.sync();
+    });
+  } finally {
+    model.destroy();
+  }
+}
+
 /**
  * Exact per-token and per-sequence gradient interference of one batch, beside a training step of
  * that batch and the per-token floor.
@@ -143,6 +163,7 @@ export async function benchGradients(
     }
   }
   log("gradients: Δ̂ℓ of every token by the forward-mode tangent");
+  const forward = await timeForward(kernels, config, B, Math.max(3 * reps, 10));
   const predictor = await ForwardModePredictor.create(kernels.gpu, config, { sequencesPerPass: B, kernels });
   try {
     const time = await seconds(reps, async () => {
@@ -161,6 +182,8 @@ export async function benchGradients(
         perFloor: time / floor,
         rowsPerFloorRows: null,
         targetsPerPass: null,
+        forwardSeconds: forward,
+        perForward: time / forward,
       },
     });
   } finally {
@@ -182,6 +205,7 @@ export function formatGradientRows(rows: readonly BenchRow[]): string {
     { title: "floor (s)", value: (r) => v(r, "floorSeconds"), digits: 3 },
     { title: "× floor", value: (r) => v(r, "perFloor"), digits: 2 },
     { title: "rows / floor rows", value: (r) => v(r, "rowsPerFloorRows"), digits: 2 },
+    { title: "× forward", value: (r) => v(r, "perForward") ?? null, digits: 2 },
   ]) + "\nfloor = (T − 1)/2 backward passes of the batch (each target's backward over its own prefix); " +
-    "the forward-mode row gives Δ̂ℓ_i = g_i·δ only";
+    "the forward-mode row gives Δ̂ℓ_i = g_i·δ only (× forward: over a forward of the batch, losses only)";
 }
