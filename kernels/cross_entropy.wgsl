@@ -293,3 +293,105 @@ fn loss_sum_final_serial(@builtin(num_workgroups) nwg: vec3u) {
   }
   sf_total[0] = total;
 }
+
+// ---------------------------------------------------------------------------------------------
+// cross_entropy_tangent_*: the forward-mode derivative of each row's loss along a tangent of its
+// logits ż [ROWS, V]: ℓ̇[r] = Σ_v softmax(z[r])_v ż[r, v] − ż[r, target[r]] (0 without a target, NaN
+// for a target ≥ V, as the loss). Serial: a max pass, then blocked sums of e = exp(z − m) and e·ż;
+// wg: running (max, Σe, Σe·ż) per invocation merged by a fixed-order tree. Both fixed order.
+// Bindings: 0 logits [ROWS, V] (read), 1 tangent logits [ROWS, V] (read), 2 targets [ROWS] (read),
+// 3 tangent losses [ROWS] (write)
+@group(0) @binding(0) var<storage, read> ct_logits: array<f32>;
+@group(0) @binding(1) var<storage, read> ct_tangent: array<f32>;
+@group(0) @binding(2) var<storage, read> ct_targets: array<u32>;
+@group(0) @binding(3) var<storage, read_write> ct_out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn cross_entropy_tangent_serial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= ROWS) {
+    return;
+  }
+  let width = V + nwg.z - 1u;
+  let base = row * V;
+  let tgt = ct_targets[row];
+  if (tgt >= V) {
+    ct_out[row] = select(nan_from(tgt), 0.0, tgt == NO_TARGET);
+    return;
+  }
+  var m = LOWEST;
+  for (var j = 0u; j < width; j++) {
+    m = max(m, ct_logits[base + j]);
+  }
+  var total = 0.0;
+  var weighted = 0.0;
+  var j = 0u;
+  while (j < width) {
+    let end = min(j + BLOCK, width);
+    var block = 0.0;
+    var block_weighted = 0.0;
+    for (; j < end; j++) {
+      let e = exp(ct_logits[base + j] - m);
+      block += e;
+      block_weighted += e * ct_tangent[base + j];
+    }
+    total += block;
+    weighted += block_weighted;
+  }
+  ct_out[row] = weighted / total - ct_tangent[base + tgt];
+}
+
+var<workgroup> wg_weighted: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn cross_entropy_tangent_wg(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= ROWS) {
+    return;
+  }
+  let base = row * V;
+  let tgt = ct_targets[row];
+  var m = LOWEST;
+  var s = 0.0;
+  var w = 0.0;
+  for (var j = lid; j < V; j += WG) {
+    let x = ct_logits[base + j];
+    let dz = ct_tangent[base + j];
+    if (x > m) {
+      let correction = exp(m - x);
+      s = s * correction + 1.0;
+      w = w * correction + dz;
+      m = x;
+    } else {
+      let e = exp(x - m);
+      s += e;
+      w += e * dz;
+    }
+  }
+  wg_max[lid] = m;
+  wg_sum[lid] = s;
+  wg_weighted[lid] = w;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      let m1 = wg_max[lid];
+      let m2 = wg_max[lid + stride];
+      let merged = max(m1, m2);
+      let c1 = exp(m1 - merged);
+      let c2 = exp(m2 - merged);
+      wg_sum[lid] = wg_sum[lid] * c1 + wg_sum[lid + stride] * c2;
+      wg_weighted[lid] = wg_weighted[lid] * c1 + wg_weighted[lid + stride] * c2;
+      wg_max[lid] = merged;
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let valid = tgt < V;
+    let value = wg_weighted[0] / wg_sum[0] - ct_tangent[base + min(tgt, V - 1u)];
+    ct_out[row] = select(select(nan_from(tgt), 0.0, tgt == NO_TARGET), value, valid);
+  }
+}

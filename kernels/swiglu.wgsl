@@ -102,3 +102,44 @@ fn swiglu_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_work
   bw4_du[base] = dout * gate * s;
   bw4_du[base + half4] = dout * x * s * (1.0 + gate * (1.0 - s));
 }
+
+// Tangent (forward-mode derivative) of the forward along u̇ [ROWS, 2·HALF]:
+//   ẏ = silu(gate)·ẋ + silu'(gate)·ġate·x,  silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
+// swiglu_tangent bindings: 0 u [ROWS, 2·HALF] (read), 1 u̇ [ROWS, 2·HALF] (read), 2 ẏ [ROWS, HALF] (write)
+@group(0) @binding(0) var<storage, read> tg_u: array<f32>;
+@group(0) @binding(1) var<storage, read> tg_du: array<f32>;
+@group(0) @binding(2) var<storage, read_write> tg_out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn swiglu_tangent(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= ROWS * HALF) {
+    return;
+  }
+  let row = i / HALF;
+  let base = row * 2u * HALF + (i - row * HALF);
+  let x = tg_u[base];
+  let gate = tg_u[base + HALF];
+  let s = sigmoid(gate);
+  tg_out[i] = gate * s * tg_du[base] + s * (1.0 + gate * (1.0 - s)) * tg_du[base + HALF] * x;
+}
+
+// swiglu_tangent4 bindings: as swiglu_tangent
+@group(0) @binding(0) var<storage, read> tg4_u: array<vec4f>;
+@group(0) @binding(1) var<storage, read> tg4_du: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> tg4_out: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn swiglu_tangent4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let half4 = HALF / 4u;
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= ROWS * half4) {
+    return;
+  }
+  let row = i / half4;
+  let base = row * 2u * half4 + (i - row * half4);
+  let x = tg4_u[base];
+  let gate = tg4_u[base + half4];
+  let s = sigmoid4(gate);
+  tg4_out[i] = gate * s * tg4_du[base] + s * (1.0 + gate * (1.0 - s)) * tg4_du[base + half4] * x;
+}

@@ -94,7 +94,7 @@ const SECTIONS: Record<string, Section> = {
   },
   gradients: {
     summary:
-      "exact per-token and per-sequence gradient interference of a batch vs a training step and the floor",
+      "exact per-token and per-sequence gradient interference of a batch, and Δ̂ℓ by the forward-mode tangent, vs a training step and the floor",
     run: (c) => benchGradients(c.kernels, { batch: c.quick ? 4 : 8, reps: c.quick ? 2 : 3, log: c.log }),
     format: formatGradientRows,
   },

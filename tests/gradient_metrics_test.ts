@@ -438,6 +438,7 @@ Deno.test("gradient tables: rows, Arrow columns and files round-trip", async () 
       "b_simple_tokens",
       "batch_examples",
       "batch_tokens",
+      "jvp_max_abs_difference",
     ]);
     assert(columns.step instanceof Int32Array && columns.d_grad instanceof Float64Array, "column types");
     await writeTable(dir, GRADIENT_TABLE, rows);

@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertWithin, relativeError } from "./asserts.ts";
 import { GPU_TEST, Random, testGpu } from "./helpers.ts";
-import { GradientStatistics } from "../src/analysis/gradients/statistics.ts";
+import { GradientStatistics, JVP_TOLERANCE } from "../src/analysis/gradients/statistics.ts";
 import type { ExampleStatistics, Granularity } from "../src/analysis/gradients/statistics.ts";
 import {
   finishGradientInterference,
@@ -164,6 +164,18 @@ for (const granularity of ["token", "sequence"] as const) {
         const error = relativeError(stats.examples[key], expected[key]);
         assertWithin(error, 2e-4, `per-example ${key}: relative error`);
       }
+      // Δ̂ℓ_i by the forward-mode tangent: against the brute-force g_i·δ, and the cross-check's margin.
+      assertWithin(
+        relativeError(stats.jvp.predicted, expected.predicted),
+        2e-4,
+        "Δ̂ℓ by the tangent: relative error",
+      );
+      assertWithin(
+        stats.jvp.maxAbsDifference / Math.max(...expected.absPredicted),
+        JVP_TOLERANCE,
+        "cross-check: max |Δ̂ℓ(tangent) − Δ̂ℓ(per-example)| / max Σ_j|g_ij δ_j|",
+      );
+      assertEquals(stats.jvp.bound > 0 && stats.jvp.maxAbsDifference <= stats.jvp.bound, true);
       // Per coordinate: Σ_i g_ij is the batch gradient of the summed losses, Σ_i |g_ij| by brute force.
       const absSum = new Float64Array(sumAbsG.length);
       for (const g of brute.gradients) for (let j = 0; j < g.length; j++) absSum[j] += Math.abs(g[j]);

@@ -49,6 +49,12 @@ Deno.test({
         );
         assert(c.dGrad > 0 && c.dGrad < 1, `step ${c.step}: D(∇ℓ) ${c.dGrad}`);
         assert(c.cG > 0 && c.cG <= 1, `step ${c.step}: C_g ${c.cG}`);
+        // Δ̂ℓ_i both ways: the per-token gradients and the forward-mode tangent (the analysis fails beyond its bound).
+        assertWithin(
+          c.jvpMaxAbsDifference!,
+          1e-3 * c.mPredicted,
+          `step ${c.step}: max |Δ̂ℓ(tangent) − Δ̂ℓ(g·δ)| vs 1e-3·M(Δ̂ℓ)`,
+        );
       }
       // Early in training one step is small enough for the first-order prediction to track the change.
       const first = result.checkpoints[0];
@@ -77,6 +83,7 @@ Deno.test({
       const rows = await readTable(out, GRADIENT_TABLE);
       assertEquals(rows.map((row) => row.step), [1, 16]);
       assert(rows.every((row) => row.granularity === "sequence" && row.examples === 4));
+      assert(rows.every((row) => row.jvpMaxAbsDifference >= 0), "jvp_max_abs_difference recorded");
       const histogram = await readArrow(`${out}/gradient_coherence_histogram.arrow`);
       assertEquals(histogram.numRows, 2 * 100);
       for (const figure of ["zsl_f5", "zsl_f6", "zsl_f7", "zsl_f8"]) {

@@ -9,6 +9,10 @@
  * sequences is S(T − 1)/(2B) backward passes of a batch of B sequences, and the bench times that
  * backward alone on the same batch (the model's backward record on kept activations).
  *
+ * The forward-mode row times Δ̂ℓ_i = g_i·δ alone by the tangent pass (`ForwardModePredictor`: one
+ * forward and its tangent per batch), the fast path when the other per-token statistics are not needed;
+ * the per-token row includes it once more, as the cross-check of its own Δ̂ℓ_i.
+ *
  * @module
  */
 import type { Kernels } from "../gpu/kernels.ts";
@@ -18,6 +22,7 @@ import { initParameters, parameterLayout } from "../model/parameters.ts";
 import { Transformer } from "../model/transformer.ts";
 import { randomTokens, timeTrainingStep } from "../train/timing.ts";
 import { GradientStatistics } from "../analysis/gradients/statistics.ts";
+import { ForwardModePredictor } from "../analysis/gradients/predicted.ts";
 import type { Granularity } from "../analysis/gradients/statistics.ts";
 import { Random } from "../util/random.ts";
 import type { BenchRow } from "./matmul.ts";
@@ -81,6 +86,26 @@ async function timeBackward(kernels: Kernels, config: ModelConfig, batch: number
   }
 }
 
+/** Times a forward of `batch` sequences (per-token losses, no backward): the unit of the forward-mode row. */
+async function timeForward(kernels: Kernels, config: ModelConfig, batch: number, reps: number) {
+  const gpu = kernels.gpu;
+  const model = await Transformer.create(gpu, config, { batch }, kernels);
+  try {
+    model.setParameters(initParameters(model.layout, 0));
+    model.setTokens(randomTokens(batch * config.seq_len, config.vocab_size, 1));
+    return await seconds(reps, async () => {
+      const encoder = gpu.device.createCommandEncoder();
+      const compute = encoder.beginComputePass();
+      model.record(compute, { backward: false });
+      compute.end();
+      gpu.device.queue.submit([encoder.finish()]);
+      await gpu.sync();
+    });
+  } finally {
+    model.destroy();
+  }
+}
+
 /**
  * Exact per-token and per-sequence gradient interference of one batch, beside a training step of
  * that batch and the per-token floor.
@@ -137,6 +162,33 @@ export async function benchGradients(
       statistics.destroy();
     }
   }
+  log("gradients: Δ̂ℓ of every token by the forward-mode tangent");
+  const forward = await timeForward(kernels, config, B, Math.max(3 * reps, 10));
+  const predictor = await ForwardModePredictor.create(kernels.gpu, config, { sequencesPerPass: B, kernels });
+  try {
+    const time = await seconds(reps, async () => {
+      await predictor.predict(parameters, delta, tokens);
+    });
+    rows.push({
+      section: "gradients",
+      name: `${preset} forward-mode (JVP)`,
+      values: {
+        examples: B * (T - 1),
+        seconds: time,
+        stepSeconds: step,
+        backwardSeconds: backward,
+        perStep: time / step,
+        floorSeconds: floor,
+        perFloor: time / floor,
+        rowsPerFloorRows: null,
+        targetsPerPass: null,
+        forwardSeconds: forward,
+        perForward: time / forward,
+      },
+    });
+  } finally {
+    predictor.destroy();
+  }
   return rows;
 }
 
@@ -153,5 +205,7 @@ export function formatGradientRows(rows: readonly BenchRow[]): string {
     { title: "floor (s)", value: (r) => v(r, "floorSeconds"), digits: 3 },
     { title: "× floor", value: (r) => v(r, "perFloor"), digits: 2 },
     { title: "rows / floor rows", value: (r) => v(r, "rowsPerFloorRows"), digits: 2 },
-  ]) + "\nfloor = (T − 1)/2 backward passes of the batch (each target's backward over its own prefix)";
+    { title: "× forward", value: (r) => v(r, "perForward") ?? null, digits: 2 },
+  ]) + "\nfloor = (T − 1)/2 backward passes of the batch (each target's backward over its own prefix); " +
+    "the forward-mode row gives Δ̂ℓ_i = g_i·δ only (× forward: over a forward of the batch, losses only)";
 }

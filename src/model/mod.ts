@@ -9,3 +9,4 @@ export * from "./parameters.ts";
 export * from "./transformer.ts";
 export * from "./evaluate.ts";
 export * from "./token_losses.ts";
+export * from "./tangent.ts";

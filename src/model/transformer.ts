@@ -110,15 +110,25 @@ export interface RecordOptions {
   perExample?: PerExampleGradientSink;
 }
 
-interface LayerActivations {
+/** The activations one block saves in the forward (per layer; {@linkcode Transformer.savedActivations}). */
+export interface LayerActivations {
+  /** RMSNorm of the block's input [rows, d]. */
   norm1: GPUBuffer;
+  /** Its 1/rms [rows]. */
   rstd1: GPUBuffer;
+  /** q, k, v [rows, 3d]. */
   qkv: GPUBuffer;
+  /** Attention's output [rows, d]. */
   attention: GPUBuffer;
+  /** Attention's log-sum-exp [batch·heads·seq_len]. */
   lse: GPUBuffer;
+  /** RMSNorm of the stream after the attention branch [rows, d]. */
   norm2: GPUBuffer;
+  /** Its 1/rms [rows]. */
   rstd2: GPUBuffer;
+  /** The MLP's up projection [rows, mlp_ratio·d]. */
   up: GPUBuffer;
+  /** Its activation (SwiGLU or GELU) [rows, hidden]. */
   gated: GPUBuffer;
 }
 
@@ -516,6 +526,30 @@ export class Transformer {
       writeBuffer(this.gpu, this.#grads.dFinal, new Float32Array(this.rows * this.config.d_model));
     }
     head.lastIndex = index;
+  }
+
+  /**
+   * The buffers a forward leaves behind, for passes recorded beside it (the loss tangent,
+   * `tangent.ts`): token ids and targets [rows], each block's saved activations (a model created with
+   * `training: true`), the final norm's output [rows, d] and rstd [rows]. `qkvRotated`: whether `qkv`
+   * holds q and k after RoPE (true while RoPE runs as its own op before attention).
+   */
+  savedActivations(): {
+    ids: GPUBuffer;
+    targets: GPUBuffer;
+    layers: readonly LayerActivations[];
+    final: GPUBuffer;
+    rstdFinal: GPUBuffer;
+    qkvRotated: boolean;
+  } {
+    return {
+      ids: this.#ids,
+      targets: this.#targets,
+      layers: this.#layers,
+      final: this.#final,
+      rstdFinal: this.#rstdFinal,
+      qkvRotated: true,
+    };
   }
 
   /** Losses of the head rows, [headRows] in sequence order (a model created with `headRows`). */

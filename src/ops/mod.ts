@@ -19,3 +19,5 @@ export * from "./shapes.ts";
 export * from "./gelu.ts";
 export * from "./position.ts";
 export * from "./forward_backward.ts";
+export * from "./attention_tangent.ts";
+export * from "./tangent.ts";

@@ -21,3 +21,4 @@ export * from "./gelu.ts";
 export * from "./nanogpt.ts";
 export * from "./optimizers.ts";
 export * from "./position.ts";
+export * from "./tangent.ts";

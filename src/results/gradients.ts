@@ -135,6 +135,11 @@ export interface GradientInterferenceRow extends GradientMetrics {
   batchExamples: number;
   /** `batch_tokens` (tokens): the run's batch in predicted tokens, sequences·(T − 1). */
   batchTokens: number;
+  /**
+   * `jvp_max_abs_difference` (nats): max_i |Δ̂ℓ_i by the forward-mode tangent − Δ̂ℓ_i by the per-example
+   * gradients|, the cross-check of the two paths (NaN when not recorded).
+   */
+  jvpMaxAbsDifference: number;
 }
 
 /** `gradient_interference.arrow`: {@linkcode GradientInterferenceRow}s in run, then checkpoint order. */
@@ -177,6 +182,7 @@ export const GRADIENT_TABLE: TableSchema<GradientInterferenceRow> = tableSchema(
     b_simple_tokens: ["bSimpleTokens", "float64"],
     batch_examples: ["batchExamples", "float64"],
     batch_tokens: ["batchTokens", "float64"],
+    jvp_max_abs_difference: ["jvpMaxAbsDifference", "float64"],
   },
 );
 

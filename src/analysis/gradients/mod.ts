@@ -10,3 +10,4 @@ export * from "./statistics.ts";
 export * from "./run.ts";
 export * from "./rows.ts";
 export * from "./projection.ts";
+export * from "./predicted.ts";

@@ -28,6 +28,8 @@ export interface GradientTableCheckpoint extends GradientInterference {
   sequences?: number;
   /** Rows back-propagated by the per-example backward (its cost). */
   rowsBackpropagated?: number;
+  /** The largest difference of Δ̂ℓ_i between the forward-mode tangent and the per-example gradients. */
+  jvpMaxAbsDifference?: number;
 }
 
 /** The gradient analysis of one run as the rows take it (`run.ts`'s `RunGradients` is one). */
@@ -122,6 +124,7 @@ export function gradientInterferenceRows(
       seconds: c.seconds,
       sequences: c.sequences ?? NaN,
       rowsBackpropagated: c.rowsBackpropagated ?? NaN,
+      jvpMaxAbsDifference: c.jvpMaxAbsDifference ?? NaN,
       meanExampleGradSq: c.meanExampleGradSq ?? NaN,
       noiseTrace: c.noiseTrace ?? NaN,
       gradSqUnbiased: c.gradSqUnbiased ?? NaN,

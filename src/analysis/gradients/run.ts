@@ -77,6 +77,11 @@ export interface GradientCheckpoint extends GradientInterference {
   rowsBackpropagated: number;
   /** Seconds the per-example statistics took (not the one step). */
   seconds: number;
+  /**
+   * max_i |Δ̂ℓ_i by the forward-mode tangent − Δ̂ℓ_i by the per-example gradients| (nats; the cross-check,
+   * which fails the analysis beyond its bound). Absent in caches written before it.
+   */
+  jvpMaxAbsDifference?: number;
 }
 
 /** What {@linkcode analyseRunGradients} returns. */
@@ -193,6 +198,7 @@ export async function analyseRunGradients(
           agreement: predictionAgreement(stats.examples.predicted, actual),
           rowsBackpropagated: stats.rowsBackpropagated,
           seconds,
+          jvpMaxAbsDifference: stats.jvp.maxAbsDifference,
         };
         const rows: ExampleRows = {
           sequence: stats.sequence,

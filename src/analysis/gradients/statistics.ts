@@ -31,7 +31,8 @@ import { validateConfig } from "../../model/config.ts";
 import type { ParameterLayout, ParameterSpec } from "../../model/parameters.ts";
 import { parameterLayout } from "../../model/parameters.ts";
 import type { PerExampleGradientSink } from "../../model/transformer.ts";
-import { NO_TARGET, Transformer } from "../../model/transformer.ts";
+import { dropLastPositions, NO_TARGET, Transformer } from "../../model/transformer.ts";
+import { LossTangent } from "../../model/tangent.ts";
 import {
   EmbeddingExampleStats,
   ExampleStatsReduce,
@@ -80,7 +81,33 @@ export interface ExampleStatistics {
   rowsBackpropagated: number;
   /** With `projection`: the projected per-example gradients [examples, dims] and where each parameter lies. */
   projected?: { vectors: Float32Array; dims: number; slices: readonly ProjectionSlice[] };
+  /** Δ̂ℓ_i again, by the forward-mode tangent (one pass per batch), and how far it is from `examples.predicted`. */
+  jvp: JvpCrossCheck;
 }
+
+/**
+ * The cross-check of Δ̂ℓ_i = g_i·δ between the per-example gradients (`examples.predicted`) and the
+ * forward-mode tangent of the losses ({@linkcode LossTangent}): the two are float32 sums in different
+ * orders of the same quantity.
+ */
+export interface JvpCrossCheck {
+  /** Δ̂ℓ_i of every example by the tangent (token: ℓ̇_i; sequence: the mean of its tokens' ℓ̇). */
+  predicted: Float64Array;
+  /** max_i |Δ̂ℓ_i(tangent) − Δ̂ℓ_i(per-example)| (nats). */
+  maxAbsDifference: number;
+  /**
+   * The tolerance it was held to: {@linkcode JVP_TOLERANCE} × max_i Σ_j |g_ij δ_j| (rounding in either
+   * path scales with the terms' magnitudes, not with their cancelled sum).
+   */
+  bound: number;
+}
+
+/**
+ * Relative tolerance of the cross-check, against the largest Σ_j |g_ij δ_j|: float32 rounding of either
+ * path stays orders of magnitude below it (tests/gradient_statistics_test.ts prints the observed
+ * ratio), while a wrong term of any layer moves Δ̂ℓ_i by a share of Σ_j |g_ij δ_j| comparable to 1.
+ */
+export const JVP_TOLERANCE = 1e-3;
 
 /** One backward shape: a model of `batch` examples of `rows` rows and its statistics ops. */
 interface PassShape {
@@ -106,6 +133,8 @@ const POSITIONS = "transformer.wpe.weight";
 interface PassOutputs {
   examples: GPUBuffer;
   projected: GPUBuffer | null;
+  /** Every row's loss tangent ℓ̇ [sequences·T] (the forward-mode cross-check). */
+  tangents: GPUBuffer;
 }
 
 /**
@@ -145,6 +174,8 @@ export class GradientStatistics {
   #projection: ProjectionOptions | null;
   #source: Transformer | null;
   #shapes = new Map<number, PassShape>();
+  /** The forward-mode tangent of each forward model (the token source, or the sequence pass's model). */
+  #tangents = new Map<Transformer, LossTangent>();
   #sumG: GPUBuffer;
   #sumAbsG: GPUBuffer;
   #delta: GPUBuffer;
@@ -372,6 +403,7 @@ export class GradientStatistics {
     const perSequence = token ? T - 1 : 1;
     const exampleCount = sequences * perSequence;
     const exampleBuffer = createBuffer(this.gpu, exampleCount * 16, "per-example sums");
+    const tangentBuffer = createBuffer(this.gpu, sequences * T * 4, "loss tangents of every row");
     const dims = this.#projection ? (await this.#shape(...this.#firstShape())).projector!.dims : 0;
     const projected = dims > 0
       ? createBuffer(this.gpu, exampleCount * dims * 4, "projected gradients")
@@ -383,21 +415,25 @@ export class GradientStatistics {
     this.gpu.device.queue.submit([encoder.finish()]);
     let rowsBackpropagated = 0;
     try {
-      const outputs = { examples: exampleBuffer, projected };
-      if (token) rowsBackpropagated = await this.#tokens(parameters, tokens, outputs, onProgress);
-      else rowsBackpropagated = await this.#sequences(parameters, tokens, outputs, onProgress);
+      const outputs = { examples: exampleBuffer, projected, tangents: tangentBuffer };
+      if (token) rowsBackpropagated = await this.#tokens(parameters, delta, tokens, outputs, onProgress);
+      else rowsBackpropagated = await this.#sequences(parameters, delta, tokens, outputs, onProgress);
       await this.gpu.check();
       const slices = dims > 0 ? (await this.#shape(...this.#firstShape())).projector!.slices : [];
+      const examples = splitExampleSums(await readFloats(this.gpu, exampleBuffer), exampleCount);
+      const rows = dropLastPositions(await readFloats(this.gpu, tangentBuffer), sequences, T);
       return {
         projected: projected ? { vectors: await readFloats(this.gpu, projected), dims, slices } : undefined,
         coordinates: await this.#coordinateSums(delta),
-        examples: splitExampleSums(await readFloats(this.gpu, exampleBuffer), exampleCount),
+        examples,
+        jvp: jvpCrossCheck(examples, token ? Float64Array.from(rows) : sequenceMeans(rows, T - 1)),
         sequence: Int32Array.from({ length: exampleCount }, (_, i) => Math.floor(i / perSequence)),
         position: Int32Array.from({ length: exampleCount }, (_, i) => token ? i % perSequence : -1),
         rowsBackpropagated,
       };
     } finally {
       exampleBuffer.destroy();
+      tangentBuffer.destroy();
       projected?.destroy();
     }
   }
@@ -409,8 +445,20 @@ export class GradientStatistics {
       : [this.config.seq_len, this.sequencesPerPass];
   }
 
+  /** The forward-mode tangent of `model`, built on first use, along `delta`. */
+  async #tangent(model: Transformer, delta: Float32Array): Promise<LossTangent> {
+    let tangent = this.#tangents.get(model);
+    if (!tangent) {
+      tangent = await LossTangent.create(model);
+      this.#tangents.set(model, tangent);
+    }
+    tangent.setDelta(delta);
+    return tangent;
+  }
+
   async #sequences(
     parameters: Float32Array,
+    delta: Float32Array,
     tokens: Uint32Array,
     outputs: PassOutputs,
     onProgress?: (done: number, total: number) => void,
@@ -421,6 +469,7 @@ export class GradientStatistics {
     const shape = await this.#shape(T, S);
     shape.model.setParameters(parameters);
     const sink = this.#sink(shape);
+    const tangent = await this.#tangent(shape.model, delta);
     for (let first = 0; first < sequences; first += S) {
       const { batch, count } = paddedBatch(tokens, T, first, S);
       // The padding sequences get no targets, so nothing of them reaches the per-coordinate sums.
@@ -433,8 +482,10 @@ export class GradientStatistics {
       shape.projector?.clear(encoder);
       const pass = encoder.beginComputePass();
       shape.model.record(pass, { backward: true, perExample: sink });
+      tangent.record(pass); // reads the forward's activations, which the backward leaves as they are
       pass.end();
       this.#collect(encoder, shape, outputs, first, count);
+      encoder.copyBufferToBuffer(tangent.tangents, 0, outputs.tangents, first * T * 4, count * T * 4);
       this.gpu.device.queue.submit([encoder.finish()]);
       onProgress?.(first + count, sequences);
     }
@@ -443,6 +494,7 @@ export class GradientStatistics {
 
   async #tokens(
     parameters: Float32Array,
+    delta: Float32Array,
     tokens: Uint32Array,
     outputs: PassOutputs,
     onProgress?: (done: number, total: number) => void,
@@ -461,6 +513,7 @@ export class GradientStatistics {
       shapes.push(shape);
     }
     const sinks = shapes.map((shape) => this.#sink(shape));
+    const tangent = await this.#tangent(source, delta);
     let rows = 0;
     for (let first = 0; first < sequences; first += S) {
       const { batch, count } = paddedBatch(tokens, T, first, S);
@@ -468,7 +521,9 @@ export class GradientStatistics {
       const forward = this.gpu.device.createCommandEncoder();
       const pass = forward.beginComputePass();
       source.record(pass, { backward: false });
+      tangent.record(pass);
       pass.end();
+      forward.copyBufferToBuffer(tangent.tangents, 0, outputs.tangents, first * T * 4, count * T * 4);
       this.gpu.device.queue.submit([forward.finish()]);
       for (let b = 0; b < count; b++) {
         const sequence = batch.subarray(b * T, (b + 1) * T);
@@ -554,6 +609,8 @@ export class GradientStatistics {
       shape.projector?.destroy();
     }
     this.#shapes.clear();
+    for (const tangent of this.#tangents.values()) tangent.destroy();
+    this.#tangents.clear();
     this.#source?.destroy();
     this.#sumG.destroy();
     this.#sumAbsG.destroy();
@@ -573,6 +630,50 @@ function paddedBatch(tokens: Uint32Array, T: number, first: number, size: number
     batch.set(tokens.subarray(sequence * T, (sequence + 1) * T), b * T);
   }
   return { batch, count };
+}
+
+/**
+ * Compares Δ̂ℓ_i of the per-example gradients (`examples`) with `predicted` by the forward-mode tangent,
+ * and throws when they differ beyond {@linkcode JVP_TOLERANCE} (a kernel of one path is wrong on this
+ * adapter).
+ *
+ * @example
+ * ```ts
+ * import type { ExampleSums } from "./metrics.ts";
+ * declare const examples: ExampleSums, tangent: Float64Array;
+ * const { maxAbsDifference, bound } = jvpCrossCheck(examples, tangent);
+ * ```
+ */
+export function jvpCrossCheck(examples: ExampleSums, predicted: Float64Array): JvpCrossCheck {
+  let maxAbsDifference = 0;
+  let largestTerms = 0;
+  for (let i = 0; i < predicted.length; i++) {
+    const difference = Math.abs(predicted[i] - examples.predicted[i]);
+    maxAbsDifference = Number.isNaN(difference) ? Infinity : Math.max(maxAbsDifference, difference);
+    largestTerms = Math.max(largestTerms, examples.absPredicted[i]);
+  }
+  const bound = JVP_TOLERANCE * largestTerms;
+  if (!(maxAbsDifference <= bound)) {
+    throw new Error(
+      `zsl: Δ̂ℓ_i = g_i·δ by the per-example gradients and by the forward-mode tangent differ by up to ` +
+        `${maxAbsDifference.toExponential(3)}, over the bound ${
+          bound.toExponential(3)
+        } (${JVP_TOLERANCE} of the ` +
+        `largest Σ_j|g_ij δ_j|): a kernel is wrong on this adapter; run \`deno task doctor\` and report it`,
+    );
+  }
+  return { predicted, maxAbsDifference, bound };
+}
+
+/** Means of consecutive runs of `perSequence` values (a sequence example's Δ̂ℓ: the mean of its tokens'). */
+function sequenceMeans(values: Float32Array, perSequence: number): Float64Array {
+  const out = new Float64Array(values.length / perSequence);
+  for (let b = 0; b < out.length; b++) {
+    let sum = 0;
+    for (let s = 0; s < perSequence; s++) sum += values[b * perSequence + s];
+    out[b] = sum / perSequence;
+  }
+  return out;
 }
 
 /** [examples, 4] float32 (Δ̂ℓ, Σ|p|, ‖g‖², ‖g‖₁) → float64 columns. */
