@@ -236,13 +236,14 @@ function analysisTime(
     ? LOSS_INTERFERENCE_OVERHEAD * checkpoints * (evalPass + batches * (step + evalPass + step / 3))
     : 0;
   // Gradient interference: one step, then about three steps' work per batch of sequence examples or
-  // (T−1)/2 backward passes (half a step each) per sequence of token examples.
+  // (T−1)/2 backward passes (half a step each) per sequence of token examples, and per batch the
+  // forward-mode cross-check of Δ̂ℓ (a forward with its tangent: 0.5–1.1 steps measured on cpu-s).
   const granularity = a.gradientInterference ?? "none";
   const sequences = a.gradientSequences ?? (granularity === "token" ? 4 : options.batch);
   const perSequence = granularity === "token" ? ((options.model.seq_len - 1) / 2) * (step / 2) : 3 * step;
-  const gradients = granularity === "none"
-    ? 0
-    : GRADIENT_INTERFERENCE_OVERHEAD * checkpoints * (step + (perSequence * sequences) / options.batch);
+  const crossCheck = step;
+  const gradients = granularity === "none" ? 0 : GRADIENT_INTERFERENCE_OVERHEAD * checkpoints *
+    (step + ((perSequence + crossCheck) * sequences) / options.batch);
   // The loss along the update: one step, then two forwards (a third of a step each: the batch and an eval
   // batch of the same size) per α. No overhead factor: none was measured for it.
   const landscape = a.landscape

@@ -7,6 +7,11 @@
 export * from "./definition.ts";
 export * from "./events.ts";
 export { type LocalSweepOptions, runStatus, runSweepLocally } from "./local.ts";
-export { type AnalysisEstimate, estimateComparison, estimateSweepTime, type SweepEstimate } from "./estimate.ts";
+export {
+  type AnalysisEstimate,
+  estimateComparison,
+  estimateSweepTime,
+  type SweepEstimate,
+} from "./estimate.ts";
 export * from "./analyse.ts";
 export * from "./slurm.ts";
