@@ -15,17 +15,17 @@
 // each reduction step are loaded once, cooperatively (lane l loads row l as a vec4 along the reduction),
 // and handed to all lanes with subgroupShuffle (one vpermps); each lane loads its own C "column" values.
 // Per reduction step that is R + 8·C loaded floats for R·C vector FMAs. Accumulator arrays with
-// constant-trip loops are unrolled by NIR and kept in registers; block sizes (16 × 32 for xwT, 16 × 32
-// for dyW and dyTx) were the fastest measured on a 2-core Zen 4 (30-45 GFLOP/s of CPU time at model
+// constant-trip loops are unrolled by NIR and kept in registers; block sizes (16 × 32 for xwT and
+// dyTx) were the fastest measured on a 2-core Zen 4 (30-45 GFLOP/s of CPU time at model
 // shapes; tables in the matmul benchmark). Tried and slower: workgroup-memory tiles (workgroup loads are
 // lane loops too, and barriers switch coroutines), textureLoad (a function call per fetch), vec4
 // accumulators (spills), llvmpipe's 16-wide mode (LP_NATIVE_VECTOR_WIDTH=512).
 //
 // Entry points:
+//   stationary_b  xwT and dyW, contiguous sizes multiples of 4: B held per lane, the reduction in
+//                 chunks of ≤ 128 (the fastest kernel here; the others are for the shapes it refuses)
 //   xwt_v4   xwT, K % 4 == 0                    vec4 loads along the reduction for both operands
-//   dyw_v4   dyW, M % 4 == 0 and K % 4 == 0      vec4 along j for dY, vec4 of 4 output columns for W
 //   dytx_v4  dyTx, M % 4 == 0 and K % 4 == 0     vec4 of 4 output columns for X, dY rows shared
-//   stationary_b  xwT and dyW, contiguous sizes multiples of 4 and a reduction ≤ 128: B held per lane
 //   any_s    every layout and size (scalar loads; strides as constants); slower, for odd shapes
 //
 // Workgroup grid: x = column blocks, y and z = row blocks (row block = wid.y + wid.z · nwg.y), so row
@@ -82,57 +82,6 @@ fn xwt_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
     if (col < COLS) {
       let at = (r0 + e / XC) * COLS + col;
       if (ACCUMULATE) { xv_c[at] += out[e]; } else { xv_c[at] = out[e]; }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// dyw_v4: C[i,k] = Σ_j dY[i,j] W[j,k]; ROWS = N, COLS = K, RED = M (COLS and RED multiples of 4).
-// A lane owns the vec4 column groups g = c0 + lane + 8c (c < DC), i.e. columns 4g … 4g + 3.
-
-const DR = 16u;
-const DC = 1u;
-
-@group(0) @binding(0) var<storage, read> dv_a: array<vec4f>;
-@group(0) @binding(1) var<storage, read> dv_b: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> dv_c: array<vec4f>;
-
-@compute @workgroup_size(8)
-fn dyw_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-          @builtin(local_invocation_id) lid: vec3u) {
-  let red4 = RED / 4u;
-  let cols4 = COLS / 4u;
-  let lane = lid.x;
-  let r0 = (wid.y + wid.z * nwg.y) * DR;
-  let c0 = wid.x * 8u * DC + lane;
-  var wcol: array<u32, DC>;
-  for (var c = 0u; c < DC; c++) { wcol[c] = min(c0 + 8u * c, cols4 - 1u); }
-  var yrow: array<u32, DR / 8u>;
-  for (var q = 0u; q < DR / 8u; q++) { yrow[q] = min(r0 + 8u * q + lane, ROWS - 1u) * red4; }
-  var acc: array<array<vec4f, DC>, DR>;
-  for (var t = 0u; t < red4; t++) {
-    var w: array<array<vec4f, DC>, 4>;
-    for (var jj = 0u; jj < 4u; jj++) {
-      for (var c = 0u; c < DC; c++) { w[jj][c] = dv_b[(4u * t + jj) * cols4 + wcol[c]]; }
-    }
-    for (var q = 0u; q < DR / 8u; q++) {
-      let ys = dv_a[yrow[q] + t];
-      for (var r = 0u; r < 8u; r++) {
-        let y = subgroupShuffle(ys, r);
-        for (var c = 0u; c < DC; c++) {
-          acc[8u * q + r][c] += y.x * w[0][c] + y.y * w[1][c] + y.z * w[2][c] + y.w * w[3][c];
-        }
-      }
-    }
-  }
-  var out: array<vec4f, DR * DC>;
-  for (var r = 0u; r < DR; r++) { for (var c = 0u; c < DC; c++) { out[r * DC + c] = acc[r][c]; } }
-  let rows = min(DR, ROWS - min(r0, ROWS));
-  for (var e = 0u; e < rows * DC; e++) {
-    let col = c0 + 8u * (e % DC);
-    if (col < cols4) {
-      let at = (r0 + e / DC) * cols4 + col;
-      if (ACCUMULATE) { dv_c[at] += out[e]; } else { dv_c[at] = out[e]; }
     }
   }
 }
@@ -198,23 +147,29 @@ fn dytx_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 
 // ---------------------------------------------------------------------------------------------
 // stationary_b: xwT (B_T false, B = W[COLS, RED]) and dyW (B_T true, B = W[RED, COLS]); COLS and RED
-// multiples of 4, RED ≤ 4 · SB_MAX4 = 128. The B operand stays on the stack while the rows of A stream
-// through: a lane owns the 4 output columns 4g … 4g + 3 of column group g = wid.x · 8 + lane and first
-// loads all their B values into `w` (32 mat4x4: 16 KiB per workgroup, which stays in L1). Then, per row
-// of A, the 8 lanes load the row cooperatively (lane l the vec4s l, l + 8, …) and every lane multiplies
-// its matrices with the shuffled vec4s: 16 FMAs per shuffle, the B values coming from the stack with
-// plain vector loads.
+// multiples of 4. The B operand stays on the stack while the rows of A stream through: a lane owns the
+// 4 output columns 4g … 4g + 3 of column group g = wid.x · 8 + lane and first loads their B values for
+// one chunk of the reduction (SB_CHUNK4 vec4 steps) into `w` (at most 32 mat4x4: 16 KiB per workgroup,
+// which stays in L1). Then, per row of A, the 8 lanes load the chunk of the row cooperatively (lane l the
+// vec4s l, l + 8, …) and every lane multiplies its matrices with the shuffled vec4s: 16 FMAs per shuffle,
+// the B values coming from the stack with plain vector loads. Reductions longer than one chunk run the
+// chunks one after another in the same workgroup, each adding its partial sums onto the rows of C it
+// wrote (a fixed order: chunk 0, 1, …); the last chunk is zero-padded.
 //
 // Why: on llvmpipe every storage load whose address differs across lanes (or depends on a loop
 // variable) is a scalar loop over the lanes (~10 instructions per float), while a load from a private
 // array at a compile-time index is one vector load. The loop over `w` runs to the array size (32),
-// which Mesa unrolls fully, so every index is a constant; the preload loop has a bound the compiler
-// cannot see through (one load site, not 32). Measured on a 2-core Zen 4 at the cpu-s shapes: 1.5–2×
-// the GFLOP/s of xwt_v4/dyw_v4 (about 6 instructions per vector FMA instead of 14). Longer reductions
-// keep xwt_v4/dyw_v4: in passes of 128 that add onto C, this kernel was slower than they are.
+// which Mesa unrolls fully, so every index is a constant (SB_CHUNK4 is an override, so `k4 < SB_CHUNK4`
+// is decided at compile time); the preload loop has a bound the compiler cannot see through (one load
+// site, not 32). Measured on a 2-core Zen 4 at the cpu-s shapes: 1.5–2× the GFLOP/s of xwt_v4 and of
+// the former dyw_v4 (about 6 instructions per vector FMA instead of 14). The chunks cost one
+// read-modify-write of C per row and chunk; at 1,024 rows and reductions of 192–384 (dyW of att_proj
+// and the LM head) they still ran 1.3–2× dyw_v4's GFLOP/s of CPU time, and 1.5× xwt_v4's at xwT
+// reductions of 192–768, so this kernel now takes every reduction length.
 
 override B_T: bool = false;
 override ROWS_PER_WG: u32 = 64u;
+override SB_CHUNK4: u32 = 32u;    // vec4 steps of the reduction per chunk, ≤ SB_MAX4
 
 const SB_MAX4 = 32u;
 
@@ -222,8 +177,9 @@ const SB_MAX4 = 32u;
 @group(0) @binding(1) var<storage, read> sb_b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sb_c: array<vec4f>;
 
-// The B values of the 4 columns of group `grp` at reduction index k.
+// The B values of the 4 columns of group `grp` at reduction index k (zero beyond RED).
 fn sb_value(grp: u32, k: u32) -> vec4f {
+  if (k >= RED) { return vec4f(0.0); }
   if (B_T) {
     let base = k * COLS + 4u * grp;
     return vec4f(sb_b[base], sb_b[base + 1u], sb_b[base + 2u], sb_b[base + 3u]);
@@ -240,28 +196,31 @@ fn stationary_b(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let lane = lid.x;
   let g = wid.x * 8u + lane;
   let grp = min(g, cols4 - 1u);
-  var w: array<mat4x4f, SB_MAX4>;
-  // min(nwg.z, 1) − 1 is 0, but the compiler cannot know it: the loop stays rolled.
-  for (var k4 = 0u; k4 < red4 + min(nwg.z, 1u) - 1u; k4++) {
-    let k = 4u * k4;
-    w[k4] = mat4x4f(sb_value(grp, k), sb_value(grp, k + 1u), sb_value(grp, k + 2u), sb_value(grp, k + 3u));
-  }
+  // min(nwg.z, 1) − 1 is 0, but the compiler cannot know it: loops bounded with it stay rolled.
+  let zero = min(nwg.z, 1u) - 1u;
   let r_begin = (wid.y + wid.z * nwg.y) * ROWS_PER_WG;
   let r_end = min(r_begin + ROWS_PER_WG, ROWS);
-  for (var r = r_begin; r < r_end; r++) {
-    var xs: array<vec4f, SB_MAX4 / 8u>;
-    for (var q = 0u; q < SB_MAX4 / 8u; q++) {
-      if (q * 8u < red4) { xs[q] = sb_a[r * red4 + min(q * 8u + lane, red4 - 1u)]; }
+  var w: array<mat4x4f, SB_MAX4>;
+  for (var c4 = 0u; c4 < red4 + zero; c4 += SB_CHUNK4) {
+    for (var k4 = 0u; k4 < SB_CHUNK4 + zero; k4++) {
+      let k = 4u * (c4 + k4);
+      w[k4] = mat4x4f(sb_value(grp, k), sb_value(grp, k + 1u), sb_value(grp, k + 2u), sb_value(grp, k + 3u));
     }
-    var acc = vec4f(0.0);
-    for (var k4 = 0u; k4 < SB_MAX4; k4++) {
-      if (k4 < red4) {
-        acc += w[k4] * subgroupShuffle(xs[k4 / 8u], k4 % 8u);
+    for (var r = r_begin; r < r_end; r++) {
+      var xs: array<vec4f, SB_MAX4 / 8u>;
+      for (var q = 0u; q < SB_MAX4 / 8u; q++) {
+        if (q * 8u < SB_CHUNK4) { xs[q] = sb_a[r * red4 + min(c4 + q * 8u + lane, red4 - 1u)]; }
       }
-    }
-    if (g < cols4) {
-      let at = r * cols4 + g;
-      if (ACCUMULATE) { sb_c[at] += acc; } else { sb_c[at] = acc; }
+      var acc = vec4f(0.0);
+      for (var k4 = 0u; k4 < SB_MAX4; k4++) {
+        if (k4 < SB_CHUNK4) {
+          acc += w[k4] * subgroupShuffle(xs[k4 / 8u], k4 % 8u);
+        }
+      }
+      if (g < cols4) {
+        let at = r * cols4 + g;
+        if (ACCUMULATE || c4 > 0u) { sb_c[at] += acc; } else { sb_c[at] = acc; }
+      }
     }
   }
 }

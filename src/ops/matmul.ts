@@ -90,12 +90,11 @@ export function defaultMatmulVariant(gpu: GpuDevice): MatmulVariant {
 // Block sizes, as in the WGSL (rows × columns of C per workgroup).
 const REGISTER_BLOCKS = {
   xwt_v4: { rows: 16, cols: 32, colUnit: 1 },
-  dyw_v4: { rows: 16, cols: 8, colUnit: 4 }, // 8 lanes × 1 vec4 column group
-  dytx_v4: { rows: 16, cols: 8, colUnit: 4 },
+  dytx_v4: { rows: 16, cols: 8, colUnit: 4 }, // 8 lanes × 1 vec4 column group
   any_s: { rows: 8, cols: 32, colUnit: 1 },
 } as const;
-/** `stationary_b`: the longest reduction it holds (4 · SB_MAX4 in the WGSL). */
-const STATIONARY_MAX_RED = 128;
+/** `stationary_b`: the longest reduction chunk it holds (4 · SB_MAX4 in the WGSL). */
+const STATIONARY_MAX_CHUNK = 128;
 /** `stationary_b`: workgroups a product is cut into at least (row chunks × column blocks), for load balance. */
 const STATIONARY_MIN_GROUPS = 24;
 const TILE = 64;
@@ -156,7 +155,7 @@ export class Matmul {
   readonly shape: Readonly<Required<Omit<MatmulShape, "variant">>>;
   /** The variant in use. */
   readonly variant: MatmulVariant;
-  /** The kernel entry point (`stationary_b`, `xwt_v4`, `dyw_v4`, `dytx_v4`, `any_s` or `tiled`). */
+  /** The kernel entry point (`stationary_b`, `xwt_v4`, `dytx_v4`, `any_s` or `tiled`). */
   readonly entryPoint: string;
   /** Reduction slices of the tiled variant (1: no split). */
   readonly splits: number;
@@ -223,8 +222,7 @@ export class Matmul {
     }
     const base: Constants = { ROWS: dims.rows, COLS: dims.cols, RED: dims.red, ACCUMULATE: full.accumulate };
     if (
-      variant === "register" && layout !== "dyTx" && dims.cols % 4 === 0 && dims.red % 4 === 0 &&
-      dims.red <= STATIONARY_MAX_RED
+      variant === "register" && layout !== "dyTx" && dims.cols % 4 === 0 && dims.red % 4 === 0
     ) {
       return await Matmul.#stationary(kernels, full, base, dims, maxPerDim);
     }
@@ -270,7 +268,11 @@ export class Matmul {
     );
   }
 
-  /** The `stationary_b` kernel for xwT and dyW: rows cut into chunks so that there are enough workgroups. */
+  /**
+   * The `stationary_b` kernel for xwT and dyW: rows cut into chunks so that there are enough workgroups;
+   * a reduction longer than 128 runs in equal chunks of at most 128 (the last one zero-padded by less
+   * than a vec4 per chunk), which add onto C in order.
+   */
   static async #stationary(
     kernels: Kernels,
     full: Required<Omit<MatmulShape, "variant">>,
@@ -284,10 +286,13 @@ export class Matmul {
       Math.min(Math.ceil(dims.rows / 16), Math.ceil(STATIONARY_MIN_GROUPS / colBlocks)),
     );
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
+    const red4 = dims.red / 4;
+    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (STATIONARY_MAX_CHUNK / 4)));
     const pipeline = await kernels.pipeline("matmul", "stationary_b", {
       ...base,
       B_T: full.layout === "dyW",
       ROWS_PER_WG: rowsPerGroup,
+      SB_CHUNK4: chunk4,
     });
     const workgroups = foldRows(colBlocks, Math.ceil(dims.rows / rowsPerGroup), 1, maxPerDim);
     return new Matmul(kernels, full, "register", "stationary_b", 1, { pipeline, workgroups }, null, null);
@@ -325,13 +330,16 @@ export class Matmul {
   }
 }
 
-/** The register entry point for a layout: the vec4 kernel when the contiguous sizes allow it. */
+/**
+ * The register entry point for a layout that `stationary_b` does not take: the vec4 kernel when the
+ * contiguous sizes allow it (dyW with both multiples of 4 always goes to `stationary_b`).
+ */
 function registerEntry(layout: MatmulLayout, _n: number, m: number, k: number): keyof typeof REGISTER_BLOCKS {
   switch (layout) {
     case "xwT":
       return k % 4 === 0 ? "xwt_v4" : "any_s";
     case "dyW":
-      return k % 4 === 0 && m % 4 === 0 ? "dyw_v4" : "any_s";
+      return "any_s";
     case "dyTx":
       return k % 4 === 0 && m % 4 === 0 ? "dytx_v4" : "any_s";
   }
