@@ -31,7 +31,7 @@ interface Case {
 // multiples of 4 (stationary_b for xwT and dyW, in one chunk up to a reduction of 128 and in zero-padded
 // chunks beyond; xwt_v4 where only K is; dytx_stationary, in 2 row chunks at 300 × 132 and with
 // N = 37 and 2100 not multiples of its chunk) with partial blocks, a long reduction, and a grid
-// folded into z (13 row chunks in a 4 × 4 grid). Tiled: odd sizes, and a long reduction that splits
+// folded into z (12 row chunks in a 4 × 4 grid). Tiled: odd sizes, and a long reduction that splits
 // (dyTx) or a grid that folds (xwT, dyW: 18 row blocks in 5 × 4). Accumulate on and off for each kernel
 // family.
 const CASES: Record<MatmulVariant, Case[]> = {
