@@ -8,25 +8,25 @@
 // formulas above. With ACCUMULATE, C += product instead of C = product. Row-major float32, no strides:
 // sub-blocks are passed as byte-offset bindings.
 //
-// Why this shape: llvmpipe runs the 8 invocations of a workgroup as the 8 lanes of one SIMD vector. A
+// Why these shapes: llvmpipe runs the 8 invocations of a workgroup as the 8 lanes of one SIMD vector. A
 // storage load whose address differs across lanes becomes a scalar loop over the lanes with a bounds
 // check per element (~9 instructions per float), while an FMA costs 1-2 instructions for all 8 lanes.
-// So each workgroup is one subgroup of 8 lanes computing an R × (8·C) block of C: the R "row" values of
-// each reduction step are loaded once, cooperatively (lane l loads row l as a vec4 along the reduction),
-// and handed to all lanes with subgroupShuffle (one vpermps); each lane loads its own C "column" values.
-// Per reduction step that is R + 8·C loaded floats for R·C vector FMAs. Accumulator arrays with
-// constant-trip loops are unrolled by NIR and kept in registers; block sizes (16 × 32 for xwT, 16 × 32
-// for dyW and dyTx) were the fastest measured on a 2-core Zen 4 (30-45 GFLOP/s of CPU time at model
-// shapes; tables in the matmul benchmark). Tried and slower: workgroup-memory tiles (workgroup loads are
-// lane loops too, and barriers switch coroutines), textureLoad (a function call per fetch), vec4
-// accumulators (spills), llvmpipe's 16-wide mode (LP_NATIVE_VECTOR_WIDTH=512).
+// So each workgroup is one subgroup of 8 lanes; values every lane needs are loaded once, cooperatively
+// (lane l loads element l as a vec4 along the reduction), and handed around with subgroupShuffle (one
+// vpermps). The fast kernels (stationary_b, dytx_stationary) keep one operand on the stack (a private
+// array read at constant indices) and one vec4 accumulator in registers, and reach 30-45 GFLOP/s of CPU
+// time on a 2-core Zen 4 at the cpu presets' shapes (tables in the matmul benchmark); the register-tiled
+// xwt_v4 (16 × 32 blocks, accumulators spilled to the stack) reaches about 25. Tried and slower:
+// workgroup-memory tiles (workgroup loads are lane loops too, and barriers switch coroutines),
+// textureLoad (a function call per fetch), vec4 accumulators (spills), llvmpipe's 16-wide mode
+// (LP_NATIVE_VECTOR_WIDTH=512).
 //
 // Entry points:
-//   xwt_v4   xwT, K % 4 == 0                    vec4 loads along the reduction for both operands
-//   dyw_v4   dyW, M % 4 == 0 and K % 4 == 0      vec4 along j for dY, vec4 of 4 output columns for W
-//   dytx_v4  dyTx, M % 4 == 0 and K % 4 == 0     vec4 of 4 output columns for X, dY rows shared
-//   stationary_b  xwT and dyW, contiguous sizes multiples of 4 and a reduction ≤ 128: B held per lane
-//   any_s    every layout and size (scalar loads; strides as constants); slower, for odd shapes
+//   stationary_b     xwT and dyW, contiguous sizes multiples of 4: B held per lane, the reduction in
+//                    chunks of ≤ 128
+//   dytx_stationary  dyTx, M % 4 == 0 and K % 4 == 0: X held per lane, dY read down its columns
+//   xwt_v4           xwT, K % 4 == 0 (M not): vec4 loads along the reduction for both operands
+//   any_s            every layout and size (scalar loads; strides as constants); slower, for odd shapes
 //
 // Workgroup grid: x = column blocks, y and z = row blocks (row block = wid.y + wid.z · nwg.y), so row
 // counts beyond 65535 blocks fit. Requires subgroups with at least 8 invocations per subgroup.
@@ -87,134 +87,36 @@ fn xwt_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
 }
 
 // ---------------------------------------------------------------------------------------------
-// dyw_v4: C[i,k] = Σ_j dY[i,j] W[j,k]; ROWS = N, COLS = K, RED = M (COLS and RED multiples of 4).
-// A lane owns the vec4 column groups g = c0 + lane + 8c (c < DC), i.e. columns 4g … 4g + 3.
-
-const DR = 16u;
-const DC = 1u;
-
-@group(0) @binding(0) var<storage, read> dv_a: array<vec4f>;
-@group(0) @binding(1) var<storage, read> dv_b: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> dv_c: array<vec4f>;
-
-@compute @workgroup_size(8)
-fn dyw_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-          @builtin(local_invocation_id) lid: vec3u) {
-  let red4 = RED / 4u;
-  let cols4 = COLS / 4u;
-  let lane = lid.x;
-  let r0 = (wid.y + wid.z * nwg.y) * DR;
-  let c0 = wid.x * 8u * DC + lane;
-  var wcol: array<u32, DC>;
-  for (var c = 0u; c < DC; c++) { wcol[c] = min(c0 + 8u * c, cols4 - 1u); }
-  var yrow: array<u32, DR / 8u>;
-  for (var q = 0u; q < DR / 8u; q++) { yrow[q] = min(r0 + 8u * q + lane, ROWS - 1u) * red4; }
-  var acc: array<array<vec4f, DC>, DR>;
-  for (var t = 0u; t < red4; t++) {
-    var w: array<array<vec4f, DC>, 4>;
-    for (var jj = 0u; jj < 4u; jj++) {
-      for (var c = 0u; c < DC; c++) { w[jj][c] = dv_b[(4u * t + jj) * cols4 + wcol[c]]; }
-    }
-    for (var q = 0u; q < DR / 8u; q++) {
-      let ys = dv_a[yrow[q] + t];
-      for (var r = 0u; r < 8u; r++) {
-        let y = subgroupShuffle(ys, r);
-        for (var c = 0u; c < DC; c++) {
-          acc[8u * q + r][c] += y.x * w[0][c] + y.y * w[1][c] + y.z * w[2][c] + y.w * w[3][c];
-        }
-      }
-    }
-  }
-  var out: array<vec4f, DR * DC>;
-  for (var r = 0u; r < DR; r++) { for (var c = 0u; c < DC; c++) { out[r * DC + c] = acc[r][c]; } }
-  let rows = min(DR, ROWS - min(r0, ROWS));
-  for (var e = 0u; e < rows * DC; e++) {
-    let col = c0 + 8u * (e % DC);
-    if (col < cols4) {
-      let at = (r0 + e / DC) * cols4 + col;
-      if (ACCUMULATE) { dv_c[at] += out[e]; } else { dv_c[at] = out[e]; }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// dytx_v4: C[j,k] = Σ_i dY[i,j] X[i,k]; ROWS = M, COLS = K, RED = N (ROWS and COLS multiples of 4).
-// A lane owns the vec4 column groups g = c0 + lane + 8c (c < TC). The TR rows j0 … j0 + TR − 1 of one
-// token row i are TR / 4 vec4s of dY, loaded by TR / 4 lanes; the 8 lanes load TS = 32 / TR token rows
-// at once, and the shuffles hand each step's values to every lane.
-
-const TR = 16u;
-const TC = 1u;
-const TP = TR / 4u;   // lanes holding one token row's dY values
-const TS = 8u / TP;   // token rows per dY load
-
-@group(0) @binding(0) var<storage, read> tv_a: array<vec4f>;
-@group(0) @binding(1) var<storage, read> tv_b: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> tv_c: array<vec4f>;
-
-@compute @workgroup_size(8)
-fn dytx_v4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-           @builtin(local_invocation_id) lid: vec3u) {
-  let rows4 = ROWS / 4u;
-  let cols4 = COLS / 4u;
-  let lane = lid.x;
-  let r0 = (wid.y + wid.z * nwg.y) * TR;
-  let c0 = wid.x * 8u * TC + lane;
-  var xcol: array<u32, TC>;
-  for (var c = 0u; c < TC; c++) { xcol[c] = min(c0 + 8u * c, cols4 - 1u); }
-  let ycol = min(r0 / 4u + lane % TP, rows4 - 1u);
-  let ystep = lane / TP;
-  var acc: array<array<vec4f, TC>, TR>;
-  for (var i0 = 0u; i0 < RED; i0 += TS) {
-    let ys = tv_a[min(i0 + ystep, RED - 1u) * rows4 + ycol];
-    for (var s = 0u; s < TS; s++) {
-      let i = i0 + s;
-      if (i < RED) {
-        var x: array<vec4f, TC>;
-        for (var c = 0u; c < TC; c++) { x[c] = tv_b[i * cols4 + xcol[c]]; }
-        for (var p = 0u; p < TP; p++) {
-          let y = subgroupShuffle(ys, s * TP + p);
-          for (var c = 0u; c < TC; c++) {
-            acc[4u * p][c] += y.x * x[c];
-            acc[4u * p + 1u][c] += y.y * x[c];
-            acc[4u * p + 2u][c] += y.z * x[c];
-            acc[4u * p + 3u][c] += y.w * x[c];
-          }
-        }
-      }
-    }
-  }
-  var out: array<vec4f, TR * TC>;
-  for (var r = 0u; r < TR; r++) { for (var c = 0u; c < TC; c++) { out[r * TC + c] = acc[r][c]; } }
-  let rows = min(TR, ROWS - min(r0, ROWS));
-  for (var e = 0u; e < rows * TC; e++) {
-    let col = c0 + 8u * (e % TC);
-    if (col < cols4) {
-      let at = (r0 + e / TC) * cols4 + col;
-      if (ACCUMULATE) { tv_c[at] += out[e]; } else { tv_c[at] = out[e]; }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // stationary_b: xwT (B_T false, B = W[COLS, RED]) and dyW (B_T true, B = W[RED, COLS]); COLS and RED
-// multiples of 4, RED ≤ 4 · SB_MAX4 = 128. The B operand stays on the stack while the rows of A stream
-// through: a lane owns the 4 output columns 4g … 4g + 3 of column group g = wid.x · 8 + lane and first
-// loads all their B values into `w` (32 mat4x4: 16 KiB per workgroup, which stays in L1). Then, per row
-// of A, the 8 lanes load the row cooperatively (lane l the vec4s l, l + 8, …) and every lane multiplies
-// its matrices with the shuffled vec4s: 16 FMAs per shuffle, the B values coming from the stack with
-// plain vector loads.
+// multiples of 4. The B operand stays on the stack while the rows of A stream through: a lane owns the
+// 4 output columns 4g … 4g + 3 of column group g = wid.x · 8 + lane and first loads their B values for
+// one chunk of the reduction (SB_CHUNK4 vec4 steps) into `w` (at most 32 mat4x4: 16 KiB per workgroup,
+// which stays in L1). Then, per row of A, the 8 lanes load the chunk of the row cooperatively (lane l the
+// vec4s l, l + 8, …) and every lane multiplies its matrices with the shuffled vec4s: 16 FMAs per shuffle,
+// the B values coming from the stack with plain vector loads. Reductions longer than one chunk run the
+// chunks one after another in the same workgroup, each adding its partial sums onto the rows of C it
+// wrote (a fixed order: chunk 0, 1, …); the last chunk is zero-padded.
 //
 // Why: on llvmpipe every storage load whose address differs across lanes (or depends on a loop
 // variable) is a scalar loop over the lanes (~10 instructions per float), while a load from a private
 // array at a compile-time index is one vector load. The loop over `w` runs to the array size (32),
-// which Mesa unrolls fully, so every index is a constant; the preload loop has a bound the compiler
-// cannot see through (one load site, not 32). Measured on a 2-core Zen 4 at the cpu-s shapes: 1.5–2×
-// the GFLOP/s of xwt_v4/dyw_v4 (about 6 instructions per vector FMA instead of 14). Longer reductions
-// keep xwt_v4/dyw_v4: in passes of 128 that add onto C, this kernel was slower than they are.
+// which Mesa unrolls fully, so every index is a constant (SB_CHUNK4 is an override, so `k4 < SB_CHUNK4`
+// is decided at compile time); the preload loop has a bound the compiler cannot see through (one load
+// site, not 32). Measured on a 2-core Zen 4 at the cpu-s shapes: 1.5–2× the GFLOP/s of xwt_v4 and of
+// the former dyw_v4 (about 6 instructions per vector FMA instead of 14). The chunks cost one
+// read-modify-write of C per row and chunk; at 1,024 rows and reductions of 192–384 (dyW of att_proj
+// and the LM head) they still ran 1.3–2× dyw_v4's GFLOP/s of CPU time, and 1.5× xwt_v4's at xwT
+// reductions of 192–768, so this kernel now takes every reduction length.
+//
+// The never-taken store every 8 steps of the product loop (`zero` is 0) splits the unrolled products
+// into blocks the compiler cannot schedule across. Without it LLVM sometimes hoisted all 128–512
+// multiplies above the adds and spilled every product to the stack (about 400 extra stores per row:
+// seen with GALLIVM_DEBUG=asm in every xwT with ACCUMULATE, i.e. the residual products attn_out and
+// ff_out, and in dytx_stationary with ACCUMULATE), which cost up to 1.8× the time.
 
 override B_T: bool = false;
 override ROWS_PER_WG: u32 = 64u;
+override SB_CHUNK4: u32 = 32u;    // vec4 steps of the reduction per chunk, ≤ SB_MAX4
 
 const SB_MAX4 = 32u;
 
@@ -222,8 +124,9 @@ const SB_MAX4 = 32u;
 @group(0) @binding(1) var<storage, read> sb_b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sb_c: array<vec4f>;
 
-// The B values of the 4 columns of group `grp` at reduction index k.
+// The B values of the 4 columns of group `grp` at reduction index k (zero beyond RED).
 fn sb_value(grp: u32, k: u32) -> vec4f {
+  if (k >= RED) { return vec4f(0.0); }
   if (B_T) {
     let base = k * COLS + 4u * grp;
     return vec4f(sb_b[base], sb_b[base + 1u], sb_b[base + 2u], sb_b[base + 3u]);
@@ -240,28 +143,100 @@ fn stationary_b(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let lane = lid.x;
   let g = wid.x * 8u + lane;
   let grp = min(g, cols4 - 1u);
-  var w: array<mat4x4f, SB_MAX4>;
-  // min(nwg.z, 1) − 1 is 0, but the compiler cannot know it: the loop stays rolled.
-  for (var k4 = 0u; k4 < red4 + min(nwg.z, 1u) - 1u; k4++) {
-    let k = 4u * k4;
-    w[k4] = mat4x4f(sb_value(grp, k), sb_value(grp, k + 1u), sb_value(grp, k + 2u), sb_value(grp, k + 3u));
-  }
+  // min(nwg.z, 1) − 1 is 0, but the compiler cannot know it: loops bounded with it stay rolled.
+  let zero = min(nwg.z, 1u) - 1u;
   let r_begin = (wid.y + wid.z * nwg.y) * ROWS_PER_WG;
   let r_end = min(r_begin + ROWS_PER_WG, ROWS);
-  for (var r = r_begin; r < r_end; r++) {
-    var xs: array<vec4f, SB_MAX4 / 8u>;
-    for (var q = 0u; q < SB_MAX4 / 8u; q++) {
-      if (q * 8u < red4) { xs[q] = sb_a[r * red4 + min(q * 8u + lane, red4 - 1u)]; }
+  var w: array<mat4x4f, SB_MAX4>;
+  for (var c4 = 0u; c4 < red4 + zero; c4 += SB_CHUNK4) {
+    for (var k4 = 0u; k4 < SB_CHUNK4 + zero; k4++) {
+      let k = 4u * (c4 + k4);
+      w[k4] = mat4x4f(sb_value(grp, k), sb_value(grp, k + 1u), sb_value(grp, k + 2u), sb_value(grp, k + 3u));
     }
-    var acc = vec4f(0.0);
-    for (var k4 = 0u; k4 < SB_MAX4; k4++) {
-      if (k4 < red4) {
-        acc += w[k4] * subgroupShuffle(xs[k4 / 8u], k4 % 8u);
+    for (var r = r_begin; r < r_end; r++) {
+      var xs: array<vec4f, SB_MAX4 / 8u>;
+      for (var q = 0u; q < SB_MAX4 / 8u; q++) {
+        if (q * 8u < SB_CHUNK4) { xs[q] = sb_a[r * red4 + min(c4 + q * 8u + lane, red4 - 1u)]; }
+      }
+      var acc = vec4f(0.0);
+      for (var k4 = 0u; k4 < SB_MAX4; k4++) {
+        if (k4 < SB_CHUNK4) {
+          acc += w[k4] * subgroupShuffle(xs[k4 / 8u], k4 % 8u);
+        }
+        if (k4 % 8u == 7u && zero != 0u) { sb_c[0] = acc; }
+      }
+      if (g < cols4) {
+        let at = r * cols4 + g;
+        if (ACCUMULATE || c4 > 0u) { sb_c[at] += acc; } else { sb_c[at] = acc; }
       }
     }
-    if (g < cols4) {
-      let at = r * cols4 + g;
-      if (ACCUMULATE) { sb_c[at] += acc; } else { sb_c[at] = acc; }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dytx_stationary: dyTx as stationary_b with A = dYᵀ read in place: C[j,k] = Σ_i dY[i,j] X[i,k];
+// ROWS = M, COLS = K, RED = N (ROWS and COLS multiples of 4; N any). The lanes hold X of one chunk of
+// token rows for their 4 output columns (one vec4 load per token row, as stationary_b holds W), and
+// the workgroup's output rows j stream through: lane l gathers dY[i … i + 3, j] for i = c + 4(8q + l)
+// with 4 scalar loads (down a column of dY, stride M), and the shuffles and products are stationary_b's.
+// Consecutive rows j read the same cache lines of dY. The preload of X costs about as much as 32
+// streamed rows, so a workgroup should stream many (the host gives it all M rows of its column block,
+// or half). Measured at 1,024 token rows and the cpu presets' shapes (best of 9, CPU time, 2-core Zen 4):
+// 1.2–1.5× the GFLOP/s of the register-tiled dytx_v4 it replaced (16 × 32 blocks, accumulators on the
+// stack), e.g. 288 × 96 (att_proj of cpu-s) 38 against 25. Tried and slower or no better: lanes loading
+// a vec4 of 4 rows j (a dY row segment) and multiplying 4 rows at once (mat4x4 · mat4x4), dytx_v4 with
+// 4 token rows per accumulator update (+10%), and a 32 × 32 tile with both operands packed on the stack
+// and 16 accumulators in registers (spill-free code, yet 0.8× dytx_v4).
+
+@group(0) @binding(0) var<storage, read> sx_a: array<f32>;
+@group(0) @binding(1) var<storage, read> sx_b: array<vec4f>;
+
+// dY[k … k + 3, j]: the values of output row j at token rows k … k + 3 (indices beyond RED are clamped;
+// they meet zero X values).
+fn sx_column(j: u32, k: u32) -> vec4f {
+  let last = RED - 1u;
+  return vec4f(sx_a[min(k, last) * ROWS + j], sx_a[min(k + 1u, last) * ROWS + j],
+               sx_a[min(k + 2u, last) * ROWS + j], sx_a[min(k + 3u, last) * ROWS + j]);
+}
+
+// X[i, 4grp … 4grp + 3] (zero beyond RED): one vec4 load, which costs less than 4 scalar loads.
+fn sx_row(grp: u32, i: u32) -> vec4f {
+  return select(vec4f(0.0), sx_b[min(i, RED - 1u) * (COLS / 4u) + grp], i < RED);
+}
+
+@compute @workgroup_size(8)
+fn dytx_stationary(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                   @builtin(local_invocation_id) lid: vec3u) {
+  let red4 = (RED + 3u) / 4u;
+  let cols4 = COLS / 4u;
+  let lane = lid.x;
+  let g = wid.x * 8u + lane;
+  let grp = min(g, cols4 - 1u);
+  let zero = min(nwg.z, 1u) - 1u;   // 0, opaque to the compiler (see stationary_b, also for its use below)
+  let r_begin = (wid.y + wid.z * nwg.y) * ROWS_PER_WG;
+  let r_end = min(r_begin + ROWS_PER_WG, ROWS);
+  var w: array<mat4x4f, SB_MAX4>;
+  for (var c4 = 0u; c4 < red4 + zero; c4 += SB_CHUNK4) {
+    for (var k4 = 0u; k4 < SB_CHUNK4 + zero; k4++) {
+      let k = 4u * (c4 + k4);
+      w[k4] = mat4x4f(sx_row(grp, k), sx_row(grp, k + 1u), sx_row(grp, k + 2u), sx_row(grp, k + 3u));
+    }
+    for (var r = r_begin; r < r_end; r++) {
+      var xs: array<vec4f, SB_MAX4 / 8u>;
+      for (var q = 0u; q < SB_MAX4 / 8u; q++) {
+        if (q * 8u < SB_CHUNK4) { xs[q] = sx_column(r, 4u * (c4 + q * 8u + lane)); }
+      }
+      var acc = vec4f(0.0);
+      for (var k4 = 0u; k4 < SB_MAX4; k4++) {
+        if (k4 < SB_CHUNK4) {
+          acc += w[k4] * subgroupShuffle(xs[k4 / 8u], k4 % 8u);
+        }
+        if (k4 % 8u == 7u && zero != 0u) { sb_c[0] = acc; }
+      }
+      if (g < cols4) {
+        let at = r * cols4 + g;
+        if (ACCUMULATE || c4 > 0u) { sb_c[at] += acc; } else { sb_c[at] = acc; }
+      }
     }
   }
 }

@@ -7,6 +7,7 @@
  */
 import { createBuffer, uploadBuffer } from "../gpu/buffers.ts";
 import type { Kernels } from "../gpu/kernels.ts";
+import { mlpHidden, mlpWidth, presetByName } from "../model/config.ts";
 import { Matmul, type MatmulLayout, type MatmulVariant } from "../ops/matmul.ts";
 import { type Column, formatTable } from "./table.ts";
 import { type BenchSettings, benchSettings, fill, timeRecords } from "./timing.ts";
@@ -45,7 +46,9 @@ const LAYOUTS: MatmulLayout[] = ["xwT", "dyW", "dyTx"];
 
 /**
  * The default shapes: cubes 256³, 512³, 1024³ and model shapes N = 4096 with M, K ∈ {64, 128, 256, 768}
- * (quick: cubes 256³ and 1024³, model shapes with M = K ∈ {64, 256, 768}), for each layout.
+ * (quick: cubes 256³ and 1024³, model shapes with M = K ∈ {64, 256, 768}), for each layout; then the
+ * backward products (dyW, dyTx) of the Linear layers of cpu-xs, cpu-s and cpu-m at a batch of 16 × 64
+ * tokens ({@linkcode presetBackwardShapes}; quick: cpu-s only).
  */
 export function defaultMatmulShapes(quick = false): MatmulBenchShape[] {
   const cubes = quick ? [256, 1024] : [256, 512, 1024];
@@ -58,7 +61,38 @@ export function defaultMatmulShapes(quick = false): MatmulBenchShape[] {
     for (const size of cubes) shapes.push({ layout, n: size, m: size, k: size });
     for (const [m, k] of model) shapes.push({ layout, n: 4096, m, k });
   }
+  for (const preset of quick ? ["cpu-s"] : ["cpu-xs", "cpu-s", "cpu-m"]) {
+    shapes.push(...presetBackwardShapes(preset, 16 * 64));
+  }
   return shapes;
+}
+
+/**
+ * The distinct backward products of a preset's Linear layers at `rows` token rows: dyW and dyTx of
+ * att_proj (3d × d), attn_out (d × d), ff_proj (mlp width × d), ff_out (d × MLP hidden) and the tied LM
+ * head (vocab × d).
+ *
+ * @example
+ * ```ts
+ * // cpu-s at a batch of 16 × 64: dyW 1024 × 288 × 96 (att_proj), dyTx 1024 × 320 × 96 (LM head), …
+ * const shapes = presetBackwardShapes("cpu-s", 1024);
+ * ```
+ */
+export function presetBackwardShapes(preset: string, rows: number): MatmulBenchShape[] {
+  const config = presetByName(preset).config;
+  const d = config.d_model;
+  const linears: [number, number][] = [
+    [3 * d, d],
+    [d, d],
+    [mlpWidth(config), d],
+    [d, mlpHidden(config)],
+    [config.vocab_size, d],
+  ];
+  const shapes = new Map<string, MatmulBenchShape>();
+  for (const layout of ["dyW", "dyTx"] as const) {
+    for (const [m, k] of linears) shapes.set(`${layout} ${m} ${k}`, { layout, n: rows, m, k });
+  }
+  return [...shapes.values()];
 }
 
 /** What the PyTorch reference printed. */

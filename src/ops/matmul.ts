@@ -90,14 +90,19 @@ export function defaultMatmulVariant(gpu: GpuDevice): MatmulVariant {
 // Block sizes, as in the WGSL (rows × columns of C per workgroup).
 const REGISTER_BLOCKS = {
   xwt_v4: { rows: 16, cols: 32, colUnit: 1 },
-  dyw_v4: { rows: 16, cols: 8, colUnit: 4 }, // 8 lanes × 1 vec4 column group
-  dytx_v4: { rows: 16, cols: 8, colUnit: 4 },
   any_s: { rows: 8, cols: 32, colUnit: 1 },
 } as const;
-/** `stationary_b`: the longest reduction it holds (4 · SB_MAX4 in the WGSL). */
-const STATIONARY_MAX_RED = 128;
-/** `stationary_b`: workgroups a product is cut into at least (row chunks × column blocks), for load balance. */
-const STATIONARY_MIN_GROUPS = 24;
+/** `stationary_b`: the longest reduction chunk it holds (4 · SB_MAX4 in the WGSL). */
+const STATIONARY_MAX_CHUNK = 128;
+/**
+ * `stationary_b`: workgroups a product is cut into at least (row chunks × column blocks), for load balance
+ * over lavapipe's threads. Each workgroup loads its B columns once, so fewer, longer row chunks cost less
+ * CPU: at 1,024 rows, chunks of 256 rows (12 groups at 3 column blocks) ran 8–18% faster than chunks of
+ * 128 (24 groups), and 512 only 2–7% faster again; 12 is still an even share for 2 threads.
+ */
+const STATIONARY_MIN_GROUPS = 12;
+/** `dytx_stationary`: fewest output rows a workgroup streams (its preload of X costs about 32 rows). */
+const DYTX_MIN_ROWS_PER_GROUP = 32;
 const TILE = 64;
 const TILE_K = 16;
 
@@ -156,7 +161,7 @@ export class Matmul {
   readonly shape: Readonly<Required<Omit<MatmulShape, "variant">>>;
   /** The variant in use. */
   readonly variant: MatmulVariant;
-  /** The kernel entry point (`stationary_b`, `xwt_v4`, `dyw_v4`, `dytx_v4`, `any_s` or `tiled`). */
+  /** The kernel entry point (`stationary_b`, `dytx_stationary`, `xwt_v4`, `any_s` or `tiled`). */
   readonly entryPoint: string;
   /** Reduction slices of the tiled variant (1: no split). */
   readonly splits: number;
@@ -222,14 +227,16 @@ export class Matmul {
       );
     }
     const base: Constants = { ROWS: dims.rows, COLS: dims.cols, RED: dims.red, ACCUMULATE: full.accumulate };
+    if (variant === "register" && layout === "dyTx" && dims.rows % 4 === 0 && dims.cols % 4 === 0) {
+      return await Matmul.#stationaryDyTx(kernels, full, base, dims, maxPerDim);
+    }
     if (
-      variant === "register" && layout !== "dyTx" && dims.cols % 4 === 0 && dims.red % 4 === 0 &&
-      dims.red <= STATIONARY_MAX_RED
+      variant === "register" && layout !== "dyTx" && dims.cols % 4 === 0 && dims.red % 4 === 0
     ) {
       return await Matmul.#stationary(kernels, full, base, dims, maxPerDim);
     }
     if (variant === "register") {
-      const entry = registerEntry(layout, n, m, k);
+      const entry = registerEntry(layout, k);
       const block = REGISTER_BLOCKS[entry];
       const constants: Constants = entry === "any_s" ? { ...base, ...scalarStrides(layout, n, m, k) } : base;
       const pipeline = await kernels.pipeline("matmul", entry, constants);
@@ -270,7 +277,11 @@ export class Matmul {
     );
   }
 
-  /** The `stationary_b` kernel for xwT and dyW: rows cut into chunks so that there are enough workgroups. */
+  /**
+   * The `stationary_b` kernel for xwT and dyW: rows cut into chunks so that there are enough workgroups;
+   * a reduction longer than 128 runs in equal chunks of at most 128 (the last one zero-padded by less
+   * than a vec4 per chunk), which add onto C in order.
+   */
   static async #stationary(
     kernels: Kernels,
     full: Required<Omit<MatmulShape, "variant">>,
@@ -284,13 +295,43 @@ export class Matmul {
       Math.min(Math.ceil(dims.rows / 16), Math.ceil(STATIONARY_MIN_GROUPS / colBlocks)),
     );
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
+    const red4 = dims.red / 4;
+    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (STATIONARY_MAX_CHUNK / 4)));
     const pipeline = await kernels.pipeline("matmul", "stationary_b", {
       ...base,
       B_T: full.layout === "dyW",
       ROWS_PER_WG: rowsPerGroup,
+      SB_CHUNK4: chunk4,
     });
     const workgroups = foldRows(colBlocks, Math.ceil(dims.rows / rowsPerGroup), 1, maxPerDim);
     return new Matmul(kernels, full, "register", "stationary_b", 1, { pipeline, workgroups }, null, null);
+  }
+
+  /**
+   * The `dytx_stationary` kernel: X held for 8 lanes' output columns, chunk by chunk of at most 128
+   * token rows, while the workgroup's output rows stream through. Its preload of X costs as many loads
+   * as about 32 streamed rows, so a workgroup streams as many rows as it can: all M of its column block,
+   * or half of them where an odd number of column blocks would leave one of two threads idle.
+   */
+  static async #stationaryDyTx(
+    kernels: Kernels,
+    full: Required<Omit<MatmulShape, "variant">>,
+    base: Constants,
+    dims: MatmulDims,
+    maxPerDim: number,
+  ): Promise<Matmul> {
+    const colBlocks = Math.ceil(dims.cols / 4 / 8);
+    const rowChunks = colBlocks % 2 === 1 && dims.rows >= DYTX_MIN_ROWS_PER_GROUP * 2 ? 2 : 1;
+    const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
+    const red4 = Math.ceil(dims.red / 4);
+    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (STATIONARY_MAX_CHUNK / 4)));
+    const pipeline = await kernels.pipeline("matmul", "dytx_stationary", {
+      ...base,
+      ROWS_PER_WG: rowsPerGroup,
+      SB_CHUNK4: chunk4,
+    });
+    const workgroups = foldRows(colBlocks, rowChunks, 1, maxPerDim);
+    return new Matmul(kernels, full, "register", "dytx_stationary", 1, { pipeline, workgroups }, null, null);
   }
 
   /**
@@ -325,16 +366,13 @@ export class Matmul {
   }
 }
 
-/** The register entry point for a layout: the vec4 kernel when the contiguous sizes allow it. */
-function registerEntry(layout: MatmulLayout, _n: number, m: number, k: number): keyof typeof REGISTER_BLOCKS {
-  switch (layout) {
-    case "xwT":
-      return k % 4 === 0 ? "xwt_v4" : "any_s";
-    case "dyW":
-      return k % 4 === 0 && m % 4 === 0 ? "dyw_v4" : "any_s";
-    case "dyTx":
-      return k % 4 === 0 && m % 4 === 0 ? "dytx_v4" : "any_s";
-  }
+/**
+ * The register entry point for a layout that `stationary_b` does not take: the vec4 kernel when the
+ * contiguous sizes allow it (dyW and dyTx with both multiples of 4 go to `stationary_b` and
+ * `dytx_stationary`).
+ */
+function registerEntry(layout: MatmulLayout, k: number): keyof typeof REGISTER_BLOCKS {
+  return layout === "xwT" && k % 4 === 0 ? "xwt_v4" : "any_s";
 }
 
 /** Element strides of A and B for the scalar register kernel (see `any_s` in the WGSL). */
