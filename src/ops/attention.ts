@@ -8,9 +8,10 @@ import { type Binding, type Constants, createBuffer, grid, type Kernels } from "
 import { checkAttentionShape } from "./shapes.ts";
 
 /**
- * Kernel variant: `register` (workgroups of one 8-lane subgroup that share the other side's rows by
- * subgroup shuffles: fast on lavapipe, needs subgroups of exactly 8 lanes), `tiled` (workgroups of 64
- * rows sharing tiles of the other side in workgroup memory: GPUs), `auto` (`register` on a software
+ * Kernel variant: `register` (workgroups of one 8-lane subgroup, each lane holding one or two rows,
+ * that share the other side's rows by subgroup shuffles: fast on lavapipe, needs subgroups of exactly
+ * 8 lanes and head dimensions ≤ {@linkcode MAX_REGISTER_HEAD_DIM}), `tiled` (workgroups of 64 rows
+ * sharing tiles of the other side in workgroup memory: GPUs), `auto` (`register` on a software
  * adapter that supports it, else `tiled`).
  */
 export type AttentionVariant = "auto" | "register" | "tiled";
@@ -32,15 +33,26 @@ export interface AttentionShape {
 /** Largest head dimension the kernels hold in registers (`MAX_HD4 · 4` in the WGSL). */
 export const MAX_HEAD_DIM = 128;
 
-/** Rows per workgroup: one lavapipe subgroup for `register` (its shuffles need it), a few warps for `tiled`. */
-const REGISTER_ROWS = 8;
+/** Largest head dimension of the `register` kernels (`REG_E · 4` in the WGSL); `auto` takes `tiled` above. */
+export const MAX_REGISTER_HEAD_DIM = 64;
+
+/** `register`: lanes per workgroup, one lavapipe subgroup (its shuffles need it). */
+const SUBGROUP = 8;
+/** `register`: entries of a lane's row arrays (`REG_E` in the WGSL), R rows of ⌈hd/4⌉ chunks. */
+const REGISTER_ENTRIES = 16;
+/**
+ * `register`: rows per lane at most. 2 at hd ≤ 32 (cpu presets); measured at cpu-s, R = 2 beat 1, and
+ * R = 4 (which needs 32 entries) ran 3–4× slower.
+ */
+const REGISTER_ROWS_PER_LANE = 2;
+/** `tiled`: rows per workgroup, a few warps. */
 const TILED_ROWS = 64;
 
 interface Pipelines {
   forward: GPUComputePipeline;
   dq: GPUComputePipeline;
-  dk: GPUComputePipeline;
-  dv: GPUComputePipeline;
+  /** `register`: one pipeline for dk and dv; `tiled`: dk, then dv. */
+  dkdv: GPUComputePipeline[];
 }
 
 /** The largest tile (rows of the other side) in {64, 32, 16, 8, 4, 2, 1} whose bytes fit `limit`. */
@@ -51,7 +63,10 @@ function tileRows(bytesPerRow: number, limit: number): number {
   );
 }
 
-/** Whether the `register` kernels can run here: they shuffle within subgroups of exactly 8 lanes. */
+/**
+ * Whether the `register` kernels can run here: they shuffle within subgroups of exactly 8 lanes
+ * (and take head dimensions up to {@linkcode MAX_REGISTER_HEAD_DIM}, checked by the caller).
+ */
 function registerSupported(kernels: Kernels): boolean {
   const { adapter, features } = kernels.gpu;
   return features.includes("subgroups") && adapter.subgroupMinSize === 8 && adapter.subgroupMaxSize === 8;
@@ -132,22 +147,26 @@ export class Attention {
           `${subgroupMinSize ?? "?"}–${subgroupMaxSize ?? "?"}): use variant "tiled" or "auto"`,
       );
     }
+    if (full.variant === "register" && headDim > MAX_REGISTER_HEAD_DIM) {
+      throw new Error(
+        `zsl: the register attention kernels take head dimensions ≤ ${MAX_REGISTER_HEAD_DIM}, got ` +
+          `${headDim}: use variant "tiled" or "auto"`,
+      );
+    }
     const variant = full.variant === "auto"
-      ? (kernels.gpu.adapter.isSoftware && registerSupported(kernels) ? "register" : "tiled")
+      ? (kernels.gpu.adapter.isSoftware && registerSupported(kernels) && headDim <= MAX_REGISTER_HEAD_DIM
+        ? "register"
+        : "tiled")
       : full.variant;
-    const rows = variant === "register" ? REGISTER_ROWS : TILED_ROWS;
     const hd4 = Math.ceil(headDim / 4);
+    const perLane = Math.min(REGISTER_ROWS_PER_LANE, Math.floor(REGISTER_ENTRIES / hd4));
+    const rows = variant === "register" ? SUBGROUP * perLane : TILED_ROWS;
     const base: Constants = { HD: headDim, HD4: hd4, SCALE: 1 / Math.sqrt(headDim), WG: rows };
     let pipelines: Promise<GPUComputePipeline>[];
     if (variant === "register") {
-      const register = (name: string, extra: Constants = {}) =>
-        kernels.pipeline("attention", `attention_${name}_register`, { ...base, ...extra });
-      pipelines = [
-        register("forward"),
-        register("backward_dq"),
-        register("backward_dkdv", { DV: false }),
-        register("backward_dkdv", { DV: true }),
-      ];
+      const register = (name: string) =>
+        kernels.pipeline("attention", `attention_${name}_register`, { ...base, R: perLane });
+      pipelines = [register("forward"), register("backward_dq"), register("backward_dkdv")];
     } else {
       const limit = kernels.gpu.limits.maxComputeWorkgroupStorageSize;
       const kvTile = tileRows(2 * hd4 * 16, limit); // k and v chunks
@@ -166,8 +185,8 @@ export class Attention {
         tiled("backward_dkdv", qTile, { DV: true }),
       ];
     }
-    const [forward, dq, dk, dv] = await Promise.all(pipelines);
-    return new Attention(kernels, full, variant, { forward, dq, dk, dv }, rows);
+    const [forward, dq, ...dkdv] = await Promise.all(pipelines);
+    return new Attention(kernels, full, variant, { forward, dq, dkdv }, rows);
   }
 
   /** Writes `y [B·T, d]` and `lse [B·H·T]` from `qkv [B·T, 3d]` (q and k already rotated). */
@@ -188,9 +207,15 @@ export class Attention {
     dqkv: Binding,
   ): void {
     const ld = this.#ld;
-    this.#kernels.dispatch(pass, this.#pipelines.dq, [this.#params, dy, qkv, y, lse, ld, dqkv], this.#grid);
-    this.#kernels.dispatch(pass, this.#pipelines.dk, [this.#params, dy, qkv, ld, dqkv], this.#grid);
-    this.#kernels.dispatch(pass, this.#pipelines.dv, [this.#params, dy, qkv, ld, dqkv], this.#grid);
+    this.#kernels.dispatch(
+      pass,
+      this.#pipelines.dq,
+      [this.#params, dy, qkv, y, lse, ld, dqkv],
+      this.#grid,
+    );
+    for (const pipeline of this.#pipelines.dkdv) {
+      this.#kernels.dispatch(pass, pipeline, [this.#params, dy, qkv, ld, dqkv], this.#grid);
+    }
   }
 
   /** Frees the uniform and the scratch buffer. */
