@@ -10,6 +10,16 @@
 //   dkdv kernel(s), per key j: dv_j = Σ_{t≥j} P_tj dy_t,  dk_j = Σ_{t≥j} P_tj (dy_t·v_j − D_t) SCALE·q_t
 // Every output element is owned by one invocation: no atomics, a fixed summation order.
 //
+// RoPE's backward fused (ROPE, needs HD % 4 == 0): q and k in qkv were rotated by rope.wgsl (OLMo's
+// rotate-half: element i pairs with i + HD/2); the backward kernels rotate dq_t and dk_j back (the
+// transpose, by a host-built table [T, HD/2] of (cos, sin) as rope.wgsl's) before writing them, so
+// that dqkv is the gradient with respect to the unrotated q and k and no separate pass is needed. So
+// that a lane's chunk holds both halves of its pairs, the backward kernels then hold q, k, dq and dk in
+// "paired" chunks: chunk c4 = elements (2c4, 2c4+1, HD/2+2c4, HD/2+2c4+1); the scores q·k do not
+// depend on the order, and v, y, dy, dv keep the plain order. (Rotating q and k as they are loaded
+// instead, to drop the forward rotation pass too, cost lavapipe a table gather per shared row, more
+// than that pass.)
+//
 // Two variants with the same arithmetic, the rows (queries, or keys for dkdv) held in private arrays,
 // looping over the other side with a workgroup-uniform bound (rows mask the entries past their own
 // causal limit):
@@ -43,6 +53,7 @@ override WG: u32 = 8u;  // rows per workgroup (register: R·SG)
 override R: u32 = 1u;   // register: rows per lane (≤ 4, R·HD4 ≤ REG_E)
 override BC: u32 = 1u;  // tiled: rows per tile of the other side
 override TILE4: u32 = 1u;  // tiled: BC · HD4
+override ROPE: bool = false;  // backward: rotate dq and dk back (HD % 4 == 0), see above
 
 const SG = 8u;          // register: subgroup size, lanes per workgroup
 const MAX_HD4 = 32u;
@@ -90,6 +101,23 @@ fn head_base(row: u32, h: u32) -> u32 {
 // The upper half of chunk c4 lies inside the head (false only for the last chunk when HD % 4 == 2).
 fn upper_inside(c4: u32) -> bool {
   return 4u * c4 + 2u < HD;
+}
+
+// Offsets (in vec2 units, from a head's start) of the lower and upper halves of q/k chunk c4: plain,
+// or paired under ROPE.
+fn qk_halves(c4: u32) -> vec2u {
+  return select(vec2u(2u * c4, 2u * c4 + 1u), vec2u(c4, HD / 4u + c4), ROPE);
+}
+
+// Index (vec4 units) of the table entries of pairs 2c4 and 2c4 + 1 at position t: (cos, sin, cos, sin).
+fn rope_entry(t: u32, c4: u32) -> u32 {
+  return t * (HD / 4u) + c4;
+}
+
+// The gradient of a paired chunk (a0, a1, b0, b1) rotated back, the transpose of rope.wgsl's
+// a' = a·cos − b·sin, b' = b·cos + a·sin: g_a = g_a'·cos + g_b'·sin, g_b = g_b'·cos − g_a'·sin.
+fn unrotate(g: vec4f, cs: vec4f) -> vec4f {
+  return g * cs.xzxz + g.zwxy * cs.ywyw * vec4f(1.0, 1.0, -1.0, -1.0);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -338,17 +366,25 @@ fn attention_forward_tiled(
 // ---------------------------------------------------------------------------------------------------
 // Backward, dq: one invocation per query. Also writes (lse_t, D_t) for the dkdv kernel.
 // Bindings: 0 shape (uniform), 1 dy (read, [B·T, D]), 2 qkv (read), 3 y (read), 4 lse (read, [B·H·T]),
-//           5 ld (read_write, [B·H·T] of (lse_t, D_t)), 6 dqkv (read_write, [B·T, 3D]: the q block)
+//           5 ld (read_write, [B·H·T] of (lse_t, D_t)), 6 dqkv (read_write, [B·T, 3D]: the q block),
+//           7 RoPE table (read; read only under ROPE)
 @group(0) @binding(1) var<storage, read> dq_dy: array<vec2f>;
 @group(0) @binding(2) var<storage, read> dq_qkv: array<vec2f>;
 @group(0) @binding(3) var<storage, read> dq_y: array<vec2f>;
 @group(0) @binding(4) var<storage, read> dq_lse: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dq_ld: array<vec2f>;
 @group(0) @binding(6) var<storage, read_write> dq_dqkv: array<vec2f>;
+@group(0) @binding(7) var<storage, read> dq_rope: array<vec4f>;
 
 fn dq_qkv_chunk(base: u32, c4: u32) -> vec4f {
   let upper = select(vec2f(0.0), dq_qkv[base + 2u * c4 + 1u], upper_inside(c4));
   return vec4f(dq_qkv[base + 2u * c4], upper);
+}
+
+// Chunk c4 of the q or k row at `base` (paired under ROPE).
+fn dq_qk_chunk(base: u32, c4: u32) -> vec4f {
+  let at = base + qk_halves(c4);
+  return vec4f(dq_qkv[at.x], select(vec2f(0.0), dq_qkv[at.y], upper_inside(c4)));
 }
 
 fn dq_dy_chunk(base: u32, c4: u32) -> vec4f {
@@ -377,7 +413,7 @@ fn dq_row(blk: Block, lane: u32, q: ptr<function, array<vec4f, MAX_HD4>>,
   let row = b * T + min(t, T - 1u);
   var dd = 0.0;
   for (var c = 0u; c < shape.hd4; c++) {
-    let q_chunk = dq_qkv_chunk(qkv_base(row, 0u, h), c) * SCALE;
+    let q_chunk = dq_qk_chunk(qkv_base(row, 0u, h), c) * SCALE;
     let dy_chunk = dq_dy_chunk(head_base(row, h), c);
     dd += dot(dy_chunk, dq_y_chunk(head_base(row, h), c));
     for (var c4 = 0u; c4 < MAX_HD4; c4++) {
@@ -402,7 +438,10 @@ fn dq_finish(blk: Block, row: QueryRow, dq: ptr<function, array<vec4f, MAX_HD4>>
           value = select(value, (*dq)[c4], c4 == c);
         }
       }
-      let at = base + vec2u(2u * c, 2u * c + 1u);
+      if (ROPE) {
+        value = unrotate(value, dq_rope[rope_entry(row.t, c)]);
+      }
+      let at = base + qk_halves(c);
       dq_dqkv[at.x] = value.xy * SCALE;
       if (upper_inside(c)) {
         dq_dqkv[at.y] = value.zw * SCALE;
@@ -435,7 +474,7 @@ fn attention_backward_dq_register(
     let i = c / shape.hd4;
     let c4 = c % shape.hd4;
     let row = b * T + min(rows[i], T - 1u);
-    let q_chunk = dq_qkv_chunk(qkv_base(row, 0u, h), c4) * SCALE;
+    let q_chunk = dq_qk_chunk(qkv_base(row, 0u, h), c4) * SCALE;
     let dy_chunk = dq_dy_chunk(head_base(row, h), c4);
     dd += rg_part(i, dot(dy_chunk, dq_y_chunk(head_base(row, h), c4)));
     if (c4 == 0u) {
@@ -458,7 +497,7 @@ fn attention_backward_dq_register(
     for (var r = 0u; r < REG_SLOTS; r++) {
       if (r * SG < HD4) {
         let c4 = min(r * SG + lane, HD4 - 1u);
-        ks[r] = dq_qkv_chunk(k_base, c4);
+        ks[r] = dq_qk_chunk(k_base, c4);
         vs[r] = dq_qkv_chunk(k_base + shape.D / 2u, c4);
       }
     }
@@ -491,7 +530,10 @@ fn attention_backward_dq_register(
         }
       }
       let c4 = c % shape.hd4;
-      let at = qkv_base(b * T + t, 0u, h) + vec2u(2u * c4, 2u * c4 + 1u);
+      if (ROPE) {
+        value = unrotate(value, dq_rope[rope_entry(t, c4)]);
+      }
+      let at = qkv_base(b * T + t, 0u, h) + qk_halves(c4);
       dq_dqkv[at.x] = value.xy * SCALE;
       if (upper_inside(c4)) {
         dq_dqkv[at.y] = value.zw * SCALE;
@@ -530,7 +572,7 @@ fn attention_backward_dq_tiled(
     for (var e = lid.x; e < TILE4; e += WG) {
       let j = min(j0 + e / HD4, T - 1u);
       let k_base = qkv_base(b * T + j, 1u, h);
-      dt_k[e] = dq_qkv_chunk(k_base, e % HD4);
+      dt_k[e] = dq_qk_chunk(k_base, e % HD4);
       dt_v[e] = dq_qkv_chunk(k_base + shape.D / 2u, e % HD4);
     }
     workgroupBarrier();
@@ -565,17 +607,25 @@ fn attention_backward_dq_tiled(
 // is specialised by DV: true accumulates dv_j = Σ P_tj dy_t (needs k), false dk_j (needs k and v),
 // and the two recompute P, about a third of the work, each.
 // Bindings: 0 shape (uniform), 1 dy (read), 2 qkv (read), 3 ld (read: (lse_t, D_t) from the dq kernel),
-//           4 dqkv (read_write: the k block, or the v block when DV)
+//           4 dqkv (read_write: the k block, or the v block when DV), 5 RoPE table (read; read only
+//           under ROPE)
 override DV: bool = false;
 
 @group(0) @binding(1) var<storage, read> kv_dy: array<vec2f>;
 @group(0) @binding(2) var<storage, read> kv_qkv: array<vec2f>;
 @group(0) @binding(3) var<storage, read> kv_ld: array<vec2f>;
 @group(0) @binding(4) var<storage, read_write> kv_dqkv: array<vec2f>;
+@group(0) @binding(5) var<storage, read> kv_rope: array<vec4f>;
 
 fn kv_qkv_chunk(base: u32, c4: u32) -> vec4f {
   let upper = select(vec2f(0.0), kv_qkv[base + 2u * c4 + 1u], upper_inside(c4));
   return vec4f(kv_qkv[base + 2u * c4], upper);
+}
+
+// Chunk c4 of the q or k row at `base` (paired under ROPE).
+fn kv_qk_chunk(base: u32, c4: u32) -> vec4f {
+  let at = base + qk_halves(c4);
+  return vec4f(kv_qkv[at.x], select(vec2f(0.0), kv_qkv[at.y], upper_inside(c4)));
 }
 
 fn kv_dy_chunk(base: u32, c4: u32) -> vec4f {
@@ -591,7 +641,7 @@ fn kv_row(blk: Block, lane: u32, k: ptr<function, array<vec4f, MAX_HD4>>,
   let j = blk.first + lane;
   let base = qkv_base(b * shape.T + min(j, shape.T - 1u), 1u, h);
   for (var c = 0u; c < shape.hd4; c++) {
-    let k_chunk = kv_qkv_chunk(base, c);
+    let k_chunk = kv_qk_chunk(base, c);
     let v_chunk = select(kv_qkv_chunk(base + shape.D / 2u, c), vec4f(0.0), DV);
     for (var c4 = 0u; c4 < MAX_HD4; c4++) {
       if (c4 < HD4) {
@@ -616,9 +666,15 @@ fn kv_finish(blk: Block, j: u32, acc: ptr<function, array<vec4f, MAX_HD4>>) {
           chunk = select(chunk, (*acc)[c4], c4 == c);
         }
       }
-      kv_dqkv[base + 2u * c] = chunk.xy;
+      // dk: back to k's unrotated coordinates, in the paired order under ROPE; dv: plain order
+      let is_dk = !DV;
+      if (ROPE && is_dk) {
+        chunk = unrotate(chunk, kv_rope[rope_entry(j, c)]);
+      }
+      let at = base + select(vec2u(2u * c, 2u * c + 1u), qk_halves(c), is_dk);
+      kv_dqkv[at.x] = chunk.xy;
       if (upper_inside(c)) {
-        kv_dqkv[base + 2u * c + 1u] = chunk.zw;
+        kv_dqkv[at.y] = chunk.zw;
       }
     }
   }
@@ -646,7 +702,7 @@ fn attention_backward_dkdv_register(
   var dv: array<vec4f, REG_E>;  // zero-initialised
   for (var c = 0u; c < R * shape.hd4; c++) {
     let base = qkv_base(b * T + min(rows[c / shape.hd4], T - 1u), 1u, h);
-    let k_chunk = kv_qkv_chunk(base, c % shape.hd4);
+    let k_chunk = kv_qk_chunk(base, c % shape.hd4);
     let v_chunk = kv_qkv_chunk(base + shape.D / 2u, c % shape.hd4);
     let slot = rg_entry(c);
     for (var e = 0u; e < REG_E; e++) {
@@ -666,7 +722,7 @@ fn attention_backward_dkdv_register(
     for (var r = 0u; r < REG_SLOTS; r++) {
       if (r * SG < HD4) {
         let c4 = min(r * SG + lane, HD4 - 1u);
-        qs[r] = kv_qkv_chunk(q_base, c4) * SCALE;
+        qs[r] = kv_qk_chunk(q_base, c4) * SCALE;
         dys[r] = kv_dy_chunk(dy_base, c4);
       }
     }
@@ -704,7 +760,10 @@ fn attention_backward_dkdv_register(
       }
       let base = qkv_base(b * T + j, 1u, h);
       let c4 = c % shape.hd4;
-      let at = base + vec2u(2u * c4, 2u * c4 + 1u);
+      if (ROPE) {
+        dk_chunk = unrotate(dk_chunk, kv_rope[rope_entry(j, c4)]);
+      }
+      let at = base + qk_halves(c4);
       let v_base = base + shape.D / 2u;
       kv_dqkv[at.x] = dk_chunk.xy;
       kv_dqkv[v_base + 2u * c4] = dv_chunk.xy;
@@ -741,7 +800,7 @@ fn attention_backward_dkdv_tiled(
     workgroupBarrier();
     for (var e = lid.x; e < TILE4; e += WG) {
       let row = b * T + min(t0 + e / HD4, T - 1u);
-      kt_q[e] = kv_qkv_chunk(qkv_base(row, 0u, h), e % HD4) * SCALE;
+      kt_q[e] = kv_qk_chunk(qkv_base(row, 0u, h), e % HD4) * SCALE;
       kt_dy[e] = kv_dy_chunk(head_base(row, h), e % HD4);
     }
     for (var e = lid.x; e < BC; e += WG) {

@@ -1,11 +1,13 @@
 /**
  * Causal multi-head self-attention on the GPU, flash-attention style (see `kernels/attention.wgsl`):
  * forward `qkv [B·T, 3d]` → `y [B·T, d]` plus the log-sum-exp `lse [B·H·T]`; backward → `dqkv`.
+ * With `ropeTheta`, the backward also does RoPE's backward: `dqkv` is the gradient with respect to q
+ * and k before `Rope.forward` rotated them (where the head dimension allows it, {@linkcode fusesRope}).
  *
  * @module
  */
-import { type Binding, type Constants, createBuffer, grid, type Kernels } from "../gpu/mod.ts";
-import { checkAttentionShape } from "./shapes.ts";
+import { type Binding, type Constants, createBuffer, grid, type Kernels, uploadBuffer } from "../gpu/mod.ts";
+import { checkAttentionShape, checkRopeShape, ropeTable } from "./shapes.ts";
 
 /**
  * Kernel variant: `register` (workgroups of one 8-lane subgroup, each lane holding one or two rows,
@@ -28,6 +30,21 @@ export interface AttentionShape {
   nHeads: number;
   /** Kernel variant (default `auto`). */
   variant?: AttentionVariant;
+  /**
+   * RoPE base θ with which `Rope.forward` rotated q and k in `qkv`: the backward rotates dq and dk
+   * back, so that `Rope.backward` is not needed (needs {@linkcode fusesRope}`(headDim)`). `null`
+   * (default): `dqkv` is the gradient with respect to `qkv` as it is.
+   */
+  ropeTheta?: number | null;
+}
+
+/**
+ * Whether {@linkcode Attention} can do RoPE's backward at this head dimension: its chunks of 4
+ * elements hold both halves of two rotation pairs only when the half head dimension is even.
+ * Otherwise run `Rope.backward` (src/ops/rope.ts) on `dqkv` after it.
+ */
+export function fusesRope(headDim: number): boolean {
+  return headDim % 4 === 0;
 }
 
 /** Largest head dimension the kernels hold in registers (`MAX_HD4 · 4` in the WGSL). */
@@ -98,6 +115,8 @@ export class Attention {
   #pipelines: Pipelines;
   #params: GPUBuffer;
   #ld: GPUBuffer;
+  /** (cos, sin) per position and rotation pair under RoPE; otherwise a placeholder the kernels never read. */
+  #rope: GPUBuffer;
   #grid: [number, number];
 
   private constructor(
@@ -106,7 +125,9 @@ export class Attention {
     variant: "register" | "tiled",
     pipelines: Pipelines,
     rows: number,
+    rope: GPUBuffer,
   ) {
+    this.#rope = rope;
     this.#kernels = kernels;
     this.shape = shape;
     this.variant = variant;
@@ -129,8 +150,21 @@ export class Attention {
 
   /** Builds the pipelines of `shape.variant` (default `auto`: `register` on lavapipe, else `tiled`). */
   static async create(kernels: Kernels, shape: AttentionShape): Promise<Attention> {
-    const full: Required<AttentionShape> = { ...shape, variant: shape.variant ?? "auto" };
+    const full: Required<AttentionShape> = {
+      ...shape,
+      variant: shape.variant ?? "auto",
+      ropeTheta: shape.ropeTheta ?? null,
+    };
     const headDim = checkAttentionShape(full.batch, full.seqLen, full.dModel, full.nHeads);
+    if (full.ropeTheta !== null) {
+      checkRopeShape(full.seqLen, full.dModel, headDim);
+      if (!fusesRope(headDim)) {
+        throw new Error(
+          `zsl: attention does RoPE's backward only at head dimensions divisible by 4, got ${headDim}: ` +
+            `leave ropeTheta unset and run Rope.backward on dqkv`,
+        );
+      }
+    }
     if (headDim % 2 !== 0 || headDim > MAX_HEAD_DIM) {
       throw new Error(
         `zsl: attention head dimension d_model/n_heads = ${headDim} must be even and ≤ ${MAX_HEAD_DIM}: ` +
@@ -161,7 +195,8 @@ export class Attention {
     const hd4 = Math.ceil(headDim / 4);
     const perLane = Math.min(REGISTER_ROWS_PER_LANE, Math.floor(REGISTER_ENTRIES / hd4));
     const rows = variant === "register" ? SUBGROUP * perLane : TILED_ROWS;
-    const base: Constants = { HD: headDim, HD4: hd4, SCALE: 1 / Math.sqrt(headDim), WG: rows };
+    const rope = full.ropeTheta !== null;
+    const base: Constants = { HD: headDim, HD4: hd4, SCALE: 1 / Math.sqrt(headDim), WG: rows, ROPE: rope };
     let pipelines: Promise<GPUComputePipeline>[];
     if (variant === "register") {
       const register = (name: string) =>
@@ -186,7 +221,21 @@ export class Attention {
       ];
     }
     const [forward, dq, ...dkdv] = await Promise.all(pipelines);
-    return new Attention(kernels, full, variant, { forward, dq, dkdv }, rows);
+    let table = new Float32Array(4);
+    if (rope) {
+      const { cos, sin } = ropeTable(full.seqLen, headDim, full.ropeTheta!);
+      table = new Float32Array(2 * cos.length);
+      for (let e = 0; e < cos.length; e++) {
+        table[2 * e] = cos[e];
+        table[2 * e + 1] = sin[e];
+      }
+    }
+    const ropeBuffer = uploadBuffer(
+      kernels.gpu,
+      table,
+      rope ? "attention RoPE table" : "attention RoPE placeholder",
+    );
+    return new Attention(kernels, full, variant, { forward, dq, dkdv }, rows, ropeBuffer);
   }
 
   /** Writes `y [B·T, d]` and `lse [B·H·T]` from `qkv [B·T, 3d]` (q and k already rotated). */
@@ -196,7 +245,7 @@ export class Attention {
 
   /**
    * Writes all of `dqkv [B·T, 3d]` (not accumulated) from `dy [B·T, d]` and the forward's `qkv`, `y`
-   * and `lse`.
+   * and `lse`; under `ropeTheta` dq and dk with respect to q and k before their rotation.
    */
   backward(
     pass: GPUComputePassEncoder,
@@ -207,20 +256,22 @@ export class Attention {
     dqkv: Binding,
   ): void {
     const ld = this.#ld;
+    const rope = this.#rope;
     this.#kernels.dispatch(
       pass,
       this.#pipelines.dq,
-      [this.#params, dy, qkv, y, lse, ld, dqkv],
+      [this.#params, dy, qkv, y, lse, ld, dqkv, rope],
       this.#grid,
     );
     for (const pipeline of this.#pipelines.dkdv) {
-      this.#kernels.dispatch(pass, pipeline, [this.#params, dy, qkv, ld, dqkv], this.#grid);
+      this.#kernels.dispatch(pass, pipeline, [this.#params, dy, qkv, ld, dqkv, rope], this.#grid);
     }
   }
 
-  /** Frees the uniform and the scratch buffer. */
+  /** Frees the uniform, the scratch buffer and the RoPE table. */
   destroy(): void {
     this.#params.destroy();
     this.#ld.destroy();
+    this.#rope.destroy();
   }
 }
