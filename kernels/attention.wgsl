@@ -181,9 +181,9 @@ fn fw_finish(blk: Block, t: u32, acc: ptr<function, array<vec4f, MAX_HD4>>, stat
 // rows. The arrays have REG_E = 16 entries, not MAX_HD4 = 32: measured at HD = 32 (cpu presets),
 // arrays of 32 entries made R = 2 3–4× slower than R = 1 and dk and dv in one kernel 3× slower than
 // in two, and 24 entries still made the four arrays of the dkdv kernel 5× slower; with 16 both pay.
-// So the register kernels take HD ≤ 64 (R = 2 at HD ≤ 32, 1 up to 64), R = 4 (32 entries) never.
-// Per-row values (lse, D) are loaded and stored inside the rolled chunk loops (at chunk 0): a small
-// loop over the R rows around a load made the dq kernel 4× slower.
+// So the register kernels take HD ≤ 64, R = 2 up to HD = 32 and 1 above (src/ops/attention.ts).
+// Per-row values (lse, D) are loaded and stored inside the rolled chunk loops (at chunk 0): a loop
+// over the R rows around such a load made the dq kernel 4× slower, even at R = 1.
 
 // Rows first + i·SG + lane of the lane's R rows (components i ≥ R unused).
 fn rg_rows(blk: Block, lane: u32) -> vec4u {

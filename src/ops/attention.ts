@@ -58,8 +58,9 @@ const SUBGROUP = 8;
 /** `register`: entries of a lane's row arrays (`REG_E` in the WGSL), R rows of ⌈hd/4⌉ chunks. */
 const REGISTER_ENTRIES = 16;
 /**
- * `register`: rows per lane at most. 2 at hd ≤ 32 (cpu presets); measured at cpu-s, R = 2 beat 1, and
- * R = 4 (which needs 32 entries) ran 3–4× slower.
+ * `register`: rows per lane at most (2 at hd ≤ 32). Measured on lavapipe (attention + RoPE CPU ms a
+ * step, medians of 5): R = 2 took 7.2 / 15.9 / 25.3 ms at cpu-xs / cpu-s / cpu-m against 9.0 / 17.8 /
+ * 30.2 for R = 1; R = 4 needs 32-entry arrays, which ran 3–4× slower.
  */
 const REGISTER_ROWS_PER_LANE = 2;
 /** `tiled`: rows per workgroup, a few warps. */
