@@ -7,20 +7,33 @@
 // lse[(b·H + h)·T + t].
 // Backward (P_tj = exp(s_tj − lse_t) recomputed, D_t = dy_t·y_t):
 //   dq kernel, per query t:  dq_t = SCALE·Σ_{j≤t} P_tj (dy_t·v_j − D_t) k_j; also writes (lse_t, D_t)
-//   dkdv kernels, per key j: dv_j = Σ_{t≥j} P_tj dy_t,  dk_j = Σ_{t≥j} P_tj (dy_t·v_j − D_t) SCALE·q_t
+//   dkdv kernel(s), per key j: dv_j = Σ_{t≥j} P_tj dy_t,  dk_j = Σ_{t≥j} P_tj (dy_t·v_j − D_t) SCALE·q_t
 // Every output element is owned by one invocation: no atomics, a fixed summation order.
 //
-// Two variants with the same arithmetic, one invocation per row (query, or key for dkdv), the row held
-// in private arrays, looping over the other side with a workgroup-uniform bound (rows mask the
-// entries past their own causal limit):
-// - `register` (lavapipe): a workgroup is one subgroup of SG = 8 rows. lavapipe runs every load whose
-//   address is not a compile-time constant as a scalar loop over the 8 lanes, even when all lanes read
-//   the same address; so the 8 lanes load 8 different chunks of the shared key row (one gather) and
-//   hand them to each other with subgroupShuffle (a register permute), 8× fewer loads. No barriers.
-// - `tiled` (GPUs): WG rows per workgroup, the other side staged in workgroup memory in tiles of BC
-//   rows read as broadcasts.
+// RoPE's backward fused (ROPE, needs HD % 4 == 0): q and k in qkv were rotated by rope.wgsl (OLMo's
+// rotate-half: element i pairs with i + HD/2); the backward kernels rotate dq_t and dk_j back (the
+// transpose, by a host-built table [T, HD/2] of (cos, sin) as rope.wgsl's) before writing them, so
+// that dqkv is the gradient with respect to the unrotated q and k and no separate pass is needed. So
+// that a lane's chunk holds both halves of its pairs, the backward kernels then hold q, k, dq and dk in
+// "paired" chunks: chunk c4 = elements (2c4, 2c4+1, HD/2+2c4, HD/2+2c4+1); the scores q·k do not
+// depend on the order, and v, y, dy, dv keep the plain order. (Rotating q and k as they are loaded
+// instead, to drop the forward rotation pass too, cost lavapipe a table gather per shared row, more
+// than that pass.)
+//
+// Two variants with the same arithmetic, the rows (queries, or keys for dkdv) held in private arrays,
+// looping over the other side with a workgroup-uniform bound (rows mask the entries past their own
+// causal limit):
+// - `register` (lavapipe, HD ≤ 64): a workgroup is one subgroup of SG = 8 lanes, each holding R rows
+//   (R = 2 at HD ≤ 32). lavapipe runs every load whose address is not a compile-time constant as a
+//   scalar loop over the 8 lanes, even when all lanes read the same address; so the 8 lanes load 8
+//   different chunks of the shared key row (one gather) and hand them to each other with
+//   subgroupShuffle (a register permute), 8× fewer loads; each shuffled chunk then feeds R rows. One
+//   dkdv kernel computes dk and dv together. No barriers.
+// - `tiled` (GPUs): one invocation per row, WG rows per workgroup, the other side staged in workgroup
+//   memory in tiles of BC rows read as broadcasts; dk and dv in two passes (DV).
 // Rows are held as vec4 chunks (HD4 = ceil(HD/4); the last one half zero when HD % 4 == 2) in private
-// arrays of MAX_HD4 = 32 entries. Every loop over them runs to MAX_HD4 with an `if (c4 < HD4)` guard:
+// arrays of MAX_HD4 = 32 entries (register: REG_E = 16, see there). Every loop over them runs to the
+// array's length with an `if (c4 < HD4)` guard:
 // a loop whose trip count equals the array size is fully unrolled by Mesa's NIR (at most 32 iterations),
 // which turns the arrays into registers; once HD4 is substituted the guards fold away.
 // A row's own loads and stores run in a loop bounded by a uniform (`shape.hd4`) that the compiler
@@ -36,13 +49,16 @@ enable subgroups;
 override HD: u32;       // head dimension (even, ≤ 4·MAX_HD4)
 override HD4: u32;      // ceil(HD / 4)
 override SCALE: f32;    // 1 / sqrt(HD)
-override WG: u32 = 8u;  // rows per workgroup (register: must be SG)
+override WG: u32 = 8u;  // rows per workgroup (register: R·SG)
+override R: u32 = 1u;   // register: rows per lane (≤ 4, R·HD4 ≤ REG_E)
 override BC: u32 = 1u;  // tiled: rows per tile of the other side
 override TILE4: u32 = 1u;  // tiled: BC · HD4
+override ROPE: bool = false;  // backward: rotate dq and dk back (HD % 4 == 0), see above
 
 const SG = 8u;          // register: subgroup size, lanes per workgroup
 const MAX_HD4 = 32u;
-const MAX_SLOTS = 4u;   // MAX_HD4 / SG: chunks of a shared row each lane loads
+const REG_E = 16u;      // register: entries of a lane's row arrays (R rows of HD4 chunks)
+const REG_SLOTS = 2u;   // REG_E / SG: chunks of a shared row each lane loads
 const NEG = -1.0e30;    // a finite "minus infinity": exp(NEG − m) is exactly 0, no inf − inf
 
 struct Shape {
@@ -85,6 +101,23 @@ fn head_base(row: u32, h: u32) -> u32 {
 // The upper half of chunk c4 lies inside the head (false only for the last chunk when HD % 4 == 2).
 fn upper_inside(c4: u32) -> bool {
   return 4u * c4 + 2u < HD;
+}
+
+// Offsets (in vec2 units, from a head's start) of the lower and upper halves of q/k chunk c4: plain,
+// or paired under ROPE.
+fn qk_halves(c4: u32) -> vec2u {
+  return select(vec2u(2u * c4, 2u * c4 + 1u), vec2u(c4, HD / 4u + c4), ROPE);
+}
+
+// Index (vec4 units) of the table entries of pairs 2c4 and 2c4 + 1 at position t: (cos, sin, cos, sin).
+fn rope_entry(t: u32, c4: u32) -> u32 {
+  return t * (HD / 4u) + c4;
+}
+
+// The gradient of a paired chunk (a0, a1, b0, b1) rotated back, the transpose of rope.wgsl's
+// a' = a·cos − b·sin, b' = b·cos + a·sin: g_a = g_a'·cos + g_b'·sin, g_b = g_b'·cos − g_a'·sin.
+fn unrotate(g: vec4f, cs: vec4f) -> vec4f {
+  return g * cs.xzxz + g.zwxy * cs.ywyw * vec4f(1.0, 1.0, -1.0, -1.0);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -142,9 +175,39 @@ fn fw_finish(blk: Block, t: u32, acc: ptr<function, array<vec4f, MAX_HD4>>, stat
   }
 }
 
+// Register rows: lane `lane` of a workgroup holds its R rows first + i·SG + lane (i < R), chunk c4 of
+// row i at entry e = c4·R + i of its private arrays (R·HD4 ≤ REG_E entries). Per-row scalars are the
+// components i of a vec4 (R ≤ 4). Every chunk of the other side a lane gathers and shuffles feeds R
+// rows. The arrays have REG_E = 16 entries, not MAX_HD4 = 32: measured at HD = 32 (cpu presets),
+// arrays of 32 entries made R = 2 3–4× slower than R = 1 and dk and dv in one kernel 3× slower than
+// in two, and 24 entries still made the four arrays of the dkdv kernel 5× slower; with 16 both pay.
+// So the register kernels take HD ≤ 64, R = 2 up to HD = 32 and 1 above (src/ops/attention.ts).
+// Per-row values (lse, D) are loaded and stored inside the rolled chunk loops (at chunk 0): a loop
+// over the R rows around such a load made the dq kernel 4× slower, even at R = 1.
+
+// Rows first + i·SG + lane of the lane's R rows (components i ≥ R unused).
+fn rg_rows(blk: Block, lane: u32) -> vec4u {
+  return vec4u(blk.first + lane) + vec4u(0u, SG, 2u * SG, 3u * SG);
+}
+
+// Components i < R true.
+fn rg_live() -> vec4<bool> {
+  return vec4u(0u, 1u, 2u, 3u) < vec4u(R);
+}
+
+// x in component i and −0 in the others: adding it to a vector changes component i alone (x + −0 = x
+// exactly), and the selects fold away once i is a constant in an unrolled loop.
+fn rg_part(i: u32, x: f32) -> vec4f {
+  return select(vec4f(-0.0), vec4f(x), vec4u(i) == vec4u(0u, 1u, 2u, 3u));
+}
+
+// Entry (c4 = c % hd4 of row i = c / hd4) of the rolled loops that move a lane's rows in and out.
+fn rg_entry(c: u32) -> u32 {
+  return (c % shape.hd4) * R + c / shape.hd4;
+}
+
 @compute @workgroup_size(SG)
 fn attention_forward_register(
-  @builtin(local_invocation_id) lid: vec3u,
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(subgroup_invocation_id) lane: u32,
@@ -156,51 +219,85 @@ fn attention_forward_register(
   let T = shape.T;
   let b = blk.bh / shape.H;
   let h = blk.bh % shape.H;
-  let t = blk.first + lid.x;
-  let q_base = qkv_base(b * T + min(t, T - 1u), 0u, h);
-  var q: array<vec4f, MAX_HD4>;
-  var acc: array<vec4f, MAX_HD4>;  // zero-initialised
-  fw_load_row(q_base, SCALE, &q);
-  var state = Softmax(NEG, 0.0);
-  let end = min(blk.first + SG, T);
+  let rows = rg_rows(blk, lane);
+  var q: array<vec4f, REG_E>;
+  var acc: array<vec4f, REG_E>;  // zero-initialised
+  for (var c = 0u; c < R * shape.hd4; c++) {
+    let t = min(rows[c / shape.hd4], T - 1u);
+    let value = fw_chunk(qkv_base(b * T + t, 0u, h), c % shape.hd4) * SCALE;
+    let slot = rg_entry(c);
+    for (var e = 0u; e < REG_E; e++) {
+      if (e < R * HD4) {
+        q[e] = select(q[e], value, e == slot);
+      }
+    }
+  }
+  var m = vec4f(NEG);  // running maxima of the rows' scores
+  var l = vec4f(0.0);  // running Σ exp(s − m)
+  let end = min(blk.first + R * SG, T);
   for (var j = 0u; j < end; j++) {
     // lane loads chunks lane, lane + SG, … of k_j and v_j
     let k_base = qkv_base(b * T + j, 1u, h);
-    var ks: array<vec4f, MAX_SLOTS>;
-    var vs: array<vec4f, MAX_SLOTS>;
-    for (var r = 0u; r < MAX_SLOTS; r++) {
+    var ks: array<vec4f, REG_SLOTS>;
+    var vs: array<vec4f, REG_SLOTS>;
+    for (var r = 0u; r < REG_SLOTS; r++) {
       if (r * SG < HD4) {
         let c4 = min(r * SG + lane, HD4 - 1u);
         ks[r] = fw_chunk(k_base, c4);
         vs[r] = fw_chunk(k_base + shape.D / 2u, c4);
       }
     }
-    var s4 = vec4f(0.0);
-    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-      if (c4 < HD4) {
-        s4 = fma(q[c4], subgroupShuffle(ks[c4 / SG], c4 % SG), s4);
+    var s = vec4f(0.0);
+    for (var e = 0u; e < REG_E; e++) {
+      if (e < R * HD4) {
+        let c4 = e / R;
+        s += rg_part(e % R, dot(q[e], subgroupShuffle(ks[c4 / SG], c4 % SG)));
       }
     }
-    let s = select(NEG, s4.x + s4.y + s4.z + s4.w, j <= t);
-    if (s > state.m) {
-      let correction = exp(state.m - s);
-      state.l *= correction;
-      for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-        if (c4 < HD4) {
-          acc[c4] *= correction;
+    s = select(vec4f(NEG), s, (vec4u(j) <= rows) & rg_live());
+    if (any(s > m)) {
+      let m_new = max(m, s);
+      let correction = exp(m - m_new);  // exactly 1 where the maximum stays
+      l *= correction;
+      for (var e = 0u; e < REG_E; e++) {
+        if (e < R * HD4) {
+          acc[e] *= correction[e % R];
         }
       }
-      state.m = s;
+      m = m_new;
     }
-    let p = exp(s - state.m);
-    state.l += p;
-    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-      if (c4 < HD4) {
-        acc[c4] = fma(vec4f(p), subgroupShuffle(vs[c4 / SG], c4 % SG), acc[c4]);
+    let p = exp(s - m);
+    l += p;
+    for (var e = 0u; e < REG_E; e++) {
+      if (e < R * HD4) {
+        let c4 = e / R;
+        acc[e] = fma(vec4f(p[e % R]), subgroupShuffle(vs[c4 / SG], c4 % SG), acc[e]);
       }
     }
   }
-  fw_finish(blk, t, &acc, state);
+  for (var c = 0u; c < R * shape.hd4; c++) {
+    let i = c / shape.hd4;
+    let t = rows[i];
+    if (t < T) {
+      let slot = rg_entry(c);
+      var value = vec4f(0.0);
+      for (var e = 0u; e < REG_E; e++) {
+        if (e < R * HD4) {
+          value = select(value, acc[e], e == slot);
+        }
+      }
+      value *= 1.0 / l[i];
+      let base = head_base(b * T + t, h);
+      let c4 = c % shape.hd4;
+      fw_y[base + 2u * c4] = value.xy;
+      if (upper_inside(c4)) {
+        fw_y[base + 2u * c4 + 1u] = value.zw;
+      }
+      if (c4 == 0u) {
+        fw_lse[blk.bh * T + t] = m[i] + log(l[i]);
+      }
+    }
+  }
 }
 
 var<workgroup> ft_k: array<vec4f, TILE4>;
@@ -269,17 +366,25 @@ fn attention_forward_tiled(
 // ---------------------------------------------------------------------------------------------------
 // Backward, dq: one invocation per query. Also writes (lse_t, D_t) for the dkdv kernel.
 // Bindings: 0 shape (uniform), 1 dy (read, [B·T, D]), 2 qkv (read), 3 y (read), 4 lse (read, [B·H·T]),
-//           5 ld (read_write, [B·H·T] of (lse_t, D_t)), 6 dqkv (read_write, [B·T, 3D]: the q block)
+//           5 ld (read_write, [B·H·T] of (lse_t, D_t)), 6 dqkv (read_write, [B·T, 3D]: the q block),
+//           7 RoPE table (read; read only under ROPE)
 @group(0) @binding(1) var<storage, read> dq_dy: array<vec2f>;
 @group(0) @binding(2) var<storage, read> dq_qkv: array<vec2f>;
 @group(0) @binding(3) var<storage, read> dq_y: array<vec2f>;
 @group(0) @binding(4) var<storage, read> dq_lse: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dq_ld: array<vec2f>;
 @group(0) @binding(6) var<storage, read_write> dq_dqkv: array<vec2f>;
+@group(0) @binding(7) var<storage, read> dq_rope: array<vec4f>;
 
 fn dq_qkv_chunk(base: u32, c4: u32) -> vec4f {
   let upper = select(vec2f(0.0), dq_qkv[base + 2u * c4 + 1u], upper_inside(c4));
   return vec4f(dq_qkv[base + 2u * c4], upper);
+}
+
+// Chunk c4 of the q or k row at `base` (paired under ROPE).
+fn dq_qk_chunk(base: u32, c4: u32) -> vec4f {
+  let at = base + qk_halves(c4);
+  return vec4f(dq_qkv[at.x], select(vec2f(0.0), dq_qkv[at.y], upper_inside(c4)));
 }
 
 fn dq_dy_chunk(base: u32, c4: u32) -> vec4f {
@@ -308,7 +413,7 @@ fn dq_row(blk: Block, lane: u32, q: ptr<function, array<vec4f, MAX_HD4>>,
   let row = b * T + min(t, T - 1u);
   var dd = 0.0;
   for (var c = 0u; c < shape.hd4; c++) {
-    let q_chunk = dq_qkv_chunk(qkv_base(row, 0u, h), c) * SCALE;
+    let q_chunk = dq_qk_chunk(qkv_base(row, 0u, h), c) * SCALE;
     let dy_chunk = dq_dy_chunk(head_base(row, h), c);
     dd += dot(dy_chunk, dq_y_chunk(head_base(row, h), c));
     for (var c4 = 0u; c4 < MAX_HD4; c4++) {
@@ -333,9 +438,13 @@ fn dq_finish(blk: Block, row: QueryRow, dq: ptr<function, array<vec4f, MAX_HD4>>
           value = select(value, (*dq)[c4], c4 == c);
         }
       }
-      dq_dqkv[base + 2u * c] = value.xy * SCALE;
+      if (ROPE) {
+        value = unrotate(value, dq_rope[rope_entry(row.t, c)]);
+      }
+      let at = base + qk_halves(c);
+      dq_dqkv[at.x] = value.xy * SCALE;
       if (upper_inside(c)) {
-        dq_dqkv[base + 2u * c + 1u] = value.zw * SCALE;
+        dq_dqkv[at.y] = value.zw * SCALE;
       }
     }
     dq_ld[blk.bh * shape.T + row.t] = vec2f(row.lse, row.dd);
@@ -344,7 +453,6 @@ fn dq_finish(blk: Block, row: QueryRow, dq: ptr<function, array<vec4f, MAX_HD4>>
 
 @compute @workgroup_size(SG)
 fn attention_backward_dq_register(
-  @builtin(local_invocation_id) lid: vec3u,
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(subgroup_invocation_id) lane: u32,
@@ -353,44 +461,89 @@ fn attention_backward_dq_register(
   if (!blk.valid) {
     return;
   }
-  var q: array<vec4f, MAX_HD4>;
-  var dy: array<vec4f, MAX_HD4>;
-  var dq: array<vec4f, MAX_HD4>;  // zero-initialised
-  let row = dq_row(blk, lid.x, &q, &dy);
   let T = shape.T;
   let b = blk.bh / shape.H;
   let h = blk.bh % shape.H;
-  let end = min(blk.first + SG, T);
-  for (var j = 0u; j < end; j++) {
-    let k_base = qkv_base(b * T + j, 1u, h);
-    var ks: array<vec4f, MAX_SLOTS>;
-    var vs: array<vec4f, MAX_SLOTS>;
-    for (var r = 0u; r < MAX_SLOTS; r++) {
-      if (r * SG < HD4) {
-        let c4 = min(r * SG + lane, HD4 - 1u);
-        ks[r] = dq_qkv_chunk(k_base, c4);
-        vs[r] = dq_qkv_chunk(k_base + shape.D / 2u, c4);
-      }
+  let rows = rg_rows(blk, lane);
+  var q: array<vec4f, REG_E>;
+  var dy: array<vec4f, REG_E>;
+  var dq: array<vec4f, REG_E>;  // zero-initialised
+  var dd = vec4f(0.0);            // D_t = dy_t·y_t of the rows
+  var lse = vec4f(0.0);
+  for (var c = 0u; c < R * shape.hd4; c++) {
+    let i = c / shape.hd4;
+    let c4 = c % shape.hd4;
+    let row = b * T + min(rows[i], T - 1u);
+    let q_chunk = dq_qk_chunk(qkv_base(row, 0u, h), c4) * SCALE;
+    let dy_chunk = dq_dy_chunk(head_base(row, h), c4);
+    dd += rg_part(i, dot(dy_chunk, dq_y_chunk(head_base(row, h), c4)));
+    if (c4 == 0u) {
+      lse += rg_part(i, dq_lse[blk.bh * T + min(rows[i], T - 1u)]);
     }
-    var s4 = vec4f(0.0);
-    var dp4 = vec4f(0.0);
-    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-      if (c4 < HD4) {
-        s4 = fma(q[c4], subgroupShuffle(ks[c4 / SG], c4 % SG), s4);
-        dp4 = fma(dy[c4], subgroupShuffle(vs[c4 / SG], c4 % SG), dp4);
-      }
-    }
-    let s = s4.x + s4.y + s4.z + s4.w;
-    let dp = dp4.x + dp4.y + dp4.z + dp4.w;
-    let p = select(0.0, exp(s - row.lse), j <= row.t);
-    let ds = p * (dp - row.dd);
-    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-      if (c4 < HD4) {
-        dq[c4] = fma(vec4f(ds), subgroupShuffle(ks[c4 / SG], c4 % SG), dq[c4]);
+    let slot = rg_entry(c);
+    for (var e = 0u; e < REG_E; e++) {
+      if (e < R * HD4) {
+        q[e] = select(q[e], q_chunk, e == slot);
+        dy[e] = select(dy[e], dy_chunk, e == slot);
       }
     }
   }
-  dq_finish(blk, row, &dq);
+  let live = rg_live();
+  let end = min(blk.first + R * SG, T);
+  for (var j = 0u; j < end; j++) {
+    let k_base = qkv_base(b * T + j, 1u, h);
+    var ks: array<vec4f, REG_SLOTS>;
+    var vs: array<vec4f, REG_SLOTS>;
+    for (var r = 0u; r < REG_SLOTS; r++) {
+      if (r * SG < HD4) {
+        let c4 = min(r * SG + lane, HD4 - 1u);
+        ks[r] = dq_qk_chunk(k_base, c4);
+        vs[r] = dq_qkv_chunk(k_base + shape.D / 2u, c4);
+      }
+    }
+    var s = vec4f(0.0);
+    var dp = vec4f(0.0);
+    for (var e = 0u; e < REG_E; e++) {
+      if (e < R * HD4) {
+        let c4 = e / R;
+        s += rg_part(e % R, dot(q[e], subgroupShuffle(ks[c4 / SG], c4 % SG)));
+        dp += rg_part(e % R, dot(dy[e], subgroupShuffle(vs[c4 / SG], c4 % SG)));
+      }
+    }
+    let p = select(vec4f(0.0), exp(s - lse), (vec4u(j) <= rows) & live);
+    let ds = p * (dp - dd);
+    for (var e = 0u; e < REG_E; e++) {
+      if (e < R * HD4) {
+        let c4 = e / R;
+        dq[e] = fma(vec4f(ds[e % R]), subgroupShuffle(ks[c4 / SG], c4 % SG), dq[e]);
+      }
+    }
+  }
+  for (var c = 0u; c < R * shape.hd4; c++) {
+    let t = rows[c / shape.hd4];
+    if (t < T) {
+      let slot = rg_entry(c);
+      var value = vec4f(0.0);
+      for (var e = 0u; e < REG_E; e++) {
+        if (e < R * HD4) {
+          value = select(value, dq[e], e == slot);
+        }
+      }
+      let c4 = c % shape.hd4;
+      if (ROPE) {
+        value = unrotate(value, dq_rope[rope_entry(t, c4)]);
+      }
+      let at = qkv_base(b * T + t, 0u, h) + qk_halves(c4);
+      dq_dqkv[at.x] = value.xy * SCALE;
+      if (upper_inside(c4)) {
+        dq_dqkv[at.y] = value.zw * SCALE;
+      }
+      if (c4 == 0u) {
+        let i = c / shape.hd4;
+        dq_ld[blk.bh * T + t] = vec2f(lse[i], dd[i]);
+      }
+    }
+  }
 }
 
 var<workgroup> dt_k: array<vec4f, TILE4>;
@@ -419,7 +572,7 @@ fn attention_backward_dq_tiled(
     for (var e = lid.x; e < TILE4; e += WG) {
       let j = min(j0 + e / HD4, T - 1u);
       let k_base = qkv_base(b * T + j, 1u, h);
-      dt_k[e] = dq_qkv_chunk(k_base, e % HD4);
+      dt_k[e] = dq_qk_chunk(k_base, e % HD4);
       dt_v[e] = dq_qkv_chunk(k_base + shape.D / 2u, e % HD4);
     }
     workgroupBarrier();
@@ -448,23 +601,31 @@ fn attention_backward_dq_tiled(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Backward, dk or dv: one invocation per key j, looping over the queries t ≥ the workgroup's first key.
-// One kernel computing both would hold k, v, dk and dv (4·HD floats per invocation); past three such
-// rows lavapipe's code falls off a cliff (10× slower at HD = 64) and GPUs spill, so the pipeline is
-// specialised by DV: true accumulates dv_j = Σ P_tj dy_t (needs k), false dk_j (needs k and v). The
-// two share the recomputation of P, about a third of the work.
+// Backward, dk and dv: per key j, looping over the queries t ≥ the workgroup's first key. The register
+// kernel computes both in one pass (k, v, dk, dv of R rows in four arrays of REG_E entries). The tiled
+// kernel would hold k, v, dk and dv of HD ≤ 128 (4·HD floats per invocation), which GPUs spill, so it
+// is specialised by DV: true accumulates dv_j = Σ P_tj dy_t (needs k), false dk_j (needs k and v),
+// and the two recompute P, about a third of the work, each.
 // Bindings: 0 shape (uniform), 1 dy (read), 2 qkv (read), 3 ld (read: (lse_t, D_t) from the dq kernel),
-//           4 dqkv (read_write: the k block, or the v block when DV)
+//           4 dqkv (read_write: the k block, or the v block when DV), 5 RoPE table (read; read only
+//           under ROPE)
 override DV: bool = false;
 
 @group(0) @binding(1) var<storage, read> kv_dy: array<vec2f>;
 @group(0) @binding(2) var<storage, read> kv_qkv: array<vec2f>;
 @group(0) @binding(3) var<storage, read> kv_ld: array<vec2f>;
 @group(0) @binding(4) var<storage, read_write> kv_dqkv: array<vec2f>;
+@group(0) @binding(5) var<storage, read> kv_rope: array<vec4f>;
 
 fn kv_qkv_chunk(base: u32, c4: u32) -> vec4f {
   let upper = select(vec2f(0.0), kv_qkv[base + 2u * c4 + 1u], upper_inside(c4));
   return vec4f(kv_qkv[base + 2u * c4], upper);
+}
+
+// Chunk c4 of the q or k row at `base` (paired under ROPE).
+fn kv_qk_chunk(base: u32, c4: u32) -> vec4f {
+  let at = base + qk_halves(c4);
+  return vec4f(kv_qkv[at.x], select(vec2f(0.0), kv_qkv[at.y], upper_inside(c4)));
 }
 
 fn kv_dy_chunk(base: u32, c4: u32) -> vec4f {
@@ -480,7 +641,7 @@ fn kv_row(blk: Block, lane: u32, k: ptr<function, array<vec4f, MAX_HD4>>,
   let j = blk.first + lane;
   let base = qkv_base(b * shape.T + min(j, shape.T - 1u), 1u, h);
   for (var c = 0u; c < shape.hd4; c++) {
-    let k_chunk = kv_qkv_chunk(base, c);
+    let k_chunk = kv_qk_chunk(base, c);
     let v_chunk = select(kv_qkv_chunk(base + shape.D / 2u, c), vec4f(0.0), DV);
     for (var c4 = 0u; c4 < MAX_HD4; c4++) {
       if (c4 < HD4) {
@@ -505,17 +666,24 @@ fn kv_finish(blk: Block, j: u32, acc: ptr<function, array<vec4f, MAX_HD4>>) {
           chunk = select(chunk, (*acc)[c4], c4 == c);
         }
       }
-      kv_dqkv[base + 2u * c] = chunk.xy;
+      // dk: back to k's unrotated coordinates, in the paired order under ROPE; dv: plain order
+      let is_dk = !DV;
+      if (ROPE && is_dk) {
+        chunk = unrotate(chunk, kv_rope[rope_entry(j, c)]);
+      }
+      let at = base + select(vec2u(2u * c, 2u * c + 1u), qk_halves(c), is_dk);
+      kv_dqkv[at.x] = chunk.xy;
       if (upper_inside(c)) {
-        kv_dqkv[base + 2u * c + 1u] = chunk.zw;
+        kv_dqkv[at.y] = chunk.zw;
       }
     }
   }
 }
 
+// register: dk and dv in one pass, sharing the recomputed P and the gathered q and dy rows; each lane
+// holds k, v, dk and dv of its R rows.
 @compute @workgroup_size(SG)
 fn attention_backward_dkdv_register(
-  @builtin(local_invocation_id) lid: vec3u,
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(subgroup_invocation_id) lane: u32,
@@ -524,48 +692,87 @@ fn attention_backward_dkdv_register(
   if (!blk.valid) {
     return;
   }
-  var k: array<vec4f, MAX_HD4>;
-  var v: array<vec4f, MAX_HD4>;
-  var acc: array<vec4f, MAX_HD4>;  // dk or dv, zero-initialised
-  let j = kv_row(blk, lid.x, &k, &v);
   let T = shape.T;
   let b = blk.bh / shape.H;
   let h = blk.bh % shape.H;
-  // uniform: from the workgroup's first key, masking the queries before each lane's own key
+  let rows = rg_rows(blk, lane);  // the lane's keys j
+  var k: array<vec4f, REG_E>;
+  var v: array<vec4f, REG_E>;
+  var dk: array<vec4f, REG_E>;  // zero-initialised
+  var dv: array<vec4f, REG_E>;  // zero-initialised
+  for (var c = 0u; c < R * shape.hd4; c++) {
+    let base = qkv_base(b * T + min(rows[c / shape.hd4], T - 1u), 1u, h);
+    let k_chunk = kv_qk_chunk(base, c % shape.hd4);
+    let v_chunk = kv_qkv_chunk(base + shape.D / 2u, c % shape.hd4);
+    let slot = rg_entry(c);
+    for (var e = 0u; e < REG_E; e++) {
+      if (e < R * HD4) {
+        k[e] = select(k[e], k_chunk, e == slot);
+        v[e] = select(v[e], v_chunk, e == slot);
+      }
+    }
+  }
+  let live = rg_live();
+  // uniform: from the workgroup's first key, masking the queries before each row's own key
   for (var t = blk.first; t < T; t++) {
     let q_base = qkv_base(b * T + t, 0u, h);
     let dy_base = head_base(b * T + t, h);
-    var qs: array<vec4f, MAX_SLOTS>;
-    var dys: array<vec4f, MAX_SLOTS>;
-    for (var r = 0u; r < MAX_SLOTS; r++) {
+    var qs: array<vec4f, REG_SLOTS>;
+    var dys: array<vec4f, REG_SLOTS>;
+    for (var r = 0u; r < REG_SLOTS; r++) {
       if (r * SG < HD4) {
         let c4 = min(r * SG + lane, HD4 - 1u);
-        qs[r] = kv_qkv_chunk(q_base, c4) * SCALE;
+        qs[r] = kv_qk_chunk(q_base, c4) * SCALE;
         dys[r] = kv_dy_chunk(dy_base, c4);
       }
     }
     let ld = kv_ld[blk.bh * T + t];
-    var s4 = vec4f(0.0);
-    var dp4 = vec4f(0.0);
-    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-      if (c4 < HD4) {
-        s4 = fma(subgroupShuffle(qs[c4 / SG], c4 % SG), k[c4], s4);
-        if (!DV) {
-          dp4 = fma(subgroupShuffle(dys[c4 / SG], c4 % SG), v[c4], dp4);
-        }
+    var s = vec4f(0.0);
+    var dp = vec4f(0.0);
+    for (var e = 0u; e < REG_E; e++) {
+      if (e < R * HD4) {
+        let c4 = e / R;
+        s += rg_part(e % R, dot(subgroupShuffle(qs[c4 / SG], c4 % SG), k[e]));
+        dp += rg_part(e % R, dot(subgroupShuffle(dys[c4 / SG], c4 % SG), v[e]));
       }
     }
-    let p = select(0.0, exp(s4.x + s4.y + s4.z + s4.w - ld.x), t >= j);
-    // dv: weight p on dy_t; dk: weight dS = p·(dp − D_t) on SCALE·q_t
-    let weight = select(p * (dp4.x + dp4.y + dp4.z + dp4.w - ld.y), p, DV);
-    for (var c4 = 0u; c4 < MAX_HD4; c4++) {
-      if (c4 < HD4) {
-        let chunk = select(subgroupShuffle(qs[c4 / SG], c4 % SG), subgroupShuffle(dys[c4 / SG], c4 % SG), DV);
-        acc[c4] = fma(vec4f(weight), chunk, acc[c4]);
+    let p = select(vec4f(0.0), exp(s - ld.x), (vec4u(t) >= rows) & live);
+    let ds = p * (dp - ld.y);  // dS = P·(dp − D_t), the weight of SCALE·q_t in dk
+    for (var e = 0u; e < REG_E; e++) {
+      if (e < R * HD4) {
+        let c4 = e / R;
+        dk[e] = fma(vec4f(ds[e % R]), subgroupShuffle(qs[c4 / SG], c4 % SG), dk[e]);
+        dv[e] = fma(vec4f(p[e % R]), subgroupShuffle(dys[c4 / SG], c4 % SG), dv[e]);
       }
     }
   }
-  kv_finish(blk, j, &acc);
+  for (var c = 0u; c < R * shape.hd4; c++) {
+    let j = rows[c / shape.hd4];
+    if (j < T) {
+      let slot = rg_entry(c);
+      var dk_chunk = vec4f(0.0);
+      var dv_chunk = vec4f(0.0);
+      for (var e = 0u; e < REG_E; e++) {
+        if (e < R * HD4) {
+          dk_chunk = select(dk_chunk, dk[e], e == slot);
+          dv_chunk = select(dv_chunk, dv[e], e == slot);
+        }
+      }
+      let base = qkv_base(b * T + j, 1u, h);
+      let c4 = c % shape.hd4;
+      if (ROPE) {
+        dk_chunk = unrotate(dk_chunk, kv_rope[rope_entry(j, c4)]);
+      }
+      let at = base + qk_halves(c4);
+      let v_base = base + shape.D / 2u;
+      kv_dqkv[at.x] = dk_chunk.xy;
+      kv_dqkv[v_base + 2u * c4] = dv_chunk.xy;
+      if (upper_inside(c4)) {
+        kv_dqkv[at.y] = dk_chunk.zw;
+        kv_dqkv[v_base + 2u * c4 + 1u] = dv_chunk.zw;
+      }
+    }
+  }
 }
 
 var<workgroup> kt_q: array<vec4f, TILE4>;   // q rows, scaled by SCALE
@@ -593,7 +800,7 @@ fn attention_backward_dkdv_tiled(
     workgroupBarrier();
     for (var e = lid.x; e < TILE4; e += WG) {
       let row = b * T + min(t0 + e / HD4, T - 1u);
-      kt_q[e] = kv_qkv_chunk(qkv_base(row, 0u, h), e % HD4) * SCALE;
+      kt_q[e] = kv_qk_chunk(qkv_base(row, 0u, h), e % HD4) * SCALE;
       kt_dy[e] = kv_dy_chunk(head_base(row, h), e % HD4);
     }
     for (var e = lid.x; e < BC; e += WG) {

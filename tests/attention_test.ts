@@ -2,8 +2,9 @@ import process from "node:process";
 import { assert, assertClose, assertEquals, assertRejects, relativeError } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import type { GpuDevice, Kernels } from "../src/gpu/mod.ts";
-import { Attention } from "../src/ops/attention.ts";
+import { Attention, MAX_REGISTER_HEAD_DIM } from "../src/ops/attention.ts";
 import { attentionBackward, attentionForward, attentionForwardWithLse } from "../src/reference/attention.ts";
+import { ropeBackward } from "../src/reference/rope.ts";
 import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 /**
@@ -48,9 +49,10 @@ async function runGpu(
   variant: "register" | "tiled",
   qkv: Float32Array,
   dy: Float32Array,
+  ropeTheta: number | null = null,
 ): Promise<GpuResult> {
   const dModel = shape.nHeads * shape.headDim;
-  const attention = await Attention.create(kernels, { ...shape, dModel, variant });
+  const attention = await Attention.create(kernels, { ...shape, dModel, variant, ropeTheta });
   assertEquals(attention.variant, variant);
   const n = shape.batch * shape.seqLen;
   const bQkv = uploadBuffer(gpu, qkv, "qkv");
@@ -96,8 +98,8 @@ for (const variant of ["register", "tiled"] as const) {
     async fn() {
       const { gpu, kernels } = await testGpu();
       const random = new Random(7);
-      // the tiled kernels (written for GPUs) take ~25 s to compile on lavapipe at hd = 128: skipped there
-      for (const shape of SHAPES.filter((s) => variant === "register" || s.headDim <= 64)) {
+      // the register kernels take hd ≤ MAX_REGISTER_HEAD_DIM; hd = 128 is the tiled kernels' alone
+      for (const shape of SHAPES.filter((s) => variant === "tiled" || s.headDim <= MAX_REGISTER_HEAD_DIM)) {
         const { batch, seqLen, nHeads, headDim } = shape;
         const dModel = nHeads * headDim;
         const label = `${variant} B=${batch} T=${seqLen} H=${nHeads} hd=${headDim}`;
@@ -117,6 +119,51 @@ for (const variant of ["register", "tiled"] as const) {
               return a[row * 3 * dModel + block * dModel + (e % dModel)];
             });
           assertClose(pick(got.dqkv), pick(dqkv), BACKWARD_TOLERANCE, `${label} ${name}`);
+        }
+      }
+    },
+  });
+}
+
+/** Head dimensions divisible by 4 (RoPE's backward fused); 32 is every cpu preset's. */
+const ROPE_SHAPES: Shape[] = [
+  { batch: 2, seqLen: 17, nHeads: 2, headDim: 8 },
+  { batch: 1, seqLen: 70, nHeads: 3, headDim: 32 },
+];
+
+for (const variant of ["register", "tiled"] as const) {
+  Deno.test({
+    name:
+      `attention (${variant}) with RoPE's backward fused: dqkv matches float64 attention, then RoPE's backward`,
+    ...GPU_TEST,
+    async fn() {
+      const { gpu, kernels } = await testGpu();
+      const random = new Random(13);
+      const theta = 500; // angles turn noticeably within 70 positions
+      for (const shape of ROPE_SHAPES) {
+        const { batch, seqLen, nHeads, headDim } = shape;
+        const dModel = nHeads * headDim;
+        const label = `${variant} RoPE B=${batch} T=${seqLen} H=${nHeads} hd=${headDim}`;
+        // qkv as Rope.forward leaves it (q and k rotated): any values do
+        const qkv = randomInputs(random, batch * seqLen * 3 * dModel, 2);
+        const dy = randomInputs(random, batch * seqLen * dModel);
+        const got = await runGpu(gpu, kernels, shape, variant, qkv.f32, dy.f32, theta);
+        const expected = attentionForwardWithLse(qkv.f64, batch, seqLen, dModel, nHeads);
+        assertClose(got.y, expected.y, 1e-4, `${label} y`);
+        assertClose(got.lse, expected.lse, 1e-5, `${label} lse`);
+        const dRotated = attentionBackward(dy.f64, qkv.f64, batch, seqLen, dModel, nHeads);
+        const dqkv = ropeBackward(dRotated, batch, seqLen, dModel, headDim, theta);
+        for (const [block, name] of [[0, "dq"], [1, "dk"], [2, "dv"]] as const) {
+          const pick = (a: ArrayLike<number>) =>
+            Float64Array.from({ length: batch * seqLen * dModel }, (_, e) => {
+              const row = Math.floor(e / dModel);
+              return a[row * 3 * dModel + block * dModel + (e % dModel)];
+            });
+          assertClose(pick(got.dqkv), pick(dqkv), BACKWARD_TOLERANCE, `${label} ${name}`);
+          // the rotation back really happens: dq and dk differ from attention's own gradient
+          if (block < 2) {
+            assert(relativeError(pick(got.dqkv), pick(dRotated)) > 1e-2, `${label} ${name} rotated`);
+          }
         }
       }
     },
@@ -220,6 +267,16 @@ Deno.test({
       () => Attention.create(kernels, { batch: 1, seqLen: 4, dModel: 12, nHeads: 5 }),
       Error,
       "divisible",
+    );
+    await assertRejects(
+      () => Attention.create(kernels, { batch: 1, seqLen: 4, dModel: 128, nHeads: 1, variant: "register" }),
+      Error,
+      "tiled",
+    );
+    await assertRejects(
+      () => Attention.create(kernels, { batch: 1, seqLen: 4, dModel: 12, nHeads: 2, ropeTheta: 10000 }),
+      Error,
+      "divisible by 4",
     );
   },
 });

@@ -22,7 +22,7 @@ import { blockWeights, parameterLayout } from "./parameters.ts";
 import { Matmul } from "../ops/matmul.ts";
 import { RmsNorm } from "../ops/rmsnorm.ts";
 import { Rope } from "../ops/rope.ts";
-import { Attention } from "../ops/attention.ts";
+import { Attention, fusesRope } from "../ops/attention.ts";
 import { SwiGlu } from "../ops/swiglu.ts";
 import { CrossEntropy, SumReduce } from "../ops/cross_entropy.ts";
 import { Embedding, RowGather } from "../ops/embedding.ts";
@@ -399,6 +399,8 @@ export class Transformer {
         seqLen: c.seq_len,
         dModel: d,
         nHeads: c.n_heads,
+        // RoPE's backward inside attention's where the head dimension allows it
+        ropeTheta: olmo && fusesRope(headDim(c)) ? c.rope_theta : null,
       }),
       swiglu: olmo ? await SwiGlu.create(k, { rows: N, width: up }) : null,
       gelu: olmo ? null : await Gelu.create(k, { length: N * hidden }),
@@ -775,7 +777,7 @@ export class Transformer {
     if (sink) sink.linear(pass, attnOut, g.dStream, a.attention);
     else ops.attnOut.weightGrad!.record(pass, g.dStream, a.attention, this.#tensor(grads, attnOut));
     ops.attention.backward(pass, g.dAttention, a.qkv, a.attention, a.lse, g.dQkv);
-    ops.rope!.backward(pass, g.dQkv);
+    if (ops.attention.shape.ropeTheta === null) ops.rope!.backward(pass, g.dQkv);
     ops.attProj.inputGrad!.record(pass, g.dQkv, this.#tensor(p, attProj), g.dNorm);
     if (sink) sink.linear(pass, attProj, g.dQkv, a.norm1);
     else ops.attProj.weightGrad!.record(pass, g.dQkv, a.norm1, this.#tensor(grads, attProj));
