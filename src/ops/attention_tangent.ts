@@ -73,7 +73,8 @@ export class AttentionTangent {
 
   /** Builds the pipeline of `shape.variant` (default `auto`: `register` on lavapipe, else `tiled`). */
   static async create(kernels: Kernels, shape: AttentionShape): Promise<AttentionTangent> {
-    const full: Required<AttentionShape> = { ...shape, variant: shape.variant ?? "auto" };
+    // The tangent reads q and k as stored (rotated): RoPE never enters it.
+    const full: Required<AttentionShape> = { ...shape, variant: shape.variant ?? "auto", ropeTheta: null };
     const headDim = checkAttentionShape(full.batch, full.seqLen, full.dModel, full.nHeads);
     if (headDim % 2 !== 0 || headDim > MAX_HEAD_DIM) {
       throw new Error(
