@@ -85,7 +85,7 @@ function tileRows(bytesPerRow: number, limit: number): number {
  * Whether the `register` kernels can run here: they shuffle within subgroups of exactly 8 lanes
  * (and take head dimensions up to {@linkcode MAX_REGISTER_HEAD_DIM}, checked by the caller).
  */
-function registerSupported(kernels: Kernels): boolean {
+export function attentionRegisterSupported(kernels: Kernels): boolean {
   const { adapter, features } = kernels.gpu;
   return features.includes("subgroups") && adapter.subgroupMinSize === 8 && adapter.subgroupMaxSize === 8;
 }
@@ -175,7 +175,7 @@ export class Attention {
     if (!["auto", "register", "tiled"].includes(full.variant)) {
       throw new Error(`zsl: unknown attention variant "${full.variant}": use auto, register or tiled`);
     }
-    if (full.variant === "register" && !registerSupported(kernels)) {
+    if (full.variant === "register" && !attentionRegisterSupported(kernels)) {
       const { subgroupMinSize, subgroupMaxSize } = kernels.gpu.adapter;
       throw new Error(
         `zsl: the register attention kernels need subgroups of exactly 8 lanes (this adapter: ` +
@@ -189,7 +189,8 @@ export class Attention {
       );
     }
     const variant = full.variant === "auto"
-      ? (kernels.gpu.adapter.isSoftware && registerSupported(kernels) && headDim <= MAX_REGISTER_HEAD_DIM
+      ? (kernels.gpu.adapter.isSoftware && attentionRegisterSupported(kernels) &&
+          headDim <= MAX_REGISTER_HEAD_DIM
         ? "register"
         : "tiled")
       : full.variant;

@@ -7,18 +7,12 @@
  */
 import { grid, type Kernels } from "../gpu/kernels.ts";
 import type { Binding, Constants } from "../gpu/kernels.ts";
-import { MAX_HEAD_DIM } from "./attention.ts";
+import { attentionRegisterSupported, MAX_HEAD_DIM } from "./attention.ts";
 import type { AttentionShape } from "./attention.ts";
 import { checkAttentionShape } from "./shapes.ts";
 
 const REGISTER_ROWS = 8;
 const TILED_ROWS = 64;
-
-/** Whether the `register` kernel can run here: it shuffles within subgroups of exactly 8 lanes. */
-function registerSupported(kernels: Kernels): boolean {
-  const { adapter, features } = kernels.gpu;
-  return features.includes("subgroups") && adapter.subgroupMinSize === 8 && adapter.subgroupMaxSize === 8;
-}
 
 /**
  * Attention's tangent for one shape: the pipeline of the chosen variant (`register` on lavapipe,
@@ -85,13 +79,13 @@ export class AttentionTangent {
     if (!["auto", "register", "tiled"].includes(full.variant)) {
       throw new Error(`zsl: unknown attention variant "${full.variant}": use auto, register or tiled`);
     }
-    if (full.variant === "register" && !registerSupported(kernels)) {
+    if (full.variant === "register" && !attentionRegisterSupported(kernels)) {
       throw new Error(
         `zsl: the register attention tangent kernel needs subgroups of exactly 8 lanes: use variant "tiled" or "auto"`,
       );
     }
     const variant = full.variant === "auto"
-      ? (kernels.gpu.adapter.isSoftware && registerSupported(kernels) ? "register" : "tiled")
+      ? (kernels.gpu.adapter.isSoftware && attentionRegisterSupported(kernels) ? "register" : "tiled")
       : full.variant;
     const hd4 = Math.ceil(headDim / 4);
     const constants: Constants = { HD: headDim, HD4: hd4, SCALE: 1 / Math.sqrt(headDim) };
