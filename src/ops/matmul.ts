@@ -92,15 +92,16 @@ const REGISTER_BLOCKS = {
   xwt_v4: { rows: 16, cols: 32, colUnit: 1 },
   any_s: { rows: 8, cols: 32, colUnit: 1 },
 } as const;
-/** `stationary_b`: the longest reduction chunk it holds (4 · SB_MAX4 in the WGSL). */
-const STATIONARY_MAX_CHUNK = 128;
 /**
- * `stationary_b`: workgroups a product is cut into at least (row chunks × column blocks), for load balance
- * over lavapipe's threads. Each workgroup loads its B columns once, so fewer, longer row chunks cost less
- * CPU: at 1,024 rows, chunks of 256 rows (12 groups at 3 column blocks) ran 8–18% faster than chunks of
- * 128 (24 groups), and 512 only 2–7% faster again; 12 is still an even share for 2 threads.
+ * `stationary_b`: the longest reduction chunk it holds with 1–2 column groups a lane and with 3 (4 · SB_MAX4
+ * and 4 · SB_WIDE_MAX4 in the WGSL).
  */
-const STATIONARY_MIN_GROUPS = 12;
+const STATIONARY_MAX_CHUNK = 128;
+const STATIONARY_MAX_CHUNK_3 = 96;
+/** `stationary_b`: the most column groups of 4 a lane owns (SB_GROUPS; 4 ran slower than 1). */
+const STATIONARY_MAX_GROUPS = 3;
+/** `dytx_stationary`: the longest chunk of token rows it holds (4 · SB_MAX4 in the WGSL). */
+const DYTX_MAX_CHUNK = 128;
 /** `dytx_stationary`: fewest output rows a workgroup streams (its preload of X costs about 32 rows). */
 const DYTX_MIN_ROWS_PER_GROUP = 32;
 const TILE = 64;
@@ -278,9 +279,10 @@ export class Matmul {
   }
 
   /**
-   * The `stationary_b` kernel for xwT and dyW: rows cut into chunks so that there are enough workgroups;
-   * a reduction longer than 128 runs in equal chunks of at most 128 (the last one zero-padded by less
-   * than a vec4 per chunk), which add onto C in order.
+   * The `stationary_b` kernel for xwT and dyW: 1–3 column groups per lane ({@linkcode stationaryGroups}),
+   * rows cut into as few chunks as keep two threads busy; a reduction longer than 128 (96 with 3 groups)
+   * runs in equal chunks of at most that (the last one zero-padded by less than a vec4 per chunk), which
+   * add onto C in order.
    */
   static async #stationary(
     kernels: Kernels,
@@ -289,19 +291,23 @@ export class Matmul {
     dims: MatmulDims,
     maxPerDim: number,
   ): Promise<Matmul> {
-    const colBlocks = Math.ceil(dims.cols / 4 / 8);
-    const rowChunks = Math.max(
-      1,
-      Math.min(Math.ceil(dims.rows / 16), Math.ceil(STATIONARY_MIN_GROUPS / colBlocks)),
-    );
+    const groups = stationaryGroups(dims.cols / 4);
+    const colBlocks = Math.ceil(dims.cols / 4 / (8 * groups));
+    // Two workgroups or more, an even count where the rows allow it: each thread of lavapipe's two gets
+    // the same share, and no workgroup loads its B columns more often than needed.
+    let rowChunks = Math.ceil(2 / colBlocks);
+    if ((colBlocks * rowChunks) % 2 === 1) rowChunks *= 2;
+    rowChunks = Math.max(1, Math.min(rowChunks, Math.ceil(dims.rows / 16)));
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
     const red4 = dims.red / 4;
-    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (STATIONARY_MAX_CHUNK / 4)));
+    const maxChunk4 = (groups > 2 ? STATIONARY_MAX_CHUNK_3 : STATIONARY_MAX_CHUNK) / 4;
+    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / maxChunk4));
     const pipeline = await kernels.pipeline("matmul", "stationary_b", {
       ...base,
       B_T: full.layout === "dyW",
       ROWS_PER_WG: rowsPerGroup,
       SB_CHUNK4: chunk4,
+      SB_GROUPS: groups,
     });
     const workgroups = foldRows(colBlocks, Math.ceil(dims.rows / rowsPerGroup), 1, maxPerDim);
     return new Matmul(kernels, full, "register", "stationary_b", 1, { pipeline, workgroups }, null, null);
@@ -324,7 +330,7 @@ export class Matmul {
     const rowChunks = colBlocks % 2 === 1 && dims.rows >= DYTX_MIN_ROWS_PER_GROUP * 2 ? 2 : 1;
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
     const red4 = Math.ceil(dims.red / 4);
-    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (STATIONARY_MAX_CHUNK / 4)));
+    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (DYTX_MAX_CHUNK / 4)));
     const pipeline = await kernels.pipeline("matmul", "dytx_stationary", {
       ...base,
       ROWS_PER_WG: rowsPerGroup,
@@ -364,6 +370,25 @@ export class Matmul {
     kernels.dispatch(pass, this.#main.pipeline, [a, b, scratch], this.#main.workgroups);
     kernels.dispatch(pass, this.#reduce.pipeline, [scratch, c], this.#reduce.workgroups);
   }
+}
+
+/**
+ * Column groups of 4 per lane for `stationary_b` at `cols4` groups of output columns: the count that
+ * wastes the fewest lane columns on a partial last block, the larger one on a tie (a row of A loaded
+ * once feeds more FMAs). E.g. 96 columns: 3 (one block of 96); 320: 2 (5 blocks of 64); 48: 2 (one
+ * block, 16 columns idle, as with 1).
+ */
+function stationaryGroups(cols4: number): number {
+  let best = 1;
+  let bestWaste = Infinity;
+  for (let groups = STATIONARY_MAX_GROUPS; groups >= 1; groups--) {
+    const waste = Math.ceil(cols4 / (8 * groups)) * 8 * groups - cols4;
+    if (waste < bestWaste) {
+      best = groups;
+      bestWaste = waste;
+    }
+  }
+  return best;
 }
 
 /**
