@@ -14,16 +14,18 @@
 // So each workgroup is one subgroup of 8 lanes; values every lane needs are loaded once, cooperatively
 // (lane l loads element l as a vec4 along the reduction), and handed around with subgroupShuffle (one
 // vpermps). The fast kernels (stationary_b, dytx_stationary) keep one operand on the stack (a private
-// array read at constant indices) and one vec4 accumulator in registers, and reach 30-45 GFLOP/s of CPU
-// time on a 2-core Zen 4 at the cpu presets' shapes (tables in the matmul benchmark); the register-tiled
-// xwt_v4 (16 × 32 blocks, accumulators spilled to the stack) reaches about 25. Tried and slower:
+// array read at constant indices) and one to three vec4 accumulators in registers, and reach 40-60
+// (stationary_b) and 20-37 (dytx_stationary) GFLOP/s of CPU time on a 2-core Zen 4 at the cpu presets'
+// shapes (`deno task bench --sections matmul --presets cpu-s`); the register-tiled xwt_v4 (16 × 32
+// blocks, accumulators spilled to the stack) reaches about 25. LLVM emits no FMA instructions here (a
+// multiply and an add each), so 8-lane vectors cap a core near 2 · 8 flops a cycle. Tried and slower:
 // workgroup-memory tiles (workgroup loads are lane loops too, and barriers switch coroutines),
 // textureLoad (a function call per fetch), vec4 accumulators (spills), llvmpipe's 16-wide mode
 // (LP_NATIVE_VECTOR_WIDTH=512).
 //
 // Entry points:
-//   stationary_b     xwT and dyW, contiguous sizes multiples of 4: B held per lane, the reduction in
-//                    chunks of ≤ 128
+//   stationary_b     xwT and dyW, contiguous sizes multiples of 4: B held per lane for 1–3 groups of 4
+//                    columns, the reduction in chunks of ≤ 128 (≤ 96 with 3 groups)
 //   dytx_stationary  dyTx, M % 4 == 0 and K % 4 == 0: X held per lane, dY read down its columns
 //   xwt_v4           xwT, K % 4 == 0 (M not): vec4 loads along the reduction for both operands
 //   any_s            every layout and size (scalar loads; strides as constants); slower, for odd shapes
@@ -221,7 +223,12 @@ fn sb_store(at: u32, g: u32, value: vec4f, add: bool) {
 // stack), e.g. 288 × 96 (att_proj of cpu-s) 38 against 25. Tried and slower or no better: lanes loading
 // a vec4 of 4 rows j (a dY row segment) and multiplying 4 rows at once (mat4x4 · mat4x4), dytx_v4 with
 // 4 token rows per accumulator update (+10%), and a 32 × 32 tile with both operands packed on the stack
-// and 16 accumulators in registers (spill-free code, yet 0.8× dytx_v4).
+// and 16 accumulators in registers (spill-free code, yet 0.8× dytx_v4). Also no better (round 4, at
+// 1,024 token rows): stationary_b's 2–3 column groups a lane (chunks of 96 tokens: ±5%, 0.5× at 48
+// columns), the partial sums of a workgroup's rows kept in a private array instead of C (0.8–1.0×), two
+// arrays along the reduction (chunks of 256 tokens, 32 KiB: 0.7×), chunks of 64 or 32 tokens (0.9×,
+// 0.75×); one row chunk instead of two (3 workgroups at 96 columns) saves 10% of CPU time but leaves
+// one of two threads idle for a third of the product.
 
 @group(0) @binding(0) var<storage, read> sx_a: array<f32>;
 @group(0) @binding(1) var<storage, read> sx_b: array<vec4f>;
