@@ -42,8 +42,9 @@ const CASES: Record<MatmulVariant, Case[]> = {
     { n: 33, m: 63, k: 100, accumulate: true },
     // reductions beyond 128 (132 for xwT, 300 for dyW): stationary_b in 2 and 3 chunks, each padded
     { n: 37, m: 300, k: 132, accumulate: false },
-    // stationary_b with 3 column groups a lane (dyW: 96 columns, a reduction of 132 in 2 padded chunks);
-    // 2 groups in the case above (xwT: 300 columns in 5 blocks of 64, the last partial)
+    // stationary_b with 3 column groups a lane (xwT: 132 columns in 2 blocks of 96, the last partial;
+    // dyW: 96 columns, a reduction of 132 in 2 padded chunks); 2 groups in the case above (xwT: 300
+    // columns in 5 blocks of 64, the last partial; dyW: a reduction of 300 in 3 chunks)
     { n: 45, m: 132, k: 96, accumulate: true },
     { n: 2100, m: 12, k: 20, accumulate: true },
     { n: 200, m: 8, k: 8, accumulate: false, maxGroups: 4 },

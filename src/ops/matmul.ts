@@ -373,22 +373,35 @@ export class Matmul {
 
 /**
  * Column groups of 4 per lane for `stationary_b` at `cols4` groups of output columns and `red4` vec4
- * steps of reduction: the count that wastes the fewest lane columns on a partial last block, then the
- * one that needs the fewest passes over C (3 groups hold chunks of 24 vec4 steps, fewer groups 32), then
- * the larger one (a row of A loaded once feeds more FMAs). E.g. 96 columns: 3 (one block of 96); 320: 2
- * (5 blocks of 64); 48: 2 (one block, 16 columns idle, as with 1); 384 at a reduction of 128: 2 (one
- * pass; 3 groups in two passes ran 0.9× as fast).
+ * steps of reduction: the count with the lowest estimated instructions per output column and row of A
+ * ({@linkcode stationaryCost}), the larger count on a tie. E.g. 96 columns at a reduction of 96: 3 (one
+ * block of 96); 320 columns: 2 (5 blocks of 64); 384 at a reduction of 128: 2 (one pass over C instead
+ * of two); 96 columns at a reduction of 320: 3 (4 passes, against 3 with one group).
  */
 function stationaryGroups(cols4: number, red4: number): number {
-  let best = { groups: 1, waste: Infinity, passes: Infinity };
+  let best = { groups: 1, cost: Infinity };
   for (let groups = STATIONARY_MAX_GROUPS; groups >= 1; groups--) {
-    const waste = Math.ceil(cols4 / (8 * groups)) * 8 * groups - cols4;
-    const passes = Math.ceil(red4 / (stationaryMaxChunk(groups) / 4));
-    if (waste < best.waste || (waste === best.waste && passes < best.passes)) {
-      best = { groups, waste, passes };
-    }
+    const cost = stationaryCost(cols4, red4, groups);
+    if (cost < best.cost) best = { groups, cost };
   }
   return best.groups;
+}
+
+/**
+ * Estimated lavapipe instructions per column group of C and row of A for `stationary_b` with `groups`
+ * groups a lane (GALLIVM_DEBUG=asm at the cpu presets' shapes): loading a row of A costs ~8 per float
+ * (a lane loop with a bounds check), shared by the groups; the products ~10 per reduction index and
+ * group; a store of a lane's vec4 ~256 over 8 lanes, and each further pass over C a read and a write,
+ * ~512. Lanes whose groups fall past the last column count as work. This ranks the choices as measured
+ * on a 2-core Zen 4 at 1,024 rows (e.g. 384 × 128: 2 groups 59 GFLOP/s, 3 groups 53; dyW 320 → 96:
+ * 3 groups 42, 1 group 36).
+ */
+function stationaryCost(cols4: number, red4: number, groups: number): number {
+  const red = 4 * red4;
+  const passes = Math.ceil(red4 / (stationaryMaxChunk(groups) / 4));
+  const perGroup = (8 * red) / groups + 10 * red + 256 + 512 * (passes - 1);
+  const allocated = Math.ceil(cols4 / (8 * groups)) * 8 * groups;
+  return (perGroup * allocated) / cols4;
 }
 
 /** The longest reduction chunk `stationary_b` holds with `groups` column groups a lane. */
