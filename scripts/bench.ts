@@ -38,7 +38,13 @@ const SECTIONS: Record<string, Section> = {
   matmul: {
     summary: "GFLOP/s of the Linear products xwT, dyW, dyTx on cubes and model shapes, beside PyTorch CPU",
     run: (c) =>
-      benchMatmul(c.kernels, { quick: c.quick, variants: c.variants, reference: c.reference, log: c.log }),
+      benchMatmul(c.kernels, {
+        quick: c.quick,
+        variants: c.variants,
+        reference: c.reference,
+        log: c.log,
+        presets: c.presets,
+      }),
     format: formatMatmulRows,
   },
   training: {
@@ -127,7 +133,9 @@ await runMain(async () => {
       "no-reference": { type: "boolean", description: "skip the PyTorch CPU reference" },
       presets: {
         type: "string",
-        description: "training/profile: comma-separated presets (default cpu-xs,cpu-s,cpu-m)",
+        description:
+          "training/profile: comma-separated presets (default cpu-xs,cpu-s,cpu-m); matmul: time only " +
+          "their Linear products at 16 × 64 tokens",
       },
       batches: {
         type: "string",

@@ -28,8 +28,8 @@ interface Case {
 
 // Every case is a pipeline to compile (0.3-2 s on lavapipe, 3-6 s for the tiled and stationary kernels),
 // so the lists are short. Register: odd sizes (the scalar kernel), sizes whose contiguous dimensions are
-// multiples of 4 (stationary_b for xwT and dyW, in one chunk up to a reduction of 128 and in zero-padded
-// chunks beyond; xwt_v4 where only K is; dytx_stationary, in 2 row chunks at 300 × 132 and with
+// multiples of 4 (stationary_b for xwT and dyW with 1, 2 or 3 column groups a lane, in one chunk up to a
+// reduction of 128 (96 with 3 groups) and in zero-padded chunks beyond; xwt_v4 where only K is; dytx_stationary, in 2 row chunks at 300 × 132 and with
 // N = 37 and 2100 not multiples of its chunk) with partial blocks, a long reduction, and a grid
 // folded into z (12 row chunks in a 4 × 4 grid). Tiled: odd sizes, and a long reduction that splits
 // (dyTx) or a grid that folds (xwT, dyW: 18 row blocks in 5 × 4). Accumulate on and off for each kernel
@@ -42,6 +42,10 @@ const CASES: Record<MatmulVariant, Case[]> = {
     { n: 33, m: 63, k: 100, accumulate: true },
     // reductions beyond 128 (132 for xwT, 300 for dyW): stationary_b in 2 and 3 chunks, each padded
     { n: 37, m: 300, k: 132, accumulate: false },
+    // stationary_b with 3 column groups a lane (xwT: 132 columns in 2 blocks of 96, the last partial;
+    // dyW: 96 columns, a reduction of 132 in 2 padded chunks); 2 groups in the case above (xwT: 300
+    // columns in 5 blocks of 64, the last partial; dyW: a reduction of 300 in 3 chunks)
+    { n: 45, m: 132, k: 96, accumulate: true },
     { n: 2100, m: 12, k: 20, accumulate: true },
     { n: 200, m: 8, k: 8, accumulate: false, maxGroups: 4 },
   ],

@@ -34,8 +34,13 @@ export interface MatmulBenchShape {
 export interface BenchMatmulOptions extends BenchSettings {
   /** Variants to time (default `["auto"]`, the adapter's choice). */
   variants?: ("auto" | MatmulVariant)[];
-  /** Shapes to time (default {@linkcode defaultMatmulShapes}). */
+  /** Shapes to time (default {@linkcode defaultMatmulShapes}, or the presets' shapes with `presets`). */
   shapes?: MatmulBenchShape[];
+  /**
+   * Time only the Linear products of these presets at a batch of 16 × 64 tokens
+   * ({@linkcode presetLinearShapes}), e.g. `["cpu-s"]`; ignored when `shapes` is given.
+   */
+  presets?: string[];
   /** Also time the products with PyTorch on the CPU (default true). */
   reference?: boolean;
   /** Python interpreter for the reference (default `/usr/bin/python3`). */
@@ -65,6 +70,29 @@ export function defaultMatmulShapes(quick = false): MatmulBenchShape[] {
     shapes.push(...presetBackwardShapes(preset, 16 * 64));
   }
   return shapes;
+}
+
+/**
+ * The distinct products of a preset's Linear layers at `rows` token rows, forward and backward: xwT, dyW
+ * and dyTx of att_proj, attn_out, ff_proj, ff_out and the tied LM head (the shapes a training step of the
+ * preset runs, without the `accumulate` flag of the residual products).
+ *
+ * @example
+ * ```ts
+ * // cpu-s at a batch of 16 × 64: xwT 1024 × 288 × 96 (att_proj), …, dyTx 1024 × 320 × 96 (LM head)
+ * const shapes = presetLinearShapes("cpu-s", 1024);
+ * ```
+ */
+export function presetLinearShapes(preset: string, rows: number): MatmulBenchShape[] {
+  return [...presetForwardShapes(preset, rows), ...presetBackwardShapes(preset, rows)];
+}
+
+function presetForwardShapes(preset: string, rows: number): MatmulBenchShape[] {
+  const shapes = new Map<string, MatmulBenchShape>();
+  for (const { m, k } of presetBackwardShapes(preset, rows)) {
+    shapes.set(`${m} ${k}`, { layout: "xwT", n: rows, m, k });
+  }
+  return [...shapes.values()];
 }
 
 /**
@@ -186,7 +214,10 @@ async function runReference(
  */
 export async function benchMatmul(kernels: Kernels, options: BenchMatmulOptions = {}): Promise<BenchRow[]> {
   const { quick, seconds, trials, log } = benchSettings(options);
-  const shapes = options.shapes ?? defaultMatmulShapes(quick);
+  const shapes = options.shapes ??
+    (options.presets
+      ? options.presets.flatMap((preset) => presetLinearShapes(preset, 16 * 64))
+      : defaultMatmulShapes(quick));
   const variants = options.variants ?? ["auto"];
   const gpu = kernels.gpu;
   const rows: BenchRow[] = [];

@@ -92,15 +92,16 @@ const REGISTER_BLOCKS = {
   xwt_v4: { rows: 16, cols: 32, colUnit: 1 },
   any_s: { rows: 8, cols: 32, colUnit: 1 },
 } as const;
-/** `stationary_b`: the longest reduction chunk it holds (4 · SB_MAX4 in the WGSL). */
-const STATIONARY_MAX_CHUNK = 128;
 /**
- * `stationary_b`: workgroups a product is cut into at least (row chunks × column blocks), for load balance
- * over lavapipe's threads. Each workgroup loads its B columns once, so fewer, longer row chunks cost less
- * CPU: at 1,024 rows, chunks of 256 rows (12 groups at 3 column blocks) ran 8–18% faster than chunks of
- * 128 (24 groups), and 512 only 2–7% faster again; 12 is still an even share for 2 threads.
+ * `stationary_b`: the longest reduction chunk it holds with 1–2 column groups a lane and with 3 (4 · SB_MAX4
+ * and 4 · SB_WIDE_MAX4 in the WGSL).
  */
-const STATIONARY_MIN_GROUPS = 12;
+const STATIONARY_MAX_CHUNK = 128;
+const STATIONARY_MAX_CHUNK_3 = 96;
+/** `stationary_b`: the most column groups of 4 a lane owns (SB_GROUPS; 4 ran slower than 1). */
+const STATIONARY_MAX_GROUPS = 3;
+/** `dytx_stationary`: the longest chunk of token rows it holds (4 · SB_MAX4 in the WGSL). */
+const DYTX_MAX_CHUNK = 128;
 /** `dytx_stationary`: fewest output rows a workgroup streams (its preload of X costs about 32 rows). */
 const DYTX_MIN_ROWS_PER_GROUP = 32;
 const TILE = 64;
@@ -278,9 +279,10 @@ export class Matmul {
   }
 
   /**
-   * The `stationary_b` kernel for xwT and dyW: rows cut into chunks so that there are enough workgroups;
-   * a reduction longer than 128 runs in equal chunks of at most 128 (the last one zero-padded by less
-   * than a vec4 per chunk), which add onto C in order.
+   * The `stationary_b` kernel for xwT and dyW: 1–3 column groups per lane ({@linkcode stationaryGroups}),
+   * rows cut into as few chunks as keep two threads busy; a reduction longer than 128 (96 with 3 groups)
+   * runs in equal chunks of at most that (the last one zero-padded by less than a vec4 per chunk), which
+   * add onto C in order.
    */
   static async #stationary(
     kernels: Kernels,
@@ -289,19 +291,22 @@ export class Matmul {
     dims: MatmulDims,
     maxPerDim: number,
   ): Promise<Matmul> {
-    const colBlocks = Math.ceil(dims.cols / 4 / 8);
-    const rowChunks = Math.max(
-      1,
-      Math.min(Math.ceil(dims.rows / 16), Math.ceil(STATIONARY_MIN_GROUPS / colBlocks)),
-    );
-    const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
     const red4 = dims.red / 4;
-    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (STATIONARY_MAX_CHUNK / 4)));
+    const groups = stationaryGroups(dims.cols / 4, red4);
+    const colBlocks = Math.ceil(dims.cols / 4 / (8 * groups));
+    // Two workgroups or more, an even count where the rows allow it: each thread of lavapipe's two gets
+    // the same share, and no workgroup loads its B columns more often than needed.
+    let rowChunks = Math.ceil(2 / colBlocks);
+    if ((colBlocks * rowChunks) % 2 === 1) rowChunks *= 2;
+    rowChunks = Math.max(1, Math.min(rowChunks, Math.ceil(dims.rows / 16)));
+    const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
+    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (stationaryMaxChunk(groups) / 4)));
     const pipeline = await kernels.pipeline("matmul", "stationary_b", {
       ...base,
       B_T: full.layout === "dyW",
       ROWS_PER_WG: rowsPerGroup,
       SB_CHUNK4: chunk4,
+      SB_GROUPS: groups,
     });
     const workgroups = foldRows(colBlocks, Math.ceil(dims.rows / rowsPerGroup), 1, maxPerDim);
     return new Matmul(kernels, full, "register", "stationary_b", 1, { pipeline, workgroups }, null, null);
@@ -324,7 +329,7 @@ export class Matmul {
     const rowChunks = colBlocks % 2 === 1 && dims.rows >= DYTX_MIN_ROWS_PER_GROUP * 2 ? 2 : 1;
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
     const red4 = Math.ceil(dims.red / 4);
-    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (STATIONARY_MAX_CHUNK / 4)));
+    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (DYTX_MAX_CHUNK / 4)));
     const pipeline = await kernels.pipeline("matmul", "dytx_stationary", {
       ...base,
       ROWS_PER_WG: rowsPerGroup,
@@ -364,6 +369,44 @@ export class Matmul {
     kernels.dispatch(pass, this.#main.pipeline, [a, b, scratch], this.#main.workgroups);
     kernels.dispatch(pass, this.#reduce.pipeline, [scratch, c], this.#reduce.workgroups);
   }
+}
+
+/**
+ * Column groups of 4 per lane for `stationary_b` at `cols4` groups of output columns and `red4` vec4
+ * steps of reduction: the count with the lowest estimated instructions per output column and row of A
+ * ({@linkcode stationaryCost}), the larger count on a tie. E.g. 96 columns at a reduction of 96: 3 (one
+ * block of 96); 320 columns: 2 (5 blocks of 64); 384 at a reduction of 128: 2 (one pass over C instead
+ * of two); 96 columns at a reduction of 320: 3 (4 passes, against 3 with one group).
+ */
+function stationaryGroups(cols4: number, red4: number): number {
+  let best = { groups: 1, cost: Infinity };
+  for (let groups = STATIONARY_MAX_GROUPS; groups >= 1; groups--) {
+    const cost = stationaryCost(cols4, red4, groups);
+    if (cost < best.cost) best = { groups, cost };
+  }
+  return best.groups;
+}
+
+/**
+ * Estimated lavapipe instructions per column group of C and row of A for `stationary_b` with `groups`
+ * groups a lane (GALLIVM_DEBUG=asm at the cpu presets' shapes): loading a row of A costs ~8 per float
+ * (a lane loop with a bounds check), shared by the groups; the products ~10 per reduction index and
+ * group; a store of a lane's vec4 ~256 over 8 lanes, and each further pass over C a read and a write,
+ * ~512. Lanes whose groups fall past the last column count as work. This ranks the choices as measured
+ * on a 2-core Zen 4 at 1,024 rows (e.g. 384 × 128: 2 groups 59 GFLOP/s, 3 groups 53; dyW 320 → 96:
+ * 3 groups 42, 1 group 36).
+ */
+function stationaryCost(cols4: number, red4: number, groups: number): number {
+  const red = 4 * red4;
+  const passes = Math.ceil(red4 / (stationaryMaxChunk(groups) / 4));
+  const perGroup = (8 * red) / groups + 10 * red + 256 + 512 * (passes - 1);
+  const allocated = Math.ceil(cols4 / (8 * groups)) * 8 * groups;
+  return (perGroup * allocated) / cols4;
+}
+
+/** The longest reduction chunk `stationary_b` holds with `groups` column groups a lane. */
+function stationaryMaxChunk(groups: number): number {
+  return groups > 2 ? STATIONARY_MAX_CHUNK_3 : STATIONARY_MAX_CHUNK;
 }
 
 /**
