@@ -6,12 +6,17 @@ import { rmsnormBackward, rmsnormForward } from "../src/reference/rmsnorm.ts";
 import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 const VARIANTS: RowVariant[] = ["serial", "workgroup"];
-// Every (rows, d) pair for the serial variant; for the workgroup variant (slow to compile on
+// Every (rows, d) pair for the serial variant (d 256: serial4; 2, 6, 33: serial); for the workgroup variant (slow to compile on
 // lavapipe: about a second a pipeline) a set that still covers every row count and width.
 const SHAPES: [RowVariant, number, number][] = [
   ...[1, 3, 17, 100].flatMap((rows) =>
     [2, 6, 33, 256].map((d) => ["serial", rows, d] as [RowVariant, number, number])
   ),
+  // d a multiple of 4 up to 128: the register kernels (32 rows a workgroup; 100 rows leave a partial
+  // one; d 12 and 68 leave lanes idle)
+  ["serial", 3, 12],
+  ["serial", 100, 68],
+  ["serial", 33, 128],
   ["workgroup", 1, 256],
   ["workgroup", 3, 2],
   ["workgroup", 17, 33],
