@@ -36,6 +36,12 @@ export const SERIAL_WORKGROUP_SIZE = 16;
 const REGISTER_MAX_WIDTH = 128;
 const REGISTER_ROWS_PER_WORKGROUP = 32;
 
+/** Whether the adapter runs 8-lane subgroup kernels (subgroups of at least 8 invocations). */
+function eightLaneSubgroups(kernels: Kernels): boolean {
+  const gpu = kernels.gpu;
+  return gpu.features.includes("subgroups") && (gpu.adapter.subgroupMinSize ?? 8) >= 8;
+}
+
 /** Shape and options of {@linkcode RmsNorm}. */
 export interface RmsNormShape {
   /** Rows (tokens). */
@@ -78,7 +84,7 @@ export class RmsNorm extends ForwardBackwardOp<Required<RmsNormShape>> {
       variant: shape.variant ?? defaultRowVariant(kernels),
     };
     const serial = full.variant === "serial";
-    if (serial && d % 4 === 0 && d <= REGISTER_MAX_WIDTH) {
+    if (serial && d % 4 === 0 && d <= REGISTER_MAX_WIDTH && eightLaneSubgroups(kernels)) {
       const base = { ROWS: rows, D: d, EPS: full.eps, ROWS_PER_WG: REGISTER_ROWS_PER_WORKGROUP };
       const pipelines = await compilePair(
         kernels,
