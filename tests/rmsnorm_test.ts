@@ -118,23 +118,25 @@ Deno.test({
     const { gpu, kernels } = await testGpu();
     const random = new Random(13);
     const rows = 9;
-    const d = 1000;
-    const x = randomInputs(random, rows * d);
-    const bx = uploadBuffer(gpu, x.f32, "x");
-    const results: Float32Array[] = [];
-    for (const variant of [...VARIANTS, ...VARIANTS]) {
-      const norm = await RmsNorm.create(kernels, { rows, d, variant });
-      const by = createBuffer(gpu, rows * d * 4, "y");
-      const brstd = createBuffer(gpu, rows * 4, "rstd");
-      const encoder = gpu.device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      norm.forward(pass, bx, by, brstd);
-      pass.end();
-      gpu.device.queue.submit([encoder.finish()]);
-      results.push(await readFloats(gpu, by));
+    // d 1000: serial4; d 96: the register kernels (shuffle-butterfly sums).
+    for (const d of [1000, 96]) {
+      const x = randomInputs(random, rows * d);
+      const bx = uploadBuffer(gpu, x.f32, "x");
+      const results: Float32Array[] = [];
+      for (const variant of [...VARIANTS, ...VARIANTS]) {
+        const norm = await RmsNorm.create(kernels, { rows, d, variant });
+        const by = createBuffer(gpu, rows * d * 4, "y");
+        const brstd = createBuffer(gpu, rows * 4, "rstd");
+        const encoder = gpu.device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        norm.forward(pass, bx, by, brstd);
+        pass.end();
+        gpu.device.queue.submit([encoder.finish()]);
+        results.push(await readFloats(gpu, by));
+      }
+      assert(results[0].every((v, i) => Object.is(v, results[2][i])), `serial d=${d} not bit-identical`);
+      assert(results[1].every((v, i) => Object.is(v, results[3][i])), `workgroup d=${d} not bit-identical`);
+      assertClose(results[0], results[1], 1e-6, `serial vs workgroup d=${d}`);
     }
-    assert(results[0].every((v, i) => Object.is(v, results[2][i])), "serial not bit-identical");
-    assert(results[1].every((v, i) => Object.is(v, results[3][i])), "workgroup not bit-identical");
-    assertClose(results[0], results[1], 1e-6, "serial vs workgroup");
   },
 });
