@@ -66,3 +66,35 @@ fn adamw_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let denom = sqrt(v) / hyper.bias_correction2_sqrt + hyper.eps;
   param[i] = p - step_size * (m / denom);
 }
+
+// adamw_step_blocks (software adapters): the same update, one invocation per 64-float block (16
+// vec4s, one decay flag) in a loop. On lavapipe every access whose address differs across the lanes
+// is a loop over the lanes: this reads the flag once per block instead of once per vec4 and has a
+// 16th of the invocations. Measured on a 2-core Zen 4 at cpu-s's 183k parameters: 20% less CPU than
+// adamw_step (64 invocations a workgroup; 16 and 256 within noise). Bindings as adamw_step.
+@compute @workgroup_size(WG)
+fn adamw_step_blocks(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let block = gid.x + gid.y * nwg.x * WG;
+  let norm = grad_norm[0];
+  if (block * 16u >= N4 || non_finite(norm)) {
+    return;
+  }
+  var clip = 1.0;  // as adamw_step
+  if (hyper.max_norm > 0.0) {
+    clip = min(hyper.max_norm / (norm + 1e-6), 1.0);
+  }
+  let decay = select(1.0, 1.0 - hyper.lr * hyper.weight_decay, decay_blocks[block] != 0u);
+  let step_size = hyper.lr / hyper.bias_correction1;
+  // nwg.z − 1 is 0 (2-D dispatches) but opaque to the compiler: a loop of 16 would be unrolled.
+  let end = min(block * 16u + 16u + nwg.z - 1u, N4);
+  for (var i = block * 16u; i < end; i++) {
+    let g = grad[i] * clip;
+    let p = param[i] * decay;
+    let m = hyper.beta1 * exp_avg[i] + (1.0 - hyper.beta1) * g;
+    let v = hyper.beta2 * exp_avg_sq[i] + (1.0 - hyper.beta2) * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    let denom = sqrt(v) / hyper.bias_correction2_sqrt + hyper.eps;
+    param[i] = p - step_size * (m / denom);
+  }
+}

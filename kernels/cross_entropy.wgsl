@@ -89,6 +89,72 @@ fn cross_entropy_train_serial(@builtin(global_invocation_id) gid: vec3u, @builti
   }
 }
 
+// *_serial4: the serial variants four columns at a time (V a multiple of 4): vec4 loads and stores,
+// whose cost on llvmpipe is about that of one scalar (every access whose address differs across the
+// lanes is a loop over the lanes). The sums run as four interleaved partial sums (lane c of the vec4
+// sums columns ≡ c mod 4) in blocks of BLOCK columns, added at the end: still a fixed order.
+// Bindings as the serial variants.
+@group(0) @binding(0) var<storage, read_write> ce4_logits: array<vec4f>;
+@group(0) @binding(1) var<storage, read> ce4_targets: array<u32>;
+@group(0) @binding(2) var<storage, read_write> ce4_losses: array<f32>;
+
+fn ce_row_serial4(row: u32, width4: u32, train: bool) {
+  let base = row * (V / 4u);
+  let tgt = ce4_targets[row];
+  if (tgt == NO_TARGET || tgt >= V) {
+    let value = select(nan_from(tgt), 0.0, tgt == NO_TARGET);
+    ce4_losses[row] = value;
+    if (train) {
+      for (var j = 0u; j < width4; j++) {
+        ce4_logits[base + j] = vec4f(value);
+      }
+    }
+    return;
+  }
+  let target_logit = ce4_logits[base + tgt / 4u][tgt % 4u];
+  var m4 = vec4f(LOWEST);
+  for (var j = 0u; j < width4; j++) {
+    m4 = max(m4, ce4_logits[base + j]);
+  }
+  let m = max(max(m4.x, m4.y), max(m4.z, m4.w));
+  var total4 = vec4f(0.0);
+  var j = 0u;
+  while (j < width4) {
+    let end = min(j + BLOCK / 4u, width4);
+    var block = vec4f(0.0);
+    for (; j < end; j++) {
+      block += exp(ce4_logits[base + j] - m);
+    }
+    total4 += block;
+  }
+  let total = (total4.x + total4.y) + (total4.z + total4.w);
+  ce4_losses[row] = log(total) + (m - target_logit);
+  if (train) {
+    let inv = 1.0 / total;
+    let columns = vec4u(0u, 1u, 2u, 3u);
+    for (var k = 0u; k < width4; k++) {
+      let p = exp(ce4_logits[base + k] - m) * inv;
+      ce4_logits[base + k] = select(p, p - 1.0, columns + 4u * k == vec4u(tgt)) * SCALE;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn cross_entropy_forward_serial4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row < ROWS) {
+    ce_row_serial4(row, V / 4u + nwg.z - 1u, false);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn cross_entropy_train_serial4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row < ROWS) {
+    ce_row_serial4(row, V / 4u + nwg.z - 1u, true);
+  }
+}
+
 var<workgroup> wg_max: array<f32, WG>;
 var<workgroup> wg_sum: array<f32, WG>;
 

@@ -89,3 +89,59 @@ fn rows_scatter(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
     sc_out[id * D + col] = sc_x[i];
   }
 }
+
+// embedding_forward4, embedding_backward4: the same four columns at a time (D a multiple of 4), for
+// lavapipe, where every storage access whose address differs across lanes is a loop over the lanes:
+// a vec4 costs about what one float does in the scalar kernels, and the row's id is read once per row.
+// embedding_forward4: one invocation per row, bindings as embedding_forward.
+@group(0) @binding(0) var<storage, read> fw4_wte: array<vec4f>;
+@group(0) @binding(1) var<storage, read> fw4_ids: array<u32>;
+@group(0) @binding(2) var<storage, read_write> fw4_x: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn embedding_forward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= ROWS) {
+    return;
+  }
+  let d4 = D / 4u;
+  let id = fw4_ids[row];
+  let width = d4 + nwg.z - 1u;  // d4, opaque to the compiler (see kernels/rmsnorm.wgsl)
+  if (id < VOCAB) {
+    for (var c = 0u; c < width; c++) {
+      fw4_x[row * d4 + c] = fw4_wte[id * d4 + c];
+    }
+  } else {
+    for (var c = 0u; c < width; c++) {
+      fw4_x[row * d4 + c] = vec4f(nan_from(id));
+    }
+  }
+}
+
+// embedding_backward4: one invocation per (distinct token, 4 columns); at most min(ROWS, VOCAB)
+// distinct tokens, so the dispatch covers only those. Bindings as embedding_backward.
+@group(0) @binding(0) var<storage, read> bw4_dx: array<vec4f>;
+@group(0) @binding(1) var<storage, read> bw4_index: array<u32>;
+@group(0) @binding(2) var<storage, read_write> bw4_dwte: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn embedding_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let d4 = D / 4u;
+  let count = min(bw4_index[0], min(ROWS, VOCAB));
+  if (i >= count * d4) {
+    return;
+  }
+  let u = i / d4;
+  let col = i - u * d4;
+  let token = bw4_index[1u + u];
+  let first = bw4_index[1u + ROWS + u];
+  let last = min(bw4_index[2u + ROWS + u], ROWS);
+  var sum = vec4f(0.0);
+  for (var k = first; k < last; k++) {
+    sum += bw4_dx[bw4_index[2u + 2u * ROWS + k] * d4 + col];
+  }
+  if (token < VOCAB) {
+    bw4_dwte[token * d4 + col] += sum;
+  }
+}

@@ -92,6 +92,40 @@ fn sumsq_partials_serial(
   p_partials[group * WG + lid] = total;
 }
 
+// sumsq_partials_serial4: sumsq_partials_serial four elements at a time (N a multiple of 4): a
+// partial per invocation of ITEMS vec4s strided by WG; the squares summed as four interleaved block
+// sums, added at the end (a fixed order). On llvmpipe a vec4 load whose address differs across the
+// lanes costs about what a scalar one does. Bindings as sumsq_partials_serial.
+@group(0) @binding(0) var<storage, read> p4_tensor: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> p4_partials: array<f32>;
+
+@compute @workgroup_size(WG)
+fn sumsq_partials_serial4(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+) {
+  let group = wid.x + wid.y * nwg.x;
+  let start = group * WG * ITEMS + lid;
+  let n4 = N / 4u;
+  let items = ITEMS + nwg.z - 1u;
+  var total = vec4f(0.0);
+  var k = 0u;
+  while (k < items) {
+    let end = min(k + BLOCK, items);
+    var block = vec4f(0.0);
+    for (; k < end; k++) {
+      let i = start + k * WG;
+      if (i < n4) {
+        let g = p4_tensor[i];
+        block += g * g;
+      }
+    }
+    total += block;
+  }
+  p4_partials[group * WG + lid] = (total.x + total.y) + (total.z + total.w);
+}
+
 // norm_final_* bindings: 0 partials [M] (read), 1 norm (write, one float)
 @group(0) @binding(0) var<storage, read> f_partials: array<f32>;
 @group(0) @binding(1) var<storage, read_write> f_norm: array<f32>;

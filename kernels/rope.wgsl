@@ -122,3 +122,34 @@ fn rope_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
     bw4_dqkv[at.partner4] = g2 * c - g1 * s;
   }
 }
+
+// rope_forward_heads4 (software adapters; HD/2 a multiple of 4): one invocation per (row, four pairs
+// i … i+3), looping over the q and k heads, which share the row's (cos, sin): the table is read once per
+// row instead of once per head (on llvmpipe each of those loads costs about what a vec4 of qkv does).
+// Bindings as rope_forward4.
+@compute @workgroup_size(WG)
+fn rope_forward_heads4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let quads = HD / 8u;  // groups of four pairs per head
+  let item = gid.x + gid.y * nwg.x * WG;
+  if (item >= N * quads) {
+    return;
+  }
+  let row = item / quads;
+  let q4 = item - row * quads;
+  let entry2 = ((row % T) * (HD / 2u) + 4u * q4) / 2u;
+  let a = fw4_table[entry2];
+  let b = fw4_table[entry2 + 1u];
+  let c = vec4f(a.x, a.z, b.x, b.z);
+  let s = vec4f(a.y, a.w, b.y, b.w);
+  // The q and k blocks are 2·D/HD consecutive heads of HD/4 vec4s; nwg.z − 1 is 0 but opaque to
+  // the compiler, which would otherwise unroll the loop around these loads (see DEVELOPERS.md).
+  let heads = 2u * D / HD + nwg.z - 1u;
+  var first = row * (3u * D / 4u) + q4;
+  for (var h = 0u; h < heads; h++) {
+    let x1 = fw4_qkv[first];
+    let x2 = fw4_qkv[first + HD / 8u];
+    fw4_qkv[first] = x1 * c - x2 * s;
+    fw4_qkv[first + HD / 8u] = x2 * c + x1 * s;
+    first += HD / 4u;
+  }
+}

@@ -2,7 +2,8 @@
 //   out [ROWS, HALF] = silu(gate)·x,  silu(g) = g·σ(g).
 // Backward, with σ' = σ(1 − σ):  dx = dout·silu(gate),  dgate = dout·x·σ(gate)·(1 + gate·(1 − σ(gate))),
 // both halves of du [ROWS, 2·HALF] written. Elementwise: one variant serves every adapter (the *4 entry
-// points, four columns per invocation, when HALF is a multiple of 4).
+// points, four columns per invocation, when HALF is a multiple of 4; on software adapters *_rows4, a
+// row per invocation).
 
 override ROWS: u32;
 override HALF: u32;        // width / 2
@@ -142,4 +143,43 @@ fn swiglu_tangent4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   let gate = tg4_u[base + half4];
   let s = sigmoid4(gate);
   tg4_out[i] = gate * s * tg4_du[base] + s * (1.0 + gate * (1.0 - s)) * tg4_du[base + half4] * x;
+}
+
+// *_rows4 (software adapters; HALF a multiple of 4): the *4 kernels with one invocation per row looping
+// over its vec4s, a 16th as many invocations at HALF 64. Measured on lavapipe (2-core Zen 4, 1,024
+// rows, HALF 48 and 64, 64 invocations a workgroup): 15–20% less CPU than the *4 kernels at 256.
+// Bindings as swiglu_forward4 and swiglu_backward4.
+@compute @workgroup_size(WG)
+fn swiglu_forward_rows4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let half4 = HALF / 4u;
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= ROWS) {
+    return;
+  }
+  let width = half4 + nwg.z - 1u;  // half4, opaque to the compiler (no unrolling: see rmsnorm.wgsl)
+  for (var c = 0u; c < width; c++) {
+    let base = row * 2u * half4 + c;
+    let x = fw4_u[base];
+    let gate = fw4_u[base + half4];
+    fw4_out[row * half4 + c] = gate * sigmoid4(gate) * x;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn swiglu_backward_rows4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let half4 = HALF / 4u;
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= ROWS) {
+    return;
+  }
+  let width = half4 + nwg.z - 1u;
+  for (var c = 0u; c < width; c++) {
+    let base = row * 2u * half4 + c;
+    let x = bw4_u[base];
+    let gate = bw4_u[base + half4];
+    let s = sigmoid4(gate);
+    let dout = bw4_dout[row * half4 + c];
+    bw4_du[base] = dout * gate * s;
+    bw4_du[base + half4] = dout * x * s * (1.0 + gate * (1.0 - s));
+  }
 }

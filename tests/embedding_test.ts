@@ -1,6 +1,7 @@
 import { assert, assertClose, relativeError } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import { buildTokenIndex, Embedding } from "../src/ops/embedding.ts";
+import type { RowVariant } from "../src/ops/rmsnorm.ts";
 import { embeddingBackward, embeddingForward } from "../src/reference/embedding.ts";
 import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
@@ -65,22 +66,27 @@ Deno.test({
     const { gpu, kernels } = await testGpu();
     const random = new Random(43);
     let worst = 0;
-    const shapes: [number, number, number][] = [
+    // d a multiple of 4 takes the vec4 kernels on lavapipe (variant serial, the default there); the
+    // workgroup variant runs the one-float-per-invocation kernels GPUs use.
+    const shapes: [number, number, number, RowVariant?][] = [
       [1, 7, 2],
       [3, 7, 33],
       [17, 320, 6],
       [100, 7, 256],
+      [100, 7, 256, "workgroup"],
       [100, 1000, 33],
       [17, 1000, 2],
       [3, 320, 256],
+      [3, 320, 256, "workgroup"],
+      [17, 1000, 12],
     ];
-    for (const [rows, vocab, d] of shapes) {
-      const label = `rows=${rows} vocab=${vocab} d=${d}`;
+    for (const [rows, vocab, d, variant] of shapes) {
+      const label = `rows=${rows} vocab=${vocab} d=${d} ${variant ?? "default"}`;
       const ids = randomIds(random, rows, vocab);
       const wte = randomInputs(random, vocab * d);
       const dx = randomInputs(random, rows * d);
       const dwte0 = randomInputs(random, vocab * d);
-      const embedding = await Embedding.create(kernels, { rows, vocab, d });
+      const embedding = await Embedding.create(kernels, { rows, vocab, d, variant });
       embedding.writeIndex(ids);
       const bwte = uploadBuffer(gpu, wte.f32, "wte");
       const bids = uploadBuffer(gpu, ids, "ids");
@@ -116,37 +122,39 @@ Deno.test({
     const random = new Random(44);
     const rows = 300;
     const vocab = 50;
-    const d = 37;
-    const embedding = await Embedding.create(kernels, { rows, vocab, d });
-    const dx = randomInputs(random, rows * d, 100);
-    const bdx = uploadBuffer(gpu, dx.f32, "dx");
-    const batches = [
-      randomIds(random, rows, vocab), // most of the vocabulary
-      new Uint32Array(rows).fill(13), // one token on every row
-      Uint32Array.from({ length: rows }, (_, r) => (r * 7) % 3), // three tokens
-    ];
-    const runs: Float32Array[] = [];
-    for (const ids of [...batches, batches[0]]) {
-      embedding.writeIndex(ids);
-      const bdwte = createBuffer(gpu, vocab * d * 4, "dwte");
-      const encoder = gpu.device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      embedding.backward(pass, bdx, bdwte);
-      pass.end();
-      gpu.device.queue.submit([encoder.finish()]);
-      const dwte = await readFloats(gpu, bdwte);
-      assertClose(
-        dwte,
-        embeddingBackward(dx.f64, ids, vocab, d),
-        BACKWARD_TOLERANCE,
-        `unique ${new Set(ids).size}`,
-      );
-      runs.push(dwte);
-      bdwte.destroy();
+    // 37: the scalar kernels; 12: the vec4 kernels on lavapipe.
+    for (const d of [37, 12]) {
+      const embedding = await Embedding.create(kernels, { rows, vocab, d });
+      const dx = randomInputs(random, rows * d, 100);
+      const bdx = uploadBuffer(gpu, dx.f32, "dx");
+      const batches = [
+        randomIds(random, rows, vocab), // most of the vocabulary
+        new Uint32Array(rows).fill(13), // one token on every row
+        Uint32Array.from({ length: rows }, (_, r) => (r * 7) % 3), // three tokens
+      ];
+      const runs: Float32Array[] = [];
+      for (const ids of [...batches, batches[0]]) {
+        embedding.writeIndex(ids);
+        const bdwte = createBuffer(gpu, vocab * d * 4, "dwte");
+        const encoder = gpu.device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        embedding.backward(pass, bdx, bdwte);
+        pass.end();
+        gpu.device.queue.submit([encoder.finish()]);
+        const dwte = await readFloats(gpu, bdwte);
+        assertClose(
+          dwte,
+          embeddingBackward(dx.f64, ids, vocab, d),
+          BACKWARD_TOLERANCE,
+          `d=${d} unique ${new Set(ids).size}`,
+        );
+        runs.push(dwte);
+        bdwte.destroy();
+      }
+      assert(runs[0].every((v, i) => Object.is(v, runs[3][i])), "backward not bit-identical across runs");
+      embedding.destroy();
+      bdx.destroy();
     }
-    assert(runs[0].every((v, i) => Object.is(v, runs[3][i])), "backward not bit-identical across runs");
-    embedding.destroy();
-    bdx.destroy();
   },
 });
 

@@ -6,12 +6,17 @@ import { rmsnormBackward, rmsnormForward } from "../src/reference/rmsnorm.ts";
 import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
 const VARIANTS: RowVariant[] = ["serial", "workgroup"];
-// Every (rows, d) pair for the serial variant; for the workgroup variant (slow to compile on
+// Every (rows, d) pair for the serial variant (d 256: serial4; 2, 6, 33: serial); for the workgroup variant (slow to compile on
 // lavapipe: about a second a pipeline) a set that still covers every row count and width.
 const SHAPES: [RowVariant, number, number][] = [
   ...[1, 3, 17, 100].flatMap((rows) =>
     [2, 6, 33, 256].map((d) => ["serial", rows, d] as [RowVariant, number, number])
   ),
+  // d a multiple of 4 up to 128: the register kernels (32 rows a workgroup; 100 rows leave a partial
+  // one; d 12 and 68 leave lanes idle)
+  ["serial", 3, 12],
+  ["serial", 100, 68],
+  ["serial", 33, 128],
   ["workgroup", 1, 256],
   ["workgroup", 3, 2],
   ["workgroup", 17, 33],
@@ -113,23 +118,25 @@ Deno.test({
     const { gpu, kernels } = await testGpu();
     const random = new Random(13);
     const rows = 9;
-    const d = 1000;
-    const x = randomInputs(random, rows * d);
-    const bx = uploadBuffer(gpu, x.f32, "x");
-    const results: Float32Array[] = [];
-    for (const variant of [...VARIANTS, ...VARIANTS]) {
-      const norm = await RmsNorm.create(kernels, { rows, d, variant });
-      const by = createBuffer(gpu, rows * d * 4, "y");
-      const brstd = createBuffer(gpu, rows * 4, "rstd");
-      const encoder = gpu.device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      norm.forward(pass, bx, by, brstd);
-      pass.end();
-      gpu.device.queue.submit([encoder.finish()]);
-      results.push(await readFloats(gpu, by));
+    // d 1000: serial4; d 96: the register kernels (shuffle-butterfly sums).
+    for (const d of [1000, 96]) {
+      const x = randomInputs(random, rows * d);
+      const bx = uploadBuffer(gpu, x.f32, "x");
+      const results: Float32Array[] = [];
+      for (const variant of [...VARIANTS, ...VARIANTS]) {
+        const norm = await RmsNorm.create(kernels, { rows, d, variant });
+        const by = createBuffer(gpu, rows * d * 4, "y");
+        const brstd = createBuffer(gpu, rows * 4, "rstd");
+        const encoder = gpu.device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        norm.forward(pass, bx, by, brstd);
+        pass.end();
+        gpu.device.queue.submit([encoder.finish()]);
+        results.push(await readFloats(gpu, by));
+      }
+      assert(results[0].every((v, i) => Object.is(v, results[2][i])), `serial d=${d} not bit-identical`);
+      assert(results[1].every((v, i) => Object.is(v, results[3][i])), `workgroup d=${d} not bit-identical`);
+      assertClose(results[0], results[1], 1e-6, `serial vs workgroup d=${d}`);
     }
-    assert(results[0].every((v, i) => Object.is(v, results[2][i])), "serial not bit-identical");
-    assert(results[1].every((v, i) => Object.is(v, results[3][i])), "workgroup not bit-identical");
-    assertClose(results[0], results[1], 1e-6, "serial vs workgroup");
   },
 });

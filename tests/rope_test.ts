@@ -1,5 +1,6 @@
 import { readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import { Rope } from "../src/ops/rope.ts";
+import type { RowVariant } from "../src/ops/rmsnorm.ts";
 import { ropeBackward, ropeForward } from "../src/reference/rope.ts";
 import { ropeTable } from "../src/ops/shapes.ts";
 import { assert, assertClose, assertEquals, assertRejects, assertThrows } from "./asserts.ts";
@@ -10,14 +11,18 @@ interface Shape {
   seqLen: number;
   nHeads: number;
   headDim: number;
+  /** Forward variant (default: the adapter's, `serial` on lavapipe: rope_forward_heads4 at hd % 8 = 0). */
+  variant?: RowVariant;
 }
 
 const SHAPES: Shape[] = [
   { batch: 1, seqLen: 1, nHeads: 1, headDim: 2 },
   { batch: 2, seqLen: 3, nHeads: 2, headDim: 8 },
+  { batch: 2, seqLen: 3, nHeads: 2, headDim: 8, variant: "workgroup" },
   { batch: 1, seqLen: 17, nHeads: 3, headDim: 16 },
   { batch: 2, seqLen: 33, nHeads: 4, headDim: 6 },
   { batch: 3, seqLen: 70, nHeads: 2, headDim: 64 },
+  { batch: 3, seqLen: 70, nHeads: 2, headDim: 64, variant: "workgroup" },
   { batch: 1, seqLen: 1024, nHeads: 2, headDim: 128 },
 ];
 
@@ -27,10 +32,10 @@ Deno.test({
   async fn() {
     const { gpu, kernels } = await testGpu();
     const random = new Random(1);
-    for (const { batch, seqLen, nHeads, headDim } of SHAPES) {
+    for (const { batch, seqLen, nHeads, headDim, variant } of SHAPES) {
       const dModel = nHeads * headDim;
-      const label = `B=${batch} T=${seqLen} H=${nHeads} hd=${headDim}`;
-      const rope = await Rope.create(kernels, { batch, seqLen, dModel, headDim });
+      const label = `B=${batch} T=${seqLen} H=${nHeads} hd=${headDim} ${variant ?? "default"}`;
+      const rope = await Rope.create(kernels, { batch, seqLen, dModel, headDim, variant });
       const x = randomInputs(random, batch * seqLen * 3 * dModel);
       const g = randomInputs(random, batch * seqLen * 3 * dModel);
       const bx = uploadBuffer(gpu, x.f32, "qkv");

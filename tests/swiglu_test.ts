@@ -1,6 +1,7 @@
 import { assert, assertClose, relativeError } from "./asserts.ts";
 import { createBuffer, readFloats, uploadBuffer } from "../src/gpu/mod.ts";
 import { SwiGlu } from "../src/ops/swiglu.ts";
+import type { RowVariant } from "../src/ops/rmsnorm.ts";
 import { swigluBackward, swigluForward } from "../src/reference/swiglu.ts";
 import { GPU_TEST, Random, randomInputs, testGpu } from "./helpers.ts";
 
@@ -37,8 +38,10 @@ Deno.test({
     let worstForward = 0;
     let worstBackward = 0;
     for (const rows of [1, 3, 17, 100]) {
-      for (const width of [2, 6, 34, 256]) {
-        const label = `rows=${rows} width=${width}`;
+      // Width 256 on lavapipe: the rows4 kernels (variant serial, the default there) and the *4 ones.
+      const widths: [number, RowVariant?][] = [[2], [6], [34], [256], [256, "workgroup"]];
+      for (const [width, variant] of widths) {
+        const label = `rows=${rows} width=${width} ${variant ?? "default"}`;
         const u = randomInputs(random, rows * width, 6);
         // Gates far in both tails: silu must neither overflow nor give NaN there.
         u.f32[width / 2] = 200;
@@ -50,7 +53,7 @@ Deno.test({
         const bdout = uploadBuffer(gpu, dout.f32, "dout");
         const bout = createBuffer(gpu, (rows * width) / 2 * 4, "out");
         const bdu = uploadBuffer(gpu, new Float32Array(rows * width).fill(7), "du");
-        const swiglu = await SwiGlu.create(kernels, { rows, width });
+        const swiglu = await SwiGlu.create(kernels, { rows, width, variant });
         const encoder = gpu.device.createCommandEncoder();
         const pass = encoder.beginComputePass();
         swiglu.forward(pass, bu, bout);

@@ -2,6 +2,7 @@ import { assert, assertClose, assertEquals, assertRejects } from "./asserts.ts";
 import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 import { learningRate } from "../src/train/schedule.ts";
 import { AdamW, PAPER_ADAMW } from "../src/train/adamw.ts";
+import type { RowVariant } from "../src/ops/rmsnorm.ts";
 import { adamwReferenceStep } from "../src/reference/adamw.ts";
 import type { AdamWTensor } from "../src/reference/adamw.ts";
 import { parameterLayout } from "../src/model/parameters.ts";
@@ -48,47 +49,55 @@ Deno.test({
       seq_len: 4,
       mlp_ratio: 1,
     });
-    const random = new Random(4);
-    const params = new Float32Array(layout.totalLength).map(() => random.normal() * 0.1);
-    const paramBuffer = createBuffer(gpu, params.byteLength, "params");
-    const gradBuffer = createBuffer(gpu, params.byteLength, "grads");
-    writeBuffer(gpu, paramBuffer, params);
-    const optimizer = await AdamW.create(gpu, layout, {}, kernels);
-    const tensors: AdamWTensor[] = layout.specs.map((spec) => ({
-      param: Float64Array.from(params.subarray(spec.offset, spec.offset + spec.length)),
-      grad: new Float64Array(spec.length),
-      expAvg: new Float64Array(spec.length),
-      expAvgSq: new Float64Array(spec.length),
-      decay: spec.decay,
-    }));
-    // Gradient scales around the clipping threshold: steps 1 and 3 are clipped, step 2 is not.
-    for (const [t, lr, scale] of [[1, 1e-2, 0.5], [2, 3e-3, 0.002], [3, 5e-3, 1.0]]) {
-      const grads = new Float32Array(layout.totalLength);
-      for (const [index, spec] of layout.specs.entries()) {
-        for (let i = 0; i < spec.length; i++) {
-          grads[spec.offset + i] = random.normal() * scale;
-          tensors[index].grad[i] = grads[spec.offset + i];
+    // serial: adamw_step_blocks (lavapipe's default); workgroup: adamw_step (GPUs').
+    for (const variant of ["serial", "workgroup"] as RowVariant[]) {
+      const random = new Random(4);
+      const params = new Float32Array(layout.totalLength).map(() => random.normal() * 0.1);
+      const paramBuffer = createBuffer(gpu, params.byteLength, "params");
+      const gradBuffer = createBuffer(gpu, params.byteLength, "grads");
+      writeBuffer(gpu, paramBuffer, params);
+      const optimizer = await AdamW.create(gpu, layout, {}, kernels, variant);
+      const tensors: AdamWTensor[] = layout.specs.map((spec) => ({
+        param: Float64Array.from(params.subarray(spec.offset, spec.offset + spec.length)),
+        grad: new Float64Array(spec.length),
+        expAvg: new Float64Array(spec.length),
+        expAvgSq: new Float64Array(spec.length),
+        decay: spec.decay,
+      }));
+      // Gradient scales around the clipping threshold: steps 1 and 3 are clipped, step 2 is not.
+      for (const [t, lr, scale] of [[1, 1e-2, 0.5], [2, 3e-3, 0.002], [3, 5e-3, 1.0]]) {
+        const grads = new Float32Array(layout.totalLength);
+        for (const [index, spec] of layout.specs.entries()) {
+          for (let i = 0; i < spec.length; i++) {
+            grads[spec.offset + i] = random.normal() * scale;
+            tensors[index].grad[i] = grads[spec.offset + i];
+          }
         }
+        writeBuffer(gpu, gradBuffer, grads);
+        const encoder = gpu.device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        optimizer.record(pass, paramBuffer, gradBuffer, t, lr);
+        pass.end();
+        gpu.device.queue.submit([encoder.finish()]);
+        const norm = adamwReferenceStep(tensors, { ...PAPER_ADAMW, lr, t });
+        const gpuNorm = (await readFloats(gpu, optimizer.gradNorm))[0];
+        assert(Math.abs(gpuNorm - norm) / norm < 1e-5, `grad norm ${gpuNorm} vs ${norm}`);
       }
-      writeBuffer(gpu, gradBuffer, grads);
-      const encoder = gpu.device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      optimizer.record(pass, paramBuffer, gradBuffer, t, lr);
-      pass.end();
-      gpu.device.queue.submit([encoder.finish()]);
-      const norm = adamwReferenceStep(tensors, { ...PAPER_ADAMW, lr, t });
-      const gpuNorm = (await readFloats(gpu, optimizer.gradNorm))[0];
-      assert(Math.abs(gpuNorm - norm) / norm < 1e-5, `grad norm ${gpuNorm} vs ${norm}`);
+      const after = await readFloats(gpu, paramBuffer);
+      const moments = await optimizer.getMoments();
+      for (const [index, spec] of layout.specs.entries()) {
+        const slice = (a: Float32Array) => a.subarray(spec.offset, spec.offset + spec.length);
+        assertClose(slice(after), tensors[index].param, 1e-5, `${variant} ${spec.name} param`);
+        assertClose(slice(moments.expAvg), tensors[index].expAvg, 1e-5, `${variant} ${spec.name} exp_avg`);
+        assertClose(
+          slice(moments.expAvgSq),
+          tensors[index].expAvgSq,
+          1e-5,
+          `${variant} ${spec.name} exp_avg_sq`,
+        );
+      }
+      optimizer.destroy();
     }
-    const after = await readFloats(gpu, paramBuffer);
-    const moments = await optimizer.getMoments();
-    for (const [index, spec] of layout.specs.entries()) {
-      const slice = (a: Float32Array) => a.subarray(spec.offset, spec.offset + spec.length);
-      assertClose(slice(after), tensors[index].param, 1e-5, `${spec.name} param`);
-      assertClose(slice(moments.expAvg), tensors[index].expAvg, 1e-5, `${spec.name} exp_avg`);
-      assertClose(slice(moments.expAvgSq), tensors[index].expAvgSq, 1e-5, `${spec.name} exp_avg_sq`);
-    }
-    optimizer.destroy();
   },
 });
 

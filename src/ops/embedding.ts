@@ -8,6 +8,7 @@ import { createBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
 import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { defaultRowVariant, type RowVariant } from "./rmsnorm.ts";
 import { checkPositiveSizes } from "./shapes.ts";
 
 /**
@@ -70,9 +71,20 @@ export interface EmbeddingShape {
   vocab: number;
   /** Model dimension: columns of `wte`. */
   d: number;
+  /**
+   * Kernel variant; default by adapter ({@linkcode defaultRowVariant}). `serial` (software adapters,
+   * `d` a multiple of 4) gathers a row per invocation and sums four columns per invocation in the
+   * backward, with vec4 loads; otherwise, and on GPUs, one invocation per float.
+   */
+  variant?: RowVariant;
 }
 
 const WORKGROUP_SIZE = 256;
+// The vec4 kernels (measured on lavapipe, 2-core Zen 4, 1,024 rows of 96, vocab 320: forward 0.58 →
+// 0.10 ms CPU, backward 0.58 → 0.20 ms): 16 rows a workgroup in the gather, 64 (token, 4 columns) in
+// the sum.
+const FORWARD4_WORKGROUP_SIZE = 16;
+const BACKWARD4_WORKGROUP_SIZE = 64;
 
 /** The gather and the entry `backward` of `kernels/embedding.wgsl`, `rows` rows of a [tableRows, d] table. */
 function embeddingPipelines(
@@ -103,15 +115,16 @@ function embeddingPipelines(
  * embedding.backward(pass, dx, dwte);        // dwte += scatter(dx)
  * ```
  */
-export class Embedding extends ForwardBackwardOp<EmbeddingShape> {
+export class Embedding extends ForwardBackwardOp<Required<EmbeddingShape>> {
   readonly #index: GPUBuffer;
 
   private constructor(
     kernels: Kernels,
-    shape: EmbeddingShape,
+    shape: Required<EmbeddingShape>,
     pipelines: [GPUComputePipeline, GPUComputePipeline],
+    grids: [[number, number], [number, number]],
   ) {
-    super(kernels, shape, pipelines, grid(shape.rows * shape.d, WORKGROUP_SIZE));
+    super(kernels, shape, pipelines, ...grids);
     this.#index = createBuffer(kernels.gpu, (3 * shape.rows + 2) * 4, "embedding gradient index");
   }
 
@@ -119,8 +132,27 @@ export class Embedding extends ForwardBackwardOp<EmbeddingShape> {
   static async create(kernels: Kernels, shape: EmbeddingShape): Promise<Embedding> {
     const { rows, vocab, d } = shape;
     checkPositiveSizes("Embedding", { rows, vocab, d });
+    const variant = shape.variant ?? defaultRowVariant(kernels);
+    const full = { rows, vocab, d, variant };
+    if (variant === "serial" && d % 4 === 0) {
+      const constants = { ROWS: rows, VOCAB: vocab, D: d };
+      const pipelines = await compilePair(
+        kernels,
+        "embedding",
+        ["embedding_forward4", "embedding_backward4"],
+        { ...constants, WG: FORWARD4_WORKGROUP_SIZE },
+        { ...constants, WG: BACKWARD4_WORKGROUP_SIZE },
+      );
+      // At most min(rows, vocab) distinct tokens: the backward's grid covers only those.
+      const tokens = Math.min(rows, vocab);
+      return new Embedding(kernels, full, pipelines, [
+        grid(rows, FORWARD4_WORKGROUP_SIZE),
+        grid(tokens * (d / 4), BACKWARD4_WORKGROUP_SIZE),
+      ]);
+    }
     const pipelines = await embeddingPipelines(kernels, "embedding_backward", rows, vocab, d);
-    return new Embedding(kernels, { rows, vocab, d }, pipelines);
+    const scalarGrid = grid(rows * d, WORKGROUP_SIZE);
+    return new Embedding(kernels, full, pipelines, [scalarGrid, scalarGrid]);
   }
 
   /**

@@ -117,12 +117,16 @@ export class GradNorm {
       }
     });
     const total = Math.max(end, 1);
-    const entry = serial ? "sumsq_partials_serial" : "sumsq_partials_wg";
+    // Serial pieces of a multiple of 4 elements take the vec4 kernel, with a quarter of the items per
+    // invocation (the same elements per workgroup): 0.21 → 0.10 ms CPU on cpu-s's 183k gradients.
+    const pipelineOf = (length: number) =>
+      !serial
+        ? kernels.pipeline("grad_norm", "sumsq_partials_wg", { N: length, WG: wg, ITEMS: items })
+        : length % 4 === 0
+        ? kernels.pipeline("grad_norm", "sumsq_partials_serial4", { N: length, WG: wg, ITEMS: items / 4 })
+        : kernels.pipeline("grad_norm", "sumsq_partials_serial", { N: length, WG: wg, ITEMS: items });
     const [pieces, final] = await Promise.all([
-      Promise.all(plans.map(async (plan) => ({
-        ...plan,
-        pipeline: await kernels.pipeline("grad_norm", entry, { N: plan.length, WG: wg, ITEMS: items }),
-      }))),
+      Promise.all(plans.map(async (plan) => ({ ...plan, pipeline: await pipelineOf(plan.length) }))),
       kernels.pipeline("grad_norm", serial ? "norm_final_serial" : "norm_final_wg", { M: total, WG: 256 }),
     ]);
     const scratch = createBuffer(kernels.gpu, total * 4, "gradient norm partials");

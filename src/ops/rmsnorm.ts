@@ -10,7 +10,8 @@ import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
 
 /**
  * How a row-wise kernel maps onto the device: `serial` is one invocation per row with serial loops
- * (best on software adapters, where workgroup memory and barriers are slow); `workgroup` is one
+ * (best on software adapters, where workgroup memory and barriers are slow; RMSNorm at widths that are
+ * multiples of 4 up to 128 uses an 8-lane subgroup per row instead); `workgroup` is one
  * workgroup per row with a fixed-order tree reduction (GPUs). Both are deterministic.
  */
 export type RowVariant = "serial" | "workgroup";
@@ -29,6 +30,17 @@ export function rowWorkgroupSize(width: number): number {
 
 /** Invocations per workgroup of the `serial` variant (one row each). */
 export const SERIAL_WORKGROUP_SIZE = 16;
+
+// The serial variant's register kernels (an 8-lane subgroup per row, the row held in registers) take
+// widths that are multiples of 4 up to this, 32 rows a workgroup.
+const REGISTER_MAX_WIDTH = 128;
+const REGISTER_ROWS_PER_WORKGROUP = 32;
+
+/** Whether the adapter runs 8-lane subgroup kernels (subgroups of at least 8 invocations). */
+function eightLaneSubgroups(kernels: Kernels): boolean {
+  const gpu = kernels.gpu;
+  return gpu.features.includes("subgroups") && (gpu.adapter.subgroupMinSize ?? 8) >= 8;
+}
 
 /** Shape and options of {@linkcode RmsNorm}. */
 export interface RmsNormShape {
@@ -72,6 +84,17 @@ export class RmsNorm extends ForwardBackwardOp<Required<RmsNormShape>> {
       variant: shape.variant ?? defaultRowVariant(kernels),
     };
     const serial = full.variant === "serial";
+    if (serial && d % 4 === 0 && d <= REGISTER_MAX_WIDTH && eightLaneSubgroups(kernels)) {
+      const base = { ROWS: rows, D: d, EPS: full.eps, ROWS_PER_WG: REGISTER_ROWS_PER_WORKGROUP };
+      const pipelines = await compilePair(
+        kernels,
+        "rmsnorm",
+        ["rmsnorm_forward_register", "rmsnorm_backward_register"],
+        base,
+        { ...base, ACCUMULATE: full.accumulate },
+      );
+      return new RmsNorm(kernels, full, pipelines, grid(rows, REGISTER_ROWS_PER_WORKGROUP));
+    }
     const wg = serial ? SERIAL_WORKGROUP_SIZE : rowWorkgroupSize(d);
     const suffix = serial ? (d % 4 === 0 ? "serial4" : "serial") : "wg";
     const base = { ROWS: rows, D: d, EPS: full.eps, WG: wg };

@@ -7,6 +7,7 @@
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
 import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { defaultRowVariant, type RowVariant } from "./rmsnorm.ts";
 
 /** Shape of {@linkcode SwiGlu}. */
 export interface SwiGluShape {
@@ -14,9 +15,15 @@ export interface SwiGluShape {
   rows: number;
   /** Input width (even): the output is half as wide. */
   width: number;
+  /**
+   * Kernel variant; default by adapter ({@linkcode defaultRowVariant}). `serial` (software adapters,
+   * width a multiple of 8): a row per invocation; otherwise four columns (or one) per invocation.
+   */
+  variant?: RowVariant;
 }
 
 const WORKGROUP_SIZE = 256;
+const ROWS4_WORKGROUP_SIZE = 64;
 
 /**
  * SwiGLU forward and backward for one shape.
@@ -31,7 +38,7 @@ const WORKGROUP_SIZE = 256;
  * swiglu.backward(pass, dout, u, du);  // du: [1024, 256], overwritten
  * ```
  */
-export class SwiGlu extends ForwardBackwardOp<SwiGluShape> {
+export class SwiGlu extends ForwardBackwardOp<Required<SwiGluShape>> {
   /** Compiles (or takes from the cache) the pipelines for `shape`. */
   static async create(kernels: Kernels, shape: SwiGluShape): Promise<SwiGlu> {
     const { rows, width } = shape;
@@ -39,6 +46,16 @@ export class SwiGlu extends ForwardBackwardOp<SwiGluShape> {
       throw new RangeError(
         `zsl: SwiGLU needs positive integer rows and an even width, got rows=${rows}, width=${width}`,
       );
+    }
+    const variant = shape.variant ?? defaultRowVariant(kernels);
+    if (variant === "serial" && width % 8 === 0) {
+      const pipelines = await compilePair(
+        kernels,
+        "swiglu",
+        ["swiglu_forward_rows4", "swiglu_backward_rows4"],
+        { ROWS: rows, HALF: width / 2, WG: ROWS4_WORKGROUP_SIZE },
+      );
+      return new SwiGlu(kernels, { rows, width, variant }, pipelines, grid(rows, ROWS4_WORKGROUP_SIZE));
     }
     const suffix = width % 8 === 0 ? "4" : ""; // the vec4 entry points when the half width allows
     const pipelines = await compilePair(
@@ -48,7 +65,8 @@ export class SwiGlu extends ForwardBackwardOp<SwiGluShape> {
       { ROWS: rows, HALF: width / 2, WG: WORKGROUP_SIZE },
     );
     const lanes = width % 8 === 0 ? 4 : 1;
-    return new SwiGlu(kernels, { rows, width }, pipelines, grid((rows * width) / 2 / lanes, WORKGROUP_SIZE));
+    const workgroups = grid((rows * width) / 2 / lanes, WORKGROUP_SIZE);
+    return new SwiGlu(kernels, { rows, width, variant }, pipelines, workgroups);
   }
 
   /** Records `out = silu(gate)·x` (`u` [rows, width] → `out` [rows, width/2]). */

@@ -11,6 +11,7 @@ import type { Binding } from "../gpu/kernels.ts";
 import { grid, Kernels } from "../gpu/kernels.ts";
 import type { ParameterLayout } from "../model/parameters.ts";
 import { GradNorm } from "../ops/grad_norm.ts";
+import { defaultRowVariant, type RowVariant } from "../ops/rmsnorm.ts";
 
 /** AdamW hyperparameters (defaults: the paper's). */
 export interface AdamWOptions {
@@ -61,7 +62,8 @@ export class AdamW {
   #hyper: GPUBuffer;
   #decayBlocks: GPUBuffer;
   #norm!: GradNorm;
-  #pieces: { pipeline: GPUComputePipeline; start: number; length: number }[] = [];
+  #pieces: { pipeline: GPUComputePipeline; start: number; length: number; workgroups: [number, number] }[] =
+    [];
   #kernels: Kernels;
 
   private constructor(gpu: GpuDevice, kernels: Kernels, layout: ParameterLayout, options: AdamWOptions) {
@@ -82,12 +84,17 @@ export class AdamW {
     this.#decayBlocks = uploadBuffer(gpu, blocks, "adamw decay blocks");
   }
 
-  /** Builds the optimizer for `layout` (moments start at zero). */
+  /**
+   * Builds the optimizer for `layout` (moments start at zero). `variant` picks the kernel (default by
+   * adapter): `serial` (software adapters) updates a 64-float block per invocation, `workgroup` (GPUs)
+   * four floats per invocation.
+   */
   static async create(
     gpu: GpuDevice,
     layout: ParameterLayout,
     options: AdamWOptions = {},
     kernels: Kernels = new Kernels(gpu),
+    variant: RowVariant = defaultRowVariant(kernels),
   ): Promise<AdamW> {
     if (layout.totalLength % BLOCK !== 0 || layout.specs.some((spec) => spec.offset % BLOCK !== 0)) {
       throw new RangeError("zsl: AdamW needs a parameter layout whose tensors start at 256-byte boundaries");
@@ -100,8 +107,13 @@ export class AdamW {
     const maxPiece = Math.max(unit, Math.floor(gpu.limits.maxStorageBufferBindingSize / 4 / unit) * unit);
     for (let start = 0; start < layout.totalLength; start += maxPiece) {
       const length = Math.min(maxPiece, layout.totalLength - start);
-      const pipeline = await kernels.pipeline("adamw", "adamw_step", { N4: length / 4 });
-      optimizer.#pieces.push({ pipeline, start, length });
+      if (variant === "serial") {
+        const pipeline = await kernels.pipeline("adamw", "adamw_step_blocks", { N4: length / 4, WG: 64 });
+        optimizer.#pieces.push({ pipeline, start, length, workgroups: grid(length / BLOCK, 64) });
+      } else {
+        const pipeline = await kernels.pipeline("adamw", "adamw_step", { N4: length / 4 });
+        optimizer.#pieces.push({ pipeline, start, length, workgroups: grid(length / 4, 256) });
+      }
     }
     return optimizer;
   }
@@ -134,7 +146,7 @@ export class AdamW {
           offset: piece.start / BLOCK * 4,
           size: Math.ceil(piece.length / BLOCK) * 4,
         },
-      ], grid(piece.length / 4, 256));
+      ], piece.workgroups);
     }
   }
 
