@@ -255,23 +255,17 @@ fn attention_forward_register(
       }
     }
     s = select(vec4f(NEG), s, (vec4u(j) <= rows) & rg_live());
-    if (any(s > m)) {
-      let m_new = max(m, s);
-      let correction = exp(m - m_new);  // exactly 1 where the maximum stays
-      l *= correction;
-      for (var e = 0u; e < REG_E; e++) {
-        if (e < R * HD4) {
-          acc[e] *= correction[e % R];
-        }
-      }
-      m = m_new;
-    }
+    // Rescaled at every key, not under `if (any(s > m))`: lavapipe runs such a branch for the whole
+    // workgroup whenever one row's maximum grows (most keys), with a blend per entry on top.
+    let m_new = max(m, s);
+    let correction = exp(m - m_new);  // exactly 1 where the maximum stays
+    m = m_new;
     let p = exp(s - m);
-    l += p;
+    l = l * correction + p;
     for (var e = 0u; e < REG_E; e++) {
       if (e < R * HD4) {
         let c4 = e / R;
-        acc[e] = fma(vec4f(p[e % R]), subgroupShuffle(vs[c4 / SG], c4 % SG), acc[e]);
+        acc[e] = acc[e] * correction[e % R] + p[e % R] * subgroupShuffle(vs[c4 / SG], c4 % SG);
       }
     }
   }
