@@ -254,13 +254,15 @@ fn attention_forward_register(
         s += rg_part(e % R, dot(q[e], subgroupShuffle(ks[c4 / SG], c4 % SG)));
       }
     }
-    s = select(vec4f(NEG), s, (vec4u(j) <= rows) & rg_live());
+    let live = rg_live();
+    s = select(vec4f(NEG), s, (vec4u(j) <= rows) & live);
     // Rescaled at every key, not under `if (any(s > m))`: lavapipe runs such a branch for the whole
-    // workgroup whenever one row's maximum grows (most keys), with a blend per entry on top.
-    let m_new = max(m, s);
-    let correction = exp(m - m_new);  // exactly 1 where the maximum stays
+    // workgroup whenever one row's maximum grows (most keys), with a blend per entry on top. The
+    // selects by `live` (constant) let the compiler drop the exps of components i ≥ R.
+    let m_new = select(m, max(m, s), live);
+    let correction = select(vec4f(1.0), exp(m - m_new), live);  // exactly 1 where the maximum stays
     m = m_new;
-    let p = exp(s - m);
+    let p = select(vec4f(0.0), exp(s - m), live);
     l = l * correction + p;
     for (var e = 0u; e < REG_E; e++) {
       if (e < R * HD4) {
