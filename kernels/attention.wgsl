@@ -184,6 +184,11 @@ fn fw_finish(blk: Block, t: u32, acc: ptr<function, array<vec4f, MAX_HD4>>, stat
 // So the register kernels take HD ≤ 64, R = 2 up to HD = 32 and 1 above (src/ops/attention.ts).
 // Per-row values (lse, D) are loaded and stored inside the rolled chunk loops (at chunk 0): a loop
 // over the R rows around such a load made the dq kernel 4× slower, even at R = 1.
+// Tried at cpu-s (HD 32, T 64) and not kept, no faster in CPU ms: forward R = 4 in two arrays of REG_E
+// (96 workgroups; fewer loads a row, more masked diagonal work); skipping row 0's work on keys past
+// its queries (a second copy of the loop body); dkdv's (lse, D) loaded once per SG queries by lane
+// and shuffled (fewer instructions, same time). The inner loops spend about 40% of their
+// instructions on the per-lane loads of the shared row (~10 a float a lane, bounds check included).
 
 // Rows first + i·SG + lane of the lane's R rows (components i ≥ R unused).
 fn rg_rows(blk: Block, lane: u32) -> vec4u {
