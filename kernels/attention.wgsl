@@ -59,6 +59,7 @@ const SG = 8u;          // register: subgroup size, lanes per workgroup
 const MAX_HD4 = 32u;
 const REG_E = 16u;      // register: entries of a lane's row arrays (R rows of HD4 chunks)
 const REG_SLOTS = 2u;   // REG_E / SG: chunks of a shared row each lane loads
+const LAZY = 8.0;       // register forward: rescale only when a score passes the reference by this
 const NEG = -1.0e30;    // a finite "minus infinity": exp(NEG − m) is exactly 0, no inf − inf
 
 struct Shape {
@@ -261,18 +262,26 @@ fn attention_forward_register(
     }
     let live = rg_live();
     s = select(vec4f(NEG), s, (vec4u(j) <= rows) & live);
-    // Rescaled at every key, not under `if (any(s > m))`: lavapipe runs such a branch for the whole
-    // workgroup whenever one row's maximum grows (most keys), with a blend per entry on top. The
-    // selects by `live` (constant) let the compiler drop the exps of components i ≥ R.
-    let m_new = select(m, max(m, s), live);
-    let correction = select(vec4f(1.0), exp(m - m_new), live);  // exactly 1 where the maximum stays
-    m = m_new;
+    // m is a reference, not the running maximum: rescaled only when a score exceeds it by more than
+    // LAZY (then p ≤ e^LAZY, far from overflow), which after the first key is rare, where lavapipe
+    // runs the branch for the whole workgroup with a blend per entry whenever any row takes it.
+    if (any((s > m + LAZY) & live)) {
+      let m_new = select(m, max(m, s), live);
+      let correction = select(vec4f(1.0), exp(m - m_new), live);
+      l *= correction;
+      for (var e = 0u; e < REG_E; e++) {
+        if (e < R * HD4) {
+          acc[e] *= correction[e % R];
+        }
+      }
+      m = m_new;
+    }
     let p = select(vec4f(0.0), exp(s - m), live);
-    l = l * correction + p;
+    l += p;
     for (var e = 0u; e < REG_E; e++) {
       if (e < R * HD4) {
         let c4 = e / R;
-        acc[e] = acc[e] * correction[e % R] + p[e % R] * subgroupShuffle(vs[c4 / SG], c4 % SG);
+        acc[e] = fma(vec4f(p[e % R]), subgroupShuffle(vs[c4 / SG], c4 % SG), acc[e]);
       }
     }
   }
