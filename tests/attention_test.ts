@@ -125,6 +125,61 @@ for (const variant of ["register", "tiled"] as const) {
   });
 }
 
+/**
+ * Keys (after each row's first) whose score passes the row's running maximum by more than `margin`:
+ * the register forward rescales its accumulators at those only (its lazy reference maximum, LAZY = 8
+ * in the WGSL).
+ */
+function maximumJumps(qkv: Float64Array, shape: Shape, margin: number): number {
+  const { batch, seqLen, nHeads, headDim } = shape;
+  const dModel = nHeads * headDim;
+  let jumps = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < nHeads; h++) {
+      for (let t = 0; t < seqLen; t++) {
+        let max = -Infinity;
+        for (let j = 0; j <= t; j++) {
+          let s = 0;
+          for (let c = 0; c < headDim; c++) {
+            const q = qkv[(b * seqLen + t) * 3 * dModel + h * headDim + c];
+            s += q * qkv[(b * seqLen + j) * 3 * dModel + dModel + h * headDim + c];
+          }
+          s /= Math.sqrt(headDim);
+          if (j > 0 && s > max + margin) jumps++;
+          max = Math.max(max, s);
+        }
+      }
+    }
+  }
+  return jumps;
+}
+
+for (const variant of ["register", "tiled"] as const) {
+  Deno.test({
+    name: `attention (${variant}): peaked softmax (scores tens of units apart) matches the float64 reference`,
+    ...GPU_TEST,
+    async fn() {
+      const { gpu, kernels } = await testGpu();
+      const random = new Random(17);
+      const shape = SHAPES[6]; // B 2, T 70, H 4, hd 8: a shape the test above compiled already
+      const { batch, seqLen, nHeads, headDim } = shape;
+      const dModel = nHeads * headDim;
+      const label = `${variant} peaked B=${batch} T=${seqLen} H=${nHeads} hd=${headDim}`;
+      const qkv = randomInputs(random, batch * seqLen * 3 * dModel, 6);
+      const dy = randomInputs(random, batch * seqLen * dModel);
+      const jumps = maximumJumps(qkv.f64, shape, 8);
+      console.log(`${label}: ${jumps} keys pass their row's running maximum by more than 8`);
+      assert(jumps > 100, `${label}: the inputs must make the maxima jump (${jumps} keys)`);
+      const got = await runGpu(gpu, kernels, shape, variant, qkv.f32, dy.f32);
+      const expected = attentionForwardWithLse(qkv.f64, batch, seqLen, dModel, nHeads);
+      assertClose(got.y, expected.y, 1e-4, `${label} y`);
+      assertClose(got.lse, expected.lse, 1e-5, `${label} lse`);
+      const dqkv = attentionBackward(dy.f64, qkv.f64, batch, seqLen, dModel, nHeads);
+      assertClose(got.dqkv, Float32Array.from(dqkv), BACKWARD_TOLERANCE, `${label} dqkv`);
+    },
+  });
+}
+
 /** Head dimensions divisible by 4 (RoPE's backward fused); 32 is every cpu preset's. */
 const ROPE_SHAPES: Shape[] = [
   { batch: 2, seqLen: 17, nHeads: 2, headDim: 8 },
