@@ -238,7 +238,7 @@ fn attention_forward_register(
       }
     }
   }
-  var m = vec4f(NEG);  // running maxima of the rows' scores
+  var m = vec4f(NEG);  // reference maxima of the rows' scores (≥ running maxima − LAZY)
   var l = vec4f(0.0);  // running Σ exp(s − m)
   let end = min(blk.first + R * SG, T);
   for (var j = 0u; j < end; j++) {
