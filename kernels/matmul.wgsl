@@ -164,8 +164,14 @@ fn stationary_b(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let g2 = g0 + 16u;
   // min(nwg.z, 1) − 1 is 0, but the compiler cannot know it: loops bounded with it stay rolled.
   let zero = min(nwg.z, 1u) - 1u;
-  let r_begin = (wid.y + wid.z * nwg.y) * ROWS_PER_WG;
-  let r_end = min(r_begin + ROWS_PER_WG, ROWS);
+  // The row count comes from C's binding (exactly ROWS · COLS floats) and the rows of a workgroup from
+  // the grid, not from overrides: they only bound the rolled row loop, and so one pipeline serves every
+  // batch size (each new override set is a pipeline lavapipe compiles, about a second at 3 groups).
+  let rows = arrayLength(&sb_c) / cols4;
+  let row_blocks = nwg.y * nwg.z;
+  let rows_per_wg = (rows + row_blocks - 1u) / row_blocks;
+  let r_begin = (wid.y + wid.z * nwg.y) * rows_per_wg;
+  let r_end = min(r_begin + rows_per_wg, rows);
   var w0: array<mat4x4f, SB_MAX4>;
   var w1: array<mat4x4f, SB_MAX4>;
   var w2: array<mat4x4f, SB_WIDE_MAX4>;

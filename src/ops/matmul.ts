@@ -130,6 +130,14 @@ function scratchFor(kernels: Kernels, bytes: number): GPUBuffer {
   return buffer;
 }
 
+/** The first `bytes` bytes of `binding`, as a byte range. */
+function exactRange(binding: Binding, bytes: number): Binding {
+  // `"buffer" in`: dawn.node's buffers are not instances of Deno's `GPUBuffer`.
+  return "buffer" in binding
+    ? { buffer: binding.buffer, offset: binding.offset ?? 0, size: bytes }
+    : { buffer: binding, offset: 0, size: bytes };
+}
+
 function bindingBytes(binding: Binding): number {
   if (binding instanceof GPUBuffer) return binding.size;
   return binding.size ?? binding.buffer.size - (binding.offset ?? 0);
@@ -234,7 +242,7 @@ export class Matmul {
     if (
       variant === "register" && layout !== "dyTx" && dims.cols % 4 === 0 && dims.red % 4 === 0
     ) {
-      return await Matmul.#stationary(kernels, full, base, dims, maxPerDim);
+      return await Matmul.#stationary(kernels, full, dims, maxPerDim);
     }
     if (variant === "register") {
       const entry = registerEntry(layout, k);
@@ -287,7 +295,6 @@ export class Matmul {
   static async #stationary(
     kernels: Kernels,
     full: Required<Omit<MatmulShape, "variant">>,
-    base: Constants,
     dims: MatmulDims,
     maxPerDim: number,
   ): Promise<Matmul> {
@@ -301,10 +308,13 @@ export class Matmul {
     rowChunks = Math.max(1, Math.min(rowChunks, Math.ceil(dims.rows / 16)));
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
     const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (stationaryMaxChunk(groups) / 4)));
+    // No ROWS or ROWS_PER_WG: the kernel takes them from C's binding and the grid, so the pipeline
+    // serves every row count (batch size, eval batch, prefix copies) without a new compile.
     const pipeline = await kernels.pipeline("matmul", "stationary_b", {
-      ...base,
+      COLS: dims.cols,
+      RED: dims.red,
+      ACCUMULATE: full.accumulate,
       B_T: full.layout === "dyW",
-      ROWS_PER_WG: rowsPerGroup,
       SB_CHUNK4: chunk4,
       SB_GROUPS: groups,
     });
@@ -361,6 +371,16 @@ export class Matmul {
       }
     }
     const kernels = this.#kernels;
+    if (this.entryPoint === "stationary_b") {
+      // The kernel counts C's rows from the length of its binding: bind exactly the product's bytes.
+      kernels.dispatch(
+        pass,
+        this.#main.pipeline,
+        [a, b, exactRange(c, d.cElements * 4)],
+        this.#main.workgroups,
+      );
+      return;
+    }
     if (this.#reduce === null) {
       kernels.dispatch(pass, this.#main.pipeline, [a, b, c], this.#main.workgroups);
       return;
