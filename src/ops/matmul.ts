@@ -237,7 +237,7 @@ export class Matmul {
     }
     const base: Constants = { ROWS: dims.rows, COLS: dims.cols, RED: dims.red, ACCUMULATE: full.accumulate };
     if (variant === "register" && layout === "dyTx" && dims.rows % 4 === 0 && dims.cols % 4 === 0) {
-      return await Matmul.#stationaryDyTx(kernels, full, base, dims, maxPerDim);
+      return await Matmul.#stationaryDyTx(kernels, full, dims, maxPerDim);
     }
     if (
       variant === "register" && layout !== "dyTx" && dims.cols % 4 === 0 && dims.red % 4 === 0
@@ -331,7 +331,6 @@ export class Matmul {
   static async #stationaryDyTx(
     kernels: Kernels,
     full: Required<Omit<MatmulShape, "variant">>,
-    base: Constants,
     dims: MatmulDims,
     maxPerDim: number,
   ): Promise<Matmul> {
@@ -340,10 +339,15 @@ export class Matmul {
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
     const red4 = Math.ceil(dims.red / 4);
     const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (DYTX_MAX_CHUNK / 4)));
+    // No RED: the kernel counts the token rows from X's binding, so batch sizes whose chunks are alike
+    // share the pipeline.
     const pipeline = await kernels.pipeline("matmul", "dytx_stationary", {
-      ...base,
+      ROWS: dims.rows,
+      COLS: dims.cols,
+      ACCUMULATE: full.accumulate,
       ROWS_PER_WG: rowsPerGroup,
       SB_CHUNK4: chunk4,
+      SX_EXACT: dims.red % (4 * chunk4) === 0,
     });
     const workgroups = foldRows(colBlocks, rowChunks, 1, maxPerDim);
     return new Matmul(kernels, full, "register", "dytx_stationary", 1, { pipeline, workgroups }, null, null);
@@ -373,12 +377,14 @@ export class Matmul {
     const kernels = this.#kernels;
     if (this.entryPoint === "stationary_b") {
       // The kernel counts C's rows from the length of its binding: bind exactly the product's bytes.
-      kernels.dispatch(
-        pass,
-        this.#main.pipeline,
-        [a, b, exactRange(c, d.cElements * 4)],
-        this.#main.workgroups,
-      );
+      const bindings = [a, b, exactRange(c, d.cElements * 4)];
+      kernels.dispatch(pass, this.#main.pipeline, bindings, this.#main.workgroups);
+      return;
+    }
+    if (this.entryPoint === "dytx_stationary") {
+      // The kernel counts the token rows from the length of X's binding: bind exactly X's bytes.
+      const bindings = [a, exactRange(b, d.bElements * 4), c];
+      kernels.dispatch(pass, this.#main.pipeline, bindings, this.#main.workgroups);
       return;
     }
     if (this.#reduce === null) {
