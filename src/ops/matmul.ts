@@ -19,6 +19,7 @@
  */
 import { createBuffer, type GpuDevice } from "../gpu/mod.ts";
 import { type Binding, type Constants, grid, type Kernels } from "../gpu/kernels.ts";
+import { bindingPrefix } from "./forward_backward.ts";
 
 /** Which product: see the module documentation. */
 export type MatmulLayout = "xwT" | "dyW" | "dyTx";
@@ -128,14 +129,6 @@ function scratchFor(kernels: Kernels, bytes: number): GPUBuffer {
   const buffer = createBuffer(kernels.gpu, bytes, "matmul split-K partial sums");
   scratchBuffers.set(kernels, buffer);
   return buffer;
-}
-
-/** The first `bytes` bytes of `binding`, as a byte range. */
-function exactRange(binding: Binding, bytes: number): Binding {
-  // `"buffer" in`: dawn.node's buffers are not instances of Deno's `GPUBuffer`.
-  return "buffer" in binding
-    ? { buffer: binding.buffer, offset: binding.offset ?? 0, size: bytes }
-    : { buffer: binding, offset: 0, size: bytes };
 }
 
 function bindingBytes(binding: Binding): number {
@@ -377,13 +370,13 @@ export class Matmul {
     const kernels = this.#kernels;
     if (this.entryPoint === "stationary_b") {
       // The kernel counts C's rows from the length of its binding: bind exactly the product's bytes.
-      const bindings = [a, b, exactRange(c, d.cElements * 4)];
+      const bindings = [a, b, bindingPrefix(c, d.cElements * 4)];
       kernels.dispatch(pass, this.#main.pipeline, bindings, this.#main.workgroups);
       return;
     }
     if (this.entryPoint === "dytx_stationary") {
       // The kernel counts the token rows from the length of X's binding: bind exactly X's bytes.
-      const bindings = [a, exactRange(b, d.bElements * 4), c];
+      const bindings = [a, bindingPrefix(b, d.bElements * 4), c];
       kernels.dispatch(pass, this.#main.pipeline, bindings, this.#main.workgroups);
       return;
     }
