@@ -93,6 +93,9 @@ fn rows_scatter(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
 // embedding_forward4, embedding_backward4: the same four columns at a time (D a multiple of 4), for
 // lavapipe, where every storage access whose address differs across lanes is a loop over the lanes:
 // a vec4 costs about what one float does in the scalar kernels, and the row's id is read once per row.
+// The row count of the vec4 kernels is not an override: it comes from the length of x (forward) and of
+// the index (backward: 3 · rows + 2 entries), bound at exactly their size, so one pipeline serves every
+// batch size.
 // embedding_forward4: one invocation per row, bindings as embedding_forward.
 @group(0) @binding(0) var<storage, read> fw4_wte: array<vec4f>;
 @group(0) @binding(1) var<storage, read> fw4_ids: array<u32>;
@@ -101,10 +104,10 @@ fn rows_scatter(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
 @compute @workgroup_size(WG)
 fn embedding_forward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let row = gid.x + gid.y * nwg.x * WG;
-  if (row >= ROWS) {
+  let d4 = D / 4u;
+  if (row >= arrayLength(&fw4_x) / d4) {
     return;
   }
-  let d4 = D / 4u;
   let id = fw4_ids[row];
   let width = d4 + nwg.z - 1u;  // d4, opaque to the compiler (see kernels/rmsnorm.wgsl)
   if (id < VOCAB) {
@@ -128,18 +131,19 @@ fn embedding_forward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
 fn embedding_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   let d4 = D / 4u;
-  let count = min(bw4_index[0], min(ROWS, VOCAB));
+  let rows = (arrayLength(&bw4_index) - 2u) / 3u;
+  let count = min(bw4_index[0], min(rows, VOCAB));
   if (i >= count * d4) {
     return;
   }
   let u = i / d4;
   let col = i - u * d4;
   let token = bw4_index[1u + u];
-  let first = bw4_index[1u + ROWS + u];
-  let last = min(bw4_index[2u + ROWS + u], ROWS);
+  let first = bw4_index[1u + rows + u];
+  let last = min(bw4_index[2u + rows + u], rows);
   var sum = vec4f(0.0);
   for (var k = first; k < last; k++) {
-    sum += bw4_dx[bw4_index[2u + 2u * ROWS + k] * d4 + col];
+    sum += bw4_dx[bw4_index[2u + 2u * rows + k] * d4 + col];
   }
   if (token < VOCAB) {
     bw4_dwte[token * d4 + col] += sum;

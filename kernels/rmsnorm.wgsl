@@ -226,6 +226,8 @@ fn rmsnorm_backward_serial4(@builtin(global_invocation_id) gid: vec3u, @builtin(
 // Requires subgroups of at least 8 invocations (the matmul's register kernels need the same).
 // Bindings as rmsnorm_forward_* and rmsnorm_backward_*.
 
+// The row count is not an override here: the rows come from the length of the rstd binding (the op
+// binds exactly `rows` floats), so one pipeline serves every batch size.
 override ROWS_PER_WG: u32 = 32u;
 const REG_MAX4 = 4u;
 
@@ -248,7 +250,7 @@ fn rmsnorm_forward_register(@builtin(workgroup_id) wid: vec3u, @builtin(num_work
   let d4 = D / 4u;
   let lane = lid.x;
   let r_begin = (wid.x + wid.y * nwg.x) * ROWS_PER_WG;
-  let r_end = min(r_begin + ROWS_PER_WG, ROWS);
+  let r_end = min(r_begin + ROWS_PER_WG, arrayLength(&fwr_rstd));
   for (var r = r_begin; r < r_end; r++) {
     var xs: array<vec4f, REG_MAX4>;
     for (var q = 0u; q < REG_MAX4; q++) {
@@ -278,7 +280,7 @@ fn rmsnorm_backward_register(@builtin(workgroup_id) wid: vec3u, @builtin(num_wor
   let d4 = D / 4u;
   let lane = lid.x;
   let r_begin = (wid.x + wid.y * nwg.x) * ROWS_PER_WG;
-  let r_end = min(r_begin + ROWS_PER_WG, ROWS);
+  let r_end = min(r_begin + ROWS_PER_WG, arrayLength(&bwr_rstd));
   for (var r = r_begin; r < r_end; r++) {
     var dys: array<vec4f, REG_MAX4>;
     var ys: array<vec4f, REG_MAX4>;

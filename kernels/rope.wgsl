@@ -65,6 +65,8 @@ fn rope_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
 }
 
 // The same, four pairs at a time (HD/2 a multiple of 4): vec4 loads of x, its partner and the table.
+// The vec4 entry points take the row count N from the length of the qkv binding (the op binds exactly
+// N · 3D floats) instead of the override, so one pipeline serves every batch size.
 // rope_forward4 bindings: as rope_forward (the table read as vec4: two (cos, sin) pairs each)
 @group(0) @binding(0) var<storage, read> fw4_table: array<vec4f>;
 @group(0) @binding(1) var<storage, read_write> fw4_qkv: array<vec4f>;
@@ -94,7 +96,7 @@ fn pairs4_of(p4: u32) -> Pairs4 {
 @compute @workgroup_size(WG)
 fn rope_forward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let p4 = gid.x + gid.y * nwg.x * WG;
-  if (p4 < N * D / 4u) {
+  if (p4 < arrayLength(&fw4_qkv) / 3u) {
     let at = pairs4_of(p4);
     let a = fw4_table[at.entry2];
     let b = fw4_table[at.entry2 + 1u];
@@ -110,7 +112,7 @@ fn rope_forward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
 @compute @workgroup_size(WG)
 fn rope_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let p4 = gid.x + gid.y * nwg.x * WG;
-  if (p4 < N * D / 4u) {
+  if (p4 < arrayLength(&bw4_dqkv) / 3u) {
     let at = pairs4_of(p4);
     let a = bw4_table[at.entry2];
     let b = bw4_table[at.entry2 + 1u];
@@ -131,7 +133,7 @@ fn rope_backward4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 fn rope_forward_heads4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let quads = HD / 8u;  // groups of four pairs per head
   let item = gid.x + gid.y * nwg.x * WG;
-  if (item >= N * quads) {
+  if (item >= arrayLength(&fw4_qkv) / (3u * D / 4u) * quads) {
     return;
   }
   let row = item / quads;

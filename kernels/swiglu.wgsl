@@ -148,12 +148,14 @@ fn swiglu_tangent4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
 // *_rows4 (software adapters; HALF a multiple of 4): the *4 kernels with one invocation per row looping
 // over its vec4s, a 16th as many invocations at HALF 64. Measured on lavapipe (2-core Zen 4, 1,024
 // rows, HALF 48 and 64, 64 invocations a workgroup): 15–20% less CPU than the *4 kernels at 256.
-// Bindings as swiglu_forward4 and swiglu_backward4.
+// Bindings as swiglu_forward4 and swiglu_backward4. The row count is not an override: it comes from the
+// length of `out` (forward) and `dout` (backward), bound at exactly rows · HALF floats, so one pipeline
+// serves every batch size.
 @compute @workgroup_size(WG)
 fn swiglu_forward_rows4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let half4 = HALF / 4u;
   let row = gid.x + gid.y * nwg.x * WG;
-  if (row >= ROWS) {
+  if (row >= arrayLength(&fw4_out) / half4) {
     return;
   }
   let width = half4 + nwg.z - 1u;  // half4, opaque to the compiler (no unrolling: see rmsnorm.wgsl)
@@ -169,7 +171,7 @@ fn swiglu_forward_rows4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_
 fn swiglu_backward_rows4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let half4 = HALF / 4u;
   let row = gid.x + gid.y * nwg.x * WG;
-  if (row >= ROWS) {
+  if (row >= arrayLength(&bw4_dout) / half4) {
     return;
   }
   let width = half4 + nwg.z - 1u;

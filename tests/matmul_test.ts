@@ -131,6 +131,60 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "matmul: the stationary kernels serve other row counts with the same pipeline, bound inside larger buffers",
+  ...GPU_TEST,
+  async fn() {
+    const { gpu, kernels } = await testGpu();
+    if (!registerVariantSupported(gpu)) return;
+    const random = new Random(11);
+    // The shapes of CASES.register[4] (pipelines already compiled) at other token counts: stationary_b
+    // takes its rows from C's binding, dytx_stationary its token rows from X's (N = 46 has the chunks
+    // of N = 45: one of 12 vec4 steps, clamped).
+    for (const [layout, n] of [["xwT", 19], ["dyW", 19], ["dyTx", 46]] as const) {
+      const before = kernels.pipelineCount;
+      const matmul = await Matmul.create(kernels, {
+        layout,
+        n,
+        m: 132,
+        k: 96,
+        accumulate: true,
+        variant: "register",
+      });
+      assertEquals(kernels.pipelineCount, before, `${layout} n=${n} compiled a new pipeline`);
+      const d = matmul.dims;
+      // Each operand 64 floats (256 bytes) into its buffer and followed by 40 more, which must stay unread
+      // (they are NaN) and unwritten.
+      const pad = 64;
+      const tail = 40;
+      const inputs = [d.aElements, d.bElements, d.cElements].map((e) => randomInputs(random, e));
+      const buffers = inputs.map((input, i) => {
+        const data = new Float32Array(pad + input.f32.length + tail).fill(i < 2 ? NaN : 7);
+        data.set(input.f32, pad);
+        return uploadBuffer(gpu, data, `operand ${i}`);
+      });
+      const [a, b, c] = buffers.map((buffer) => ({ buffer, offset: pad * 4 }));
+      const encoder = gpu.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      matmul.record(pass, a, b, c);
+      pass.end();
+      gpu.device.queue.submit([encoder.finish()]);
+      const out = await readFloats(gpu, buffers[2], 0, pad + d.cElements + tail);
+      const product = reference(layout, inputs[0].f64, inputs[1].f64, n, 132, 96);
+      const expected = product.map((v, i) => v + inputs[2].f64[i]);
+      assertClose(
+        out.subarray(pad, pad + d.cElements),
+        expected,
+        1e-4,
+        `${layout} n=${n} ${matmul.entryPoint}`,
+      );
+      assertEquals([...out.subarray(pad + d.cElements)], new Array(tail).fill(7), `${layout}: wrote past C`);
+      for (const buffer of buffers) buffer.destroy();
+    }
+  },
+});
+
+Deno.test({
   name: "matmul: bad shapes and short bindings are refused with a clear error",
   ...GPU_TEST,
   async fn() {

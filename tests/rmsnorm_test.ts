@@ -140,3 +140,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "rmsnorm: the register kernels serve another row count with the same pipelines, rstd in a larger buffer",
+  ...GPU_TEST,
+  async fn() {
+    const { gpu, kernels } = await testGpu();
+    const random = new Random(14);
+    const d = 68; // the register shape of SHAPES at 100 rows: its pipelines are compiled
+    await RmsNorm.create(kernels, { rows: 100, d, variant: "serial" });
+    const before = kernels.pipelineCount;
+    const rows = 45; // a partial second workgroup of 32 rows
+    const norm = await RmsNorm.create(kernels, { rows, d, variant: "serial" });
+    assert(
+      kernels.pipelineCount === before,
+      `rows=${rows} compiled ${kernels.pipelineCount - before} pipelines`,
+    );
+    const x = randomInputs(random, rows * d, 3);
+    const bx = uploadBuffer(gpu, x.f32, "x");
+    const by = createBuffer(gpu, rows * d * 4, "y");
+    // rstd followed by 40 floats the kernels must not count as rows (they would write them).
+    const brstd = uploadBuffer(gpu, new Float32Array(rows + 40).fill(7), "rstd");
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    norm.forward(pass, bx, by, brstd);
+    pass.end();
+    gpu.device.queue.submit([encoder.finish()]);
+    assertClose(await readFloats(gpu, by), rmsnormForward(x.f64, rows, d), 1e-4, `forward y rows=${rows}`);
+    const tail = await readFloats(gpu, brstd, rows);
+    assert(tail.every((v) => v === 7), "the forward wrote rstd past its rows");
+    for (const buffer of [bx, by, brstd]) buffer.destroy();
+  },
+});

@@ -7,7 +7,7 @@
 import { createBuffer, writeBuffer } from "../gpu/buffers.ts";
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
-import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { bindingPrefix, compilePair, ForwardBackwardOp } from "./forward_backward.ts";
 import { defaultRowVariant, type RowVariant } from "./rmsnorm.ts";
 import { checkPositiveSizes } from "./shapes.ts";
 
@@ -135,7 +135,8 @@ export class Embedding extends ForwardBackwardOp<Required<EmbeddingShape>> {
     const variant = shape.variant ?? defaultRowVariant(kernels);
     const full = { rows, vocab, d, variant };
     if (variant === "serial" && d % 4 === 0) {
-      const constants = { ROWS: rows, VOCAB: vocab, D: d };
+      // No ROWS: the kernels count the rows from the bindings of x and of the index (see `forward`).
+      const constants = { VOCAB: vocab, D: d };
       const pipelines = await compilePair(
         kernels,
         "embedding",
@@ -175,7 +176,8 @@ export class Embedding extends ForwardBackwardOp<Required<EmbeddingShape>> {
 
   /** Records `x[r, :] = wte[ids[r], :]` (`wte` [vocab, d], `ids` u32 [rows], `x` [rows, d]). */
   forward(pass: GPUComputePassEncoder, wte: Binding, ids: Binding, x: Binding): void {
-    this.recordForward(pass, [wte, ids, x]);
+    // x and the index bound at exactly their size: the vec4 kernels take the row count from their length.
+    this.recordForward(pass, [wte, ids, bindingPrefix(x, this.shape.rows * this.shape.d * 4)]);
   }
 
   /**
@@ -183,7 +185,7 @@ export class Embedding extends ForwardBackwardOp<Required<EmbeddingShape>> {
    * the index of the last {@linkcode Embedding.writeIndex}.
    */
   backward(pass: GPUComputePassEncoder, dx: Binding, dwte: Binding): void {
-    this.recordBackward(pass, [dx, this.#index, dwte]);
+    this.recordBackward(pass, [dx, bindingPrefix(this.#index, (3 * this.shape.rows + 2) * 4), dwte]);
   }
 
   /** Frees the index buffer. */

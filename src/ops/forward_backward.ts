@@ -24,6 +24,18 @@ export async function compilePair(
 }
 
 /**
+ * The first `bytes` bytes of `binding`, as a byte range. Kernels that count their rows with
+ * `arrayLength` (so that one pipeline serves every row count) are bound through it: the length is then
+ * the shape's, whatever the size of the buffer behind it.
+ */
+export function bindingPrefix(binding: Binding, bytes: number): Binding {
+  // `"buffer" in`: dawn.node's buffers are not instances of Deno's `GPUBuffer`.
+  return "buffer" in binding
+    ? { buffer: binding.buffer, offset: binding.offset ?? 0, size: bytes }
+    : { buffer: binding, offset: 0, size: bytes };
+}
+
+/**
  * An op of one shape with a forward and a backward pipeline. A subclass compiles them in its
  * `create` ({@linkcode compilePair}) and names the bindings of each record.
  *

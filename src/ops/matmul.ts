@@ -19,6 +19,7 @@
  */
 import { createBuffer, type GpuDevice } from "../gpu/mod.ts";
 import { type Binding, type Constants, grid, type Kernels } from "../gpu/kernels.ts";
+import { bindingPrefix } from "./forward_backward.ts";
 
 /** Which product: see the module documentation. */
 export type MatmulLayout = "xwT" | "dyW" | "dyTx";
@@ -229,12 +230,12 @@ export class Matmul {
     }
     const base: Constants = { ROWS: dims.rows, COLS: dims.cols, RED: dims.red, ACCUMULATE: full.accumulate };
     if (variant === "register" && layout === "dyTx" && dims.rows % 4 === 0 && dims.cols % 4 === 0) {
-      return await Matmul.#stationaryDyTx(kernels, full, base, dims, maxPerDim);
+      return await Matmul.#stationaryDyTx(kernels, full, dims, maxPerDim);
     }
     if (
       variant === "register" && layout !== "dyTx" && dims.cols % 4 === 0 && dims.red % 4 === 0
     ) {
-      return await Matmul.#stationary(kernels, full, base, dims, maxPerDim);
+      return await Matmul.#stationary(kernels, full, dims, maxPerDim);
     }
     if (variant === "register") {
       const entry = registerEntry(layout, k);
@@ -287,7 +288,6 @@ export class Matmul {
   static async #stationary(
     kernels: Kernels,
     full: Required<Omit<MatmulShape, "variant">>,
-    base: Constants,
     dims: MatmulDims,
     maxPerDim: number,
   ): Promise<Matmul> {
@@ -301,10 +301,13 @@ export class Matmul {
     rowChunks = Math.max(1, Math.min(rowChunks, Math.ceil(dims.rows / 16)));
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
     const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (stationaryMaxChunk(groups) / 4)));
+    // No ROWS or ROWS_PER_WG: the kernel takes them from C's binding and the grid, so the pipeline
+    // serves every row count (batch size, eval batch, prefix copies) without a new compile.
     const pipeline = await kernels.pipeline("matmul", "stationary_b", {
-      ...base,
+      COLS: dims.cols,
+      RED: dims.red,
+      ACCUMULATE: full.accumulate,
       B_T: full.layout === "dyW",
-      ROWS_PER_WG: rowsPerGroup,
       SB_CHUNK4: chunk4,
       SB_GROUPS: groups,
     });
@@ -321,7 +324,6 @@ export class Matmul {
   static async #stationaryDyTx(
     kernels: Kernels,
     full: Required<Omit<MatmulShape, "variant">>,
-    base: Constants,
     dims: MatmulDims,
     maxPerDim: number,
   ): Promise<Matmul> {
@@ -330,10 +332,15 @@ export class Matmul {
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
     const red4 = Math.ceil(dims.red / 4);
     const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (DYTX_MAX_CHUNK / 4)));
+    // No RED: the kernel counts the token rows from X's binding, so batch sizes whose chunks are alike
+    // share the pipeline.
     const pipeline = await kernels.pipeline("matmul", "dytx_stationary", {
-      ...base,
+      ROWS: dims.rows,
+      COLS: dims.cols,
+      ACCUMULATE: full.accumulate,
       ROWS_PER_WG: rowsPerGroup,
       SB_CHUNK4: chunk4,
+      SX_EXACT: dims.red % (4 * chunk4) === 0,
     });
     const workgroups = foldRows(colBlocks, rowChunks, 1, maxPerDim);
     return new Matmul(kernels, full, "register", "dytx_stationary", 1, { pipeline, workgroups }, null, null);
@@ -361,6 +368,18 @@ export class Matmul {
       }
     }
     const kernels = this.#kernels;
+    if (this.entryPoint === "stationary_b") {
+      // The kernel counts C's rows from the length of its binding: bind exactly the product's bytes.
+      const bindings = [a, b, bindingPrefix(c, d.cElements * 4)];
+      kernels.dispatch(pass, this.#main.pipeline, bindings, this.#main.workgroups);
+      return;
+    }
+    if (this.entryPoint === "dytx_stationary") {
+      // The kernel counts the token rows from the length of X's binding: bind exactly X's bytes.
+      const bindings = [a, bindingPrefix(b, d.bElements * 4), c];
+      kernels.dispatch(pass, this.#main.pipeline, bindings, this.#main.workgroups);
+      return;
+    }
     if (this.#reduce === null) {
       kernels.dispatch(pass, this.#main.pipeline, [a, b, c], this.#main.workgroups);
       return;

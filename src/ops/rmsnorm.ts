@@ -6,7 +6,7 @@
  */
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
-import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { bindingPrefix, compilePair, ForwardBackwardOp } from "./forward_backward.ts";
 
 /**
  * How a row-wise kernel maps onto the device: `serial` is one invocation per row with serial loops
@@ -85,7 +85,8 @@ export class RmsNorm extends ForwardBackwardOp<Required<RmsNormShape>> {
     };
     const serial = full.variant === "serial";
     if (serial && d % 4 === 0 && d <= REGISTER_MAX_WIDTH && eightLaneSubgroups(kernels)) {
-      const base = { ROWS: rows, D: d, EPS: full.eps, ROWS_PER_WG: REGISTER_ROWS_PER_WORKGROUP };
+      // No ROWS: the kernels count the rows from the rstd binding (see `forward`).
+      const base = { D: d, EPS: full.eps, ROWS_PER_WG: REGISTER_ROWS_PER_WORKGROUP };
       const pipelines = await compilePair(
         kernels,
         "rmsnorm",
@@ -110,7 +111,8 @@ export class RmsNorm extends ForwardBackwardOp<Required<RmsNormShape>> {
 
   /** Records `y = x·rstd` and saves `rstd` ([rows]). `x`, `y`: [rows, d]. */
   forward(pass: GPUComputePassEncoder, x: Binding, y: Binding, rstd: Binding): void {
-    this.recordForward(pass, [x, y, rstd]);
+    // rstd bound at exactly `rows` floats: the register kernels take the row count from its length.
+    this.recordForward(pass, [x, y, bindingPrefix(rstd, this.shape.rows * 4)]);
   }
 
   /**
@@ -118,6 +120,6 @@ export class RmsNorm extends ForwardBackwardOp<Required<RmsNormShape>> {
    * output `y` and saved `rstd`.
    */
   backward(pass: GPUComputePassEncoder, dy: Binding, y: Binding, rstd: Binding, dx: Binding): void {
-    this.recordBackward(pass, [dy, y, rstd, dx]);
+    this.recordBackward(pass, [dy, y, bindingPrefix(rstd, this.shape.rows * 4), dx]);
   }
 }

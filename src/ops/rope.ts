@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Binding, grid, type Kernels, uploadBuffer } from "../gpu/mod.ts";
+import { type Binding, type Constants, grid, type Kernels, uploadBuffer } from "../gpu/mod.ts";
+import { bindingPrefix } from "./forward_backward.ts";
 import { defaultRowVariant, type RowVariant } from "./rmsnorm.ts";
 import { checkRopeShape, ropeTable } from "./shapes.ts";
 
@@ -91,14 +92,10 @@ export class Rope {
       interleaved[2 * e] = cos[e];
       interleaved[2 * e + 1] = sin[e];
     }
-    const constants = {
-      N: full.batch * full.seqLen,
-      T: full.seqLen,
-      D: full.dModel,
-      HD: full.headDim,
-      WG: WORKGROUP,
-    };
     const suffix = vec4Pairs(full.headDim) ? "4" : "";
+    const constants: Constants = { T: full.seqLen, D: full.dModel, HD: full.headDim, WG: WORKGROUP };
+    // The vec4 kernels count the rows from the qkv binding (see `forward`): one pipeline for every batch.
+    if (suffix === "") constants.N = full.batch * full.seqLen;
     const heads4 = full.variant === "serial" && vec4Pairs(full.headDim);
     const [forward, backward] = await Promise.all([
       heads4
@@ -113,12 +110,21 @@ export class Rope {
 
   /** Rotates the q and k blocks of `qkv [B·T, 3d]` in place. */
   forward(pass: GPUComputePassEncoder, qkv: Binding): void {
-    this.#kernels.dispatch(pass, this.#forward, [this.#table, qkv], this.#forwardGrid);
+    const rows = this.shape.batch * this.shape.seqLen;
+    // Bound at exactly [B·T, 3d]: the vec4 kernels take the row count from its length.
+    this.#kernels.dispatch(pass, this.#forward, [
+      this.#table,
+      bindingPrefix(qkv, rows * 3 * this.shape.dModel * 4),
+    ], this.#forwardGrid);
   }
 
   /** Rotates the dq and dk blocks of `dqkv [B·T, 3d]` back in place (the transpose of the forward). */
   backward(pass: GPUComputePassEncoder, dqkv: Binding): void {
-    this.#kernels.dispatch(pass, this.#backward, [this.#table, dqkv], this.#grid);
+    const rows = this.shape.batch * this.shape.seqLen;
+    this.#kernels.dispatch(pass, this.#backward, [
+      this.#table,
+      bindingPrefix(dqkv, rows * 3 * this.shape.dModel * 4),
+    ], this.#grid);
   }
 
   /** Frees the table. */

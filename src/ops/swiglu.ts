@@ -6,7 +6,7 @@
  */
 import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
-import { compilePair, ForwardBackwardOp } from "./forward_backward.ts";
+import { bindingPrefix, compilePair, ForwardBackwardOp } from "./forward_backward.ts";
 import { defaultRowVariant, type RowVariant } from "./rmsnorm.ts";
 
 /** Shape of {@linkcode SwiGlu}. */
@@ -53,7 +53,7 @@ export class SwiGlu extends ForwardBackwardOp<Required<SwiGluShape>> {
         kernels,
         "swiglu",
         ["swiglu_forward_rows4", "swiglu_backward_rows4"],
-        { ROWS: rows, HALF: width / 2, WG: ROWS4_WORKGROUP_SIZE },
+        { HALF: width / 2, WG: ROWS4_WORKGROUP_SIZE }, // rows: from the bindings (see `forward`)
       );
       return new SwiGlu(kernels, { rows, width, variant }, pipelines, grid(rows, ROWS4_WORKGROUP_SIZE));
     }
@@ -71,11 +71,12 @@ export class SwiGlu extends ForwardBackwardOp<Required<SwiGluShape>> {
 
   /** Records `out = silu(gate)·x` (`u` [rows, width] → `out` [rows, width/2]). */
   forward(pass: GPUComputePassEncoder, u: Binding, out: Binding): void {
-    this.recordForward(pass, [u, out]);
+    // `out` and `dout` bound at exactly their size: the rows4 kernels count the rows from their length.
+    this.recordForward(pass, [u, bindingPrefix(out, this.shape.rows * this.shape.width * 2)]);
   }
 
   /** Records `du` ([rows, width], both halves overwritten) from `dout` ([rows, width/2]) and `u`. */
   backward(pass: GPUComputePassEncoder, dout: Binding, u: Binding, du: Binding): void {
-    this.recordBackward(pass, [dout, u, du]);
+    this.recordBackward(pass, [bindingPrefix(dout, this.shape.rows * this.shape.width * 2), u, du]);
   }
 }
