@@ -6,8 +6,10 @@
  * Conventions every kernel file follows:
  * - each entry point binds its buffers at `@group(0) @binding(0..n)` in the order its doc comment
  *   lists, and uses every binding it declares (pipelines use the `auto` layout);
- * - sizes are `override` constants, so a pipeline is specialised per shape and cached by
- *   (file, entry point, constants);
+ * - sizes the compiler should see (widths, chunk lengths, unrolled trip counts) are `override`
+ *   constants, so a pipeline is specialised per shape and cached by (file, entry point, constants);
+ *   the token count, which only bounds rolled loops, is read from a binding's `arrayLength` (or a
+ *   small uniform) where the lavapipe kernels allow it, so one pipeline serves every batch size;
  * - 1-D work is laid out as a 2-D grid (see {@linkcode grid}) because a dispatch dimension holds at
  *   most 65535 workgroups: the linear index is `gid.x + gid.y * nwg.x * WG`.
  *
