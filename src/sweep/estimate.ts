@@ -27,8 +27,12 @@ import { formatDuration } from "../util/format.ts";
 import { landscapeKs } from "../analysis/landscape.ts";
 import type { SweepDefinition, SweepRun } from "./definition.ts";
 
-/** Steps of the probe run (checkpoints land at 1, 2, 4, 8 and 16; eleven plain steps are timed). */
-const PROBE_STEPS = 16;
+/**
+ * Steps of the probe run (checkpoints land at 1, 2, 4, …, 32 and 48; 41 plain steps are timed). On the
+ * 2-core VM a run's step time switches between two levels for stretches of several steps (cpu-m: 52 and
+ * 80 ms): 16 steps saw one level and put the default sweep's estimate 27% over its time; 48 see both.
+ */
+const PROBE_STEPS = 48;
 
 /** What {@linkcode estimateSweepTime} returns. */
 export interface SweepEstimate {
