@@ -209,20 +209,24 @@ export async function estimateSweepTime(
  * Measured cost of the analyses relative to the work they consist of (a forward, a step, a backward):
  * on the default sweep (lavapipe, 2 cores, shared) the loss-interference analysis took 0.9–1.4× and the
  * per-sequence gradient-interference analysis 1.4–2.2× the time of those passes at the probed step time
- * (two sweeps at different loads; the middle is used):
+ * (two sweeps at different loads; the middle is used), and after the kernels of issue #17's rounds 3–5
+ * the two together took about 1.2× that again (≈ 40 s against 34 estimated on the idle default sweep:
+ * the passes got faster, loading checkpoints and building models did not):
  * each checkpoint is also loaded from disk, models and their pipelines are built per analysis shape, and
  * every evaluation reads its per-token losses back. (3.1× and 4.8× before Dawn's ticks were throttled by
  * count, src/gpu/ticks.ts.)
  */
-const LOSS_INTERFERENCE_OVERHEAD = 1.1;
-const GRADIENT_INTERFERENCE_OVERHEAD = 1.7;
+const LOSS_INTERFERENCE_OVERHEAD = 1.3;
+const GRADIENT_INTERFERENCE_OVERHEAD = 2.0;
 
 /**
- * Seconds of one run's deceleration fits (against the step and against S, with their restarts), which no
- * probe measures: on the 2-core machine 0.1 s for cpu-xs and 7–10 s of CPU for cpu-s and cpu-m at 512
- * steps, so a mean of 6 s a run.
+ * Seconds of one run's deceleration fits (against the step and against S, with their restarts) and its
+ * share of the results tables, figures and report, which no probe measures: `deno task decel` fits the six
+ * runs of the default sweep and draws their figures in 2.1 s (the quick sweep's in 2.0 s), and the quick
+ * sweep's analyses after training took about 8 s in all, so 1.5 s a run. (It was 6 s a run, from fits that
+ * took 7–10 s of CPU before they were sped up; that put the quick sweep's estimate 27% over.)
  */
-const DECELERATION_FIT_SECONDS = 6;
+const DECELERATION_FIT_SECONDS = 1.5;
 
 /** The analyses of one run, from its probe (see {@linkcode estimateSweepTime}). */
 function analysisTime(
