@@ -91,6 +91,47 @@ export function attentionRegisterSupported(kernels: Kernels): boolean {
 }
 
 /**
+ * The attention variant to build at `headDim` (`auto`: `register` on a software adapter that has 8-lane
+ * subgroups and a head dimension ≤ `maxRegisterHeadDim`, else `tiled`), after checking the head
+ * dimension, the variant's name and what `register` needs; `what` names the kernels in the errors.
+ */
+export function resolveAttentionVariant(
+  kernels: Kernels,
+  requested: AttentionVariant,
+  headDim: number,
+  maxRegisterHeadDim: number,
+  what: string,
+): "register" | "tiled" {
+  if (headDim % 2 !== 0 || headDim > MAX_HEAD_DIM) {
+    throw new Error(
+      `zsl: attention head dimension d_model/n_heads = ${headDim} must be even and ≤ ${MAX_HEAD_DIM}: ` +
+        `change n_heads`,
+    );
+  }
+  if (!["auto", "register", "tiled"].includes(requested)) {
+    throw new Error(`zsl: unknown attention variant "${requested}": use auto, register or tiled`);
+  }
+  const registerRuns = attentionRegisterSupported(kernels);
+  if (requested === "register" && !registerRuns) {
+    const { subgroupMinSize, subgroupMaxSize } = kernels.gpu.adapter;
+    throw new Error(
+      `zsl: the register attention ${what} need subgroups of exactly 8 lanes (this adapter: ` +
+        `${subgroupMinSize ?? "?"}–${subgroupMaxSize ?? "?"}): use variant "tiled" or "auto"`,
+    );
+  }
+  if (requested === "register" && headDim > maxRegisterHeadDim) {
+    throw new Error(
+      `zsl: the register attention ${what} take head dimensions ≤ ${maxRegisterHeadDim}, got ` +
+        `${headDim}: use variant "tiled" or "auto"`,
+    );
+  }
+  if (requested !== "auto") return requested;
+  return kernels.gpu.adapter.isSoftware && registerRuns && headDim <= maxRegisterHeadDim
+    ? "register"
+    : "tiled";
+}
+
+/**
  * Attention for one shape: the pipelines of the chosen variant (specialised by head dimension only;
  * the other sizes come from a small uniform buffer), that uniform, and a scratch buffer of
  * `(lse_t, D_t = dy_t·y_t)` pairs (`[B·H·T]`) passed from the dq kernel to the dk and dv kernels.
@@ -166,34 +207,7 @@ export class Attention {
         );
       }
     }
-    if (headDim % 2 !== 0 || headDim > MAX_HEAD_DIM) {
-      throw new Error(
-        `zsl: attention head dimension d_model/n_heads = ${headDim} must be even and ≤ ${MAX_HEAD_DIM}: ` +
-          `change n_heads`,
-      );
-    }
-    if (!["auto", "register", "tiled"].includes(full.variant)) {
-      throw new Error(`zsl: unknown attention variant "${full.variant}": use auto, register or tiled`);
-    }
-    if (full.variant === "register" && !attentionRegisterSupported(kernels)) {
-      const { subgroupMinSize, subgroupMaxSize } = kernels.gpu.adapter;
-      throw new Error(
-        `zsl: the register attention kernels need subgroups of exactly 8 lanes (this adapter: ` +
-          `${subgroupMinSize ?? "?"}–${subgroupMaxSize ?? "?"}): use variant "tiled" or "auto"`,
-      );
-    }
-    if (full.variant === "register" && headDim > MAX_REGISTER_HEAD_DIM) {
-      throw new Error(
-        `zsl: the register attention kernels take head dimensions ≤ ${MAX_REGISTER_HEAD_DIM}, got ` +
-          `${headDim}: use variant "tiled" or "auto"`,
-      );
-    }
-    const variant = full.variant === "auto"
-      ? (kernels.gpu.adapter.isSoftware && attentionRegisterSupported(kernels) &&
-          headDim <= MAX_REGISTER_HEAD_DIM
-        ? "register"
-        : "tiled")
-      : full.variant;
+    const variant = resolveAttentionVariant(kernels, full.variant, headDim, MAX_REGISTER_HEAD_DIM, "kernels");
     const hd4 = Math.ceil(headDim / 4);
     const perLane = Math.min(REGISTER_ROWS_PER_LANE, Math.floor(REGISTER_ENTRIES / hd4));
     const rows = variant === "register" ? SUBGROUP * perLane : TILED_ROWS;

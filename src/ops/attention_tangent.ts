@@ -7,7 +7,7 @@
  */
 import { grid, type Kernels } from "../gpu/kernels.ts";
 import type { Binding, Constants } from "../gpu/kernels.ts";
-import { attentionRegisterSupported, MAX_HEAD_DIM } from "./attention.ts";
+import { MAX_HEAD_DIM, resolveAttentionVariant } from "./attention.ts";
 import type { AttentionShape } from "./attention.ts";
 import { checkAttentionShape } from "./shapes.ts";
 
@@ -70,23 +70,7 @@ export class AttentionTangent {
     // The tangent reads q and k as stored (rotated): RoPE never enters it.
     const full: Required<AttentionShape> = { ...shape, variant: shape.variant ?? "auto", ropeTheta: null };
     const headDim = checkAttentionShape(full.batch, full.seqLen, full.dModel, full.nHeads);
-    if (headDim % 2 !== 0 || headDim > MAX_HEAD_DIM) {
-      throw new Error(
-        `zsl: attention head dimension d_model/n_heads = ${headDim} must be even and ≤ ${MAX_HEAD_DIM}: ` +
-          `change n_heads`,
-      );
-    }
-    if (!["auto", "register", "tiled"].includes(full.variant)) {
-      throw new Error(`zsl: unknown attention variant "${full.variant}": use auto, register or tiled`);
-    }
-    if (full.variant === "register" && !attentionRegisterSupported(kernels)) {
-      throw new Error(
-        `zsl: the register attention tangent kernel needs subgroups of exactly 8 lanes: use variant "tiled" or "auto"`,
-      );
-    }
-    const variant = full.variant === "auto"
-      ? (kernels.gpu.adapter.isSoftware && attentionRegisterSupported(kernels) ? "register" : "tiled")
-      : full.variant;
+    const variant = resolveAttentionVariant(kernels, full.variant, headDim, MAX_HEAD_DIM, "tangent kernel");
     const hd4 = Math.ceil(headDim / 4);
     const constants: Constants = { HD: headDim, HD4: hd4, SCALE: 1 / Math.sqrt(headDim) };
     if (variant === "register") constants.WG = REGISTER_ROWS;

@@ -35,7 +35,7 @@ import { oneStepLearningRate } from "../interference/one_step.ts";
 import { analysedCheckpoints } from "../interference/run.ts";
 import { finishGradientInterference, gradientNoiseScale, predictionAgreement } from "./metrics.ts";
 import type { GradientInterference, PredictionAgreement } from "./metrics.ts";
-import { GradientStatistics } from "./statistics.ts";
+import { GradientStatistics, sequenceMeans } from "./statistics.ts";
 import type { ProjectionOptions } from "../../ops/projection.ts";
 
 /** Options of {@linkcode analyseRunGradients}. */
@@ -252,14 +252,4 @@ export async function analyseRunGradients(
     checkpoints.push(result);
   }
   return { name: run.info.name, runDir: run.runDir, checkpoints, computed: needed.length };
-}
-
-function sequenceMeans(values: Float64Array, perSequence: number): Float64Array {
-  const out = new Float64Array(values.length / perSequence);
-  for (let b = 0; b < out.length; b++) {
-    let sum = 0;
-    for (let s = 0; s < perSequence; s++) sum += values[b * perSequence + s];
-    out[b] = sum / perSequence;
-  }
-  return out;
 }

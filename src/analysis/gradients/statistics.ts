@@ -665,8 +665,17 @@ export function jvpCrossCheck(examples: ExampleSums, predicted: Float64Array): J
   return { predicted, maxAbsDifference, bound };
 }
 
-/** Means of consecutive runs of `perSequence` values (a sequence example's Δ̂ℓ: the mean of its tokens'). */
-function sequenceMeans(values: Float32Array, perSequence: number): Float64Array {
+/**
+ * Means of consecutive runs of `perSequence` values: a sequence example's Δ̂ℓ or Δℓ, the mean of its
+ * tokens'.
+ *
+ * @example
+ * ```ts
+ * import { sequenceMeans } from "./statistics.ts";
+ * console.log(sequenceMeans([1, 3, 2, 4], 2)); // Float64Array [2, 3]
+ * ```
+ */
+export function sequenceMeans(values: ArrayLike<number>, perSequence: number): Float64Array {
   const out = new Float64Array(values.length / perSequence);
   for (let b = 0; b < out.length; b++) {
     let sum = 0;
