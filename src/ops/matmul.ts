@@ -300,7 +300,7 @@ export class Matmul {
     if ((colBlocks * rowChunks) % 2 === 1) rowChunks *= 2;
     rowChunks = Math.max(1, Math.min(rowChunks, Math.ceil(dims.rows / 16)));
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
-    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (stationaryMaxChunk(groups) / 4)));
+    const chunk4 = equalChunk(red4, stationaryMaxChunk(groups) / 4);
     // No ROWS or ROWS_PER_WG: the kernel takes them from C's binding and the grid, so the pipeline
     // serves every row count (batch size, eval batch, prefix copies) without a new compile.
     const pipeline = await kernels.pipeline("matmul", "stationary_b", {
@@ -331,7 +331,7 @@ export class Matmul {
     const rowChunks = colBlocks % 2 === 1 && dims.rows >= DYTX_MIN_ROWS_PER_GROUP * 2 ? 2 : 1;
     const rowsPerGroup = Math.ceil(dims.rows / rowChunks);
     const red4 = Math.ceil(dims.red / 4);
-    const chunk4 = Math.ceil(red4 / Math.ceil(red4 / (DYTX_MAX_CHUNK / 4)));
+    const chunk4 = equalChunk(red4, DYTX_MAX_CHUNK / 4);
     // No RED: the kernel counts the token rows from X's binding, so batch sizes whose chunks are alike
     // share the pipeline.
     const pipeline = await kernels.pipeline("matmul", "dytx_stationary", {
@@ -421,6 +421,14 @@ function stationaryCost(cols4: number, red4: number, groups: number): number {
   const perGroup = (8 * red) / groups + 10 * red + 256 + 512 * (passes - 1);
   const allocated = Math.ceil(cols4 / (8 * groups)) * 8 * groups;
   return (perGroup * allocated) / cols4;
+}
+
+/**
+ * The length of the equal chunks that cut `length` into as few as possible of at most `max`: the last
+ * chunk is short by less than one per chunk, so a kernel pads it with a few zeros at most.
+ */
+function equalChunk(length: number, max: number): number {
+  return Math.ceil(length / Math.ceil(length / max));
 }
 
 /** The longest reduction chunk `stationary_b` holds with `groups` column groups a lane. */

@@ -81,3 +81,12 @@ export function checkAttentionShape(batch: number, seqLen: number, dModel: numbe
   }
   return dModel / nHeads;
 }
+
+/** Throws unless SwiGLU's input is `rows` positive rows of a positive even `width` (gate and value halves). */
+export function checkSwiGluShape(rows: number, width: number): void {
+  if (!(Number.isInteger(rows) && rows > 0 && Number.isInteger(width) && width > 0 && width % 2 === 0)) {
+    throw new RangeError(
+      `zsl: SwiGLU needs positive integer rows and an even width, got rows=${rows}, width=${width}`,
+    );
+  }
+}

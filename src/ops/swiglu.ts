@@ -8,6 +8,7 @@ import { grid } from "../gpu/kernels.ts";
 import type { Binding, Kernels } from "../gpu/kernels.ts";
 import { bindingPrefix, compilePair, ForwardBackwardOp } from "./forward_backward.ts";
 import { defaultRowVariant, type RowVariant } from "./rmsnorm.ts";
+import { checkSwiGluShape } from "./shapes.ts";
 
 /** Shape of {@linkcode SwiGlu}. */
 export interface SwiGluShape {
@@ -42,11 +43,7 @@ export class SwiGlu extends ForwardBackwardOp<Required<SwiGluShape>> {
   /** Compiles (or takes from the cache) the pipelines for `shape`. */
   static async create(kernels: Kernels, shape: SwiGluShape): Promise<SwiGlu> {
     const { rows, width } = shape;
-    if (!(Number.isInteger(rows) && rows > 0 && Number.isInteger(width) && width > 0 && width % 2 === 0)) {
-      throw new RangeError(
-        `zsl: SwiGLU needs positive integer rows and an even width, got rows=${rows}, width=${width}`,
-      );
-    }
+    checkSwiGluShape(rows, width);
     const variant = shape.variant ?? defaultRowVariant(kernels);
     if (variant === "serial" && width % 8 === 0) {
       const pipelines = await compilePair(

@@ -12,7 +12,7 @@ import type { Binding, Kernels } from "../gpu/kernels.ts";
 import { defaultRowVariant, rowWorkgroupSize, SERIAL_WORKGROUP_SIZE } from "./rmsnorm.ts";
 import type { RowVariant } from "./rmsnorm.ts";
 import type { SwiGluShape } from "./swiglu.ts";
-import { checkPositiveSizes } from "./shapes.ts";
+import { checkPositiveSizes, checkSwiGluShape } from "./shapes.ts";
 
 const SWIGLU_WORKGROUP_SIZE = 256;
 
@@ -51,11 +51,7 @@ export class SwiGluTangent {
   /** Compiles (or takes from the cache) the pipeline for `shape`. */
   static async create(kernels: Kernels, shape: SwiGluShape): Promise<SwiGluTangent> {
     const { rows, width } = shape;
-    if (!(Number.isInteger(rows) && rows > 0 && Number.isInteger(width) && width > 0 && width % 2 === 0)) {
-      throw new RangeError(
-        `zsl: SwiGLU needs positive integer rows and an even width, got rows=${rows}, width=${width}`,
-      );
-    }
+    checkSwiGluShape(rows, width);
     const lanes = width % 8 === 0 ? 4 : 1; // the vec4 entry point when the half width allows
     const pipeline = await kernels.pipeline("swiglu", lanes === 4 ? "swiglu_tangent4" : "swiglu_tangent", {
       ROWS: rows,
