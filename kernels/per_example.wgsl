@@ -54,6 +54,10 @@ struct Params {
   slices: u32,      // slice_reduce: number of planes
   block: u32,       // 16 again, as a value the compiler cannot see: register rows / tiled coordinates
   head_rows: u32,   // rows per example of dy and x (P, or fewer for the embedding's LM-head part)
+  live_first: u32,   // example e's dy rows past min(head_rows, live_first + (e % live_period) ·
+  live_step: u32,    // live_step) are zero: skipped (per-token copies: every row after a copy's
+  live_period: u32,  // target; see live_rows)
+  pad0: u32,
   pad1: u32,
   pad2: u32,
 }
@@ -82,6 +86,13 @@ fn first_hit(e: u32, first: u32) -> u32 {
     }
   }
   return lo;
+}
+
+// Rows of example e that can hold a nonzero dy, the leading ones (≥ 1). A per-token copy's loss sits at
+// one row, and causal attention leaves every later row's gradient exactly zero: their outer products
+// add nothing, so the accumulations stop there.
+fn live_rows(e: u32) -> u32 {
+  return max(1u, min(params.head_rows, params.live_first + (e % params.live_period) * params.live_step));
 }
 
 // Horizontal sum in a fixed order.
@@ -152,8 +163,8 @@ fn r_load(r0: u32, l: Lane) {
 fn r_accumulate(e: u32, r0: u32, l: Lane) {
   let rows4 = OUT / 4u;
   let cols4 = IN / 4u;
-  let p = params.head_rows;
-  let base = e * p;
+  let base = e * params.head_rows;
+  let p = live_rows(e);
   let yc4 = r0 / 4u + l.lane % TP;
   let y_ok = yc4 < rows4;
   let ycol = min(yc4, rows4 - 1u);
@@ -337,8 +348,8 @@ fn t_load(row0: u32, b: Block) {
 }
 
 fn t_accumulate(e: u32, wrow0: u32, wcol0: u32, b: Block) {
-  let p = params.head_rows;
-  let base = e * p;
+  let base = e * params.head_rows;
+  let p = live_rows(e);
   for (var i = 0u; i < 4u; i++) { t_acc[i] = vec4f(0.0); }
   for (var t0 = 0u; t0 < p; t0 += BK) {
     // 16 token rows × 64 rows of dy, 16 × 64 columns of x: invocation tid loads 4 neighbouring rows

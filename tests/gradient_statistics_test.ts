@@ -3,7 +3,7 @@
  * every example's gradient from the ordinary backward, one example at a time (the loss at one
  * target position, or one sequence's mean loss), then the CPU function over the explicit matrices.
  */
-import { assert, assertEquals, assertWithin, relativeError } from "./asserts.ts";
+import { assert, assertEquals, assertRejects, assertWithin, relativeError } from "./asserts.ts";
 import { GPU_TEST, Random, testGpu } from "./helpers.ts";
 import { GradientStatistics, JVP_TOLERANCE } from "../src/analysis/gradients/statistics.ts";
 import type { ExampleStatistics, Granularity } from "../src/analysis/gradients/statistics.ts";
@@ -86,6 +86,7 @@ async function bruteForce(
 async function kernelStatistics(
   granularity: Granularity,
   targetsPerPass?: number,
+  sequencesPerBackward?: number,
 ): Promise<{ stats: ExampleStatistics; sumG: Float64Array; sumAbsG: Float64Array }> {
   const { gpu, kernels } = await testGpu();
   const statistics = await GradientStatistics.create(gpu, config, {
@@ -93,7 +94,12 @@ async function kernelStatistics(
     kernels,
     sequencesPerPass: 2, // 3 sequences: a padded last pass
     targetsPerPass,
+    sequencesPerBackward,
   });
+  if (granularity === "token") {
+    // Two sequences' copies share a backward unless asked otherwise (the last one padded).
+    assertEquals(statistics.sequencesPerBackward, sequencesPerBackward ?? 2);
+  }
   try {
     const stats = await statistics.compute(parameters, delta, tokens);
     const sums = await statistics.readSums();
@@ -198,14 +204,44 @@ Deno.test({
   fn: async () => {
     const four = await kernelStatistics("token", 4); // prefixes 4, 8, 12
     const five = await kernelStatistics("token", 5); // prefixes 5, 10, 12 (a short last group)
-    const error = relativeError(five.stats.examples.predicted, four.stats.examples.predicted);
-    assertWithin(error, 1e-5, "Δ̂ℓ with K = 5 vs K = 4: relative error");
-    assertWithin(
-      relativeError(five.sumAbsG, four.sumAbsG),
-      1e-5,
-      "Σ_i |g_ij| with K = 5 vs K = 4: relative error",
-    );
+    const alone = await kernelStatistics("token", 4, 1); // one sequence's copies per backward
+    for (const [label, other] of [["K = 5", five], ["one sequence per backward", alone]] as const) {
+      const error = relativeError(other.stats.examples.predicted, four.stats.examples.predicted);
+      assertWithin(error, 1e-5, `Δ̂ℓ with ${label} vs K = 4: relative error`);
+      assertWithin(
+        relativeError(other.sumAbsG, four.sumAbsG),
+        1e-5,
+        `Σ_i |g_ij| with ${label} vs K = 4: relative error`,
+      );
+    }
     // Floor: Σ over targets of their prefix length, T(T−1)/2 per sequence; K = 4 pads to 4·(4+8+12).
-    assertEquals(four.stats.rowsBackpropagated, SEQUENCES * 4 * (4 + 8 + 12));
+    assertEquals(alone.stats.rowsBackpropagated, SEQUENCES * 4 * (4 + 8 + 12));
+    // Two sequences per backward: the third sequence's backward carries a padding sequence.
+    assertEquals(four.stats.rowsBackpropagated, 2 * 2 * 4 * (4 + 8 + 12));
+  },
+});
+
+Deno.test({
+  name: "gradient statistics: bad pass sizes are refused with a clear error",
+  ...GPU_TEST,
+  fn: async () => {
+    const { gpu, kernels } = await testGpu();
+    const create = (options: { targetsPerPass?: number; sequencesPerBackward?: number }) =>
+      GradientStatistics.create(gpu, config, {
+        granularity: "token",
+        kernels,
+        sequencesPerPass: 2,
+        ...options,
+      });
+    await assertRejects(
+      () => create({ targetsPerPass: 1 }),
+      Error,
+      "targetsPerPass must be an integer in 2…",
+    );
+    await assertRejects(
+      () => create({ sequencesPerBackward: 3 }),
+      Error,
+      "sequencesPerBackward must be an integer in 1…2 (sequencesPerPass), got 3",
+    );
   },
 });

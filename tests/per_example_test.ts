@@ -6,6 +6,7 @@ import {
   ExampleStatsReduce,
   exampleTokenIndex,
   LinearExampleStats,
+  type LiveRows,
   paddedPartialColumns,
   type PerExampleVariant,
 } from "../src/ops/per_example.ts";
@@ -123,10 +124,14 @@ interface LinearCase {
   variant: PerExampleVariant;
   rowBlocksPerWorkgroup?: number;
   examplesPerSlice?: number;
+  liveRows?: LiveRows;
   calls: number;
 }
 
 const LINEAR_CASES: LinearCase[] = [
+  { out: 7, in: 9, variant: "tiled", liveRows: { first: 2, perExample: 2 }, calls: 1 },
+  { out: 72, in: 68, variant: "register", liveRows: { first: 2, perExample: 2, period: 2 }, calls: 2 },
+  { out: 72, in: 68, variant: "tiled", liveRows: { first: 1, perExample: 1 }, calls: 1 },
   { out: 7, in: 9, variant: "tiled", calls: 2 },
   { out: 72, in: 68, variant: "tiled", calls: 1 },
   { out: 72, in: 68, variant: "tiled", examplesPerSlice: E, calls: 2 },
@@ -153,12 +158,22 @@ Deno.test({
         variant: c.variant,
         rowBlocksPerWorkgroup: c.rowBlocksPerWorkgroup,
         examplesPerSlice: c.examplesPerSlice,
+        liveRows: c.liveRows,
       });
       const coordinates = c.out * c.in;
       const dy = randomInputs(random, E * P * c.out);
       // Rows without gradient, as where an example's loss does not reach.
       dy.f32.fill(0, 0, c.out);
       dy.f64.fill(0, 0, c.out);
+      if (c.liveRows) {
+        // Rows past an example's live rows must be skipped: the kernel sees random values there, the
+        // reference zeros, so reading them fails the comparison.
+        for (let e = 0; e < E; e++) {
+          const { first, perExample, period = E } = c.liveRows;
+          const live = Math.min(P, first + (e % period) * perExample);
+          dy.f64.fill(0, (e * P + live) * c.out, (e + 1) * P * c.out);
+        }
+      }
       const x = randomInputs(random, E * P * c.in);
       const delta = randomInputs(random, coordinates, 0.01);
       const sums0 = randomInputs(random, coordinates).f32;
@@ -174,7 +189,7 @@ Deno.test({
       );
       const expected = linearExampleStats(dy.f64, x.f64, delta.f64, E, P, c.out, c.in);
       const label = `${op.variant}/${op.entryPoint} ${c.out}×${c.in} slices=${op.slices} ` +
-        `group=${c.rowBlocksPerWorkgroup ?? "default"} calls=${c.calls}`;
+        `group=${c.rowBlocksPerWorkgroup ?? "default"} calls=${c.calls} live=${JSON.stringify(c.liveRows)}`;
       checkOutcome(got, expected, sums0, c.calls, label);
       // Σ_e G_e is the ordinary weight gradient Σ_r dy_r x_rᵀ.
       const weightGradient = matmulDyTx(dy.f64, x.f64, E * P, c.out, c.in);
@@ -423,6 +438,18 @@ Deno.test({
         }),
       RangeError,
       'unknown LinearExampleStats variant "fast"',
+    );
+    await assertRejects(
+      () =>
+        LinearExampleStats.create(kernels, {
+          examples: 3,
+          rowsPerExample: 5,
+          out: 7,
+          in: 9,
+          liveRows: { first: 0, perExample: 1 },
+        }),
+      RangeError,
+      "liveRows needs integers first ≥ 1",
     );
     // The register kernels need multiples of 4: other sizes take the tiled kernel.
     const op = await LinearExampleStats.create(kernels, {

@@ -679,9 +679,14 @@ export class Transformer {
    * same config, seq_len ≥ this one's) into every sequence of this model: rows 0…seq_len−1 of that
    * sequence, i.e. its prefix. Because attention is causal, a prefix's activations are those of the
    * prefix alone, so a following `record(pass, { forward: false, backward: true })` back-propagates
-   * through the prefix without recomputing the forward.
+   * through the prefix without recomputing the forward. With an array, sequence e of this model takes
+   * the prefix of source sequence `sequence[e]` (one entry per sequence of this model's batch).
    */
-  copyPrefixFrom(encoder: GPUCommandEncoder, source: Transformer, sequence: number): void {
+  copyPrefixFrom(
+    encoder: GPUCommandEncoder,
+    source: Transformer,
+    sequence: number | readonly number[],
+  ): void {
     const P = this.config.seq_len;
     const T = source.config.seq_len;
     const c = this.config;
@@ -696,13 +701,21 @@ export class Transformer {
         "zsl: copyPrefixFrom needs a source of the same architecture, width and depth and seq_len ≥ this one's",
       );
     }
-    if (!Number.isInteger(sequence) || sequence < 0 || sequence >= source.batch) {
-      throw new GpuError(`zsl: sequence ${sequence} outside the source's batch of ${source.batch}`);
+    const sequences = typeof sequence === "number" ? new Array<number>(this.batch).fill(sequence) : sequence;
+    if (sequences.length !== this.batch) {
+      throw new GpuError(
+        `zsl: copyPrefixFrom got ${sequences.length} source sequences for a batch of ${this.batch}: give one per sequence`,
+      );
+    }
+    for (const s of sequences) {
+      if (!Number.isInteger(s) || s < 0 || s >= source.batch) {
+        throw new GpuError(`zsl: sequence ${s} outside the source's batch of ${source.batch}`);
+      }
     }
     const copyRows = (from: GPUBuffer, to: GPUBuffer, floatsPerRow: number) => {
       const bytes = P * floatsPerRow * 4;
       for (let e = 0; e < this.batch; e++) {
-        encoder.copyBufferToBuffer(from, sequence * T * floatsPerRow * 4, to, e * bytes, bytes);
+        encoder.copyBufferToBuffer(from, sequences[e] * T * floatsPerRow * 4, to, e * bytes, bytes);
       }
     };
     const d = c.d_model;
@@ -723,7 +736,7 @@ export class Transformer {
         for (let h = 0; h < H; h++) {
           encoder.copyBufferToBuffer(
             a.lse,
-            ((sequence * H + h) * T) * 4,
+            ((sequences[e] * H + h) * T) * 4,
             b.lse,
             ((e * H + h) * P) * 4,
             P * 4,

@@ -55,6 +55,25 @@ export interface LinearExampleShape {
   rowBlocksPerWorkgroup?: number;
   /** Examples per slice of the tiled kernel (default: chosen from the block count; E: no slicing). */
   examplesPerSlice?: number;
+  /**
+   * Rows of example e whose dy can be nonzero: the leading min(P, first + e·perExample) (default: all
+   * P). A per-token pass's copy e holds its loss at row first − 1 + e, and causal attention leaves every
+   * later row's gradient exactly zero, so those rows are skipped (same result, less work).
+   */
+  liveRows?: LiveRows;
+}
+
+/**
+ * The leading rows of each example that can carry a nonzero gradient: example e's first
+ * min(P, first + (e mod period)·perExample) rows (first ≥ 1, perExample ≥ 0, period ≥ 1).
+ */
+export interface LiveRows {
+  /** Live rows of example 0. */
+  first: number;
+  /** Live rows added per example. */
+  perExample: number;
+  /** Examples after which the count starts again at `first` (default: never, E). */
+  period?: number;
 }
 
 /** Shape of {@linkcode EmbeddingExampleStats}. */
@@ -78,6 +97,11 @@ export interface EmbeddingExampleShape {
    * head ran on each example's target row only (per-token passes), while dEmbedding keeps P rows.
    */
   headRowsPerExample?: number;
+  /**
+   * As {@linkcode LinearExampleShape.liveRows}, for the LM-head part when it keeps P rows per example
+   * (the input part always walks its hits).
+   */
+  liveRows?: LiveRows;
 }
 
 /** Shape of {@linkcode ExampleStatsReduce}. */
@@ -117,7 +141,7 @@ const TARGET_WORKGROUPS = { register: 256, tiled: 2048 } as const;
 const SLICE_TARGET_BLOCKS = 256;
 const MAX_SLICES = 64;
 const REDUCE_WORKGROUP = 256;
-const PARAMS_BYTES = 48;
+const PARAMS_BYTES = 64;
 const UNIFORM_USAGE = 0x40 /* UNIFORM */ | 0x08; /* COPY_DST */
 
 function bindingBytes(binding: Binding): number {
@@ -154,6 +178,7 @@ interface StatsShape {
   variant: "auto" | PerExampleVariant;
   rowBlocksPerWorkgroup?: number;
   examplesPerSlice?: number;
+  liveRows?: LiveRows;
 }
 
 /**
@@ -230,6 +255,18 @@ class StatsKernel {
     const group = shape.rowBlocksPerWorkgroup ??
       Math.max(1, Math.min(rowBlocks, Math.floor((rowBlocks * colBlocks) / TARGET_WORKGROUPS[variant])));
     checkPositiveSizes(op, { rowBlocksPerWorkgroup: group, examplesPerSlice: shape.examplesPerSlice });
+    const headRows = shape.headRows ?? shape.rows;
+    const live = shape.liveRows ?? { first: headRows, perExample: 0 };
+    const period = live.period ?? shape.examples;
+    if (
+      !Number.isInteger(live.first) || live.first < 1 || !Number.isInteger(live.perExample) ||
+      live.perExample < 0 || !Number.isInteger(period) || period < 1
+    ) {
+      throw new RangeError(
+        `zsl: ${op}: liveRows needs integers first ≥ 1, perExample ≥ 0 and period ≥ 1, got ` +
+          `${JSON.stringify(live)}: leave it out to use every row`,
+      );
+    }
     const rowGroups = Math.ceil(rowBlocks / group);
     if (rowGroups > maxPerDim) {
       throw new RangeError(
@@ -263,7 +300,10 @@ class StatsKernel {
         plane,
         slices,
         REGISTER_ROWS,
-        shape.headRows ?? shape.rows,
+        headRows,
+        Math.min(live.first, headRows),
+        live.perExample,
+        period,
       ],
       `${op} params`,
     );
@@ -374,6 +414,7 @@ export class LinearExampleStats {
       variant: shape.variant ?? "auto",
       rowBlocksPerWorkgroup: shape.rowBlocksPerWorkgroup,
       examplesPerSlice: shape.examplesPerSlice,
+      liveRows: shape.liveRows,
     });
     return new LinearExampleStats({ ...shape }, stats);
   }
@@ -476,6 +517,7 @@ export class EmbeddingExampleStats {
       variant: shape.variant ?? "auto",
       rowBlocksPerWorkgroup: shape.rowBlocksPerWorkgroup,
       examplesPerSlice: shape.examplesPerSlice,
+      liveRows: shape.liveRows,
     });
     return new EmbeddingExampleStats(kernels, { ...shape }, stats);
   }

@@ -18,7 +18,12 @@
  *   back-propagated together as a batch of K. The copies' activations are copied from one forward of
  *   the whole sequence (attention is causal, so a prefix's activations are the prefix's alone),
  *   so the forward runs once per sequence; the backward covers Σ_c K·P_c rows, within (1 + K/T) of
- *   the method's floor of T(T−1)/2 (each target's backward over its own prefix).
+ *   the method's floor of T(T−1)/2 (each target's backward over its own prefix). The per-example ops
+ *   stop each copy at its target's row (later rows get exactly zero gradient), so their share of the
+ *   work is the floor's. The copies of several sequences share one backward
+ *   (`sequencesPerBackward`): every backward also streams all of the parameters' running sums and
+ *   records dozens of dispatches and hundreds of copies, whatever its size, and on lavapipe that fixed
+ *   cost was about 40% of the per-token time with one sequence per backward.
  *
  * @module
  */
@@ -58,6 +63,13 @@ export interface GradientStatisticsOptions {
    * prefix lengths per sequence). Larger K means fewer, longer passes and more padding rows.
    */
   targetsPerPass?: number;
+  /**
+   * Token granularity: sequences whose prefix copies share one backward (default: as many of a forward's
+   * sequences as keep a backward's activations within about 2²⁴ floats per layer-width unit, see
+   * {@linkcode defaultSequencesPerBackward}). Each backward also streams every parameter's sums once, so
+   * fewer, larger backwards cost less.
+   */
+  sequencesPerBackward?: number;
   /** Pipeline cache to share. */
   kernels?: Kernels;
   /**
@@ -170,6 +182,8 @@ export class GradientStatistics {
   readonly sequencesPerPass: number;
   /** Target positions per backward (token granularity). */
   readonly targetsPerPass: number;
+  /** Sequences whose prefix copies share a backward (token granularity; 1 for sequences). */
+  readonly sequencesPerBackward: number;
   #kernels: Kernels;
   #projection: ProjectionOptions | null;
   #source: Transformer | null;
@@ -188,6 +202,7 @@ export class GradientStatistics {
     source: Transformer | null,
     sequencesPerPass: number,
     targetsPerPass: number,
+    sequencesPerBackward: number,
   ) {
     this.gpu = gpu;
     this.config = config;
@@ -195,6 +210,7 @@ export class GradientStatistics {
     this.granularity = options.granularity;
     this.sequencesPerPass = sequencesPerPass;
     this.targetsPerPass = targetsPerPass;
+    this.sequencesPerBackward = sequencesPerBackward;
     this.#kernels = kernels;
     this.#projection = options.projection ?? null;
     this.#source = source;
@@ -226,11 +242,33 @@ export class GradientStatistics {
         `zsl: targetsPerPass must be an integer in 2…${T - 1} (seq_len − 1), got ${targetsPerPass}`,
       );
     }
+    const sequencesPerBackward = token
+      ? options.sequencesPerBackward ??
+        defaultSequencesPerBackward(valid, sequencesPerPass, targetsPerPass, options.projection !== undefined)
+      : 1;
+    if (
+      !Number.isInteger(sequencesPerBackward) || sequencesPerBackward < 1 ||
+      sequencesPerBackward > sequencesPerPass
+    ) {
+      throw new Error(
+        `zsl: sequencesPerBackward must be an integer in 1…${sequencesPerPass} (sequencesPerPass), got ` +
+          `${sequencesPerBackward}`,
+      );
+    }
     const kernels = options.kernels ?? new Kernels(gpu);
     const source = token
       ? await Transformer.create(gpu, valid, { batch: sequencesPerPass, training: true }, kernels)
       : null;
-    return new GradientStatistics(gpu, valid, options, kernels, source, sequencesPerPass, targetsPerPass);
+    return new GradientStatistics(
+      gpu,
+      valid,
+      options,
+      kernels,
+      source,
+      sequencesPerPass,
+      targetsPerPass,
+      sequencesPerBackward,
+    );
   }
 
   /** Prefix lengths of the token passes: (c+1)·K capped at T − 1. */
@@ -252,6 +290,12 @@ export class GradientStatistics {
     // Token passes: one target per prefix copy, so the LM head runs on those rows only (the projector
     // reads the head's per-row factors of every row: it keeps the full head).
     const gatheredHead = token && !this.#projection;
+    // Copy k of a token pass has its loss at row firstTarget + k (see #tokens): its later rows get
+    // exactly zero gradient, which the per-example ops skip.
+    const firstTarget = Math.floor((rowsPerExample - 1) / this.targetsPerPass) * this.targetsPerPass;
+    const liveRows = token
+      ? { first: firstTarget + 1, perExample: 1, period: this.targetsPerPass }
+      : undefined;
     const model = await Transformer.create(
       this.gpu,
       { ...c, seq_len: rowsPerExample },
@@ -283,6 +327,7 @@ export class GradientStatistics {
       vocab: c.vocab_size,
       d: c.d_model,
       headRowsPerExample: gatheredHead ? 1 : undefined,
+      liveRows,
     });
     place(EMBEDDING, embedding.partialColumns);
     const positions = c.arch === "nanogpt"
@@ -295,7 +340,7 @@ export class GradientStatistics {
       const key = `${out}x${inner}`;
       let op = linear.get(key);
       if (!op) {
-        op = await LinearExampleStats.create(kernels, { examples, rowsPerExample, out, in: inner });
+        op = await LinearExampleStats.create(kernels, { examples, rowsPerExample, out, in: inner, liveRows });
         linear.set(key, op);
       }
       place(spec.name, op.partialColumns);
@@ -441,7 +486,7 @@ export class GradientStatistics {
   /** (rowsPerExample, examples) of the first pass shape. */
   #firstShape(): [number, number] {
     return this.granularity === "token"
-      ? [this.prefixLengths[0], this.targetsPerPass]
+      ? [this.prefixLengths[0], this.sequencesPerBackward * this.targetsPerPass]
       : [this.config.seq_len, this.sequencesPerPass];
   }
 
@@ -484,7 +529,7 @@ export class GradientStatistics {
       shape.model.record(pass, { backward: true, perExample: sink });
       tangent.record(pass); // reads the forward's activations, which the backward leaves as they are
       pass.end();
-      this.#collect(encoder, shape, outputs, first, count);
+      this.#collect(encoder, shape, outputs, 0, first, count);
       encoder.copyBufferToBuffer(tangent.tangents, 0, outputs.tangents, first * T * 4, count * T * 4);
       this.gpu.device.queue.submit([encoder.finish()]);
       onProgress?.(first + count, sequences);
@@ -502,18 +547,20 @@ export class GradientStatistics {
     const T = this.config.seq_len;
     const K = this.targetsPerPass;
     const S = this.sequencesPerPass;
+    const G = this.sequencesPerBackward;
     const sequences = tokens.length / T;
     const source = this.#source!;
     source.setParameters(parameters);
     const lengths = this.prefixLengths;
     const shapes: PassShape[] = [];
     for (const P of lengths) {
-      const shape = await this.#shape(P, K);
+      const shape = await this.#shape(P, G * K);
       shape.model.setParameters(parameters);
       shapes.push(shape);
     }
     const sinks = shapes.map((shape) => this.#sink(shape));
     const tangent = await this.#tangent(source, delta);
+    const inFlight: Promise<void>[] = [];
     let rows = 0;
     for (let first = 0; first < sequences; first += S) {
       const { batch, count } = paddedBatch(tokens, T, first, S);
@@ -525,46 +572,79 @@ export class GradientStatistics {
       pass.end();
       forward.copyBufferToBuffer(tangent.tangents, 0, outputs.tangents, first * T * 4, count * T * 4);
       this.gpu.device.queue.submit([forward.finish()]);
-      for (let b = 0; b < count; b++) {
-        const sequence = batch.subarray(b * T, (b + 1) * T);
+      // Backwards of G sequences at a time: copy g·K + k is sequence b0 + g's copy k (g ≥ count − b0:
+      // padding, no target).
+      for (let b0 = 0; b0 < count; b0 += G) {
+        const group = Math.min(G, count - b0);
+        const copySource = Array.from(
+          { length: G * K },
+          (_, e) => b0 + Math.min(Math.floor(e / K), group - 1),
+        );
         for (const [c, shape] of shapes.entries()) {
           const P = shape.rowsPerExample;
           const firstTarget = c * K;
           const valid = Math.min(K, T - 1 - firstTarget);
           // Copy k predicts position firstTarget + k from the prefix 0…P−1; the other rows have no loss.
-          const ids = new Uint32Array(K * P);
-          const targets = new Uint32Array(K * P).fill(NO_TARGET);
-          for (let k = 0; k < K; k++) {
-            ids.set(sequence.subarray(0, P), k * P);
-            if (k < valid) targets[k * P + firstTarget + k] = sequence[firstTarget + k + 1];
+          const ids = new Uint32Array(G * K * P);
+          const targets = new Uint32Array(G * K * P).fill(NO_TARGET);
+          for (let e = 0; e < G * K; e++) {
+            const b = copySource[e];
+            const sequence = batch.subarray(b * T, (b + 1) * T);
+            const k = e % K;
+            ids.set(sequence.subarray(0, P), e * P);
+            if (k < valid && Math.floor(e / K) < group) {
+              targets[e * P + firstTarget + k] = sequence[firstTarget + k + 1];
+            }
           }
           shape.model.setTokens(ids, targets);
           shape.embedding.writeIndex(ids);
           shape.projector?.writeIds(ids);
           const encoder = this.gpu.device.createCommandEncoder();
           shape.projector?.clear(encoder);
-          shape.model.copyPrefixFrom(encoder, source, b);
+          shape.model.copyPrefixFrom(encoder, source, copySource);
           const backward = encoder.beginComputePass();
           shape.model.record(backward, { backward: true, forward: false, perExample: sinks[c] });
           backward.end();
-          this.#collect(encoder, shape, outputs, (first + b) * (T - 1) + firstTarget, valid);
+          for (let g = 0; g < group; g++) {
+            this.#collect(encoder, shape, outputs, g * K, (first + b0 + g) * (T - 1) + firstTarget, valid);
+          }
           this.gpu.device.queue.submit([encoder.finish()]);
-          rows += K * P;
+          rows += G * K * P;
         }
-        onProgress?.(first + b + 1, sequences);
-        // Keep the queue from running far ahead of the host (and the host's uploads from piling up).
-        if (b % 2 === 1) await this.gpu.sync();
+        onProgress?.(first + b0 + group, sequences);
+        // Keep the queue from running far ahead of the host (and the host's uploads from piling up),
+        // but never dry: the host records the next backwards while the ones before still run.
+        inFlight.push(this.gpu.device.queue.onSubmittedWorkDone());
+        if (inFlight.length > 1) await inFlight.shift();
       }
     }
+    await Promise.all(inFlight);
+    this.gpu.check();
     return rows;
   }
 
-  /** Copies a pass's first `count` examples' sums (and projections) to examples `first`… of the outputs. */
-  #collect(encoder: GPUCommandEncoder, shape: PassShape, outputs: PassOutputs, first: number, count: number) {
-    encoder.copyBufferToBuffer(shape.exampleOut, 0, outputs.examples, first * 16, count * 16);
+  /**
+   * Copies `count` examples' sums (and projections) of a pass, from its example `from` on, to examples
+   * `to`… of the outputs.
+   */
+  #collect(
+    encoder: GPUCommandEncoder,
+    shape: PassShape,
+    outputs: PassOutputs,
+    from: number,
+    to: number,
+    count: number,
+  ) {
+    encoder.copyBufferToBuffer(shape.exampleOut, from * 16, outputs.examples, to * 16, count * 16);
     if (shape.projector && outputs.projected) {
       const bytes = shape.projector.dims * 4;
-      encoder.copyBufferToBuffer(shape.projector.output, 0, outputs.projected, first * bytes, count * bytes);
+      encoder.copyBufferToBuffer(
+        shape.projector.output,
+        from * bytes,
+        outputs.projected,
+        to * bytes,
+        count * bytes,
+      );
     }
   }
 
@@ -622,6 +702,38 @@ export class GradientStatistics {
  * Sequences `first`… of `tokens` as a batch of `size` (a short last batch padded with copies of its
  * last sequence), and how many are real.
  */
+/** Activation floats per layer and model width a token backward may hold: 2²⁴ (a few hundred MB in all). */
+const BACKWARD_ROW_BUDGET = 2 ** 24;
+/** Logit floats a token backward may hold when the LM head keeps every row (projections): 2²⁶. */
+const BACKWARD_LOGIT_BUDGET = 2 ** 26;
+
+/**
+ * Sequences whose prefix copies share a token backward by default: up to `sequencesPerPass`, while the
+ * largest backward's rows, G·K·(T − 1), times d_model · n_layers stay within 2²⁴ (and, when the LM
+ * head keeps every row for the projections, times the vocabulary within 2²⁶). Each backward streams
+ * every parameter's running sums once and costs dozens of dispatches, whatever its size, so on lavapipe
+ * four cpu-s sequences in one backward instead of one each took the per-token pass from 1.4–1.5× its
+ * floor to about 1.1×.
+ *
+ * @example
+ * ```ts
+ * import { presetByName } from "../../model/config.ts";
+ * import { validateConfig } from "../../model/config.ts";
+ * const g = defaultSequencesPerBackward(validateConfig(presetByName("cpu-s").config), 4, 16, false);
+ * ```
+ */
+export function defaultSequencesPerBackward(
+  config: Required<ModelConfig>,
+  sequencesPerPass: number,
+  targetsPerPass: number,
+  projection: boolean,
+): number {
+  const rows = targetsPerPass * (config.seq_len - 1);
+  let fits = Math.floor(BACKWARD_ROW_BUDGET / (rows * config.d_model * config.n_layers));
+  if (projection) fits = Math.min(fits, Math.floor(BACKWARD_LOGIT_BUDGET / (rows * config.vocab_size)));
+  return Math.max(1, Math.min(sequencesPerPass, fits));
+}
+
 function paddedBatch(tokens: Uint32Array, T: number, first: number, size: number) {
   const count = Math.min(size, tokens.length / T - first);
   const batch = new Uint32Array(size * T);
