@@ -5,6 +5,7 @@ import {
   EmbeddingExampleStats,
   ExampleStatsReduce,
   exampleTokenIndex,
+  type LinearExampleShape,
   LinearExampleStats,
   type LiveRows,
   paddedPartialColumns,
@@ -422,32 +423,16 @@ Deno.test({
   ...GPU_TEST,
   async fn() {
     const { gpu, kernels } = await testGpu();
+    const linear = (options: Partial<LinearExampleShape>) =>
+      LinearExampleStats.create(kernels, { examples: 3, rowsPerExample: 5, out: 7, in: 9, ...options });
+    await assertRejects(() => linear({ examples: 0 }), RangeError, "examples, got 0");
     await assertRejects(
-      () => LinearExampleStats.create(kernels, { examples: 0, rowsPerExample: 5, out: 7, in: 9 }),
-      RangeError,
-      "examples, got 0",
-    );
-    await assertRejects(
-      () =>
-        LinearExampleStats.create(kernels, {
-          examples: 3,
-          rowsPerExample: 5,
-          out: 7,
-          in: 9,
-          variant: "fast" as "tiled",
-        }),
+      () => linear({ variant: "fast" as "tiled" }),
       RangeError,
       'unknown LinearExampleStats variant "fast"',
     );
     await assertRejects(
-      () =>
-        LinearExampleStats.create(kernels, {
-          examples: 3,
-          rowsPerExample: 5,
-          out: 7,
-          in: 9,
-          liveRows: { first: 0, perExample: 1 },
-        }),
+      () => linear({ liveRows: { first: 0, perExample: 1 } }),
       RangeError,
       "liveRows needs integers first ≥ 1",
     );
