@@ -18,6 +18,7 @@
  */
 import type { GpuDevice } from "../gpu/device.ts";
 import { GpuError } from "../gpu/device.ts";
+import { WorkerPinning } from "../gpu/affinity.ts";
 import { deferTicksUntil } from "../gpu/ticks.ts";
 import { Kernels } from "../gpu/kernels.ts";
 import type { ModelConfig } from "../model/config.ts";
@@ -195,6 +196,13 @@ export const METRICS_FLUSH_SECONDS = 10;
  * than usual is seen within a few ms, while the next step (already queued) keeps the GPU busy.
  */
 const POLL_AFTER = 0.9;
+
+/**
+ * On a software adapter, the steps (after the session's first) between which lavapipe's workers
+ * are recognised by the CPU time they take, then pinned one to a CPU (src/gpu/affinity.ts): after
+ * the first steps, which compile the pipelines.
+ */
+const PIN_WORKERS_AFTER = [3, 8] as const;
 
 /** A loss rising above this multiple of max(its start, ln V) gets a warning. */
 export const LOSS_RISE_WARNING = 1.5;
@@ -726,7 +734,10 @@ async function trainLocked(
     // reads the model, which must see that step's parameters. An interrupt that comes while the next
     // step is in flight is honoured at that step: it is finished and checkpointed, and the run stops.
     let pending: SubmittedStep | null = null;
+    const pinning = gpu.adapter.isSoftware ? WorkerPinning.create() : null;
     for (let step = firstStep; step <= lastStep; step++) {
+      if (step === firstStep + PIN_WORKERS_AFTER[0]) pinning?.start();
+      if (step === firstStep + PIN_WORKERS_AFTER[1]) pinning?.pin();
       if (pending && readsModel(pending.step)) {
         const stopped = await finishStep(pending, false);
         pending = null;
