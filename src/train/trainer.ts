@@ -188,7 +188,7 @@ export const DEFAULT_CHECKPOINT_MINUTES = 30;
  * Seconds between the metrics file's rewrites during a run (it is also written before every
  * checkpoint and at the end). Each rewrite encodes every row so far.
  */
-export const METRICS_FLUSH_SECONDS = 10;
+const METRICS_FLUSH_SECONDS = 10;
 
 /**
  * Fraction of the recent step duration after which the readback of a pipelined step starts polling
