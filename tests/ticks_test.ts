@@ -1,5 +1,5 @@
 import { assert, assertWithin } from "./asserts.ts";
-import { throttleImmediates } from "../src/gpu/ticks.ts";
+import { deferTicksUntil, throttleImmediates } from "../src/gpu/ticks.ts";
 
 type Immediate = (callback: () => void) => unknown;
 
@@ -33,4 +33,24 @@ Deno.test("throttled immediates: a 200 ms wait runs tens of ticks, not 10⁴", a
   const short = await spin(0);
   assert(short === 1, `a wait that ends at once runs one tick, got ${short}`);
   assertWithin(performance.now() - start, 50, "ms for a one-tick wait after a pause");
+});
+
+Deno.test("throttled immediates: ticks before a deferral's time run once, at that time", async () => {
+  throttleImmediates();
+  const setImmediate = (globalThis as unknown as { setImmediate: Immediate }).setImmediate;
+  await new Promise((resolve) => setTimeout(resolve, 50)); // a new wait
+  const start = performance.now();
+  deferTicksUntil(start + 60);
+  const first = await new Promise<number>((resolve) => setImmediate(() => resolve(performance.now())));
+  // Timers may fire a little early or late; never the 10⁴ immediates of 60 ms, nor a burst at once.
+  assert(first - start >= 55, `the first tick ran ${(first - start).toFixed(1)} ms after a 60 ms deferral`);
+  assertWithin(first - start, 200, "ms to the deferred tick");
+  // After the deferred tick the wait goes on on timers (no burst), and a deferral in the past is none.
+  const after = await spin(20);
+  assertWithin(after, 25, "ticks in the 20 ms after a deferred tick");
+  deferTicksUntil(performance.now() - 1);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const t0 = performance.now();
+  assert((await spin(0)) === 1, "a wait that ends at once runs one tick");
+  assertWithin(performance.now() - t0, 50, "ms for a one-tick wait after an expired deferral");
 });

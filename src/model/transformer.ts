@@ -203,6 +203,7 @@ export class Transformer {
 
   #ids: GPUBuffer;
   #targets: GPUBuffer;
+  #nextTokenTargets: Uint32Array | null = null;
   #stream: GPUBuffer;
   #final: GPUBuffer;
   #rstdFinal: GPUBuffer;
@@ -474,7 +475,8 @@ export class Transformer {
     if (targets && targets.length !== tokens.length) {
       throw new GpuError(`zsl: expected ${tokens.length} targets (one per token row), got ${targets.length}`);
     }
-    const rowTargets = targets ?? new Uint32Array(tokens.length);
+    // The next-token targets go through one array reused for every batch (queue writes copy it).
+    const rowTargets = targets ?? (this.#nextTokenTargets ??= new Uint32Array(this.rows));
     for (let i = 0; i < tokens.length; i++) {
       if (tokens[i] >= vocab) {
         throw new GpuError(

@@ -18,6 +18,8 @@
  */
 import type { GpuDevice } from "../gpu/device.ts";
 import { GpuError } from "../gpu/device.ts";
+import { WorkerPinning } from "../gpu/affinity.ts";
+import { deferTicksUntil } from "../gpu/ticks.ts";
 import { Kernels } from "../gpu/kernels.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { configFileFields, validateConfig } from "../model/config.ts";
@@ -44,6 +46,7 @@ import {
 } from "./checkpoint.ts";
 import type { Checkpoint, CheckpointState } from "./checkpoint.ts";
 import { MetricsLog } from "./metrics.ts";
+import { StepPace } from "./pace.ts";
 
 /** The data a run trains on: deterministic batches by step, and a fixed evaluation set. */
 export interface TrainingData {
@@ -180,6 +183,26 @@ export const DEFAULT_CHECKPOINT_EVERY = 1000;
 
 /** Default of {@linkcode TrainOptions.checkpointMinutes}. */
 export const DEFAULT_CHECKPOINT_MINUTES = 30;
+
+/**
+ * Seconds between the metrics file's rewrites during a run (it is also written before every
+ * checkpoint and at the end). Each rewrite encodes every row so far.
+ */
+const METRICS_FLUSH_SECONDS = 10;
+
+/**
+ * Fraction of the recent step duration after which the readback of a pipelined step starts polling
+ * Dawn (see {@linkcode StepPace}): late enough to skip most ticks, early enough that a step faster
+ * than usual is seen within a few ms, while the next step (already queued) keeps the GPU busy.
+ */
+const POLL_AFTER = 0.9;
+
+/**
+ * On a software adapter, the steps (after the session's first) between which lavapipe's workers
+ * are recognised by the CPU time they take, then pinned one to a CPU (src/gpu/affinity.ts): after
+ * the first steps, which compile the pipelines.
+ */
+const PIN_WORKERS_AFTER = [3, 8] as const;
 
 /** A loss rising above this multiple of max(its start, ln V) gets a warning. */
 export const LOSS_RISE_WARNING = 1.5;
@@ -527,16 +550,20 @@ async function trainLocked(
     const tokensPerStep = options.batch * config.seq_len;
     const predictedPerStep = options.batch * (config.seq_len - 1);
     const losses: number[] = [];
+    const pace = new StepPace();
     const start = performance.now();
     const lastStep = Math.min(options.steps, options.stopAfter ?? options.steps);
     const microTokens = options.microbatch * config.seq_len;
 
+    // One host copy of the staging values, reused: each read's values are consumed before the next.
+    const stagedValues = new Float32Array(Math.max(microbatches, evalChunks) + 1);
+    /** The first `count` floats of `staging`; a view of `stagedValues`, valid until the next read. */
     const readStaging = async (count: number, staging = stagings[0]): Promise<Float32Array> => {
       await staging.mapAsync(0x0001);
       gpu.check();
-      const values = new Float32Array(staging.getMappedRange(0, count * 4).slice(0));
+      stagedValues.set(new Float32Array(staging.getMappedRange(0, count * 4)));
       staging.unmap();
-      return values;
+      return stagedValues.subarray(0, count);
     };
     const copySlots = (encoder: GPUCommandEncoder, count: number, staging = stagings[0]) => {
       for (let slot = 0; slot < count; slot++) {
@@ -584,7 +611,7 @@ async function trainLocked(
         }
         gpu.device.queue.submit([encoder.finish()]);
       }
-      return { step, lr, staging };
+      return { step, lr, staging, submittedAt: performance.now() };
     };
     type SubmittedStep = ReturnType<typeof submitStep>;
     /** Whether step `step` ends with an evaluation of the eval split. */
@@ -606,10 +633,15 @@ async function trainLocked(
      * next step does. Returns the run's result when an interrupt stops it here.
      */
     const finishStep = async (
-      { step, lr, staging }: SubmittedStep,
+      { step, lr, staging, submittedAt }: SubmittedStep,
       nextInFlight: boolean,
     ): Promise<TrainResult | null> => {
+      const expected = pace.expectedDone(submittedAt);
+      if (nextInFlight && expected !== null) {
+        deferTicksUntil(expected - (1 - POLL_AFTER) * pace.medianDuration());
+      }
       const values = await readStaging(microbatches + 1, staging);
+      pace.record(submittedAt, performance.now());
       let sum = 0;
       for (let micro = 0; micro < microbatches; micro++) sum += values[micro];
       const trainLoss = sum / predictedPerStep;
@@ -666,7 +698,7 @@ async function trainLocked(
       if (!nextInFlight && checkpointDue(step)) {
         checkpoint = await writeCheckpoint(step, lr, wallSeconds);
       } else {
-        await metrics.flush(2000);
+        await metrics.flush(1000 * METRICS_FLUSH_SECONDS);
       }
       const elapsed = (performance.now() - start) / 1000;
       const done = step - firstStep + 1;
@@ -702,7 +734,10 @@ async function trainLocked(
     // reads the model, which must see that step's parameters. An interrupt that comes while the next
     // step is in flight is honoured at that step: it is finished and checkpointed, and the run stops.
     let pending: SubmittedStep | null = null;
+    const pinning = gpu.adapter.isSoftware ? WorkerPinning.create() : null;
     for (let step = firstStep; step <= lastStep; step++) {
+      if (step === firstStep + PIN_WORKERS_AFTER[0]) pinning?.start();
+      if (step === firstStep + PIN_WORKERS_AFTER[1]) pinning?.pin();
       if (pending && readsModel(pending.step)) {
         const stopped = await finishStep(pending, false);
         pending = null;
