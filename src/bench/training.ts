@@ -5,8 +5,9 @@
  * data, metrics and checkpoints included, evaluation off; the steady state is the median time between
  * consecutive steps after the first few (which compile pipelines). PyTorch is the independent OLMo
  * reference (`tests/reference/olmo.py bench`, same model, batch and AdamW with clipping) in several
- * configurations — 1 thread and every core, plain `F.linear` through the system BLAS and through oneDNN —
- * each timed by its median step; the fastest is the anchor of the ratio. The runs of one preset are
+ * configurations — 1 thread and every core, plain `F.linear` through the system BLAS and through oneDNN,
+ * each with glibc's allocator tuned ({@linkcode TORCH_ALLOCATOR_ENV}) — each timed by its median step;
+ * the fastest is the anchor of the ratio. The runs of one preset are
  * interleaved and repeated (`rounds`), the best of each kept, so that zsl and PyTorch see the same load.
  *
  * On a machine shared with other processes the wall-clock ratio also measures how the scheduler shares
@@ -24,6 +25,7 @@ import { resolveRun } from "../train/run.ts";
 import { train } from "../train/trainer.ts";
 import { timeTrainingStep } from "../train/timing.ts";
 import type { BenchRow } from "./matmul.ts";
+import { TORCH_ALLOCATOR_ENV } from "./timing.ts";
 import { type Column, formatTable } from "./table.ts";
 
 /** One PyTorch configuration of the reference training step. */
@@ -112,7 +114,12 @@ export async function torchTrainingRate(
         "--max-seconds",
         "20",
       ],
-      env: { OMP_NUM_THREADS: threads, OPENBLAS_NUM_THREADS: threads, MKL_NUM_THREADS: threads },
+      env: {
+        OMP_NUM_THREADS: threads,
+        OPENBLAS_NUM_THREADS: threads,
+        MKL_NUM_THREADS: threads,
+        ...TORCH_ALLOCATOR_ENV,
+      },
       stdout: "piped",
       stderr: "piped",
     }).output();
