@@ -29,3 +29,14 @@ Deno.test({
     }
   },
 });
+
+Deno.test("worker pinning: ZSL_PIN_WORKERS=0 turns it off", () => {
+  const previous = Deno.env.get("ZSL_PIN_WORKERS");
+  Deno.env.set("ZSL_PIN_WORKERS", "0");
+  try {
+    assertEquals(WorkerPinning.create(), null);
+  } finally {
+    if (previous === undefined) Deno.env.delete("ZSL_PIN_WORKERS");
+    else Deno.env.set("ZSL_PIN_WORKERS", previous);
+  }
+});

@@ -36,7 +36,7 @@ const dawn = [
 const resvg = CACHE_ROOTS.map((root) => `${root}/npm/registry.npmjs.org/@resvg`);
 
 /** The environment variables the GPU code reads (every task that opens the GPU may read them). */
-const GPU_ENV = ["ZSL_BACKEND", "XDG_RUNTIME_DIR", "TMPDIR", "ZSL_DAWN_WARNINGS"];
+const GPU_ENV = ["ZSL_BACKEND", "XDG_RUNTIME_DIR", "TMPDIR", "ZSL_DAWN_WARNINGS", "ZSL_PIN_WORKERS"];
 const PLOT_SYS = ["cpus", "networkInterfaces", "hostname"];
 
 /** Every task's permission flags, by kind; absent: not granted. */

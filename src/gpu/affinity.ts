@@ -55,6 +55,16 @@ function openLibc(): Libc | null {
   return libc;
 }
 
+/** Whether `ZSL_PIN_WORKERS=0` is set (read only where the variable may be read). */
+function pinningTurnedOff(): boolean {
+  try {
+    const env = Deno.permissions.querySync({ name: "env", variable: "ZSL_PIN_WORKERS" }).state;
+    return env === "granted" && Deno.env.get("ZSL_PIN_WORKERS") === "0";
+  } catch {
+    return false;
+  }
+}
+
 /** The ids of this process's threads but the main one (the entries of /proc/self/task). */
 function threadIds(c: Libc): number[] {
   const fd = c.open(new TextEncoder().encode("/proc/self/task\0"), O_RDONLY_DIRECTORY);
@@ -114,8 +124,12 @@ export class WorkerPinning {
     this.#libc = libc;
   }
 
-  /** A pinning, or null where threads cannot be listed or pinned (not Linux, no FFI to glibc). */
+  /**
+   * A pinning, or null where threads cannot be listed or pinned (not Linux, no FFI to glibc) or where
+   * `ZSL_PIN_WORKERS=0` turns it off (a machine whose other work should be free to share the CPUs).
+   */
   static create(): WorkerPinning | null {
+    if (pinningTurnedOff()) return null;
     const c = openLibc();
     return c ? new WorkerPinning(c) : null;
   }
