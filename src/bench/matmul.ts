@@ -10,7 +10,7 @@ import type { Kernels } from "../gpu/kernels.ts";
 import { mlpHidden, mlpWidth, presetByName } from "../model/config.ts";
 import { Matmul, type MatmulLayout, type MatmulVariant } from "../ops/matmul.ts";
 import { type Column, formatTable } from "./table.ts";
-import { type BenchSettings, benchSettings, fill, timeRecords, TORCH_ALLOCATOR_ENV } from "./timing.ts";
+import { type BenchSettings, benchSettings, fill, timeRecords, torchEnvironment } from "./timing.ts";
 
 /** One measured case of a benchmark section. */
 export interface BenchRow {
@@ -164,11 +164,7 @@ async function runReference(
   ];
   let output: Deno.CommandOutput;
   try {
-    const env = {
-      OMP_NUM_THREADS: String(threads),
-      OPENBLAS_NUM_THREADS: String(threads),
-      ...TORCH_ALLOCATOR_ENV,
-    };
+    const env = await torchEnvironment(threads, python);
     output = await new Deno.Command(python, { args, env, stdout: "piped", stderr: "piped" }).output();
   } catch (error) {
     const why = error instanceof Deno.errors.NotFound ? `${python} not found` : String(error);

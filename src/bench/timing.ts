@@ -83,3 +83,48 @@ export const TORCH_ALLOCATOR_ENV: Record<string, string> = {
   MALLOC_TRIM_THRESHOLD_: "4294967296",
   MALLOC_TOP_PAD_: "1073741824",
 };
+
+/** The AVX-512 extensions OpenBLAS's SkylakeX kernels use (its own check for that core type). */
+const SKYLAKEX_FLAGS = ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"];
+
+/**
+ * Environment of the PyTorch reference runs with `threads` threads: the thread counts, the allocator
+ * ({@linkcode TORCH_ALLOCATOR_ENV}), and on a CPU with AVX-512 `OPENBLAS_CORETYPE=SkylakeX`. Debian's
+ * OpenBLAS 0.3.21 does not know Zen 4 and takes its AVX2 (Haswell) kernels there; the AVX-512 ones made
+ * PyTorch's 1-thread step 7–13% faster at cpu-xs…cpu-m (2-core Zen 4), so the anchor uses them. `python`
+ * reads the CPU's flags (Deno may not read /proc without --allow-all).
+ */
+export async function torchEnvironment(threads: number, python: string): Promise<Record<string, string>> {
+  const env: Record<string, string> = {
+    OMP_NUM_THREADS: String(threads),
+    OPENBLAS_NUM_THREADS: String(threads),
+    MKL_NUM_THREADS: String(threads),
+    ...TORCH_ALLOCATOR_ENV,
+  };
+  if (await cpuHasFlags(python, SKYLAKEX_FLAGS)) env.OPENBLAS_CORETYPE = "SkylakeX";
+  return env;
+}
+
+const flagAnswers = new Map<string, Promise<boolean>>();
+
+/** Whether /proc/cpuinfo lists every flag in `flags` (false where it cannot be read), asked once per python. */
+function cpuHasFlags(python: string, flags: string[]): Promise<boolean> {
+  const key = `${python} ${flags.join(",")}`;
+  let answer = flagAnswers.get(key);
+  if (!answer) {
+    const code = [
+      "import sys",
+      "try:",
+      "    words = open('/proc/cpuinfo').read().split()",
+      "except OSError:",
+      "    words = []",
+      "print(all(flag in words for flag in sys.argv[1:]))",
+    ].join("\n");
+    answer = new Deno.Command(python, { args: ["-c", code, ...flags], stdout: "piped", stderr: "null" })
+      .output()
+      .then((output) => output.success && new TextDecoder().decode(output.stdout).trim() === "True")
+      .catch(() => false);
+    flagAnswers.set(key, answer);
+  }
+  return answer;
+}

@@ -6,7 +6,8 @@
  * consecutive steps after the first few (which compile pipelines). PyTorch is the independent OLMo
  * reference (`tests/reference/olmo.py bench`, same model, batch and AdamW with clipping) in several
  * configurations — 1 thread and every core, plain `F.linear` through the system BLAS and through oneDNN,
- * each with glibc's allocator tuned ({@linkcode TORCH_ALLOCATOR_ENV}) — each timed by its median step;
+ * each with glibc's allocator tuned and OpenBLAS's AVX-512 kernels where the CPU has them
+ * ({@linkcode torchEnvironment}) — each timed by its median step;
  * the fastest is the anchor of the ratio. The runs of one preset are
  * interleaved and repeated (`rounds`), the best of each kept, so that zsl and PyTorch see the same load.
  *
@@ -25,7 +26,7 @@ import { resolveRun } from "../train/run.ts";
 import { train } from "../train/trainer.ts";
 import { timeTrainingStep } from "../train/timing.ts";
 import type { BenchRow } from "./matmul.ts";
-import { TORCH_ALLOCATOR_ENV } from "./timing.ts";
+import { torchEnvironment } from "./timing.ts";
 import { type Column, formatTable } from "./table.ts";
 
 /** One PyTorch configuration of the reference training step. */
@@ -94,7 +95,8 @@ export async function torchTrainingRate(
   try {
     await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
     const threads = String(torch.threads);
-    const output = await new Deno.Command(options.python ?? "/usr/bin/python3", {
+    const python = options.python ?? "/usr/bin/python3";
+    const output = await new Deno.Command(python, {
       args: [
         script.pathname,
         "bench",
@@ -114,12 +116,7 @@ export async function torchTrainingRate(
         "--max-seconds",
         "20",
       ],
-      env: {
-        OMP_NUM_THREADS: threads,
-        OPENBLAS_NUM_THREADS: threads,
-        MKL_NUM_THREADS: threads,
-        ...TORCH_ALLOCATOR_ENV,
-      },
+      env: await torchEnvironment(torch.threads, python),
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -216,6 +213,11 @@ export async function benchTraining(
   const configs = options.torch ?? torchConfigs();
   const rows: BenchRow[] = [];
   let warnedBlas = false;
+  if (configs.length > 0) {
+    const env = await torchEnvironment(1, options.python ?? "/usr/bin/python3");
+    const tuned = Object.entries(env).filter(([name]) => !name.endsWith("_NUM_THREADS"));
+    log(`training: PyTorch runs with ${tuned.map(([name, value]) => `${name}=${value}`).join(" ")}`);
+  }
   for (const name of presets) {
     for (const batch of batches) {
       const config = presetByName(name).config;
