@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { Kernels, openGpu } from "../src/gpu/mod.ts";
+import { Kernels, openGpu, writeBuffer } from "../src/gpu/mod.ts";
 import type { GpuDevice } from "../src/gpu/mod.ts";
+import type { ParameterLayout } from "../src/model/parameters.ts";
 import { Random } from "../src/util/random.ts";
 
 export { Random };
@@ -69,4 +70,37 @@ export async function runScript(name: string, permissions: string[], args: strin
   }).output();
   const decoder = new TextDecoder();
   return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
+}
+
+/** (t, lr, gradient scale) of the optimizer tests' steps: around the clipping threshold, steps 1 and 3 are clipped, step 2 is not. */
+export const CLIPPING_STEPS = [[1, 1e-2, 0.5], [2, 3e-3, 0.002], [3, 5e-3, 1.0]] as const;
+
+/**
+ * Draws gradients of `scale` into `gradBuffer` and each reference tensor's float64 `grad` (layout
+ * order), then records and submits one step `t` of `optimizer` at `lr`.
+ */
+export function optimizerStepOnRandomGradients(
+  gpu: GpuDevice,
+  optimizer: {
+    record(pass: GPUComputePassEncoder, params: GPUBuffer, grads: GPUBuffer, t: number, lr: number): void;
+  },
+  buffers: { params: GPUBuffer; grads: GPUBuffer },
+  layout: ParameterLayout,
+  tensors: { grad: Float64Array }[],
+  random: Random,
+  [t, lr, scale]: readonly [number, number, number],
+): void {
+  const grads = new Float32Array(layout.totalLength);
+  for (const [index, spec] of layout.specs.entries()) {
+    for (let i = 0; i < spec.length; i++) {
+      grads[spec.offset + i] = random.normal() * scale;
+      tensors[index].grad[i] = grads[spec.offset + i];
+    }
+  }
+  writeBuffer(gpu, buffers.grads, grads);
+  const encoder = gpu.device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  optimizer.record(pass, buffers.params, buffers.grads, t, lr);
+  pass.end();
+  gpu.device.queue.submit([encoder.finish()]);
 }

@@ -4,7 +4,7 @@
  * own properties; state round trips through the Optimizer interface.
  */
 import { assert, assertClose, assertEquals, assertThrows, relativeError } from "./asserts.ts";
-import { GPU_TEST, Random, testGpu } from "./helpers.ts";
+import { CLIPPING_STEPS, GPU_TEST, optimizerStepOnRandomGradients, Random, testGpu } from "./helpers.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { parameterLayout } from "../src/model/parameters.ts";
 import { createBuffer, readFloats, writeBuffer } from "../src/gpu/buffers.ts";
@@ -103,21 +103,18 @@ for (const kind of ["cautious", "ademamix", "muon"] as const) {
           decay: spec.decay,
           state: new Map(),
         }));
-        // Steps 1 and 3 are clipped, step 2 is not; AdEMAMix's warmup (T = 2) covers step 1.
-        for (const [t, lr, scale] of [[1, 1e-2, 0.5], [2, 3e-3, 0.002], [3, 5e-3, 1.0]]) {
-          const grads = new Float32Array(layout.totalLength);
-          for (const [index, spec] of layout.specs.entries()) {
-            for (let i = 0; i < spec.length; i++) {
-              grads[spec.offset + i] = random.normal() * scale;
-              tensors[index].grad[i] = grads[spec.offset + i];
-            }
-          }
-          writeBuffer(gpu, gradBuffer, grads);
-          const encoder = gpu.device.createCommandEncoder();
-          const pass = encoder.beginComputePass();
-          optimizer.record(pass, paramBuffer, gradBuffer, t, lr);
-          pass.end();
-          gpu.device.queue.submit([encoder.finish()]);
+        // AdEMAMix's warmup (T = 2) covers the first step.
+        for (const step of CLIPPING_STEPS) {
+          const [t, lr] = step;
+          optimizerStepOnRandomGradients(
+            gpu,
+            optimizer,
+            { params: paramBuffer, grads: gradBuffer },
+            layout,
+            tensors,
+            random,
+            step,
+          );
           const norm = REFERENCE_STEP[kind](tensors, {
             ...options,
             lr,
