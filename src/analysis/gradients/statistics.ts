@@ -290,11 +290,11 @@ export class GradientStatistics {
     // Token passes: one target per prefix copy, so the LM head runs on those rows only (the projector
     // reads the head's per-row factors of every row: it keeps the full head).
     const gatheredHead = token && !this.#projection;
-    // Copy k of a token pass has its loss at row firstTarget + k (see #tokens): its later rows get
-    // exactly zero gradient, which the per-example ops skip.
-    const firstTarget = Math.floor((rowsPerExample - 1) / this.targetsPerPass) * this.targetsPerPass;
+    // Copy k of token pass c has its loss at row c·K + k (see #tokens): its later rows get exactly zero
+    // gradient, which the per-example ops skip.
+    const K = this.targetsPerPass;
     const liveRows = token
-      ? { first: firstTarget + 1, perExample: 1, period: this.targetsPerPass }
+      ? { first: this.prefixLengths.indexOf(rowsPerExample) * K + 1, perExample: 1, period: K }
       : undefined;
     const model = await Transformer.create(
       this.gpu,
