@@ -11,14 +11,15 @@
  * ```
  *
  * DEVELOPERS.md ("What lavapipe taught us") has the table it gave (issue #17, round 7). The kernel is
- * `stationary_b` with the lane count as a constant and without `ACCUMULATE`/`B_T`; it checks its result
- * against a float64 product before timing.
+ * kernels/matmul.wgsl's `stationary_b` with the lane count as a constant (xwT, no `ACCUMULATE`); each
+ * variant's result is checked against a float64 product before timing.
  *
  * @module
  */
 import process from "node:process";
 import { parseArgs } from "../../src/cli/args.ts";
 import { openGpu } from "../../src/gpu/device.ts";
+import { kernelSource } from "../../src/gpu/kernels.ts";
 
 const args = parseArgs(
   Deno.args,
@@ -52,6 +53,7 @@ if (columns % 4 !== 0 || reduction % 4 !== 0 || !(groups >= 1 && groups <= 3) ||
   Deno.exit(2);
 }
 
+/** A `switch` that folds to `subgroupBroadcast(v, lane)` with a constant lane once `lane` is one. */
 function lanePicker(lanes: number): string {
   const cases = Array.from(
     { length: lanes - 1 },
@@ -62,87 +64,46 @@ function lanePicker(lanes: number): string {
 ${cases.join("\n")}
     default: { return subgroupBroadcast(v, ${lanes - 1}u); }
   }
-}`;
+}
+`;
 }
 
-/** `stationary_b` of kernels/matmul.wgsl for `lanes` lanes, the row handed around by `handOff`. */
-function kernel(lanes: number, handOff: "shuffle" | "broadcast"): string {
+/**
+ * kernels/matmul.wgsl with its `stationary_b` rewritten for `lanes` lanes, the row handed around by
+ * `handOff`: the 8-lane constants of that entry point become `SG`. Fails when the kernel no longer has
+ * the text this rewrites (then update the edits here).
+ */
+function rewriteStationary(source: string, lanes: number, handOff: "shuffle" | "broadcast"): string {
+  const begin = source.indexOf("@compute @workgroup_size(8)\nfn stationary_b(");
+  const end = source.indexOf("\n}\n", begin);
+  if (begin < 0 || end < 0) {
+    throw new Error("lane_width: kernels/matmul.wgsl has no stationary_b entry point");
+  }
   const share = handOff === "shuffle"
     ? "subgroupShuffle(xs[k4 / SG], k4 % SG)"
     : "lane_value(xs[k4 / SG], k4 % SG)";
-  return `enable subgroups;
-override COLS: u32;
-override RED: u32;
-override SB_CHUNK4: u32 = 24u;
-override SB_GROUPS: u32 = 1u;
-const SG = ${lanes}u;
-const SB_WIDE_MAX4 = 24u;
-const SB_MAX4 = 32u;
-@group(0) @binding(0) var<storage, read> sb_a: array<vec4f>;
-@group(0) @binding(1) var<storage, read> sb_b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> sb_c: array<vec4f>;
-${handOff === "broadcast" ? lanePicker(lanes) : ""}
-fn sb_value(grp: u32, k: u32) -> vec4f {
-  if ((RED / 4u) % SB_CHUNK4 != 0u && k >= RED) { return vec4f(0.0); }
-  let base = 4u * grp * RED + k;
-  return vec4f(sb_b[base], sb_b[base + RED], sb_b[base + 2u * RED], sb_b[base + 3u * RED]);
-}
-fn sb_block(grp: u32, k: u32) -> mat4x4f {
-  let p = min(grp, COLS / 4u - 1u);
-  return mat4x4f(sb_value(p, k), sb_value(p, k + 1u), sb_value(p, k + 2u), sb_value(p, k + 3u));
-}
-fn sb_store(at: u32, g: u32, value: vec4f, add: bool) {
-  if (g < COLS / 4u) { if (add) { sb_c[at + g] += value; } else { sb_c[at + g] = value; } }
-}
-@compute @workgroup_size(SG)
-fn stationary_b(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                @builtin(local_invocation_id) lid: vec3u) {
-  let red4 = RED / 4u;
-  let cols4 = COLS / 4u;
-  let lane = lid.x;
-  let g0 = wid.x * SG * SB_GROUPS + lane;
-  let zero = min(nwg.z, 1u) - 1u;
-  let rows = arrayLength(&sb_c) / cols4;
-  let row_blocks = nwg.y * nwg.z;
-  let rows_per_wg = (rows + row_blocks - 1u) / row_blocks;
-  let r_begin = (wid.y + wid.z * nwg.y) * rows_per_wg;
-  let r_end = min(r_begin + rows_per_wg, rows);
-  var w0: array<mat4x4f, SB_MAX4>;
-  var w1: array<mat4x4f, SB_MAX4>;
-  var w2: array<mat4x4f, SB_WIDE_MAX4>;
-  for (var c4 = 0u; c4 < red4 + zero; c4 += SB_CHUNK4) {
-    for (var k4 = 0u; k4 < SB_CHUNK4 + zero; k4++) {
-      let k = 4u * (c4 + k4);
-      for (var s = 0u; s < SB_GROUPS + zero; s++) {
-        let m = sb_block(g0 + SG * s, k);
-        if (s == 0u) { w0[k4] = m; } else if (s == 1u) { w1[k4] = m; } else { w2[k4] = m; }
-      }
+  const edits: [string, string, number][] = [
+    ["@workgroup_size(8)", "@workgroup_size(SG)", 1],
+    ["wid.x * 8u * SB_GROUPS", "wid.x * SG * SB_GROUPS", 1],
+    ["g0 + 8u;", "g0 + SG;", 1],
+    ["g0 + 16u;", "g0 + 2u * SG;", 1],
+    ["g0 + 8u * s", "g0 + SG * s", 1],
+    ["SB_MAX4 / 8u", "((SB_MAX4 + SG - 1u) / SG)", 2],
+    ["q * 8u", "q * SG", 2],
+    ["subgroupShuffle(xs[k4 / 8u], k4 % 8u)", share, 1],
+  ];
+  let body = source.slice(begin, end);
+  for (const [from, to, count] of edits) {
+    const found = body.split(from).length - 1;
+    if (found !== count) {
+      throw new Error(
+        `lane_width: "${from}" appears ${found} times in stationary_b, not ${count}; update the edits`,
+      );
     }
-    for (var r = r_begin; r < r_end; r++) {
-      var xs: array<vec4f, (SB_MAX4 + SG - 1u) / SG>;
-      for (var q = 0u; q < (SB_MAX4 + SG - 1u) / SG; q++) {
-        if (q * SG < SB_CHUNK4) { xs[q] = sb_a[r * red4 + min(c4 + q * SG + lane, red4 - 1u)]; }
-      }
-      var acc0 = vec4f(0.0);
-      var acc1 = vec4f(0.0);
-      var acc2 = vec4f(0.0);
-      for (var k4 = 0u; k4 < SB_MAX4; k4++) {
-        if (k4 < SB_CHUNK4) {
-          let x = ${share};
-          acc0 += w0[k4] * x;
-          if (SB_GROUPS > 1u) { acc1 += w1[k4] * x; }
-          if (SB_GROUPS > 2u && k4 < SB_WIDE_MAX4) { acc2 += w2[k4] * x; }
-        }
-        if (k4 % 4u == 3u && zero != 0u) { sb_c[0] = acc0 + acc1 + acc2; }
-      }
-      let at = r * cols4;
-      let add = RED / 4u > SB_CHUNK4 && c4 > 0u;
-      sb_store(at, g0, acc0, add);
-      if (SB_GROUPS > 1u) { sb_store(at, g0 + SG, acc1, add); }
-      if (SB_GROUPS > 2u) { sb_store(at, g0 + 2u * SG, acc2, add); }
-    }
+    body = body.replaceAll(from, to);
   }
-}`;
+  const prelude = `const SG = ${lanes}u;\n${handOff === "broadcast" ? lanePicker(lanes) : ""}`;
+  return source.slice(0, begin) + prelude + body + source.slice(end);
 }
 
 const cpuMs = () => {
@@ -150,6 +111,7 @@ const cpuMs = () => {
   return (usage.user + usage.system) / 1000;
 };
 
+const source = await kernelSource("matmul");
 const gpu = await openGpu();
 try {
   const device = gpu.device;
@@ -183,7 +145,7 @@ try {
     const pipeline = await device.createComputePipelineAsync({
       layout: "auto",
       compute: {
-        module: device.createShaderModule({ code: kernel(lanes, handOff) }),
+        module: device.createShaderModule({ code: rewriteStationary(source, lanes, handOff) }),
         entryPoint: "stationary_b",
         constants: { COLS: columns, RED: reduction, SB_CHUNK4: chunk4, SB_GROUPS: groups },
       },
