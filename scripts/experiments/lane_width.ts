@@ -12,7 +12,7 @@
  *
  * DEVELOPERS.md ("What lavapipe taught us") has the table it gave (issue #17, round 7). The kernel is
  * kernels/matmul.wgsl's `stationary_b` with the lane count as a constant (xwT, no `ACCUMULATE`); each
- * variant's result is checked against a float64 product before timing.
+ * variant's result is checked against the float64 reference product before timing.
  *
  * @module
  */
@@ -20,6 +20,9 @@ import process from "node:process";
 import { parseArgs } from "../../src/cli/args.ts";
 import { openGpu } from "../../src/gpu/device.ts";
 import { kernelSource } from "../../src/gpu/kernels.ts";
+import { createBuffer, readFloats, uploadBuffer } from "../../src/gpu/buffers.ts";
+import { fill } from "../../src/bench/timing.ts";
+import { matmulXWt } from "../../src/reference/matmul.ts";
 
 const args = parseArgs(
   Deno.args,
@@ -120,18 +123,13 @@ try {
     throw new Error("lane_width: the adapter's subgroup size varies");
   }
   console.log(`${gpu.adapter.description}: ${lanes} lanes`);
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-  const x = new Float32Array(rows * reduction).map(() => Math.random() - 0.5);
-  const w = new Float32Array(columns * reduction).map(() => Math.random() - 0.5);
-  const buffers = [x.length, w.length, rows * columns].map((n) =>
-    device.createBuffer({ size: 4 * n, usage })
-  );
-  device.queue.writeBuffer(buffers[0], 0, x);
-  device.queue.writeBuffer(buffers[1], 0, w);
-  const readback = device.createBuffer({
-    size: 4 * rows * columns,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
+  const x = fill(rows * reduction, 1);
+  const w = fill(columns * reduction, 2);
+  const buffers = [
+    uploadBuffer(gpu, x, "x"),
+    uploadBuffer(gpu, w, "w"),
+    createBuffer(gpu, rows * columns * 4, "c"),
+  ];
   const columnBlocks = Math.ceil(columns / (4 * lanes * groups));
   const rowBlocks = Math.max(1, Math.round(2 / columnBlocks));
   interface Variant {
@@ -158,32 +156,19 @@ try {
   }
   const run = async (variant: Variant, repeats: number) => {
     const encoder = device.createCommandEncoder();
-    for (let i = 0; i < repeats; i++) {
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(variant.pipeline);
-      pass.setBindGroup(0, variant.bindGroup);
-      pass.dispatchWorkgroups(columnBlocks, rowBlocks, 1);
-      pass.end();
-    }
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(variant.pipeline);
+    pass.setBindGroup(0, variant.bindGroup);
+    for (let i = 0; i < repeats; i++) pass.dispatchWorkgroups(columnBlocks, rowBlocks, 1);
+    pass.end();
     device.queue.submit([encoder.finish()]);
-    await device.queue.onSubmittedWorkDone();
+    await gpu.sync();
   };
+  const expected = matmulXWt(x, w, rows, columns, reduction);
   for (const variant of variants) {
     await run(variant, 1);
-    const encoder = device.createCommandEncoder();
-    encoder.copyBufferToBuffer(buffers[2], 0, readback, 0, readback.size);
-    device.queue.submit([encoder.finish()]);
-    await readback.mapAsync(GPUMapMode.READ);
-    const c = new Float32Array(readback.getMappedRange().slice(0));
-    readback.unmap();
-    let error = 0;
-    for (let i = 0; i < rows; i += 7) {
-      for (let j = 0; j < columns; j++) {
-        let sum = 0;
-        for (let k = 0; k < reduction; k++) sum += x[i * reduction + k] * w[j * reduction + k];
-        error = Math.max(error, Math.abs(sum - c[i * columns + j]));
-      }
-    }
+    const c = await readFloats(gpu, buffers[2]);
+    const error = c.reduce((most, value, i) => Math.max(most, Math.abs(value - expected[i])), 0);
     if (!(error < 1e-4)) throw new Error(`lane_width: ${variant.handOff} is wrong (max error ${error})`);
   }
   const repeats = 50;
@@ -204,7 +189,7 @@ try {
         `${(flops / median / 1e6).toFixed(1)} GFLOP/s of CPU time`,
     );
   }
-  for (const buffer of [...buffers, readback]) buffer.destroy();
+  for (const buffer of buffers) buffer.destroy();
 } finally {
   gpu.destroy();
 }
